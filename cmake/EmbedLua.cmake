@@ -1,0 +1,21 @@
+# Run as `cmake -DOUT=file.c -DHDR=file.h -P EmbedLua.cmake script.lua...`:
+# writes every script into a C array, so the library carries its scripts
+# and loads them on connect. The table's order is the order given.
+set(c "/* Generated from proto/lua by cmake/EmbedLua.cmake. Do not edit. */\n")
+string(APPEND c "#include \"lua_scripts.h\"\n\n")
+set(table "const struct kwq__script kwq__scripts[] = {\n")
+set(i 0)
+while(i LESS CMAKE_ARGC)
+  set(arg "${CMAKE_ARGV${i}}")
+  math(EXPR i "${i} + 1")
+  if(NOT arg MATCHES "\\.lua$")
+    continue()
+  endif()
+  get_filename_component(name "${arg}" NAME_WE)
+  file(READ "${arg}" hex HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
+  string(APPEND c "static const char lua_${name}[] = {${hex}0x00};\n")
+  string(APPEND table "    {\"${name}\", lua_${name}, sizeof(lua_${name}) - 1},\n")
+endwhile()
+string(APPEND table "};\nconst unsigned kwq__script_count = sizeof(kwq__scripts) / sizeof(kwq__scripts[0]);\n")
+file(WRITE "${OUT}" "${c}\n${table}")

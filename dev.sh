@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# dev.sh - one entry point for a fresh Debian 12 machine.
+#
+#   ./dev.sh demo    install what is missing, build, run the main job locally
+#   ./dev.sh test    install what is missing, build, run every test: a normal
+#                    build and an AddressSanitizer + UBSan build
+#   ./dev.sh build   install what is missing and build (build/)
+#   ./dev.sh deps    only install what is missing
+#   ./dev.sh bench   build (release) and run the benchmarks (bench/run.sh)
+#
+# Builds go to build/ (RelWithDebInfo, -Werror) and build-asan/ (Debug,
+# -fsanitize=address,undefined). JOBS sets the build parallelism.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PACKAGES=(build-essential cmake pkg-config libhiredis-dev libev-dev libcjson-dev
+          libcriterion-dev libcurl4-openssl-dev redis-server redis-tools)
+JOBS=${JOBS:-$(nproc)}
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+deps() {
+    local missing=()
+    for p in "${PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+            missing+=("$p")
+    done
+    if [ ${#missing[@]} -eq 0 ]; then
+        return 0
+    fi
+    say "installing: ${missing[*]}"
+    local sudo=()
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >/dev/null
+}
+
+build() { # build DIR [cmake args...]
+    local dir=$1
+    shift
+    say "building in $dir"
+    cmake -S . -B "$dir" -DKWQ_WERROR=ON "$@" >/dev/null
+    cmake --build "$dir" -j "$JOBS"
+}
+
+run_tests() { # run_tests DIR
+    say "testing in $1"
+    ctest --test-dir "$1" --output-on-failure -j 2
+}
+
+case "${1:-}" in
+deps)
+    deps
+    ;;
+build)
+    deps
+    build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    ;;
+demo)
+    deps
+    build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKWQ_BUILD_TESTS=OFF
+    exec examples/demo.sh build
+    ;;
+test)
+    deps
+    build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    run_tests build
+    build build-asan -DCMAKE_BUILD_TYPE=Debug -DKWQ_SANITIZE=address,undefined \
+        -DKWQ_BUILD_BENCH=OFF
+    ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
+        UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 run_tests build-asan
+    ;;
+bench)
+    deps
+    build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKWQ_BUILD_TESTS=OFF
+    exec bench/run.sh build
+    ;;
+*)
+    echo "usage: ./dev.sh demo|test|build|deps|bench" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,1 @@
+# Tests of libkwq (proto/): every operation against a private redis-server.
