@@ -1,6 +1,10 @@
-# Run as `cmake -DOUT=file.c -DHDR=file.h -P EmbedLua.cmake script.lua...`:
+# Run as `cmake -DOUT=file.c -P EmbedLua.cmake script.lua...`:
 # writes every script into a C array, so the library carries its scripts
 # and loads them on connect. The table's order is the order given.
+#
+# Shared Lua lives in lua/lib/<name>.lua. A script line that is exactly
+# `-- kwq:include <name>` is replaced by that file's text, so each embedded
+# script is self-contained (EVALSHA runs one script text, nothing else).
 set(c "/* Generated from proto/lua by cmake/EmbedLua.cmake. Do not edit. */\n")
 string(APPEND c "#include \"lua_scripts.h\"\n\n")
 set(table "const struct kwq__script kwq__scripts[] = {\n")
@@ -12,7 +16,18 @@ while(i LESS CMAKE_ARGC)
     continue()
   endif()
   get_filename_component(name "${arg}" NAME_WE)
-  file(READ "${arg}" hex HEX)
+  get_filename_component(dir "${arg}" DIRECTORY)
+  file(READ "${arg}" text)
+  string(REGEX MATCHALL "-- kwq:include [a-z_]+\n" includes "${text}")
+  foreach(inc IN LISTS includes)
+    string(REGEX REPLACE "-- kwq:include ([a-z_]+)\n" "\\1" lib "${inc}")
+    if(NOT EXISTS "${dir}/lib/${lib}.lua")
+      message(FATAL_ERROR "${arg}: no such include lib/${lib}.lua")
+    endif()
+    file(READ "${dir}/lib/${lib}.lua" libtext)
+    string(REPLACE "${inc}" "${libtext}" text "${text}")
+  endforeach()
+  string(HEX "${text}" hex)
   string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
   string(APPEND c "static const char lua_${name}[] = {${hex}0x00};\n")
   string(APPEND table "    {\"${name}\", lua_${name}, sizeof(lua_${name}) - 1},\n")

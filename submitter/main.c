@@ -1,4 +1,115 @@
-int main(void)
+/*
+ * main.c - kwq, the command line of the kwq work queue: the table of
+ * commands and the entry point. Each command lives in cmd_<name>.c; what
+ * they share is in cli.c (options, messages, connecting), input.c (items),
+ * progress.c (the progress bar), local.c (a local redis-server), runner.c
+ * (local worker processes) and progpath.c (finding programs).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kwq/error.h"
+#include "kwq/exit.h"
+#include "kwq/log.h"
+
+#include "cli.h"
+
+static const struct cli_command commands[] = {
+    {"enqueue", cmd_enqueue, "add items to a queue (arguments, --file, stdin; lines, NUL, NDJSON)"},
+    {"seal", cmd_seal, "mark a queue complete: no more enqueues; workers exit once it drains"},
+    {"unseal", cmd_unseal, "accept enqueues again"},
+    {"status", cmd_status, "counts, rates, oldest pending age, sealed/drained (--json)"},
+    {"wait", cmd_wait, "wait until the queue drains, with progress (--timeout)"},
+    {"dlq", cmd_dlq, "dead letters: list, requeue, purge"},
+    {"task", cmd_task, "one task: state, attempts, history, result"},
+    {"results", cmd_results, "results in completion order (--follow)"},
+    {"cancel", cmd_cancel, "cancel a pending, delayed or leased task"},
+    {"purge", cmd_purge, "delete every task, result and setting of a queue"},
+    {"run", cmd_run, "run a whole job: enqueue, seal, start workers, show progress, gather"},
+    {"local-redis", cmd_local_redis, "start/stop a redis-server kept for a series of commands"},
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(void)
 {
-    return 0;
+    (void)printf("Usage: kwq [global options] COMMAND [options] [ARG...]\n\n"
+                 "kwq puts work items on a Redis-backed queue and runs them with kwq-worker,\n"
+                 "locally (kwq run --local) or as the pods of a Kubernetes Job.\n\nCommands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        (void)printf("  %-12s %s\n", commands[i].name, commands[i].summary);
+    (void)printf("\nGlobal options (also accepted after the command):\n");
+    opts_print_help(stdout, cli_global_opts, cli_global_nopts);
+    (void)printf("\n'kwq COMMAND --help' describes a command; docs/kwq.md describes them all,\n"
+                 "with exit codes and examples.\n");
+}
+
+static const struct cli_command *find_command(const char *name)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    }
+    return NULL;
+}
+
+/* Global options before the command; returns the command's index in argv, or -exit code. */
+static int parse_global(int argc, char **argv)
+{
+    struct opt_set g = {.opts = cli_global_opts,
+                        .n = cli_global_nopts,
+                        .base = &cli,
+                        .sources = cli_global_sources};
+    struct kwq_error err = {0};
+    enum kwq_log_format fmt;
+    int ind;
+
+    if (opts_load_defaults(&g, &err) < 0)
+        return -cli_usage_error(NULL, "%s", err.msg);
+    ind = opts_parse(&g, 1, argc, argv, true, &err);
+    if (ind < 0)
+        return -cli_usage_error(NULL, "%s", err.msg);
+    if (kwq_log_format_from_string(cli.log_format, &fmt) < 0)
+        return -cli_usage_error(NULL, "--log-format must be auto, text or json, got '%s'",
+                                cli.log_format);
+    kwq_log_init("kwq", fmt, cli.quiet ? KWQ_LOG_WARN : KWQ_LOG_INFO);
+    return ind;
+}
+
+int main(int argc, char **argv)
+{
+    const struct cli_command *cmd;
+    char *help_argv[] = {NULL, (char *)"--help", NULL};
+    int ind;
+
+    (void)signal(SIGPIPE, SIG_IGN);
+    ind = parse_global(argc, argv);
+    if (ind < 0)
+        return -ind;
+    if (cli.version) {
+        cli_version();
+        return KWQ_EXIT_OK;
+    }
+    if (cli.help) {
+        usage();
+        return KWQ_EXIT_OK;
+    }
+    if (cli.print_config && ind >= argc) {
+        struct opt_set g = {.opts = cli_global_opts,
+                            .n = cli_global_nopts,
+                            .base = &cli,
+                            .sources = cli_global_sources};
+        opts_print_config(stdout, &g);
+        return KWQ_EXIT_OK;
+    }
+    if (ind >= argc)
+        return cli_usage_error(NULL, "no command given");
+    if (strcmp(argv[ind], "help") == 0 && ind + 1 < argc && find_command(argv[ind + 1])) {
+        help_argv[0] = argv[ind + 1];
+        return find_command(argv[ind + 1])->run(2, help_argv);
+    }
+    cmd = find_command(argv[ind]);
+    if (!cmd)
+        return cli_usage_error(NULL, "unknown command '%s'", argv[ind]);
+    return cmd->run(argc - ind, argv + ind);
 }

@@ -1,1 +1,14 @@
 # Tests of libkwq (proto/): every operation against a private redis-server.
+# One test program per area; each test starts its own server (label redis).
+# test_util and test_proto_envelope need no server (label unit).
+# test_proto_support.c: shared steps of the redis tests, compiled once.
+add_library(kwq_proto_test_support STATIC test_proto_support.c)
+target_link_libraries(kwq_proto_test_support PUBLIC kwq_test_support)
+
+kwq_test(NAME test_util SOURCES test_util.c LABELS unit)
+kwq_test(NAME test_proto_envelope SOURCES test_proto_envelope.c LABELS unit)
+target_link_libraries(test_proto_envelope PRIVATE PkgConfig::CJSON)
+foreach(area enqueue lease fail admin results conn)
+  kwq_test(NAME test_proto_${area} SOURCES test_proto_${area}.c LABELS redis)
+  target_link_libraries(test_proto_${area} PRIVATE kwq_proto_test_support PkgConfig::CJSON)
+endforeach()

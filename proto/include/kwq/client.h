@@ -110,7 +110,8 @@ struct kwq_lease_result {
     size_t n;               /* tasks leased */
     bool sealed;            /* queue is sealed */
     bool drained;           /* sealed and nothing pending, leased or delayed */
-    int64_t next_due_ms;    /* ms until the next lease expiry or delayed task is due; -1 none */
+    int64_t next_due_ms;    /* when n is 0: ms until the next lease expiry or delayed task is due,
+                               -1 none; always -1 when tasks were leased */
 };
 
 /* Free the tasks of r and zero it. r may be NULL. */

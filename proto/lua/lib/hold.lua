@@ -1,0 +1,33 @@
+-- lib/hold.lua (included after lib/common.lua by renew, ack, fail, release):
+-- the fencing check every lease holder's operation starts with.
+
+-- Check each (id, token) against the lease records. Returns the lease
+-- records (text, nil unless OK; see lease_fields), the
+-- per-item status ('OK', 'KWQ_LEASELOST' or 'KWQ_CANCELLED') and how many
+-- cancelled tasks were deleted: the holder of a cancelled task is the one who
+-- learns it, and the task goes then.
+local function check_leases(ids, tokens)
+    local recs = redis.call('HMGET', K_LEASES, unpack(ids))
+    local out, status, gone = {}, {}, {}
+    for i, id in ipairs(ids) do
+        local rec, tok = recs[i], tokens[i]
+        -- The record starts with "<token>:": compare that prefix before parsing anything.
+        if not rec or string.sub(rec, #tok + 1, #tok + 1) ~= ':' or string.sub(rec, 1, #tok) ~= tok then
+            status[i] = 'KWQ_LEASELOST'
+        elseif string.sub(rec, -2) == ':c' then
+            status[i] = 'KWQ_CANCELLED'
+            gone[#gone + 1] = id
+        else
+            status[i] = 'OK'
+            out[i] = rec
+        end
+    end
+    delete_tasks(gone)
+    return out, status, #gone
+end
+
+-- The fields of a lease record: token, attempt, leased_ms, enqueued_ms (numbers).
+local function lease_fields(rec)
+    local tok, att, lt, enq = string.match(rec, '^(%d+):(%d+):(%d+):(%d+)')
+    return {tonumber(tok), tonumber(att), tonumber(lt), tonumber(enq)}
+end

@@ -1,0 +1,280 @@
+/*
+ * client_enqueue.c - kwq_enqueue: checks every payload first, then sends the
+ * tasks in atomic chunks of KWQ_ENQUEUE_CHUNK, all chunks pipelined.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "client_int.h"
+#include "kwq/util.h"
+
+/* One chunk's command: extra keys (idempotency keys) and arguments. */
+struct chunk {
+    size_t first, n;      /* tasks[first .. first + n) */
+    struct kwq__args keys; /* kwq:{q}:idem:<key> strings, owned via idem[] */
+    struct kwq__args args;
+    char **owned;         /* malloc'd strings the vectors point to */
+    size_t n_owned;
+};
+
+static void chunk_free(struct chunk *ch)
+{
+    for (size_t i = 0; i < ch->n_owned; i++)
+        free(ch->owned[i]);
+    free(ch->owned);
+    kwq__args_free(&ch->keys);
+    kwq__args_free(&ch->args);
+}
+
+/* batch: the batch key (NULL for a lone chunk), borrowed; k: chunk index; last: final chunk. */
+static int build_chunk(struct kwq_client *c, const char *queue, const struct kwq_new_task *tasks,
+                       const char *batch, size_t batch_len, size_t k, bool last,
+                       struct chunk *ch)
+{
+    kwq__args_init(&ch->keys);
+    kwq__args_init(&ch->args);
+    ch->owned = calloc(2 * ch->n, sizeof(*ch->owned));
+    ch->n_owned = 0;
+    if (!ch->owned)
+        return kwq__fail(c, KWQ_ENOMEM, "out of memory");
+    kwq__args_addu(&ch->args, ch->n);
+    if (batch) {
+        char pos[32];
+        int len = snprintf(pos, sizeof(pos), "%zu:%d", k + 1, last ? 1 : 0);
+
+        kwq__args_add(&ch->keys, batch, batch_len);
+        kwq__args_addcopy(&ch->args, pos, (size_t)len);
+    } else {
+        kwq__args_add(&ch->args, "", 0);
+    }
+    for (size_t i = ch->first; i < ch->first + ch->n; i++) {
+        const struct kwq_new_task *t = &tasks[i];
+        bool plain = !t->idem_key && !t->delay_ms && !t->max_attempts && !t->timeout_ms;
+
+        if (plain) {
+            kwq__args_add(&ch->args, "", 0);
+        } else {
+            char buf[200], *o;
+            int n = snprintf(buf, sizeof(buf), "{\"d\":%llu,\"m\":%u,\"t\":%llu",
+                             (unsigned long long)t->delay_ms, t->max_attempts,
+                             (unsigned long long)t->timeout_ms);
+
+            if (t->idem_key) {
+                size_t klen;
+                char *key = kwq__key_item(queue, "idem", t->idem_key, strlen(t->idem_key), &klen);
+
+                if (!key)
+                    return kwq__fail(c, KWQ_ENOMEM, "out of memory");
+                ch->owned[ch->n_owned++] = key;
+                kwq__args_add(&ch->keys, key, klen);
+                n += snprintf(buf + n, sizeof(buf) - (size_t)n, ",\"k\":%zu,\"kt\":%llu",
+                              KWQ__FIXED_KEYS + ch->keys.n,
+                              (unsigned long long)(t->idem_ttl_ms ? t->idem_ttl_ms : 86400000));
+            }
+            (void)snprintf(buf + n, sizeof(buf) - (size_t)n, "}");
+            o = strdup(buf);
+            if (!o)
+                return kwq__fail(c, KWQ_ENOMEM, "out of memory");
+            ch->owned[ch->n_owned++] = o;
+            kwq__args_addz(&ch->args, o);
+        }
+        kwq__args_add(&ch->args, t->payload ? t->payload : "", t->payload_len);
+    }
+    if (ch->args.oom || ch->keys.oom)
+        return kwq__fail(c, KWQ_ENOMEM, "out of memory");
+    return 0;
+}
+
+/*
+ * Store a chunk's reply: the first new ID, then (index, existing ID) per
+ * duplicate; new tasks have consecutive IDs in task order.
+ */
+static int store_reply(struct kwq_client *c, const redisReply *r, const struct chunk *ch,
+                       struct kwq_enqueued *ret)
+{
+    long long next, idx;
+    size_t d = 1;
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || r->elements % 2 != 1 ||
+        !kwq__reply_int(r->element[0], &next) || next < 0)
+        return kwq__bad_reply(c, "the first new ID and the duplicates");
+    for (size_t i = 0; i < ch->n; i++) {
+        struct kwq_enqueued *e = ret ? &ret[ch->first + i] : NULL;
+
+        if (d < r->elements && kwq__reply_int(r->element[d], &idx) && (size_t)idx == i + 1) {
+            const redisReply *id = r->element[d + 1];
+
+            if (id->type != REDIS_REPLY_STRING || id->len == 0 || id->len >= KWQ_ID_MAX)
+                return kwq__bad_reply(c, "an existing ID");
+            if (e) {
+                memcpy(e->id, id->str, id->len);
+                e->id[id->len] = '\0';
+                e->duplicate = true;
+            }
+            d += 2;
+        } else {
+            if (next == 0)
+                return kwq__bad_reply(c, "the first new ID and the duplicates");
+            if (e) {
+                (void)snprintf(e->id, sizeof(e->id), "%lld", next);
+                e->duplicate = false;
+            }
+            next++;
+        }
+    }
+    if (d != r->elements)
+        return kwq__bad_reply(c, "the first new ID and the duplicates");
+    return 0;
+}
+
+/*
+ * The batch key of a pipelined batch, kwq:{q}:batch:<nonce>: each chunk runs
+ * only after the one before it went in, so a batch goes in as an exact
+ * prefix of whole chunks whatever refuses one of them.
+ */
+static char *batch_key(const char *queue, size_t *len)
+{
+    static unsigned counter;
+    unsigned char rnd[12];
+    char hex[2 * sizeof(rnd) + 1];
+
+    if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {
+        /* No entropy yet (early boot): unique enough for ten minutes on one host. */
+        uint64_t t = kwq_monotonic_ms();
+        unsigned p = (unsigned)getpid(), k = ++counter;
+
+        memcpy(rnd, &t, 8);
+        memcpy(rnd + 8, &p, 2);
+        memcpy(rnd + 10, &k, 2);
+    }
+    for (size_t i = 0; i < sizeof(rnd); i++)
+        (void)snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+    return kwq__key_item(queue, "batch", hex, strlen(hex), len);
+}
+
+int kwq_enqueue(struct kwq_client *c, const char *queue, const struct kwq_new_task *tasks,
+                size_t n, struct kwq_enqueued *ret, size_t *ret_accepted)
+{
+    char *batch = NULL, first_msg[KWQ_ERRSTR_LEN] = "";
+    size_t batch_len = 0;
+    size_t nchunks = (n + KWQ_ENQUEUE_CHUNK - 1) / KWQ_ENQUEUE_CHUNK, accepted = 0, sent = 0;
+    struct chunk *ch = NULL;
+    int rc, first_err = 0;
+    unsigned char *state = NULL;
+
+    if (ret_accepted)
+        *ret_accepted = 0;
+    rc = kwq__begin(c, queue);
+    if (rc)
+        return rc;
+    if (n == 0)
+        return 0;
+    if (!tasks)
+        return kwq__fail(c, KWQ_EINVAL, "enqueue of %zu tasks without a task array", n);
+    for (size_t i = 0; i < n; i++) {
+        if (tasks[i].payload_len > c->opts.max_payload)
+            return kwq__fail(c, KWQ_ETOOBIG, "task %zu: payload of %zu bytes is over the limit "
+                             "of %zu bytes; split it or raise the limit", i + 1,
+                             tasks[i].payload_len, c->opts.max_payload);
+        if (!tasks[i].payload && tasks[i].payload_len)
+            return kwq__fail(c, KWQ_EINVAL, "task %zu: payload is NULL", i + 1);
+        if (tasks[i].idem_key && (!tasks[i].idem_key[0] || strlen(tasks[i].idem_key) > 1024))
+            return kwq__fail(c, KWQ_EINVAL, "task %zu: the idempotency key must be 1 to 1024 "
+                             "bytes", i + 1);
+        if (tasks[i].max_attempts > 1000)
+            return kwq__fail(c, KWQ_EINVAL, "task %zu: max_attempts must be between 1 and "
+                             "1000, got %u", i + 1, tasks[i].max_attempts);
+    }
+    ch = calloc(nchunks, sizeof(*ch));
+    state = calloc(nchunks, sizeof(*state));
+    if (!ch || !state) {
+        rc = kwq__fail(c, KWQ_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    for (size_t k = 0; k < nchunks; k++) {
+        ch[k].first = k * KWQ_ENQUEUE_CHUNK;
+        ch[k].n = n - ch[k].first < KWQ_ENQUEUE_CHUNK ? n - ch[k].first : KWQ_ENQUEUE_CHUNK;
+    }
+    if (nchunks > 1) {
+        batch = batch_key(queue, &batch_len);
+        if (!batch) {
+            rc = kwq__fail(c, KWQ_ENOMEM, "out of memory");
+            goto cleanup;
+        }
+    }
+    /* Build and queue every chunk, then read every reply: one round trip. */
+    for (size_t k = 0; k < nchunks; k++) {
+        rc = build_chunk(c, queue, tasks, batch, batch_len, k, k + 1 == nchunks, &ch[k]);
+        if (!rc)
+            rc = kwq__eval_append(c, KWQ__ENQUEUE, queue, &ch[k].keys, &ch[k].args);
+        if (rc)
+            break;
+        sent++;
+    }
+    /* state[k]: 0 in, 1 refused for NOSCRIPT (nothing ran), 2 refused or unknown. */
+    for (size_t k = 0; k < nchunks; k++)
+        state[k] = 2;
+    for (size_t k = 0; k < sent && c->rc; k++) {
+        redisReply *r;
+        bool nosc;
+        int e = kwq__reply(c, &r, &nosc);
+
+        if (!e) {
+            e = store_reply(c, r, &ch[k], ret);
+            freeReplyObject(r);
+        }
+        state[k] = e == 0 ? 0 : nosc ? 1 : 2;
+        if (e && !first_err) {
+            /* The first refusal in order is the cause; later chunks only follow it. */
+            first_err = e;
+            memcpy(first_msg, c->errstr, sizeof(first_msg));
+        }
+    }
+    /*
+     * The script cache was flushed (a Redis restart): nothing ran from the
+     * first NOSCRIPT chunk on (each later chunk needs its predecessor), so
+     * reload and send those chunks again, one by one, until one fails.
+     */
+    for (size_t f = 0; f < sent && c->rc; f++) {
+        if (state[f] == 0)
+            continue;
+        if (state[f] != 1)
+            break;
+        first_err = kwq__script_reload(c, KWQ__ENQUEUE);
+        for (size_t k = f; !first_err && k < sent; k++) {
+            redisReply *r;
+
+            first_err = kwq__eval(c, KWQ__ENQUEUE, queue, &ch[k].keys, &ch[k].args, &r);
+            if (!first_err) {
+                first_err = store_reply(c, r, &ch[k], ret);
+                freeReplyObject(r);
+            }
+            state[k] = first_err ? 2 : 0;
+        }
+        if (first_err)
+            memcpy(first_msg, c->errstr, sizeof(first_msg));
+        break;
+    }
+    if (first_err)
+        memcpy(c->errstr, first_msg, sizeof(c->errstr));
+    for (size_t k = 0; k < nchunks && state[k] == 0; k++)
+        accepted += ch[k].n;
+    if (!rc)
+        rc = first_err;
+    if (!rc && !c->rc)
+        rc = KWQ_ECONN;
+cleanup:
+    if (ch) {
+        for (size_t k = 0; k < nchunks; k++)
+            chunk_free(&ch[k]);
+    }
+    free(ch);
+    free(state);
+    free(batch);
+    if (ret_accepted)
+        *ret_accepted = accepted;
+    return rc;
+}

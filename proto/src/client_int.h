@@ -1,0 +1,178 @@
+/*
+ * client_int.h - libkwq internals shared by the client's source files
+ * (kwq__ prefix): the client object, key names, the URL parser, argument
+ * vectors and the script runner. Not installed.
+ */
+#ifndef KWQ_CLIENT_INT_H
+#define KWQ_CLIENT_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <signal.h>
+
+#include <hiredis/hiredis.h>
+
+#include "kwq/client.h"
+#include "kwq/error.h"
+
+/* ---- Scripts: the order of proto/CMakeLists.txt KWQ_LUA_SCRIPTS -------------- */
+
+enum kwq__op {
+    KWQ__ENQUEUE,
+    KWQ__LEASE,
+    KWQ__RENEW,
+    KWQ__ACK,
+    KWQ__FAIL,
+    KWQ__RELEASE,
+    KWQ__REAP,
+    KWQ__SEAL,
+    KWQ__STATS,
+    KWQ__DEAD,
+    KWQ__TASK,
+    KWQ__CANCEL,
+    KWQ__RESULTS,
+    KWQ__PURGE,
+    KWQ__CONF,
+    KWQ__OP_COUNT
+};
+
+/* ---- keys.c: every key name of a queue ---------------------------------------- */
+
+/* Longest key: "kwq:{" queue "}:" suffix, where a suffix holds at most an idem key. */
+#define KWQ__KEY_PREFIX_MAX (5 + KWQ_QUEUE_NAME_MAX + 2)
+#define KWQ__FIXED_KEYS 12
+#define KWQ__FIXED_KEY_LEN (KWQ__KEY_PREFIX_MAX + 16)
+
+/* The fixed keys every script gets as KEYS[1..12], in protocol order. */
+struct kwq__keys {
+    char name[KWQ__FIXED_KEYS][KWQ__FIXED_KEY_LEN];
+    size_t len[KWQ__FIXED_KEYS];
+};
+
+/* Fill k for queue (already checked by kwq_queue_name_check). */
+void kwq__keys_fixed(struct kwq__keys *k, const char *queue);
+
+/* One of the fixed keys by suffix ("wake", "results"...): "kwq:{q}:<suffix>" into buf. */
+size_t kwq__key(char *buf, size_t len, const char *queue, const char *suffix);
+
+/*
+ * A per-item key "kwq:{q}:<kind>:<name>" (kind "result" or "idem"), name
+ * namelen bytes. Returns a malloc'd string (length in *ret_len), NULL on OOM.
+ */
+char *kwq__key_item(const char *queue, const char *kind, const char *name, size_t namelen,
+                    size_t *ret_len);
+
+/* ---- url.c: the Redis URL -------------------------------------------------------- */
+
+struct kwq__url {
+    bool is_unix;   /* unix:// socket rather than TCP */
+    char *host;     /* TCP host (owned), NULL for unix */
+    int port;       /* TCP port */
+    char *path;     /* socket path (owned), NULL for TCP */
+    int db;         /* database number */
+    char *password; /* from the URL (owned, percent-decoded), or NULL */
+    char *redacted; /* the URL with its password as "***" (owned) */
+};
+
+/*
+ * Parse redis://[[user]:password@]host[:port][/db][?db=N] or
+ * unix://[[user]:password@]/path[?db=N]. Fills u (free with
+ * kwq__url_free). Errors: KWQ_EINVAL with a message in err that never holds
+ * the password; KWQ_ENOMEM.
+ */
+int kwq__url_parse(const char *s, struct kwq__url *u, struct kwq_error *err);
+void kwq__url_free(struct kwq__url *u);
+
+/* ---- client.c: the client, argument vectors, running scripts ---------------------- */
+
+struct kwq__blk; /* storage for formatted numbers, stable addresses */
+
+/* A growing argument vector: borrowed pointers plus owned formatted numbers. */
+struct kwq__args {
+    const char **v;
+    size_t *len;
+    size_t n, cap;
+    struct kwq__blk *blk;
+    bool oom; /* an add failed: the vector must not be sent */
+};
+
+void kwq__args_init(struct kwq__args *a);
+void kwq__args_free(struct kwq__args *a);
+void kwq__args_add(struct kwq__args *a, const void *s, size_t len); /* borrowed */
+void kwq__args_addz(struct kwq__args *a, const char *s);            /* borrowed */
+void kwq__args_addcopy(struct kwq__args *a, const char *s, size_t len); /* copied, <= 4096 */
+void kwq__args_addu(struct kwq__args *a, uint64_t v);               /* copied */
+void kwq__args_addi(struct kwq__args *a, int64_t v);                /* copied */
+
+struct kwq_client {
+    struct kwq_client_opts opts; /* copy; url, password, password_file owned */
+    struct kwq__url url;         /* parsed at connect */
+    char *redacted;              /* URL for messages, owned */
+    redisContext *rc;            /* NULL when disconnected */
+    char sha[KWQ__OP_COUNT][41]; /* SHA1 of every script, filled at connect */
+    int script_index[KWQ__OP_COUNT];
+    bool waiting;                /* kwq_wait_start sent a BLPOP not read yet */
+    char errstr[KWQ_ERRSTR_LEN];
+};
+
+/* Set c->errstr (printf-style) and return code. */
+int kwq__fail(struct kwq_client *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Clear errstr, check the connection and the queue name. Returns 0 or an error. */
+int kwq__begin(struct kwq_client *c, const char *queue);
+
+/*
+ * Queue the EVALSHA of op over the 12 fixed keys of queue, then xkeys (may be
+ * NULL), then args (may be NULL). Nothing is written until a reply is read.
+ */
+int kwq__eval_append(struct kwq_client *c, enum kwq__op op, const char *queue,
+                     const struct kwq__args *xkeys, const struct kwq__args *args);
+
+/*
+ * Read one reply. Returns 0 and a reply that is not an error; for an error
+ * reply returns its KWQ_E* code with errstr set (and *nosc = true for
+ * NOSCRIPT when nosc is not NULL). Transport failures disconnect.
+ */
+int kwq__reply(struct kwq_client *c, redisReply **ret, bool *nosc);
+
+/* Append + read, reloading the script once on NOSCRIPT. */
+int kwq__eval(struct kwq_client *c, enum kwq__op op, const char *queue,
+              const struct kwq__args *xkeys, const struct kwq__args *args, redisReply **ret);
+
+/* SCRIPT LOAD op again (after NOSCRIPT). */
+int kwq__script_reload(struct kwq_client *c, enum kwq__op op);
+
+/* Run a plain command (argv). Same reply handling as kwq__reply. */
+int kwq__command(struct kwq_client *c, const struct kwq__args *args, redisReply **ret);
+
+/* Mark the connection broken: free it, keep errstr. */
+void kwq__disconnect(struct kwq_client *c);
+
+/* SIGPIPE blocked around writes to the socket (see client.c). */
+struct kwq__sigpipe {
+    sigset_t old;
+    bool blocked, was_pending;
+};
+void kwq__sigpipe_block(struct kwq__sigpipe *s);
+void kwq__sigpipe_restore(struct kwq__sigpipe *s);
+
+/* Set the socket timeout for the next command: command_timeout_ms + extra_ms. */
+void kwq__set_timeout(struct kwq_client *c, uint64_t extra_ms);
+
+/* ---- reply helpers ---------------------------------------------------------- */
+
+/* Integer value of an integer or numeric string reply; false when neither. */
+bool kwq__reply_int(const redisReply *r, long long *ret);
+
+/* Error out with KWQ_EPROTO naming what was expected. */
+int kwq__bad_reply(struct kwq_client *c, const char *what);
+
+/* A malloc'd NUL-terminated copy of a string reply (NULL on OOM). */
+char *kwq__reply_dup(const redisReply *r);
+
+/* Status of a per-item wire word ("OK" -> 0, "KWQ_LEASELOST" -> KWQ_ELEASELOST...). */
+int kwq__item_status(const redisReply *r);
+
+#endif /* KWQ_CLIENT_INT_H */

@@ -1,0 +1,468 @@
+/*
+ * client_lease.c - taking and holding leases: kwq_lease (with its blocking
+ * wait on the queue's wake list), the event-loop wait, renew, ack, fail and
+ * release.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client_int.h"
+#include "kwq/util.h"
+
+/* Items per script call for renew/ack/fail/release (Lua's unpack limit). */
+#define HOLD_CHUNK 1000
+/* Fields per leased task in the lease reply. */
+#define LEASE_FIELDS 7
+
+void kwq_lease_result_done(struct kwq_lease_result *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n; i++)
+        kwq_task_done(&r->tasks[i]);
+    free(r->tasks);
+    memset(r, 0, sizeof(*r));
+}
+
+static int parse_task(const redisReply *const *f, struct kwq_task *t)
+{
+    long long token, attempt, max, timeout, enq;
+
+    if (f[0]->type != REDIS_REPLY_STRING || f[0]->len >= KWQ_ID_MAX ||
+        !kwq__reply_int(f[1], &token) || !kwq__reply_int(f[2], &attempt) ||
+        !kwq__reply_int(f[3], &max) || !kwq__reply_int(f[4], &timeout) ||
+        !kwq__reply_int(f[5], &enq) || f[6]->type != REDIS_REPLY_STRING)
+        return -1;
+    memcpy(t->id, f[0]->str, f[0]->len);
+    t->id[f[0]->len] = '\0';
+    t->token = (uint64_t)token;
+    t->attempt = (uint32_t)attempt;
+    t->max_attempts = (uint32_t)max;
+    t->timeout_ms = (uint64_t)timeout;
+    t->enqueued_ms = enq;
+    t->payload = kwq__reply_dup(f[6]);
+    if (!t->payload)
+        return -2;
+    t->payload_len = f[6]->len;
+    return 0;
+}
+
+/* One lease script call. */
+static int lease_once(struct kwq_client *c, const char *queue, size_t max, uint64_t lease_ms,
+                      struct kwq_lease_result *ret)
+{
+    struct kwq__args a;
+    redisReply *r;
+    long long sealed, drained, due, k;
+    int rc;
+
+    kwq__args_init(&a);
+    kwq__args_addu(&a, max);
+    kwq__args_addu(&a, lease_ms);
+    rc = kwq__eval(c, KWQ__LEASE, queue, NULL, &a, &r);
+    kwq__args_free(&a);
+    if (rc)
+        return rc;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 4 || !kwq__reply_int(r->element[0], &sealed) ||
+        !kwq__reply_int(r->element[1], &drained) || !kwq__reply_int(r->element[2], &due) ||
+        !kwq__reply_int(r->element[3], &k) || k < 0 ||
+        r->elements != 4 + (size_t)k * LEASE_FIELDS) {
+        rc = kwq__bad_reply(c, "a lease reply");
+        goto cleanup;
+    }
+    ret->sealed = sealed != 0;
+    ret->drained = drained != 0;
+    ret->next_due_ms = due;
+    if (k > 0) {
+        ret->tasks = calloc((size_t)k, sizeof(*ret->tasks));
+        if (!ret->tasks) {
+            /* The tasks are leased but we cannot hold them: their leases will expire. */
+            rc = kwq__fail(c, KWQ_ENOMEM, "out of memory reading %lld leased tasks", k);
+            goto cleanup;
+        }
+        for (size_t i = 0; i < (size_t)k; i++) {
+            int e = parse_task((const redisReply *const *)&r->element[4 + i * LEASE_FIELDS],
+                               &ret->tasks[i]);
+
+            if (e) {
+                kwq_lease_result_done(ret);
+                rc = e == -2 ? kwq__fail(c, KWQ_ENOMEM, "out of memory reading a payload")
+                             : kwq__bad_reply(c, "a leased task");
+                goto cleanup;
+            }
+            ret->n++;
+        }
+    }
+cleanup:
+    freeReplyObject(r);
+    return rc;
+}
+
+/* BLPOP the wake list for up to ms. Returns 1 woken, 0 timed out, or an error. */
+static int wait_wake(struct kwq_client *c, const char *queue, uint64_t ms)
+{
+    char key[KWQ__FIXED_KEY_LEN], secs[32];
+    struct kwq__args a;
+    redisReply *r;
+    int rc;
+
+    if (ms == 0)
+        ms = 1; /* BLPOP 0 would block forever */
+    (void)kwq__key(key, sizeof(key), queue, "wake");
+    (void)snprintf(secs, sizeof(secs), "%llu.%03llu", (unsigned long long)(ms / 1000),
+                   (unsigned long long)(ms % 1000));
+    kwq__args_init(&a);
+    kwq__args_addz(&a, "BLPOP");
+    kwq__args_addz(&a, key);
+    kwq__args_addz(&a, secs);
+    kwq__set_timeout(c, ms);
+    rc = kwq__command(c, &a, &r);
+    kwq__set_timeout(c, 0);
+    kwq__args_free(&a);
+    if (rc)
+        return rc;
+    rc = r->type == REDIS_REPLY_ARRAY ? 1 : 0;
+    freeReplyObject(r);
+    return rc;
+}
+
+int kwq_lease(struct kwq_client *c, const char *queue, size_t max, uint64_t lease_ms,
+              uint64_t wait_ms, struct kwq_lease_result *ret)
+{
+    uint64_t deadline;
+    int rc;
+
+    memset(ret, 0, sizeof(*ret));
+    ret->next_due_ms = -1;
+    rc = kwq__begin(c, queue);
+    if (rc)
+        return rc;
+    if (max == 0 || max > 10000)
+        return kwq__fail(c, KWQ_EINVAL, "lease: max must be between 1 and 10000, got %zu", max);
+    if (lease_ms < 100)
+        return kwq__fail(c, KWQ_EINVAL, "lease: the lease must be at least 100 ms, got %llu ms",
+                         (unsigned long long)lease_ms);
+    deadline = kwq_monotonic_ms() + wait_ms;
+    for (;;) {
+        uint64_t now, t;
+
+        rc = lease_once(c, queue, max, lease_ms, ret);
+        if (rc)
+            return rc;
+        if (ret->n > 0 || ret->drained || wait_ms == 0)
+            return (int)ret->n;
+        now = kwq_monotonic_ms();
+        if (now >= deadline)
+            return 0;
+        t = deadline - now;
+        if (ret->next_due_ms >= 0 && (uint64_t)ret->next_due_ms < t)
+            t = (uint64_t)ret->next_due_ms + 1; /* just past the due time */
+        rc = wait_wake(c, queue, t);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+/* ---- Event-loop wait ----------------------------------------------------------- */
+
+int kwq_wait_start(struct kwq_client *c, const char *queue, uint64_t timeout_ms)
+{
+    char key[KWQ__FIXED_KEY_LEN], secs[32];
+    const char *v[3];
+    size_t len[3];
+    int done = 0, rc = kwq__begin(c, queue);
+
+    if (rc)
+        return rc;
+    if (timeout_ms == 0)
+        timeout_ms = 1;
+    (void)kwq__key(key, sizeof(key), queue, "wake");
+    (void)snprintf(secs, sizeof(secs), "%llu.%03llu", (unsigned long long)(timeout_ms / 1000),
+                   (unsigned long long)(timeout_ms % 1000));
+    v[0] = "BLPOP", len[0] = 5;
+    v[1] = key, len[1] = strlen(key);
+    v[2] = secs, len[2] = strlen(secs);
+    if (redisAppendCommandArgv(c->rc, 3, v, len) != REDIS_OK)
+        return kwq__fail(c, KWQ_ENOMEM, "out of memory");
+    while (!done) {
+        struct kwq__sigpipe sp;
+        int ok;
+
+        kwq__sigpipe_block(&sp);
+        ok = redisBufferWrite(c->rc, &done);
+        kwq__sigpipe_restore(&sp);
+        if (ok != REDIS_OK) {
+            kwq__fail(c, KWQ_ECONN, "lost the connection to Redis at %s: %s",
+                      kwq_client_url_redacted(c), c->rc->errstr);
+            kwq__disconnect(c);
+            return KWQ_ECONN;
+        }
+    }
+    c->waiting = true;
+    return 0;
+}
+
+int kwq_wait_finish(struct kwq_client *c)
+{
+    struct pollfd p;
+    void *reply = NULL;
+    int rc;
+
+    c->errstr[0] = '\0';
+    if (!c->waiting || !c->rc)
+        return kwq__fail(c, KWQ_EINVAL, "kwq_wait_finish without kwq_wait_start");
+    /* A blocking read would hang if the caller woke us early: look first. */
+    if (redisGetReplyFromReader(c->rc, &reply) != REDIS_OK)
+        goto broken;
+    if (!reply) {
+        p.fd = c->rc->fd;
+        p.events = POLLIN;
+        p.revents = 0;
+        rc = poll(&p, 1, 0);
+        if (rc == 0 || (rc < 0 && errno == EINTR))
+            return KWQ_WAIT_AGAIN;
+        if (redisBufferRead(c->rc) != REDIS_OK)
+            goto broken;
+        if (redisGetReplyFromReader(c->rc, &reply) != REDIS_OK)
+            goto broken;
+        if (!reply)
+            return KWQ_WAIT_AGAIN;
+    }
+    c->waiting = false;
+    rc = ((redisReply *)reply)->type == REDIS_REPLY_ARRAY ? KWQ_WAIT_WOKEN : KWQ_WAIT_TIMEOUT;
+    if (((redisReply *)reply)->type == REDIS_REPLY_ERROR)
+        rc = kwq__fail(c, KWQ_EREDIS, "Redis error while waiting: %.200s",
+                       ((redisReply *)reply)->str);
+    freeReplyObject(reply);
+    return rc;
+broken:
+    kwq__fail(c, KWQ_ECONN, "lost the connection to Redis at %s: %s", kwq_client_url_redacted(c),
+              c->rc->err == REDIS_ERR_EOF ? "the server closed it" : c->rc->errstr);
+    kwq__disconnect(c);
+    return KWQ_ECONN;
+}
+
+/* ---- Holding a lease -------------------------------------------------------------- */
+
+/* Check that a status array holds n statuses. */
+static int statuses(struct kwq_client *c, const redisReply *r, size_t n, int *out)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != n)
+        return kwq__bad_reply(c, "one status per item");
+    for (size_t i = 0; i < n; i++) {
+        int s = kwq__item_status(r->element[i]);
+
+        if (s == KWQ_EPROTO || s == KWQ_EREDIS)
+            return kwq__bad_reply(c, "a per-item status");
+        if (out)
+            out[i] = s;
+    }
+    return 0;
+}
+
+static int check_refs(struct kwq_client *c, const char *what, const struct kwq_lease_ref *refs,
+                      size_t n)
+{
+    if (n && !refs)
+        return kwq__fail(c, KWQ_EINVAL, "%s: no items given", what);
+    for (size_t i = 0; i < n; i++) {
+        if (!kwq_id_is_valid(refs[i].id))
+            return kwq__fail(c, KWQ_EINVAL, "%s: item %zu has an invalid task ID '%.30s'", what,
+                             i + 1, refs[i].id ? refs[i].id : "(null)");
+    }
+    return 0;
+}
+
+int kwq_renew(struct kwq_client *c, const char *queue, const struct kwq_lease_ref *refs,
+              size_t n, uint64_t lease_ms, int *ret_status)
+{
+    int rc = kwq__begin(c, queue);
+
+    if (!rc)
+        rc = check_refs(c, "renew", refs, n);
+    if (!rc && lease_ms < 100)
+        rc = kwq__fail(c, KWQ_EINVAL, "renew: the lease must be at least 100 ms, got %llu ms",
+                       (unsigned long long)lease_ms);
+    for (size_t s = 0; !rc && s < n; s += HOLD_CHUNK) {
+        size_t m = n - s < HOLD_CHUNK ? n - s : HOLD_CHUNK;
+        struct kwq__args a;
+        redisReply *r;
+
+        kwq__args_init(&a);
+        kwq__args_addu(&a, lease_ms);
+        for (size_t i = s; i < s + m; i++) {
+            kwq__args_addz(&a, refs[i].id);
+            kwq__args_addu(&a, refs[i].token);
+        }
+        rc = kwq__eval(c, KWQ__RENEW, queue, NULL, &a, &r);
+        kwq__args_free(&a);
+        if (rc)
+            break;
+        rc = statuses(c, r, m, ret_status ? ret_status + s : NULL);
+        freeReplyObject(r);
+    }
+    return rc;
+}
+
+int kwq_ack(struct kwq_client *c, const char *queue, const struct kwq_ack *acks, size_t n,
+            int *ret_status)
+{
+    int rc = kwq__begin(c, queue);
+
+    if (!rc && n && !acks)
+        rc = kwq__fail(c, KWQ_EINVAL, "ack: no items given");
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (!kwq_id_is_valid(acks[i].id))
+            rc = kwq__fail(c, KWQ_EINVAL, "ack: item %zu has an invalid task ID '%.30s'", i + 1,
+                           acks[i].id ? acks[i].id : "(null)");
+    }
+    for (size_t s = 0; !rc && s < n; s += HOLD_CHUNK) {
+        size_t m = n - s < HOLD_CHUNK ? n - s : HOLD_CHUNK;
+        struct kwq__args a, keys;
+        char **owned = calloc(m, sizeof(*owned));
+        size_t sent_idx[HOLD_CHUNK], k = 0;
+        redisReply *r = NULL;
+        int *st = ret_status ? ret_status + s : NULL;
+
+        if (!owned) {
+            rc = kwq__fail(c, KWQ_ENOMEM, "out of memory");
+            break;
+        }
+        kwq__args_init(&a);
+        kwq__args_init(&keys);
+        kwq__args_addu(&a, c->opts.result_ttl_ms);
+        for (size_t i = s; i < s + m; i++) {
+            const struct kwq_ack *x = &acks[i];
+
+            if (x->result && x->result_len > c->opts.max_result) {
+                /* That task is not acked: its holder learns why. */
+                if (st)
+                    st[i - s] = KWQ_ETOOBIG;
+                (void)kwq__fail(c, KWQ_ETOOBIG, "ack: result of %zu bytes for task %s is over "
+                                "the limit of %zu bytes", x->result_len, x->id,
+                                c->opts.max_result);
+                continue;
+            }
+            sent_idx[k++] = i - s;
+            kwq__args_addz(&a, x->id);
+            kwq__args_addu(&a, x->token);
+            if (x->result) {
+                size_t klen;
+
+                owned[i - s] = kwq__key_item(queue, "result", x->id, strlen(x->id), &klen);
+                if (!owned[i - s]) {
+                    a.oom = true;
+                    break;
+                }
+                kwq__args_add(&keys, owned[i - s], klen);
+                kwq__args_add(&a, "1", 1);
+                kwq__args_add(&a, x->result, x->result_len);
+            } else {
+                kwq__args_add(&a, "0", 1);
+                kwq__args_add(&a, "", 0);
+            }
+        }
+        if (k > 0) {
+            rc = kwq__eval(c, KWQ__ACK, queue, &keys, &a, &r);
+            if (!rc) {
+                int tmp[HOLD_CHUNK];
+
+                rc = statuses(c, r, k, tmp);
+                for (size_t j = 0; !rc && st && j < k; j++)
+                    st[sent_idx[j]] = tmp[j];
+                freeReplyObject(r);
+            }
+        }
+        kwq__args_free(&a);
+        kwq__args_free(&keys);
+        for (size_t i = 0; i < m; i++)
+            free(owned[i]);
+        free(owned);
+    }
+    return rc;
+}
+
+int kwq_fail(struct kwq_client *c, const char *queue, const struct kwq_failure *f, size_t n,
+             struct kwq_fail_outcome *ret)
+{
+    int rc = kwq__begin(c, queue);
+
+    if (!rc && n && !f)
+        rc = kwq__fail(c, KWQ_EINVAL, "fail: no items given");
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (!kwq_id_is_valid(f[i].id))
+            rc = kwq__fail(c, KWQ_EINVAL, "fail: item %zu has an invalid task ID '%.30s'", i + 1,
+                           f[i].id ? f[i].id : "(null)");
+    }
+    for (size_t s = 0; !rc && s < n; s += HOLD_CHUNK) {
+        size_t m = n - s < HOLD_CHUNK ? n - s : HOLD_CHUNK;
+        struct kwq__args a;
+        redisReply *r;
+
+        kwq__args_init(&a);
+        for (size_t i = s; i < s + m; i++) {
+            const char *e = f[i].error ? f[i].error : "";
+            size_t el = strlen(e);
+
+            kwq__args_addz(&a, f[i].id);
+            kwq__args_addu(&a, f[i].token);
+            kwq__args_add(&a, e, el > KWQ_MAX_ERROR ? KWQ_MAX_ERROR : el);
+            kwq__args_addi(&a, f[i].code);
+            kwq__args_add(&a, f[i].no_retry ? "1" : "0", 1);
+        }
+        rc = kwq__eval(c, KWQ__FAIL, queue, NULL, &a, &r);
+        kwq__args_free(&a);
+        if (rc)
+            break;
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 * m) {
+            rc = kwq__bad_reply(c, "a status, dead flag and retry time per item");
+        } else {
+            for (size_t i = 0; i < m && !rc; i++) {
+                long long dead, at;
+                int st = kwq__item_status(r->element[3 * i]);
+
+                if (st == KWQ_EPROTO || st == KWQ_EREDIS ||
+                    !kwq__reply_int(r->element[3 * i + 1], &dead) ||
+                    !kwq__reply_int(r->element[3 * i + 2], &at)) {
+                    rc = kwq__bad_reply(c, "a status, dead flag and retry time per item");
+                } else if (ret) {
+                    ret[s + i].status = st;
+                    ret[s + i].dead = dead != 0;
+                    ret[s + i].retry_at_ms = at;
+                }
+            }
+        }
+        freeReplyObject(r);
+    }
+    return rc;
+}
+
+int kwq_release(struct kwq_client *c, const char *queue, const struct kwq_lease_ref *refs,
+                size_t n, int *ret_status)
+{
+    int rc = kwq__begin(c, queue);
+
+    if (!rc)
+        rc = check_refs(c, "release", refs, n);
+    for (size_t s = 0; !rc && s < n; s += HOLD_CHUNK) {
+        size_t m = n - s < HOLD_CHUNK ? n - s : HOLD_CHUNK;
+        struct kwq__args a;
+        redisReply *r;
+
+        kwq__args_init(&a);
+        for (size_t i = s; i < s + m; i++) {
+            kwq__args_addz(&a, refs[i].id);
+            kwq__args_addu(&a, refs[i].token);
+        }
+        rc = kwq__eval(c, KWQ__RELEASE, queue, NULL, &a, &r);
+        kwq__args_free(&a);
+        if (rc)
+            break;
+        rc = statuses(c, r, m, ret_status ? ret_status + s : NULL);
+        freeReplyObject(r);
+    }
+    return rc;
+}

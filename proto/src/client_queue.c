@@ -1,0 +1,158 @@
+/*
+ * client_queue.c - whole-queue operations: reap, seal/unseal, drained,
+ * stats, purge, and the queue settings.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "client_int.h"
+
+int kwq_reap(struct kwq_client *c, const char *queue, size_t max, struct kwq_reap_result *ret)
+{
+    struct kwq__args a;
+    redisReply *r;
+    long long v[3];
+    int rc = kwq__begin(c, queue);
+
+    if (ret)
+        memset(ret, 0, sizeof(*ret));
+    if (rc)
+        return rc;
+    if (max == 0 || max > 1000)
+        return kwq__fail(c, KWQ_EINVAL, "reap: max must be between 1 and 1000, got %zu", max);
+    kwq__args_init(&a);
+    kwq__args_addu(&a, max);
+    rc = kwq__eval(c, KWQ__REAP, queue, NULL, &a, &r);
+    kwq__args_free(&a);
+    if (rc)
+        return rc;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || !kwq__reply_int(r->element[0], &v[0]) ||
+        !kwq__reply_int(r->element[1], &v[1]) || !kwq__reply_int(r->element[2], &v[2])) {
+        rc = kwq__bad_reply(c, "expired, dead and promoted counts");
+    } else if (ret) {
+        ret->expired = (uint64_t)v[0];
+        ret->dead = (uint64_t)v[1];
+        ret->promoted = (uint64_t)v[2];
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+/* Run the seal script with op; sealed/drained flags of the reply into the pointers. */
+static int seal_op(struct kwq_client *c, const char *queue, const char *op, bool *sealed,
+                   bool *drained)
+{
+    struct kwq__args a;
+    redisReply *r;
+    long long s, d;
+    int rc = kwq__begin(c, queue);
+
+    if (rc)
+        return rc;
+    kwq__args_init(&a);
+    kwq__args_addz(&a, op);
+    rc = kwq__eval(c, KWQ__SEAL, queue, NULL, &a, &r);
+    kwq__args_free(&a);
+    if (rc)
+        return rc;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || !kwq__reply_int(r->element[0], &s) ||
+        !kwq__reply_int(r->element[1], &d)) {
+        rc = kwq__bad_reply(c, "sealed and drained flags");
+    } else {
+        if (sealed)
+            *sealed = s != 0;
+        if (drained)
+            *drained = d != 0;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+int kwq_seal(struct kwq_client *c, const char *queue)
+{
+    return seal_op(c, queue, "seal", NULL, NULL);
+}
+
+int kwq_unseal(struct kwq_client *c, const char *queue)
+{
+    return seal_op(c, queue, "unseal", NULL, NULL);
+}
+
+int kwq_drained(struct kwq_client *c, const char *queue, bool *ret)
+{
+    *ret = false;
+    return seal_op(c, queue, "drained", NULL, ret);
+}
+
+/* Where each stats reply name goes; NULL target for the flags handled apart. */
+static uint64_t *stat_field(struct kwq_stats *s, const char *name, size_t len)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+    } map[] = {
+        {"pending", offsetof(struct kwq_stats, pending)},
+        {"leased", offsetof(struct kwq_stats, leased)},
+        {"delayed", offsetof(struct kwq_stats, delayed)},
+        {"dead", offsetof(struct kwq_stats, dead)},
+        {"done", offsetof(struct kwq_stats, done)},
+        {"enqueued", offsetof(struct kwq_stats, enqueued)},
+        {"duplicates", offsetof(struct kwq_stats, duplicates)},
+        {"expired", offsetof(struct kwq_stats, expired)},
+        {"failed", offsetof(struct kwq_stats, failed)},
+        {"retries", offsetof(struct kwq_stats, retries)},
+        {"released", offsetof(struct kwq_stats, released)},
+        {"cancelled", offsetof(struct kwq_stats, cancelled)},
+        {"requeued", offsetof(struct kwq_stats, requeued)},
+        {"results", offsetof(struct kwq_stats, results)},
+    };
+
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+        if (strlen(map[i].name) == len && memcmp(map[i].name, name, len) == 0)
+            return (uint64_t *)((char *)s + map[i].off);
+    }
+    return NULL;
+}
+
+int kwq_stats(struct kwq_client *c, const char *queue, struct kwq_stats *ret)
+{
+    redisReply *r;
+    int rc = kwq__begin(c, queue);
+
+    memset(ret, 0, sizeof(*ret));
+    ret->oldest_pending_ms = -1;
+    if (rc)
+        return rc;
+    rc = kwq__eval(c, KWQ__STATS, queue, NULL, NULL, &r);
+    if (rc)
+        return rc;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0) {
+        rc = kwq__bad_reply(c, "name/value pairs");
+        goto cleanup;
+    }
+    for (size_t i = 0; i < r->elements; i += 2) {
+        const redisReply *k = r->element[i];
+        long long v;
+        uint64_t *f;
+
+        if (k->type != REDIS_REPLY_STRING || !kwq__reply_int(r->element[i + 1], &v)) {
+            rc = kwq__bad_reply(c, "name/value pairs");
+            goto cleanup;
+        }
+        f = stat_field(ret, k->str, k->len);
+        if (f)
+            *f = v < 0 ? 0 : (uint64_t)v;
+        else if (strcmp(k->str, "oldest_pending_ms") == 0)
+            ret->oldest_pending_ms = v;
+        else if (strcmp(k->str, "server_time_ms") == 0)
+            ret->server_time_ms = v;
+        else if (strcmp(k->str, "sealed") == 0)
+            ret->sealed = v != 0;
+        else if (strcmp(k->str, "drained") == 0)
+            ret->drained = v != 0;
+        /* Other names (a newer script's counters) are ignored. */
+    }
+cleanup:
+    freeReplyObject(r);
+    return rc;
+}

@@ -1,0 +1,136 @@
+/*
+ * cli.h - what the files of the kwq CLI share: the global options, the
+ * command table entries, and the helpers that turn a failure into one line
+ * on stderr plus an exit code from kwq/exit.h.
+ *
+ * Every message has the shape "kwq: <what was wrong>; <what to do>". Usage
+ * errors end with "see 'kwq <command> --help'" and exit KWQ_EXIT_USAGE.
+ */
+#ifndef KWQ_CLI_H
+#define KWQ_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "opts.h"
+
+struct kwq_client;
+
+/* Options every command accepts, before or after the command name. */
+struct cli_global {
+    const char *redis;         /* --redis / KWQ_REDIS_URL; NULL: local Redis or the default */
+    const char *queue;         /* --queue / KWQ_QUEUE */
+    const char *password_file; /* --redis-password-file (env: read by libkwq itself) */
+    const char *log_format;    /* --log-format / KWQ_LOG_FORMAT: auto, text or json */
+    bool quiet;                /* --quiet / KWQ_QUIET: no progress, no summaries */
+    bool help;                 /* --help */
+    bool version;              /* --version */
+    bool print_config;         /* --print-config */
+    uint64_t max_payload;      /* not an option: set by commands that enqueue; 0 = default */
+};
+
+extern struct cli_global cli;
+extern const struct opt cli_global_opts[];
+extern const size_t cli_global_nopts;
+extern enum opt_source cli_global_sources[]; /* where each global value came from */
+
+/* One subcommand: cmd_<name>() in cmd_<name>.c. */
+struct cli_command {
+    const char *name;                  /* as typed: "enqueue", "local-redis" */
+    int (*run)(int argc, char **argv); /* argv[0] is the command name; returns an exit code */
+    const char *summary;               /* one line for `kwq --help` */
+};
+
+int cmd_enqueue(int argc, char **argv);
+int cmd_seal(int argc, char **argv);
+int cmd_unseal(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_wait(int argc, char **argv);
+int cmd_dlq(int argc, char **argv);
+int cmd_task(int argc, char **argv);
+int cmd_results(int argc, char **argv);
+int cmd_cancel(int argc, char **argv);
+int cmd_purge(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_local_redis(int argc, char **argv);
+
+/* ---- Messages and exit codes --------------------------------------------- */
+
+/* Print "kwq: <fmt>" and a newline on stderr. Returns code. */
+int cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Print "kwq: <fmt>; see 'kwq <cmd> --help'" (cmd NULL: 'kwq --help'). Returns KWQ_EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Print a note for people ("kwq: ...") on stderr unless --quiet. */
+void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The KWQ_EXIT_* code for a libkwq error code. */
+int cli_exit_code(int err);
+
+/*
+ * Report a failed libkwq call on c: "kwq: <context>: <errstr>; <hint>" (the
+ * hint only when errstr has none). context may be NULL. Returns the exit code.
+ */
+int cli_fail(struct kwq_client *c, int err, const char *context);
+
+/* ---- Connecting ----------------------------------------------------------- */
+
+/*
+ * The Redis URL to use: --redis / KWQ_REDIS_URL, else a running
+ * `kwq local-redis` (written to buf), else NULL (libkwq's default).
+ */
+const char *cli_redis_url(char *buf, size_t len);
+
+/*
+ * Check the queue name, then connect to Redis. On failure prints the error
+ * and returns its exit code (*ret stays NULL); 0 on success.
+ */
+int cli_connect(const char *url, struct kwq_client **ret);
+
+/* cli_connect to cli_redis_url(): what most commands do first. */
+int cli_open(struct kwq_client **ret);
+
+/* A command's command line: what --help prints and what is parsed. */
+struct cli_spec {
+    const char *name;        /* command name, "enqueue" */
+    const char *usage;       /* after "kwq <name> ": "[options] [ITEM...]" */
+    const char *description; /* paragraph(s) for --help */
+    const struct opt *opts;  /* the command's own options (may be NULL) */
+    size_t nopts;            /* rows in opts */
+    void *base;              /* struct the rows fill */
+    bool stop_at_arg;        /* options end at the first argument (a handler command line) */
+};
+
+/*
+ * Parse a command's options, global ones included (defaults, environment,
+ * flags). --help and --version print and set *ret_exit with exit code 0; a
+ * usage error prints and sets *ret_exit with KWQ_EXIT_USAGE. *ret_optind is
+ * the first argument.
+ */
+int cli_parse(const struct cli_spec *spec, int argc, char **argv, int *ret_optind, bool *ret_exit);
+
+/* Print a command's help to stdout. */
+void cli_help(const struct cli_spec *spec);
+
+/* Print "kwq <version> (protocol <n>)" to stdout. */
+void cli_version(void);
+
+/* Group digits: 1234567 -> "1,234,567". Returns buf. */
+const char *cli_num(uint64_t v, char *buf, size_t len);
+
+/* Unix ms as UTC ISO 8601 with ms: "2026-11-25T10:01:02.123Z". Returns buf. */
+const char *cli_time(int64_t ms, char *buf, size_t len);
+
+/* Add payload-like bytes to a JSON object: a string when valid UTF-8, else base64 + "<key>_enc". */
+struct cJSON;
+int cli_json_add_bytes(struct cJSON *obj, const char *key, const char *p, size_t n);
+
+/* Print a cJSON value as one line on stdout and delete it. Returns an exit code. */
+int cli_json_print(struct cJSON *v);
+
+/* True when stdin is a terminal (for confirmations). */
+bool cli_stdin_is_tty(void);
+
+#endif /* KWQ_CLI_H */

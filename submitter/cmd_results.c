@@ -1,0 +1,154 @@
+/*
+ * cmd_results.c - `kwq results`: the kept results, in completion order; with
+ * --follow, new ones as they arrive until the queue drains.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kwq/client.h"
+#include "kwq/error.h"
+#include "kwq/exit.h"
+#include "kwq/task.h"
+
+#include "cli.h"
+#include "results_out.h"
+
+#define READ_COUNT 1000
+#define BLOCK_MS   1000
+
+struct results_cfg {
+    bool follow;      /* --follow */
+    bool json;        /* --json */
+    const char *from; /* --after: cursor */
+    uint64_t limit;   /* --limit, 0 = all */
+};
+
+static const struct opt opts[] = {
+    {"follow", 'f', NULL, OPT_BOOL, NULL, 0, 0, NULL,
+     "keep printing new results until the queue is drained", offsetof(struct results_cfg, follow)},
+    {"json", 0, NULL, OPT_BOOL, NULL, 0, 0, NULL,
+     "one JSON object per result: id, cursor, done_ms, result", offsetof(struct results_cfg, json)},
+    {"after", 0, NULL, OPT_STR, "0", 0, 0, "CURSOR",
+     "start after this cursor (from --json output); 0 = the oldest kept",
+     offsetof(struct results_cfg, from)},
+    {"limit", 'n', NULL, OPT_UINT, "0", 0, UINT32_MAX, "N", "stop after N results (0: no limit)",
+     offsetof(struct results_cfg, limit)},
+};
+
+static const struct cli_spec spec = {
+    .name = "results",
+    .usage = "[options] [ID...]",
+    .description =
+        "Print the results of done tasks (each handler's stdout) in completion order: the bytes\n"
+        "of each, with a newline added when missing, or NDJSON with --json. Results are kept\n"
+        "for a day by default. --follow waits for new ones and stops once the\n"
+        "queue is drained and every result is printed. With IDs, print those tasks' results.",
+    .opts = opts,
+    .nopts = sizeof(opts) / sizeof(opts[0]),
+};
+
+/* One read; 1 when some were printed, 0 none, or a negative exit code. */
+static int read_some(struct kwq_client *c, const struct results_cfg *cfg, char *cursor,
+                     size_t cursor_len, uint64_t *printed, uint64_t block_ms)
+{
+    struct kwq_result *list = NULL;
+    size_t n = 0, want = READ_COUNT;
+    int r;
+
+    if (cfg->limit && cfg->limit - *printed < want)
+        want = (size_t)(cfg->limit - *printed);
+    r = kwq_results_read(c, cli.queue, cursor, want, block_ms, &list, &n);
+    if (r < 0)
+        return -cli_fail(c, r, NULL);
+    if (n > 0)
+        (void)snprintf(cursor, cursor_len, "%s", list[n - 1].cursor);
+    r = results_write(stdout, cfg->json ? RESULTS_JSON : RESULTS_RAW, list, n);
+    kwq_results_free(list, n);
+    if (r < 0)
+        return -cli_error(KWQ_EXIT_FAILURE, "cannot write the results to stdout");
+    *printed += n;
+    return n > 0;
+}
+
+static int results_loop(struct kwq_client *c, const struct results_cfg *cfg)
+{
+    char cursor[64];
+    uint64_t printed = 0;
+    bool drained = false;
+
+    (void)snprintf(cursor, sizeof(cursor), "%s", cfg->from);
+    for (;;) {
+        int r;
+        if (cfg->limit && printed >= cfg->limit)
+            return KWQ_EXIT_OK;
+        r = read_some(c, cfg, cursor, sizeof(cursor), &printed,
+                      cfg->follow && !drained ? BLOCK_MS : 0);
+        if (r < 0)
+            return -r;
+        if (r > 0)
+            continue;
+        if (!cfg->follow || drained)
+            return KWQ_EXIT_OK;
+        /* Nothing new: once drained, one last read catches results acked just before. */
+        r = kwq_drained(c, cli.queue, &drained);
+        if (r < 0)
+            return cli_fail(c, r, NULL);
+    }
+}
+
+/* The kept results of the given task IDs, in the order given. */
+static int results_by_id(struct kwq_client *c, const struct results_cfg *cfg, char **ids, int n)
+{
+    int rc = KWQ_EXIT_OK;
+
+    for (int i = 0; i < n; i++) {
+        struct kwq_result res = {.done_ms = 0};
+        int r = kwq_result_get(c, cli.queue, ids[i], &res.data, &res.len);
+
+        if (r == KWQ_ENOTFOUND) {
+            rc = cli_error(KWQ_EXIT_NOTFOUND,
+                           "no result kept for task %s in queue '%s' (not done yet, done without "
+                           "output, or expired); see 'kwq task %s'",
+                           ids[i], cli.queue, ids[i]);
+            continue;
+        }
+        if (r < 0)
+            return cli_fail(c, r, NULL);
+        (void)snprintf(res.id, sizeof(res.id), "%s", ids[i]);
+        r = results_write(stdout, cfg->json ? RESULTS_JSON : RESULTS_RAW, &res, 1);
+        free(res.data);
+        if (r < 0)
+            return cli_error(KWQ_EXIT_FAILURE, "cannot write the results to stdout");
+    }
+    return rc;
+}
+
+int cmd_results(int argc, char **argv)
+{
+    struct results_cfg cfg = {0};
+    struct cli_spec s = spec;
+    struct kwq_client *c = NULL;
+    bool stop;
+    int ind, r;
+
+    s.base = &cfg;
+    r = cli_parse(&s, argc, argv, &ind, &stop);
+    if (stop)
+        return r;
+    for (int i = ind; i < argc; i++) {
+        if (!kwq_id_is_valid(argv[i]))
+            return cli_usage_error(s.name, "'%s' is not a task ID (IDs are numbers, e.g. 42)",
+                                   argv[i]);
+    }
+    if (ind < argc && (cfg.follow || cfg.limit))
+        return cli_usage_error(s.name, "--follow and --limit apply to the stream, not to IDs");
+    if (strlen(cfg.from) >= 48)
+        return cli_usage_error(s.name, "'%s' is not a results cursor", cfg.from);
+    r = cli_open(&c);
+    if (r != 0)
+        return r;
+    r = ind < argc ? results_by_id(c, &cfg, argv + ind, argc - ind) : results_loop(c, &cfg);
+    kwq_client_free(c);
+    return r;
+}

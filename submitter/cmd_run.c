@@ -1,0 +1,322 @@
+/*
+ * cmd_run.c - `kwq run --local`: a whole job on this machine. Read and check
+ * the input, get a Redis (--redis, a running `kwq local-redis`, or a private
+ * redis-server for this run), enqueue, seal, run kwq-worker processes scaled
+ * by the shared rule, gather the results on stdout, print a summary.
+ *
+ * The Kubernetes backend (`kwq run --kube`, ROADMAP item 1) takes the same
+ * options and the same rule: only the runner differs.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kwq/client.h"
+#include "kwq/error.h"
+#include "kwq/exit.h"
+#include "kwq/scale.h"
+
+#include "cli.h"
+#include "enqueue.h"
+#include "local.h"
+#include "progpath.h"
+#include "runner.h"
+
+struct run_cfg {
+    bool local;            /* --local */
+    uint64_t max;          /* -P / --max workers, 0 = CPUs */
+    uint64_t min;          /* --min workers */
+    uint64_t per_worker;   /* --tasks-per-worker */
+    uint64_t concurrency;  /* --concurrency */
+    uint64_t lease_ms;     /* --lease */
+    bool stream;           /* --stream */
+    const char *input;     /* --input FILE or - */
+    const char *results;   /* --results raw|json|none */
+    const char *output;    /* --output FILE */
+    bool null;             /* --null */
+    bool json;             /* --json */
+    uint64_t delay_ms;     /* --delay */
+    uint64_t timeout_ms;   /* --timeout */
+    uint64_t max_attempts; /* --max-attempts */
+    uint64_t max_item;     /* --max-item */
+    uint64_t max_input;    /* --max-input */
+};
+
+#define R(field) offsetof(struct run_cfg, field)
+static const struct opt opts[] = {
+    {"local", 0, NULL, OPT_BOOL, NULL, 0, 0, NULL, "run the workers as processes on this machine",
+     R(local)},
+    {"max", 'P', "KWQ_MAX_WORKERS", OPT_UINT, NULL, 1, KWQ_SCALE_MAX_WORKERS, "N",
+     "at most N workers at once [default: the number of CPUs]", R(max)},
+    {"min", 0, "KWQ_MIN_WORKERS", OPT_UINT, "1", 0, KWQ_SCALE_MAX_WORKERS, "N",
+     "at least N workers while the queue is not drained", R(min)},
+    {"tasks-per-worker", 0, "KWQ_TASKS_PER_WORKER", OPT_UINT, "10", 1, 1000000, "N",
+     "one worker per N pending or leased tasks (the scaling rule)", R(per_worker)},
+    {"concurrency", 'c', "KWQ_CONCURRENCY", OPT_UINT, "1", 1, 1024, "N",
+     "tasks each worker runs at once", R(concurrency)},
+    {"lease", 0, "KWQ_LEASE", OPT_DURATION, NULL, 1000, 3600000, "DUR",
+     "lease length (default: the worker's)", R(lease_ms)},
+    {"stream", 0, "KWQ_STREAM", OPT_BOOL, NULL, 0, 0, NULL,
+     "one long-lived handler per worker, tasks as NDJSON lines (docs/kwq-worker.md)", R(stream)},
+    {"input", 'i', NULL, OPT_STR, NULL, 0, 0, "FILE",
+     "enqueue the items of FILE ('-' for stdin) first", R(input)},
+    {"results", 0, NULL, OPT_STR, "raw", 0, 0, "FMT",
+     "write gathered results as raw, json (NDJSON) or none", R(results)},
+    {"output", 'o', NULL, OPT_STR, NULL, 0, 0, "FILE", "write results to FILE instead of stdout",
+     R(output)},
+    ENQUEUE_ITEM_OPTS(struct run_cfg),
+};
+#undef R
+
+static const struct cli_spec spec = {
+    .name = "run",
+    .usage = "--local [options] [--input FILE|-] -- HANDLER [ARG...]",
+    .description =
+        "Run a whole job. With --input, read and check every item, then enqueue them; then seal\n"
+        "the queue and start kwq-worker processes (the program the Kubernetes pods run) that\n"
+        "run HANDLER once per item, the item on its stdin, without a shell. Their number follows\n"
+        "the scaling rule: ceil((pending + leased) / --tasks-per-worker), between --min and\n"
+        "--max. Results (each handler's stdout) are written as tasks finish; progress and a\n"
+        "summary go to stderr. Exit 0 when every task is done, 3 when some were dead-lettered.\n"
+        "Without --redis or KWQ_REDIS_URL, kwq uses a running 'kwq local-redis', else starts\n"
+        "a private redis-server for this run and stops it at the end. A sealed queue that has\n"
+        "drained (a finished run) is unsealed for new input.",
+    .opts = opts,
+    .nopts = sizeof(opts) / sizeof(opts[0]),
+    .stop_at_arg = true,
+};
+
+/* ---- Checks before anything starts ---------------------------------------------------- */
+
+static int check_programs(char **handler, char *worker, size_t len)
+{
+    const char *env = getenv("KWQ_WORKER_BIN");
+    char path[4096];
+    int rc = progpath_find(handler[0], path, sizeof(path));
+
+    if (rc < 0)
+        return cli_error(KWQ_EXIT_CONFIG, "handler '%s' %s; give a path or fix PATH", handler[0],
+                         rc == -ENOENT
+                             ? (strchr(handler[0], '/') ? "does not exist" : "is not in PATH")
+                             : "is not an executable file");
+    rc = progpath_worker(worker, len);
+    if (rc < 0 && env && *env)
+        return cli_error(KWQ_EXIT_CONFIG,
+                         "KWQ_WORKER_BIN (%s) is not an executable file; fix it or unset it", env);
+    if (rc < 0)
+        return cli_error(KWQ_EXIT_CONFIG,
+                         "kwq-worker not found beside kwq or in PATH; set KWQ_WORKER_BIN to its "
+                         "path");
+    return 0;
+}
+
+static int check_cfg(struct run_cfg *cfg, struct kwq_scale_rule *rule, int nhandler)
+{
+    struct kwq_error err = {0};
+    enum results_format fmt;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+    if (!cfg->local)
+        return cli_usage_error(spec.name, "'run' needs --local (the Kubernetes backend is not "
+                                          "built yet)");
+    if (nhandler == 0)
+        return cli_usage_error(spec.name, "give the handler command after '--', e.g. kwq run "
+                                          "--local --input items.txt -- ./handler");
+    if (cfg->null && cfg->json)
+        return cli_usage_error(spec.name, "--null and --json cannot be combined");
+    if (results_format_parse(cfg->results, &fmt) < 0)
+        return cli_usage_error(spec.name, "--results must be raw, json or none, got '%s'",
+                               cfg->results);
+    rule->max = (uint32_t)(cfg->max ? cfg->max : (uint64_t)(cpus > 0 ? cpus : 1));
+    rule->min = (uint32_t)cfg->min;
+    rule->tasks_per_worker = (uint32_t)cfg->per_worker;
+    if (!cfg->max && rule->min > rule->max)
+        rule->max = rule->min;
+    if (kwq_scale_rule_check(rule, &err) < 0)
+        return cli_usage_error(spec.name, "%s", err.msg);
+    return 0;
+}
+
+/* ---- Steps -------------------------------------------------------------------------------- */
+
+/* Enqueue the input; a finished (sealed, drained) queue is reopened for it first. */
+static int put_input(struct kwq_client *c, const struct run_cfg *cfg, const struct input_set *set)
+{
+    struct enqueue_defaults d = {.delay_ms = cfg->delay_ms,
+                                 .timeout_ms = cfg->timeout_ms,
+                                 .max_attempts = (uint32_t)cfg->max_attempts};
+    struct enqueue_report rep;
+    bool drained = false;
+    int r = kwq_drained(c, cli.queue, &drained);
+
+    if (r == 0 && drained)
+        r = kwq_unseal(c, cli.queue);
+    if (r < 0)
+        return cli_fail(c, r, NULL);
+    r = enqueue_items(c, cli.queue, set, &d, false, &rep);
+    if (r < 0)
+        return enqueue_fail(c, r, &rep);
+    cli_note("queue '%s': %zu added, %zu duplicate%s", cli.queue, rep.added, rep.duplicates,
+             rep.duplicates == 1 ? "" : "s");
+    return 0;
+}
+
+static void summary(const struct runner_summary *s, bool failed)
+{
+    char done[32], rate[32];
+    double secs = (double)s->ms / 1000.0;
+
+    if (cli.quiet)
+        return;
+    (void)fprintf(
+        stderr,
+        "kwq: %s: %s done, %llu failed attempts, %llu dead-lettered in %.1fs (%s/s, "
+        "up to %u worker%s)\n",
+        s->interrupted ? "interrupted" : (failed ? "stopped" : "finished"),
+        cli_num(s->done, done, sizeof(done)), (unsigned long long)s->failed,
+        (unsigned long long)s->dead, secs,
+        cli_num(secs > 0 ? (uint64_t)((double)s->done / secs) : s->done, rate, sizeof(rate)),
+        s->peak_workers, s->peak_workers == 1 ? "" : "s");
+}
+
+static int run_exit(const struct runner_summary *s, bool private_redis)
+{
+    if (s->interrupted && private_redis)
+        return cli_error(KWQ_EXIT_INTERRUPTED,
+                         "the run was interrupted; its private Redis is stopped, so the "
+                         "unfinished tasks are dropped (use 'kwq local-redis start' to keep "
+                         "them)");
+    if (s->interrupted)
+        return cli_error(KWQ_EXIT_INTERRUPTED,
+                         "the run was interrupted; unfinished tasks stay on queue '%s' "
+                         "(see 'kwq status')",
+                         cli.queue);
+    if (s->dead > 0)
+        return cli_error(KWQ_EXIT_DEAD,
+                         "%llu task%s dead-lettered; see 'kwq dlq list', fix the handler, then "
+                         "'kwq dlq requeue' and run again",
+                         (unsigned long long)s->dead, s->dead == 1 ? " was" : "s were");
+    return KWQ_EXIT_OK;
+}
+
+struct run_ctx {
+    struct run_cfg cfg;       /* options */
+    struct runner_cfg rc;     /* for the runner */
+    struct input_set set;     /* items read */
+    struct local_redis redis; /* private server, when started */
+    struct kwq_client *c;     /* connection */
+    FILE *out;                /* --output, or NULL */
+    char url[4200];           /* Redis URL */
+    char worker[4096];        /* kwq-worker path */
+};
+
+static int get_redis(struct run_ctx *x)
+{
+    struct kwq_error err = {0};
+    const char *url = cli_redis_url(x->url, sizeof(x->url));
+    int r;
+
+    if (url) {
+        if (url != x->url)
+            (void)snprintf(x->url, sizeof(x->url), "%s", url);
+        return cli_connect(x->url, &x->c);
+    }
+    r = local_redis_start_private(&x->redis, &err);
+    if (r < 0)
+        return cli_error(KWQ_EXIT_UNAVAILABLE, "%s", err.msg);
+    (void)snprintf(x->url, sizeof(x->url), "%s", x->redis.url);
+    return cli_connect(x->url, &x->c);
+}
+
+static int run_job(struct run_ctx *x)
+{
+    struct runner_summary sum;
+    int r;
+
+    if (x->cfg.input) {
+        r = put_input(x->c, &x->cfg, &x->set);
+        if (r != 0)
+            return r;
+    }
+    if (runner_interrupted())
+        return cli_error(KWQ_EXIT_INTERRUPTED, "interrupted before the workers started");
+    r = kwq_seal(x->c, cli.queue);
+    if (r < 0)
+        return cli_fail(x->c, r, "cannot seal the queue");
+    x->rc.url = x->url;
+    r = runner_run(x->c, &x->rc, &sum);
+    summary(&sum, r != 0);
+    return r != 0 ? r : run_exit(&sum, x->redis.pid > 0);
+}
+
+static int prepare(struct run_ctx *x, char **handler)
+{
+    struct enqueue_source src = {
+        .file = x->cfg.input,
+        .rules = {.format = x->cfg.json ? INPUT_JSON : (x->cfg.null ? INPUT_NUL : INPUT_LINES),
+                  .max_item = (size_t)x->cfg.max_item,
+                  .max_input = (size_t)x->cfg.max_input},
+    };
+    enum results_format fmt = RESULTS_RAW;
+    int r = check_programs(handler, x->worker, sizeof(x->worker));
+
+    if (r != 0)
+        return r;
+    cli.max_payload = x->cfg.max_item;
+    if (x->cfg.input) {
+        r = enqueue_read(spec.name, &src, &x->set);
+        if (r != 0)
+            return r;
+    }
+    if (x->cfg.output) {
+        x->out = fopen(x->cfg.output, "we");
+        if (!x->out)
+            return cli_error(KWQ_EXIT_FAILURE, "cannot write %s: %s", x->cfg.output,
+                             strerror(errno));
+    }
+    (void)results_format_parse(x->cfg.results, &fmt);
+    x->rc.queue = cli.queue;
+    x->rc.worker_bin = x->worker;
+    x->rc.handler = handler;
+    x->rc.concurrency = x->cfg.concurrency;
+    x->rc.lease_ms = x->cfg.lease_ms;
+    x->rc.timeout_ms = x->cfg.timeout_ms;
+    x->rc.stream = x->cfg.stream;
+    x->rc.password_file = cli.password_file;
+    x->rc.log_format = strcmp(cli.log_format, "auto") == 0 ? NULL : cli.log_format;
+    x->rc.results = fmt;
+    x->rc.out = x->out ? x->out : stdout;
+    x->rc.quiet = cli.quiet;
+    return 0;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    static struct run_ctx x; /* large buffers: not on the stack */
+    struct cli_spec s = spec;
+    bool stop;
+    int ind, r;
+
+    memset(&x, 0, sizeof(x));
+    s.base = &x.cfg;
+    r = cli_parse(&s, argc, argv, &ind, &stop);
+    if (stop)
+        return r;
+    r = check_cfg(&x.cfg, &x.rc.rule, argc - ind);
+    if (r == 0)
+        r = prepare(&x, argv + ind);
+    runner_catch_signals();
+    if (r == 0)
+        r = get_redis(&x);
+    if (r == 0)
+        r = run_job(&x);
+    kwq_client_free(x.c);
+    if (x.redis.pid > 0 || x.redis.private_dir)
+        (void)local_redis_stop(&x.redis, NULL);
+    if (x.out && fclose(x.out) != 0 && r == 0)
+        r = cli_error(KWQ_EXIT_FAILURE, "cannot write %s", x.cfg.output);
+    input_set_done(&x.set);
+    return r;
+}

@@ -1,0 +1,64 @@
+/*
+ * results_out.c - results to a stream, raw or NDJSON (see results_out.h).
+ */
+#include "results_out.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "kwq/client.h"
+
+#include "cli.h"
+
+int results_format_parse(const char *s, enum results_format *ret)
+{
+    static const char *const names[] = {"raw", "json", "none"};
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcmp(s, names[i]) == 0) {
+            *ret = (enum results_format)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int write_json(FILE *f, const struct kwq_result *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    char *text;
+    int rc = -1;
+
+    if (!o)
+        return -1;
+    (void)cJSON_AddStringToObject(o, "id", r->id);
+    (void)cJSON_AddStringToObject(o, "cursor", r->cursor);
+    (void)cJSON_AddNumberToObject(o, "done_ms", (double)r->done_ms);
+    (void)cli_json_add_bytes(o, "result", r->data ? r->data : "", r->data ? r->len : 0);
+    text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (text && fprintf(f, "%s\n", text) > 0)
+        rc = 0;
+    cJSON_free(text);
+    return rc;
+}
+
+int results_write(FILE *f, enum results_format fmt, const struct kwq_result *list, size_t n)
+{
+    for (size_t i = 0; i < n && fmt != RESULTS_NONE; i++) {
+        const struct kwq_result *r = &list[i];
+
+        if (fmt == RESULTS_JSON) {
+            if (write_json(f, r) < 0)
+                return -1;
+            continue;
+        }
+        if (r->len && fwrite(r->data, 1, r->len, f) != r->len)
+            return -1;
+        if ((r->len == 0 || r->data[r->len - 1] != '\n') && fputc('\n', f) == EOF)
+            return -1;
+    }
+    return fflush(f) == 0 ? 0 : -1;
+}

@@ -1,0 +1,434 @@
+/*
+ * runner.c - local worker processes for `kwq run --local`.
+ *
+ * One loop, ticking every 100 ms: relay the workers' log lines (above the
+ * progress bar), reap exited workers, read the queue's stats, write new
+ * results, redraw progress, and start workers up to the scaling rule's
+ * target. Workers run in their own process group, so a Ctrl-C reaches kwq
+ * alone, which then stops them with SIGTERM: they release their tasks
+ * (no attempt charged) and exit. They also get SIGTERM if kwq dies.
+ */
+#include "runner.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kwq/client.h"
+#include "kwq/error.h"
+#include "kwq/exit.h"
+#include "kwq/util.h"
+
+#include "cli.h"
+#include "progress.h"
+
+#define TICK_MS         100
+#define STATS_EVERY_MS  200
+#define DRAIN_GRACE_MS  10000
+#define MAX_FAILURES    5
+#define RESULT_READS    20
+#define LOG_BUF         8192
+#define WORKER_ARGS_MAX 24
+
+struct runner {
+    const struct runner_cfg *cfg; /* what to run */
+    struct kwq_client *c;         /* stats and results */
+    pid_t *pids;                  /* running workers, n of them */
+    uint32_t n;                   /* running workers */
+    int log_rd;                   /* read end of the workers' stderr pipe */
+    int log_wr;                   /* write end, given to each worker */
+    char log[LOG_BUF];            /* partial log line */
+    size_t loglen;                /* bytes in log */
+    struct progress pg;           /* the bar */
+    struct kwq_stats st0;         /* stats at the start */
+    struct kwq_stats st;          /* latest stats */
+    uint64_t stats_ms;            /* monotonic time of the latest stats */
+    uint64_t drained_ms;          /* monotonic time the drain was seen, 0 before */
+    char cursor[64];              /* results stream position */
+    uint32_t failures;            /* abnormal worker exits since the last progress */
+    uint64_t done_at_failure;     /* done count at the last abnormal exit */
+    int fatal;                    /* exit code that ends the run, 0 none */
+    bool stopping;                /* workers were told to stop */
+    bool out_is_tty;              /* results go to the terminal the bar is drawn on */
+    struct runner_summary *sum;   /* filled as we go */
+};
+
+static volatile sig_atomic_t got_signal;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    got_signal++;
+}
+
+void runner_catch_signals(void)
+{
+    struct sigaction sa = {.sa_handler = on_signal}; /* no SA_RESTART: poll() wakes up */
+
+    (void)sigemptyset(&sa.sa_mask);
+    (void)sigaction(SIGINT, &sa, NULL);
+    (void)sigaction(SIGTERM, &sa, NULL);
+}
+
+bool runner_interrupted(void)
+{
+    return got_signal > 0;
+}
+
+/* ---- Worker processes ----------------------------------------------------------- */
+
+static void exec_worker(const struct runner *r)
+{
+    const struct runner_cfg *cfg = r->cfg;
+    const char *argv[WORKER_ARGS_MAX + 64];
+    char conc[24], lease[32], timeout[32];
+    size_t n = 0;
+    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+    (void)setpgid(0, 0);
+    (void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (null >= 0)
+        (void)dup2(null, STDIN_FILENO);
+    (void)dup2(r->log_wr, STDOUT_FILENO);
+    (void)dup2(r->log_wr, STDERR_FILENO);
+    if (cfg->password_file)
+        (void)setenv("KWQ_REDIS_PASSWORD_FILE", cfg->password_file, 1);
+    if (!getenv("KWQ_LOG_LEVEL")) /* the workers' per-task lines would bury the progress */
+        (void)setenv("KWQ_LOG_LEVEL", "warn", 1);
+    (void)snprintf(conc, sizeof(conc), "%llu", (unsigned long long)cfg->concurrency);
+    argv[n++] = cfg->worker_bin;
+    argv[n++] = "--redis";
+    argv[n++] = cfg->url;
+    argv[n++] = "--queue";
+    argv[n++] = cfg->queue;
+    argv[n++] = "--concurrency";
+    argv[n++] = conc;
+    argv[n++] = "--log-format";
+    argv[n++] = cfg->log_format ? cfg->log_format : (isatty(STDERR_FILENO) ? "text" : "json");
+    if (cfg->lease_ms) {
+        kwq_format_duration(cfg->lease_ms, lease, sizeof(lease));
+        argv[n++] = "--lease";
+        argv[n++] = lease;
+    }
+    if (cfg->timeout_ms) {
+        kwq_format_duration(cfg->timeout_ms, timeout, sizeof(timeout));
+        argv[n++] = "--timeout";
+        argv[n++] = timeout;
+    }
+    if (cfg->stream)
+        argv[n++] = "--stream";
+    argv[n++] = "--";
+    for (size_t i = 0; cfg->handler[i] && n < sizeof(argv) / sizeof(argv[0]) - 1; i++)
+        argv[n++] = cfg->handler[i];
+    argv[n] = NULL;
+    execv(cfg->worker_bin, (char *const *)argv);
+    (void)dprintf(STDERR_FILENO, "kwq: cannot run %s: %s\n", cfg->worker_bin, strerror(errno));
+    _exit(KWQ_EXIT_CONFIG);
+}
+
+static int start_worker(struct runner *r)
+{
+    pid_t pid = fork();
+
+    if (pid < 0)
+        return -errno;
+    if (pid == 0)
+        exec_worker(r);
+    r->pids[r->n++] = pid;
+    if (r->n > r->sum->peak_workers)
+        r->sum->peak_workers = r->n;
+    return 0;
+}
+
+static void signal_all(struct runner *r, int sig)
+{
+    for (uint32_t i = 0; i < r->n; i++)
+        (void)kill(r->pids[i], sig);
+}
+
+static void stop_all(struct runner *r, const char *why)
+{
+    if (r->stopping)
+        return;
+    r->stopping = true;
+    if (why) {
+        progress_clear(&r->pg);
+        cli_note("%s", why);
+    }
+    signal_all(r, SIGTERM);
+}
+
+/* What an exited worker's status means for the run. */
+static void worker_exited(struct runner *r, pid_t pid, int st)
+{
+    int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    uint64_t done = r->st.done;
+
+    if (code == KWQ_EXIT_OK || (r->stopping && code == KWQ_EXIT_INTERRUPTED))
+        return;
+    progress_clear(&r->pg);
+    if (code == KWQ_EXIT_CONFIG) {
+        r->fatal = cli_error(KWQ_EXIT_CONFIG,
+                             "kwq-worker (pid %d) stopped with a configuration error (exit 78); "
+                             "see its message above",
+                             (int)pid);
+        stop_all(r, NULL);
+        return;
+    }
+    if (done != r->done_at_failure)
+        r->failures = 0;
+    r->done_at_failure = done;
+    if (++r->failures >= MAX_FAILURES && !r->stopping) {
+        r->fatal = cli_error(KWQ_EXIT_FAILURE,
+                             "kwq-worker keeps failing (last: pid %d, status %d) with no task "
+                             "done in between; see its messages above",
+                             (int)pid, code);
+        stop_all(r, NULL);
+        return;
+    }
+    cli_note("kwq-worker (pid %d) ended with status %d; its tasks return to the queue when their "
+             "leases expire",
+             (int)pid, code);
+}
+
+static void reap(struct runner *r)
+{
+    for (uint32_t i = 0; i < r->n;) {
+        int st;
+        pid_t w = waitpid(r->pids[i], &st, WNOHANG);
+
+        if (w == r->pids[i] || (w < 0 && errno == ECHILD)) {
+            pid_t pid = r->pids[i];
+            r->pids[i] = r->pids[--r->n];
+            if (w == pid)
+                worker_exited(r, pid, st);
+            continue;
+        }
+        i++;
+    }
+}
+
+/* ---- Logs, stats, results, progress ------------------------------------------------- */
+
+static void log_flush(struct runner *r, size_t n)
+{
+    progress_clear(&r->pg);
+    (void)fwrite(r->log, 1, n, stderr);
+    if (n == 0 || r->log[n - 1] != '\n')
+        (void)fputc('\n', stderr);
+    memmove(r->log, r->log + n, r->loglen - n);
+    r->loglen -= n;
+}
+
+static void relay_logs(struct runner *r)
+{
+    for (;;) {
+        ssize_t got = read(r->log_rd, r->log + r->loglen, sizeof(r->log) - r->loglen);
+        char *nl;
+
+        if (got <= 0)
+            break;
+        r->loglen += (size_t)got;
+        while ((nl = memchr(r->log, '\n', r->loglen)) != NULL)
+            log_flush(r, (size_t)(nl - r->log) + 1);
+        if (r->loglen == sizeof(r->log))
+            log_flush(r, r->loglen);
+    }
+}
+
+static int gather(struct runner *r)
+{
+    for (int i = 0; i < RESULT_READS; i++) {
+        struct kwq_result *list = NULL;
+        size_t n = 0;
+        int rc = kwq_results_read(r->c, r->cfg->queue, r->cursor, 1000, 0, &list, &n);
+
+        if (rc < 0)
+            return rc;
+        if (n > 0) {
+            (void)snprintf(r->cursor, sizeof(r->cursor), "%s", list[n - 1].cursor);
+            if (r->out_is_tty)
+                progress_clear(&r->pg); /* results and the bar share the terminal */
+        }
+        rc = results_write(r->cfg->out, r->cfg->results, list, n);
+        kwq_results_free(list, n);
+        if (rc < 0)
+            return KWQ_EIO;
+        r->sum->results += n;
+        if (n < 1000)
+            return 0;
+    }
+    return 0;
+}
+
+static uint64_t delta(uint64_t now, uint64_t then)
+{
+    return now > then ? now - then : 0;
+}
+
+static void show(struct runner *r, bool force)
+{
+    struct progress_counts pc;
+
+    r->sum->done = delta(r->st.done, r->st0.done);
+    r->sum->failed = delta(r->st.failed, r->st0.failed);
+    r->sum->dead = delta(r->st.dead, r->st0.dead);
+    pc.done = r->sum->done;
+    pc.dead = r->sum->dead;
+    pc.total = pc.done + pc.dead + r->st.pending + r->st.leased + r->st.delayed;
+    pc.workers = r->n;
+    progress_update(&r->pg, &pc, force);
+}
+
+/* ---- The loop ------------------------------------------------------------------------------ */
+
+static void scale(struct runner *r)
+{
+    uint32_t target;
+    struct kwq_scale_plan plan;
+
+    if (r->stopping || r->fatal || r->st.drained)
+        return;
+    target = kwq_scale_target(&r->cfg->rule, r->st.pending, r->st.leased);
+    /* A local worker's business is not visible from here: treat all as busy (never stop one). */
+    plan = kwq_scale_plan(r->n, r->n, target);
+    for (uint32_t i = 0; i < plan.start; i++) {
+        int rc = start_worker(r);
+        if (rc < 0) {
+            r->fatal = cli_error(KWQ_EXIT_FAILURE, "cannot start kwq-worker: %s", strerror(-rc));
+            stop_all(r, NULL);
+            return;
+        }
+    }
+}
+
+static int tick(struct runner *r)
+{
+    uint64_t now = kwq_monotonic_ms();
+    int rc;
+
+    if (got_signal == 1)
+        stop_all(r, "interrupted: stopping the workers (their tasks are released); Ctrl-C "
+                    "again to kill them");
+    else if (got_signal > 1)
+        signal_all(r, SIGKILL);
+    relay_logs(r);
+    reap(r);
+    if (now - r->stats_ms >= STATS_EVERY_MS || r->n == 0) {
+        rc = kwq_stats(r->c, r->cfg->queue, &r->st);
+        if (rc < 0)
+            return rc;
+        r->stats_ms = now;
+        rc = gather(r);
+        if (rc < 0)
+            return rc;
+        show(r, false);
+    }
+    if (r->st.drained && !r->drained_ms)
+        r->drained_ms = now;
+    if (r->drained_ms && r->n > 0 && now - r->drained_ms > DRAIN_GRACE_MS)
+        stop_all(r, "the queue drained but workers did not exit; stopping them");
+    scale(r);
+    return 0;
+}
+
+static bool finished(const struct runner *r)
+{
+    return r->n == 0 && (r->st.drained || r->stopping || r->fatal);
+}
+
+static int loop(struct runner *r)
+{
+    while (!finished(r)) {
+        struct pollfd pfd = {.fd = r->log_rd, .events = POLLIN};
+        int rc = tick(r);
+
+        if (rc < 0) {
+            progress_clear(&r->pg);
+            stop_all(r, NULL);
+            return rc;
+        }
+        if (finished(r))
+            break;
+        (void)poll(&pfd, 1, TICK_MS);
+    }
+    relay_logs(r);
+    return 0;
+}
+
+static int setup(struct runner *r, struct kwq_client *c, const struct runner_cfg *cfg,
+                 struct runner_summary *sum)
+{
+    int fds[2];
+
+    memset(r, 0, sizeof(*r));
+    r->cfg = cfg;
+    r->c = c;
+    r->sum = sum;
+    r->log_rd = r->log_wr = -1;
+    r->pids = calloc(cfg->rule.max, sizeof(*r->pids));
+    if (!r->pids)
+        return KWQ_ENOMEM;
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        return -errno;
+    r->log_rd = fds[0];
+    r->log_wr = fds[1];
+    (void)fcntl(r->log_rd, F_SETFL, O_NONBLOCK);
+    progress_init(&r->pg, cfg->quiet, 5000);
+    r->out_is_tty = cfg->results != RESULTS_NONE && isatty(fileno(cfg->out)) == 1;
+    return 0;
+}
+
+static void teardown(struct runner *r)
+{
+    while (r->n > 0) { /* only after an error: make sure no worker outlives the run */
+        signal_all(r, SIGKILL);
+        reap(r);
+    }
+    progress_end(&r->pg);
+    if (r->log_rd >= 0)
+        (void)close(r->log_rd);
+    if (r->log_wr >= 0)
+        (void)close(r->log_wr);
+    free(r->pids);
+}
+
+int runner_run(struct kwq_client *c, const struct runner_cfg *cfg, struct runner_summary *ret)
+{
+    struct runner r;
+    int rc;
+
+    memset(ret, 0, sizeof(*ret));
+    rc = setup(&r, c, cfg, ret);
+    if (rc == 0)
+        rc = kwq_stats(c, cfg->queue, &r.st0);
+    if (rc < 0) {
+        teardown(&r);
+        return cli_fail(c, rc, "cannot start the run");
+    }
+    r.st = r.st0;
+    /* Results acked from now on: stream IDs start with the server's ms clock. */
+    (void)snprintf(r.cursor, sizeof(r.cursor), "%lld-18446744073709551615",
+                   (long long)r.st0.server_time_ms - 1);
+    rc = loop(&r);
+    if (rc == 0 && !r.fatal) {
+        rc = kwq_stats(c, cfg->queue, &r.st);
+        if (rc == 0)
+            rc = gather(&r);
+        show(&r, true);
+    }
+    ret->interrupted = got_signal > 0 && !r.st.drained;
+    ret->ms = progress_elapsed_ms(&r.pg);
+    teardown(&r);
+    if (rc == KWQ_EIO)
+        return cli_error(KWQ_EXIT_FAILURE, "cannot write the results; is the output closed?");
+    if (rc < 0)
+        return cli_fail(c, rc, "the run stopped");
+    return r.fatal;
+}

@@ -1,0 +1,14 @@
+# Tests of kwq, the CLI (submitter/): its pure parts (scaling rule, input,
+# options, progress), and the kwq binary itself driven against a private
+# redis-server: every command, every error with its message and exit code,
+# `kwq run --local` end to end, and the README's demo job.
+kwq_test(NAME test_cli_units SOURCES test_cli_units.c LABELS unit)
+target_link_libraries(test_cli_units PRIVATE kwq_cli_core)
+
+foreach(t commands run)
+  kwq_test(NAME test_cli_${t} SOURCES test_cli_${t}.c test_cli_exec.c LABELS redis cli TIMEOUT 900)
+  add_dependencies(test_cli_${t} kwq kwq-worker kwq-example-primes)
+  target_compile_definitions(test_cli_${t} PRIVATE
+    KWQ_TEST_BUILD_DIR="${PROJECT_BINARY_DIR}"
+    KWQ_TEST_DEMO="${PROJECT_SOURCE_DIR}/examples/demo.sh")
+endforeach()

@@ -1,0 +1,670 @@
+/*
+ * test_cli_commands.c - every queue command of the kwq binary, and every
+ * error with its exact message and exit code, against a private
+ * redis-server (one per test).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <criterion/criterion.h>
+
+#include "kwq/client.h"
+#include "kwq/exit.h"
+
+#include "redis_fixture.h"
+#include "test_cli_exec.h"
+
+TestSuite(cli, .init = cli_setup, .fini = cli_teardown, .timeout = 120);
+
+/* Assert exit code, and stdout/stderr exactly when not NULL. */
+#define expect(r, code, out_text, err_text)                                                        \
+    do {                                                                                           \
+        cr_assert_eq((r)->status, (code), "exit %d, want %d; stderr: %s", (r)->status, (code),     \
+                     (r)->err);                                                                    \
+        if ((out_text) != NULL)                                                                    \
+            cr_assert_str_eq((r)->out, (const char *)(out_text));                                  \
+        if ((err_text) != NULL)                                                                    \
+            cr_assert_str_eq((r)->err, (const char *)(err_text));                                  \
+    } while (0)
+
+static const char *none = NULL;
+
+/* A dead task in queue q: enqueue payload, lease it, fail it with no retry. */
+static void make_dead(struct kwq_client *c, const char *q, const char *payload, int code)
+{
+    struct kwq_new_task t = {.payload = payload, .payload_len = strlen(payload)};
+    struct kwq_lease_result lr = {0};
+    struct kwq_fail_outcome out;
+
+    cr_assert_eq(kwq_enqueue(c, q, &t, 1, NULL, NULL), 0, "%s", kwq_client_errstr(c));
+    cr_assert_eq(kwq_lease(c, q, 1, 30000, 0, &lr), 1, "%s", kwq_client_errstr(c));
+    struct kwq_failure f = {.id = lr.tasks[0].id,
+                            .token = lr.tasks[0].token,
+                            .error = "boom\nsecond line",
+                            .code = code,
+                            .no_retry = true};
+    cr_assert_eq(kwq_fail(c, q, &f, 1, &out), 0, "%s", kwq_client_errstr(c));
+    cr_assert(out.dead);
+    kwq_lease_result_done(&lr);
+}
+
+/* Lease every pending task of q and ack it with its payload + suffix as the result. */
+static void ack_all(struct kwq_client *c, const char *q, const char *suffix)
+{
+    struct kwq_lease_result lr = {0};
+    int n = kwq_lease(c, q, 100, 30000, 0, &lr);
+
+    cr_assert_geq(n, 0, "%s", kwq_client_errstr(c));
+    for (int i = 0; i < n; i++) {
+        char res[128];
+        int st;
+        (void)snprintf(res, sizeof(res), "%s%s", lr.tasks[i].payload, suffix);
+        struct kwq_ack a = {.id = lr.tasks[i].id,
+                            .token = lr.tasks[i].token,
+                            .result = res,
+                            .result_len = strlen(res)};
+        cr_assert_eq(kwq_ack(c, q, &a, 1, &st), 0);
+        cr_assert_eq(st, 0);
+    }
+    kwq_lease_result_done(&lr);
+}
+
+/* ---- Help, version, usage errors ------------------------------------------------------- */
+
+Test(cli, help_and_version)
+{
+    struct cli_out r;
+
+    kwq(&r, NULL, "--version");
+    expect(&r, 0, "kwq 0.1.0 (protocol 1)\n", "");
+    cli_out_free(&r);
+    kwq(&r, NULL, "--help");
+    expect(&r, 0, none, "");
+    cr_assert(strncmp(r.out, "Usage: kwq [global options] COMMAND", 35) == 0);
+    cli_out_free(&r);
+    static const char *const cmds[] = {"enqueue", "seal",  "unseal", "status",
+                                       "wait",    "dlq",   "task",   "results",
+                                       "cancel",  "purge", "run",    "local-redis"};
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        char want[64];
+        kwq(&r, NULL, cmds[i], "--help");
+        expect(&r, 0, none, "");
+        (void)snprintf(want, sizeof(want), "Usage: kwq %s ", cmds[i]);
+        cr_assert(strncmp(r.out, want, strlen(want)) == 0, "%s", r.out);
+        cr_assert_not_null(strstr(r.out, "--queue NAME"));
+        cli_out_free(&r);
+    }
+    cr_assert_eq(setenv("KWQ_REDIS_URL", "redis://:s3cret@example:6379/0", 1), 0);
+    kwq(&r, NULL, "--print-config", "wait", "--queue", "x");
+    expect(&r, 0, none, "");
+    cr_assert_not_null(strstr(r.out, "redis                  = redis://:***@example:6379/0    "
+                                     "(env KWQ_REDIS_URL)\n"),
+                       "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "queue                  = x"), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "timeout                = 0ms"), "%s", r.out);
+    cr_assert_null(strstr(r.out, "s3cret"));
+    cli_out_free(&r);
+    kwq(&r, NULL, "help", "wait");
+    expect(&r, 0, none, "");
+    cr_assert(strncmp(r.out, "Usage: kwq wait ", 16) == 0);
+    cli_out_free(&r);
+}
+
+struct usage_case {
+    const char *args[10]; /* kwq arguments */
+    const char *err;      /* exact stderr */
+};
+
+Test(cli, usage_errors_exit_2)
+{
+    static const struct usage_case cases[] = {
+        {{NULL}, "kwq: no command given; see 'kwq --help'\n"},
+        {{"frob"}, "kwq: unknown command 'frob'; see 'kwq --help'\n"},
+        {{"--frob"}, "kwq: unknown option '--frob'; see 'kwq --help'\n"},
+        {{"enqueue", "--frob=1", "x"}, "kwq: unknown option '--frob'; see 'kwq enqueue --help'\n"},
+        {{"enqueue", "--fil", "x"}, "kwq: unknown option '--fil'; see 'kwq enqueue --help'\n"},
+        {{"enqueue", "--file"}, "kwq: option '--file' needs a value; see 'kwq enqueue --help'\n"},
+        {{"status", "--redis-password", "hunter2"},
+         "kwq: passwords are never taken on the command line (other users can read it); set "
+         "KWQ_REDIS_PASSWORD or use --redis-password-file; see 'kwq status --help'\n"},
+        {{"--log-format", "xml", "status"},
+         "kwq: --log-format must be auto, text or json, got 'xml'; see 'kwq --help'\n"},
+        {{"enqueue", "--null", "--json"},
+         "kwq: --null and --json cannot be combined; see 'kwq enqueue --help'\n"},
+        {{"enqueue", "--file", "f", "x"},
+         "kwq: give items as arguments or with --file, not both; see 'kwq enqueue --help'\n"},
+        {{"enqueue", "--null", "x"},
+         "kwq: --null applies to --file and stdin, not to arguments; see 'kwq enqueue --help'\n"},
+        {{"enqueue", "--max-attempts", "0", "x"},
+         "kwq: --max-attempts must be a whole number from 1 to 1000, got '0'; see 'kwq enqueue "
+         "--help'\n"},
+        {{"wait", "--timeout", "soon"},
+         "kwq: --timeout must be a duration between 0ms and 3650d (e.g. 250ms, 30s, 5m, 2h), got "
+         "'soon'; see 'kwq wait --help'\n"},
+        {{"seal", "extra"}, "kwq: unexpected argument 'extra'; see 'kwq seal --help'\n"},
+        {{"task"}, "kwq: give a task ID; see 'kwq task --help'\n"},
+        {{"task", "abc"},
+         "kwq: 'abc' is not a task ID (IDs are numbers, e.g. 42); see 'kwq task --help'\n"},
+        {{"cancel"}, "kwq: give the ID of the task to cancel; see 'kwq cancel --help'\n"},
+        {{"dlq"}, "kwq: give a dlq command: list, requeue or purge; see 'kwq dlq --help'\n"},
+        {{"dlq", "drop"},
+         "kwq: unknown dlq command 'drop' (list, requeue or purge); see 'kwq dlq --help'\n"},
+        {{"dlq", "purge"},
+         "kwq: give the IDs of the dead tasks to purge, or --all; see 'kwq dlq --help'\n"},
+        {{"purge"},
+         "kwq: purge deletes every task of queue 'default' and stdin is not a terminal to ask; "
+         "confirm with --yes; see 'kwq purge --help'\n"},
+        {{"local-redis"},
+         "kwq: give a local-redis command: start, stop or status; see 'kwq local-redis --help'\n"},
+        {{"run", "--", "/bin/cat"},
+         "kwq: 'run' needs --local (the Kubernetes backend is not built yet); see 'kwq run "
+         "--help'\n"},
+        {{"run", "--local"},
+         "kwq: give the handler command after '--', e.g. kwq run --local --input items.txt -- "
+         "./handler; see 'kwq run --help'\n"},
+        {{"run", "--local", "--min", "5", "-P", "2", "--", "/bin/cat"},
+         "kwq: --min (5) must not exceed --max (2); see 'kwq run --help'\n"},
+        {{"run", "--local", "--results", "xml", "--", "/bin/cat"},
+         "kwq: --results must be raw, json or none, got 'xml'; see 'kwq run --help'\n"},
+    };
+    struct cli_out r;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *args[12] = {KWQ_TEST_KWQ_BIN};
+        for (size_t k = 0; k < 10 && cases[i].args[k]; k++)
+            args[k + 1] = cases[i].args[k];
+        cli_exec_prog(&r, NULL, 0, args);
+        cr_assert_eq(r.status, KWQ_EXIT_USAGE, "case %zu: exit %d: %s", i, r.status, r.err);
+        cr_assert_str_eq(r.err, cases[i].err, "case %zu", i);
+        cr_assert_str_eq(r.out, "");
+        cli_out_free(&r);
+    }
+}
+
+Test(cli, bad_queue_name)
+{
+    struct cli_out r;
+
+    kwq(&r, NULL, "--queue", "a b", "status");
+    cr_assert_eq(r.status, KWQ_EXIT_USAGE, "%s", r.err);
+    cr_assert(strncmp(r.err, "kwq: ", 5) == 0 && strstr(r.err, "see 'kwq --help'\n"), "%s", r.err);
+    cli_out_free(&r);
+}
+
+Test(cli, unreachable_redis_exit_69)
+{
+    struct cli_out r;
+    char url[600];
+
+    (void)snprintf(url, sizeof(url), "unix://%s", cli_path("no-such.sock"));
+    kwq(&r, NULL, "--redis", url, "status");
+    expect(&r, KWQ_EXIT_UNAVAILABLE, "", none);
+    cr_assert(strncmp(r.err, "kwq: ", 5) == 0, "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "no-such.sock"), "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "\n") == r.err + r.err_len - 1 ? r.err : NULL, "one line: %s",
+                       r.err);
+    cli_out_free(&r);
+}
+
+/* ---- enqueue ---------------------------------------------------------------------------- */
+
+Test(cli, enqueue_arguments_stdin_file)
+{
+    struct kwq_client *c = cli_client();
+    struct cli_out r;
+    FILE *f = fopen(cli_path("items.txt"), "w");
+
+    kwq(&r, NULL, "enqueue", "a", "b", "c");
+    expect(&r, 0, "queue 'default': 3 added, 0 duplicates\n", "");
+    cli_out_free(&r);
+    kwq(&r, "d\n\ne\r\nf", "enqueue", "--queue", "other");
+    expect(&r, 0, "queue 'other': 3 added, 0 duplicates\n", "");
+    cli_out_free(&r);
+    cr_assert_not_null(f);
+    (void)fputs("g\nh\n", f);
+    (void)fclose(f);
+    kwq(&r, NULL, "enqueue", "-f", cli_path("items.txt"), "--ids");
+    expect(&r, 0, "4\n5\n", "queue 'default': 2 added, 0 duplicates\n");
+    cli_out_free(&r);
+    cr_assert_eq(cli_stats(c, "default").pending, 5);
+    cr_assert_eq(cli_stats(c, "other").pending, 3);
+    kwq_client_free(c);
+}
+
+Test(cli, enqueue_null_and_env_queue)
+{
+    struct kwq_client *c = cli_client();
+    struct cli_out r;
+
+    cr_assert_eq(setenv("KWQ_QUEUE", "fromenv", 1), 0);
+    cli_exec(&r, "one\0two\nlines\0", 15, (const char *const[]){"enqueue", "--null", NULL});
+    expect(&r, 0, "queue 'fromenv': 2 added, 0 duplicates\n", "");
+    cli_out_free(&r);
+    kwq(&r, NULL, "enqueue", "--queue", "flagwins", "x"); /* the flag beats KWQ_QUEUE */
+    expect(&r, 0, "queue 'flagwins': 1 added, 0 duplicates\n", "");
+    cli_out_free(&r);
+    cr_assert_eq(cli_stats(c, "fromenv").pending, 2);
+    kwq_client_free(c);
+}
+
+Test(cli, enqueue_json_duplicates_and_seal)
+{
+    struct kwq_client *c = cli_client();
+    struct cli_out r;
+    struct kwq_stats st;
+
+    kwq(&r,
+        "{\"payload\":\"a\",\"idempotency_key\":\"k1\"}\n"
+        "{\"payload\":\"a again\",\"idempotency_key\":\"k1\"}\n"
+        "{\"payload\":{\"n\":2},\"delay\":\"1h\",\"max_attempts\":7}\n",
+        "enqueue", "--json", "--seal");
+    expect(&r, 0, "queue 'default': 2 added, 1 duplicate, sealed\n", "");
+    cli_out_free(&r);
+    st = cli_stats(c, "default");
+    cr_assert_eq(st.pending, 1);
+    cr_assert_eq(st.delayed, 1);
+    cr_assert(st.sealed);
+    kwq_client_free(c);
+}
+
+struct input_error {
+    const char *input; /* stdin */
+    const char *flag;  /* one extra flag or NULL */
+    int code;          /* exit code */
+    const char *err;   /* exact stderr */
+};
+
+Test(cli, enqueue_bad_input_changes_nothing)
+{
+    static const struct input_error cases[] = {
+        {"", NULL, KWQ_EXIT_NOINPUT,
+         "kwq: no items in stdin; give items as arguments, with --file, or on stdin\n"},
+        {"\n\n", NULL, KWQ_EXIT_NOINPUT,
+         "kwq: no items in stdin; give items as arguments, with --file, or on stdin\n"},
+        {"ok\n12345678901\n", "--max-item=10", KWQ_EXIT_DATAERR,
+         "kwq: line 2 of stdin is 11 bytes, over the 10-byte item limit; split it or raise "
+         "--max-item\n"},
+        {"{\"payload\":\"a\"}\n{\"payload\"", "--json", KWQ_EXIT_DATAERR,
+         "kwq: line 2 of stdin is not valid JSON (near byte 11); give one JSON object per line\n"},
+        {"{\"payload\":\"a\",\"dealy\":\"1s\"}\n", "--json", KWQ_EXIT_DATAERR,
+         "kwq: line 1 of stdin: unknown field \"dealy\"; known: payload, delay, timeout, "
+         "max_attempts, idempotency_key, idempotency_ttl (and *_ms forms)\n"},
+    };
+    struct kwq_client *c = cli_client();
+    struct cli_out r;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (cases[i].flag)
+            kwq(&r, cases[i].input, "enqueue", cases[i].flag);
+        else
+            kwq(&r, cases[i].input, "enqueue");
+        cr_assert_eq(r.status, cases[i].code, "case %zu: exit %d: %s", i, r.status, r.err);
+        cr_assert_str_eq(r.err, cases[i].err, "case %zu", i);
+        cr_assert_str_eq(r.out, "");
+        cli_out_free(&r);
+    }
+    kwq(&r, NULL, "enqueue", "--file", "/nonexistent/items.txt");
+    expect(&r, KWQ_EXIT_NOINPUT, "",
+           "kwq: cannot open /nonexistent/items.txt: No such file or directory; check the path\n");
+    cli_out_free(&r);
+    cr_assert_eq(cli_stats(c, "default").pending, 0);
+    cr_assert_eq(cli_stats(c, "default").enqueued, 0);
+    kwq_client_free(c);
+}
+
+Test(cli, enqueue_sealed_queue_exit_6)
+{
+    struct kwq_client *c = cli_client();
+    struct cli_out r;
+
+    kwq(&r, NULL, "seal");
+    expect(&r, 0, "queue 'default' sealed\n", "");
+    cli_out_free(&r);
+    kwq(&r, NULL, "enqueue", "x");
+    expect(&r, KWQ_EXIT_SEALED, "", none);
+    cr_assert(strncmp(r.err, "kwq: nothing was enqueued: ", 27) == 0, "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "sealed"), "%s", r.err);
+    cli_out_free(&r);
+    kwq(&r, NULL, "unseal");
+    expect(&r, 0, "queue 'default' unsealed\n", "");
+    cli_out_free(&r);
+    kwq(&r, NULL, "enqueue", "--quiet", "x");
+    expect(&r, 0, "", "");
+    cli_out_free(&r);
+    cr_assert_eq(cli_stats(c, "default").pending, 1);
+    kwq_client_free(c);
+}
+
+Test(cli, enqueue_partial_says_how_many_went_in)
+{
+    struct kwq_client *c = cli_client();
+    struct cli_out r;
+    size_t n = 15000, len = 0;
+    char *input = malloc(n * 8);
+
+    cr_assert_not_null(input);
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)sprintf(input + len, "i%zu\n", i);
+    cr_assert_eq(kwq_queue_set(c, "default", "max_tasks", 12000), 0);
+    cli_exec(&r, input, len, (const char *const[]){"enqueue", NULL});
+    cr_assert_eq(r.status, KWQ_EXIT_FAILURE, "%s", r.err);
+    cr_assert(strncmp(r.err,
+                      "kwq: enqueue stopped after 12000 of 15000 items (12000 added, 0 "
+                      "duplicates): ",
+                      76) == 0,
+              "%s", r.err);
+    cr_assert_eq(cli_stats(c, "default").pending, 12000);
+    cli_out_free(&r);
+    free(input);
+    kwq_client_free(c);
+}
+
+Test(cli, enqueue_a_hundred_thousand_lines)
+{
+    struct kwq_client *c = cli_client();
+    struct cli_out r;
+    size_t n = 100000, len = 0;
+    char *input = malloc(n * 12);
+
+    cr_assert_not_null(input);
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)sprintf(input + len, "item-%zu\n", i);
+    cli_exec(&r, input, len, (const char *const[]){"enqueue", "--seal", NULL});
+    expect(&r, 0, "queue 'default': 100000 added, 0 duplicates, sealed\n", "");
+    cr_assert_eq(cli_stats(c, "default").pending, n);
+    cli_out_free(&r);
+    free(input);
+    kwq_client_free(c);
+}
+
+/* ---- status, wait -------------------------------------------------------------------------- */
+
+Test(cli, status_text_and_json)
+{
+    struct cli_out r;
+    cJSON *j;
+
+    kwq(&r, NULL, "enqueue", "--seal", "a", "b");
+    cli_out_free(&r);
+    kwq(&r, NULL, "status", "--json", "--sample", "0");
+    expect(&r, 0, none, "");
+    j = cJSON_Parse(r.out);
+    cr_assert_not_null(j, "%s", r.out);
+    cr_assert_str_eq(cJSON_GetObjectItem(j, "queue")->valuestring, "default");
+    cr_assert_eq(cJSON_GetObjectItem(j, "pending")->valuedouble, 2);
+    cr_assert_eq(cJSON_GetObjectItem(j, "enqueued")->valuedouble, 2);
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(j, "sealed")));
+    cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(j, "drained")));
+    cr_assert_null(cJSON_GetObjectItem(j, "rates"));
+    cr_assert_geq(cJSON_GetObjectItem(j, "oldest_pending_ms")->valuedouble, 0);
+    cJSON_Delete(j);
+    cli_out_free(&r);
+    kwq(&r, NULL, "status", "--sample", "100ms");
+    expect(&r, 0, none, "");
+    cr_assert(strncmp(r.out, "queue:     default (sealed)\n", 28) == 0, "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "\npending:   2 (oldest "), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "\nrates:     0.0/s done, 0.0/s enqueued (over "), "%s",
+                       r.out);
+    cli_out_free(&r);
+}
+
+Test(cli, wait_drained_timeout_and_dead)
+{
+    struct kwq_client *c = cli_client();
+    struct cli_out r;
+
+    kwq(&r, NULL, "seal");
+    cli_out_free(&r);
+    kwq(&r, NULL, "wait");
+    expect(&r, 0, none, none);
+    cr_assert(strncmp(r.out, "queue 'default' drained: 0 done, 0 dead-lettered in ", 52) == 0, "%s",
+              r.out);
+    cli_out_free(&r);
+
+    kwq(&r, NULL, "--queue", "slow", "enqueue", "--seal", "x");
+    cli_out_free(&r);
+    kwq(&r, NULL, "--queue", "slow", "wait", "--timeout", "300ms", "--interval", "100ms");
+    cr_assert_eq(r.status, KWQ_EXIT_TIMEOUT, "%s", r.err);
+    cr_assert_str_eq(r.out, "");
+    cr_assert_not_null(strstr(r.err, "kwq: 0/1 done   0%"), "%s", r.err); /* plain lines */
+    cr_assert_not_null(strstr(r.err, "kwq: queue 'slow' did not drain within the --timeout (1 "
+                                     "pending, 0 leased, 0 delayed); wait longer or see 'kwq "
+                                     "status'\n"),
+                       "%s", r.err);
+    cli_out_free(&r);
+
+    make_dead(c, "bad", "p", 65);
+    kwq(&r, NULL, "--queue", "bad", "seal");
+    cli_out_free(&r);
+    kwq(&r, NULL, "--queue", "bad", "wait", "--quiet");
+    expect(&r, KWQ_EXIT_DEAD, "",
+           "kwq: queue 'bad' drained with 1 dead-lettered task; see 'kwq dlq list', then 'kwq "
+           "dlq requeue' once fixed\n");
+    cli_out_free(&r);
+    kwq_client_free(c);
+}
+
+Test(cli, wait_sees_work_finish)
+{
+    struct kwq_client *c = cli_client();
+    struct cli_out r;
+
+    kwq(&r, NULL, "enqueue", "--seal", "a", "b", "c");
+    cli_out_free(&r);
+    ack_all(c, "default", "");
+    kwq(&r, NULL, "wait", "--quiet");
+    expect(&r, 0, "", "");
+    cli_out_free(&r);
+    kwq_client_free(c);
+}
+
+/* ---- dlq, task, results, cancel, purge ------------------------------------------------------ */
+
+Test(cli, dlq_list_requeue_purge)
+{
+    struct kwq_client *c = cli_client();
+    struct cli_out r;
+    cJSON *j;
+
+    kwq(&r, NULL, "dlq", "list");
+    expect(&r, 0, "", "kwq: no dead tasks in queue 'default'\n");
+    cli_out_free(&r);
+    make_dead(c, "default", "p1", 65); /* id 1 */
+    make_dead(c, "default", "p2", 3);  /* id 2 */
+    kwq(&r, NULL, "dlq", "list");
+    expect(&r, 0, none, "");
+    cr_assert(
+        strncmp(r.out, "ID         DIED                     ATTEMPTS  CODE  LAST ERROR\n", 63) == 0,
+        "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "\n1          "), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "       1    65  boom\n"), "%s", r.out);
+    cli_out_free(&r);
+    kwq(&r, NULL, "dlq", "list", "--json", "--limit", "1");
+    expect(&r, 0, none, "");
+    j = cJSON_Parse(r.out);
+    cr_assert_not_null(j);
+    cr_assert_str_eq(cJSON_GetObjectItem(j, "id")->valuestring, "1");
+    cr_assert_eq(cJSON_GetObjectItem(j, "last_code")->valueint, 65);
+    cr_assert_str_eq(cJSON_GetObjectItem(j, "last_error")->valuestring, "boom\nsecond line");
+    cJSON_Delete(j);
+    cli_out_free(&r);
+
+    kwq(&r, NULL, "dlq", "requeue", "1", "99");
+    expect(&r, KWQ_EXIT_NOTFOUND, "requeued 1 dead task of queue 'default'\n",
+           "kwq: 1 of the 2 given IDs were not dead tasks of queue 'default' (skipped); see "
+           "'kwq dlq list'\n");
+    cli_out_free(&r);
+    cr_assert_eq(cli_stats(c, "default").pending, 1);
+    kwq(&r, NULL, "dlq", "purge", "--all");
+    expect(&r, 0, "purged 1 dead task of queue 'default'\n", "");
+    cli_out_free(&r);
+    make_dead(c, "default", "p3", 1);
+    make_dead(c, "default", "p4", 1);
+    kwq(&r, NULL, "dlq", "requeue");
+    expect(&r, 0, "requeued 2 dead tasks of queue 'default'\n", "");
+    cli_out_free(&r);
+    cr_assert_eq(cli_stats(c, "default").dead, 0);
+    kwq_client_free(c);
+}
+
+Test(cli, task_states_and_not_found)
+{
+    struct kwq_client *c = cli_client();
+    struct cli_out r;
+    cJSON *j;
+
+    make_dead(c, "default", "payload-1", 65);
+    kwq(&r, NULL, "task", "1");
+    expect(&r, 0, none, "");
+    cr_assert(strncmp(r.out, "id:        1\nqueue:     default\nstate:     dead\nattempts:  1 of ",
+                      63) == 0,
+              "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "history:\n  attempt 1   failed    "), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "  exit 65  boom\n"), "%s", r.out);
+    cr_assert_null(strstr(r.out, "payload-1"));
+    cli_out_free(&r);
+    kwq(&r, NULL, "task", "1", "--json", "--payload");
+    expect(&r, 0, none, "");
+    j = cJSON_Parse(r.out);
+    cr_assert_not_null(j, "%s", r.out);
+    cr_assert_str_eq(cJSON_GetObjectItem(j, "state")->valuestring, "dead");
+    cr_assert_str_eq(cJSON_GetObjectItem(j, "payload")->valuestring, "payload-1");
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "history")), 1);
+    cJSON_Delete(j);
+    cli_out_free(&r);
+    kwq(&r, NULL, "task", "999");
+    expect(&r, KWQ_EXIT_NOTFOUND, "",
+           "kwq: no task 999 in queue 'default' (never enqueued, or done without a kept "
+           "result); check the ID and --queue\n");
+    cli_out_free(&r);
+    kwq_client_free(c);
+}
+
+Test(cli, results_in_completion_order)
+{
+    struct kwq_client *c = cli_client();
+    struct cli_out r;
+    cJSON *j;
+
+    kwq(&r, NULL, "enqueue", "--seal", "a", "b");
+    cli_out_free(&r);
+    ack_all(c, "default", "-done");
+    kwq(&r, NULL, "results");
+    expect(&r, 0, "a-done\nb-done\n", "");
+    cli_out_free(&r);
+    kwq(&r, NULL, "results", "--json", "--limit", "1");
+    expect(&r, 0, none, "");
+    j = cJSON_Parse(r.out);
+    cr_assert_not_null(j, "%s", r.out);
+    cr_assert_str_eq(cJSON_GetObjectItem(j, "id")->valuestring, "1");
+    cr_assert_str_eq(cJSON_GetObjectItem(j, "result")->valuestring, "a-done");
+    char cursor[64];
+    (void)snprintf(cursor, sizeof(cursor), "%s", cJSON_GetObjectItem(j, "cursor")->valuestring);
+    cJSON_Delete(j);
+    cli_out_free(&r);
+    kwq(&r, NULL, "results", "--after", cursor);
+    expect(&r, 0, "b-done\n", "");
+    cli_out_free(&r);
+    kwq(&r, NULL, "results", "2", "1");
+    expect(&r, 0, "b-done\na-done\n", "");
+    cli_out_free(&r);
+    kwq(&r, NULL, "results", "99");
+    expect(&r, KWQ_EXIT_NOTFOUND, "",
+           "kwq: no result kept for task 99 in queue 'default' (not done yet, done without "
+           "output, or expired); see 'kwq task 99'\n");
+    cli_out_free(&r);
+    /* drained: --follow prints what is there and stops */
+    kwq(&r, NULL, "results", "--follow");
+    expect(&r, 0, "a-done\nb-done\n", "");
+    cli_out_free(&r);
+    kwq_client_free(c);
+}
+
+Test(cli, cancel)
+{
+    struct kwq_client *c = cli_client();
+    struct cli_out r;
+
+    kwq(&r, NULL, "enqueue", "a", "b");
+    cli_out_free(&r);
+    kwq(&r, NULL, "cancel", "1");
+    expect(&r, 0, "task 1 cancelled\n", "");
+    cli_out_free(&r);
+    kwq(&r, NULL, "cancel", "1");
+    expect(&r, KWQ_EXIT_NOTFOUND, "",
+           "kwq: no task 1 in queue 'default' (never enqueued, done, or cancelled already); "
+           "check the ID and --queue\n");
+    cli_out_free(&r);
+    make_dead(c, "dq", "d", 1); /* id 1 of queue dq */
+    kwq(&r, NULL, "--queue", "dq", "cancel", "1");
+    expect(&r, KWQ_EXIT_FAILURE, "",
+           "kwq: cannot cancel task 1: it is dead-lettered; use 'kwq dlq purge 1'\n");
+    cli_out_free(&r);
+    cr_assert_eq(cli_stats(c, "default").pending, 1);
+    kwq_client_free(c);
+}
+
+Test(cli, purge_needs_yes)
+{
+    struct kwq_client *c = cli_client();
+    struct cli_out r;
+
+    kwq(&r, NULL, "enqueue", "--seal", "a", "b");
+    cli_out_free(&r);
+    kwq(&r, NULL, "purge", "--yes");
+    expect(&r, 0, "queue 'default' purged\n", "");
+    cli_out_free(&r);
+    struct kwq_stats st = cli_stats(c, "default");
+    cr_assert_eq(st.pending, 0);
+    cr_assert(!st.sealed);
+    kwq(&r, NULL, "enqueue", "--ids", "c"); /* IDs are never reused */
+    expect(&r, 0, "3\n", "queue 'default': 1 added, 0 duplicates\n");
+    cli_out_free(&r);
+    kwq_client_free(c);
+}
+
+/* ---- local-redis --------------------------------------------------------------------------- */
+
+Test(cli, local_redis_start_use_stop)
+{
+    struct cli_out r;
+    char want[700];
+
+    (void)unsetenv("KWQ_REDIS_URL");
+    kwq(&r, NULL, "local-redis", "status");
+    expect(&r, KWQ_EXIT_FAILURE, "",
+           "kwq: no local Redis is running; 'kwq local-redis start' starts one\n");
+    cli_out_free(&r);
+    kwq(&r, NULL, "local-redis", "start");
+    (void)snprintf(want, sizeof(want), "unix://%s/redis.sock\n", cli_path("state"));
+    expect(&r, 0, want, none);
+    cr_assert(strncmp(r.err, "kwq: local Redis started (pid ", 30) == 0, "%s", r.err);
+    cli_out_free(&r);
+    kwq(&r, NULL, "local-redis", "start");
+    expect(&r, 0, want, none);
+    cr_assert(strncmp(r.err, "kwq: local Redis already running (pid ", 38) == 0, "%s", r.err);
+    cli_out_free(&r);
+    kwq(&r, NULL, "enqueue", "x", "y"); /* no --redis: the local one */
+    expect(&r, 0, "queue 'default': 2 added, 0 duplicates\n", "");
+    cli_out_free(&r);
+    kwq(&r, NULL, "status", "--json", "--sample", "0");
+    expect(&r, 0, none, "");
+    cr_assert_not_null(strstr(r.out, "\"pending\":2,"), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, cli_path("state")), "%s", r.out);
+    cli_out_free(&r);
+    kwq(&r, NULL, "local-redis", "stop");
+    expect(&r, 0, "", "kwq: local Redis stopped\n");
+    cli_out_free(&r);
+    kwq(&r, NULL, "local-redis", "stop");
+    expect(&r, 0, "", "kwq: no local Redis was running\n");
+    cli_out_free(&r);
+    /* The data survives a restart (append-only file in the state dir). */
+    kwq(&r, NULL, "local-redis", "start");
+    expect(&r, 0, want, none);
+    cli_out_free(&r);
+    kwq(&r, NULL, "status", "--json", "--sample", "0");
+    cr_assert_not_null(strstr(r.out, "\"pending\":2,"), "%s", r.out);
+    cli_out_free(&r);
+}

@@ -1,0 +1,243 @@
+/*
+ * test_cli_exec.c - run the kwq binary as a user would, against the
+ * fixture's private redis-server (see test_cli_exec.h).
+ */
+#include "test_cli_exec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "redis_fixture.h"
+
+void cli_setup(void)
+{
+    static const char *const clear[] = {
+        "KWQ_QUEUE", "KWQ_REDIS_PASSWORD", "KWQ_REDIS_PASSWORD_FILE", "KWQ_LOG_FORMAT",
+        "KWQ_QUIET", "KWQ_WORKER_BIN",     "KWQ_MAX_WORKERS",         "KWQ_CONCURRENCY",
+        "KWQ_LEASE", "KWQ_STREAM",         "KWQ_WAIT_TIMEOUT"};
+
+    (void)signal(SIGPIPE, SIG_IGN);
+    redis_setup();
+    for (size_t i = 0; i < sizeof(clear) / sizeof(clear[0]); i++)
+        (void)unsetenv(clear[i]);
+    cr_assert(setenv("KWQ_REDIS_URL", test_redis.url, 1) == 0);
+    cr_assert(mkdir(cli_path("state"), 0700) == 0);
+    cr_assert(setenv("KWQ_STATE_DIR", cli_path("state"), 1) == 0);
+    cr_assert(mkdir(cli_path("tmp"), 0700) == 0);
+    cr_assert(setenv("TMPDIR", cli_path("tmp"), 1) == 0);
+}
+
+void cli_teardown(void)
+{
+    /* A kept local Redis a test started must not outlive it. */
+    const char *args[] = {KWQ_TEST_KWQ_BIN, "local-redis", "stop", NULL};
+    struct cli_out r;
+
+    cli_exec_prog(&r, NULL, 0, args);
+    cli_out_free(&r);
+    redis_teardown();
+}
+
+const char *cli_path(const char *name)
+{
+    static char bufs[8][512];
+    static int next;
+    char *b = bufs[next++ % 8];
+
+    (void)snprintf(b, sizeof(bufs[0]), "%s/%s", test_redis.dir, name);
+    return b;
+}
+
+/* ---- Running a program --------------------------------------------------------------- */
+
+struct sink {
+    int fd;     /* read end, -1 when closed */
+    char *buf;  /* collected bytes */
+    size_t len; /* bytes collected */
+    size_t cap; /* bytes allocated */
+};
+
+static void sink_read(struct sink *s)
+{
+    char tmp[65536];
+    ssize_t n = read(s->fd, tmp, sizeof(tmp));
+
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return;
+    if (n <= 0) {
+        (void)close(s->fd);
+        s->fd = -1;
+        return;
+    }
+    if (s->len + (size_t)n + 1 > s->cap) {
+        s->cap = (s->len + (size_t)n + 1) * 2;
+        s->buf = realloc(s->buf, s->cap);
+        cr_assert(s->buf != NULL);
+    }
+    memcpy(s->buf + s->len, tmp, (size_t)n);
+    s->len += (size_t)n;
+}
+
+static pid_t spawn(const char *const *args, int in[2], int out[2], int err[2])
+{
+    pid_t pid;
+
+    cr_assert(pipe2(in, O_CLOEXEC) == 0 && pipe2(out, O_CLOEXEC) == 0 &&
+              pipe2(err, O_CLOEXEC) == 0);
+    pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        (void)dup2(in[0], STDIN_FILENO);
+        (void)dup2(out[1], STDOUT_FILENO);
+        (void)dup2(err[1], STDERR_FILENO);
+        execv(args[0], (char *const *)args);
+        _exit(127);
+    }
+    (void)close(in[0]);
+    (void)close(out[1]);
+    (void)close(err[1]);
+    return pid;
+}
+
+static int wait_status(pid_t pid, time_t deadline)
+{
+    int st;
+
+    for (;;) {
+        pid_t w = waitpid(pid, &st, WNOHANG);
+        if (w == pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        if (time(NULL) > deadline) {
+            (void)kill(pid, SIGKILL);
+            (void)waitpid(pid, &st, 0);
+            cr_assert_fail("%s did not finish within %ds", "kwq", CLI_SAFETY_S);
+        }
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = 2000000};
+        (void)nanosleep(&ts, NULL);
+    }
+}
+
+void cli_exec_prog(struct cli_out *r, const char *input, size_t input_len, const char *const *args)
+{
+    int in[2], out[2], err[2];
+    struct sink so = {.fd = -1}, se = {.fd = -1};
+    size_t written = 0;
+    time_t deadline = time(NULL) + CLI_SAFETY_S;
+    pid_t pid = spawn(args, in, out, err);
+    int wfd = in[1];
+
+    so.fd = out[0];
+    se.fd = err[0];
+    if (!input || input_len == 0) {
+        (void)close(wfd);
+        wfd = -1;
+    } else {
+        (void)fcntl(wfd, F_SETFL, O_NONBLOCK);
+    }
+    while (so.fd >= 0 || se.fd >= 0) {
+        struct pollfd p[3] = {{.fd = so.fd, .events = POLLIN},
+                              {.fd = se.fd, .events = POLLIN},
+                              {.fd = wfd, .events = POLLOUT}};
+        cr_assert(time(NULL) <= deadline, "kwq did not finish within %ds", CLI_SAFETY_S);
+        if (poll(p, 3, 1000) < 0)
+            continue;
+        if (p[0].revents)
+            sink_read(&so);
+        if (p[1].revents)
+            sink_read(&se);
+        if (wfd >= 0 && p[2].revents) {
+            ssize_t n = write(wfd, input + written, input_len - written);
+            if (n > 0)
+                written += (size_t)n;
+            if (n < 0 && errno != EAGAIN && errno != EINTR)
+                written = input_len; /* EPIPE: kwq stopped reading */
+            if (written == input_len) {
+                (void)close(wfd);
+                wfd = -1;
+            }
+        }
+    }
+    if (wfd >= 0)
+        (void)close(wfd);
+    r->status = wait_status(pid, deadline);
+    r->out = so.buf ? so.buf : calloc(1, 1);
+    r->out[so.len] = '\0';
+    r->out_len = so.len;
+    r->err = se.buf ? se.buf : calloc(1, 1);
+    r->err[se.len] = '\0';
+    r->err_len = se.len;
+}
+
+void cli_exec(struct cli_out *r, const char *input, size_t input_len, const char *const *args)
+{
+    const char *argv[64];
+    size_t n = 0;
+
+    argv[n++] = KWQ_TEST_KWQ_BIN;
+    for (size_t i = 0; args[i] && n < 63; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    cli_exec_prog(r, input, input_len, argv);
+}
+
+void cli_out_free(struct cli_out *r)
+{
+    free(r->out);
+    free(r->err);
+    memset(r, 0, sizeof(*r));
+}
+
+/* ---- Queue helpers ------------------------------------------------------------------------- */
+
+struct kwq_client *cli_client(void)
+{
+    struct kwq_client_opts o;
+    struct kwq_client *c;
+
+    kwq_client_opts_init(&o);
+    o.url = test_redis.url;
+    c = kwq_client_new(&o);
+    cr_assert(c != NULL);
+    cr_assert(kwq_client_connect(c) == 0, "connect: %s", kwq_client_errstr(c));
+    return c;
+}
+
+struct kwq_stats cli_stats(struct kwq_client *c, const char *queue)
+{
+    struct kwq_stats st;
+
+    cr_assert(kwq_stats(c, queue, &st) == 0, "stats: %s", kwq_client_errstr(c));
+    return st;
+}
+
+size_t cli_count_line(const char *s, const char *line)
+{
+    size_t n = 0, len = strlen(line);
+
+    while (s && *s) {
+        const char *nl = strchr(s, '\n');
+        size_t l = nl ? (size_t)(nl - s) : strlen(s);
+        if (l == len && memcmp(s, line, len) == 0)
+            n++;
+        if (!nl)
+            break;
+        s = nl + 1;
+    }
+    return n;
+}
+
+size_t cli_len(const char *s)
+{
+    return s ? strlen(s) : 0;
+}

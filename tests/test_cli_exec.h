@@ -1,0 +1,59 @@
+/*
+ * test_cli_exec.h - driving the kwq binary in tests: run it with arguments
+ * and stdin, collect stdout, stderr and the exit code. Every test gets the
+ * fixture's Redis in KWQ_REDIS_URL and a private KWQ_STATE_DIR and TMPDIR.
+ */
+#ifndef KWQ_TEST_CLI_EXEC_H
+#define KWQ_TEST_CLI_EXEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "kwq/client.h"
+
+/* Safety limit of one kwq run, seconds (a hang fails the test; never a timing assertion). */
+#define CLI_SAFETY_S 240
+
+struct cli_out {
+    int status;     /* exit code, or 128 + signal */
+    char *out;      /* stdout, NUL-terminated, owned */
+    size_t out_len; /* bytes in out */
+    char *err;      /* stderr, NUL-terminated, owned */
+    size_t err_len; /* bytes in err */
+};
+
+/* Suite init/fini: start the fixture's Redis, set the environment; stop it. */
+void cli_setup(void);
+void cli_teardown(void);
+
+/*
+ * Run KWQ_TEST_KWQ_BIN with args (NULL-terminated), input on stdin (NULL:
+ * /dev/null). Fills r (free with cli_out_free).
+ */
+void cli_exec(struct cli_out *r, const char *input, size_t input_len, const char *const *args);
+
+/* Run any program the same way (args[0] is its path). */
+void cli_exec_prog(struct cli_out *r, const char *input, size_t input_len, const char *const *args);
+
+void cli_out_free(struct cli_out *r);
+
+/* strlen, 0 for NULL. */
+size_t cli_len(const char *s);
+
+/* kwq(r, input, "enqueue", "a") runs `kwq enqueue a` with input on stdin. */
+#define kwq(r, input, ...)                                                                         \
+    cli_exec((r), (input), cli_len(input), (const char *const[]){__VA_ARGS__, NULL})
+
+/* A path inside the test's private dir (rotating static buffers). */
+const char *cli_path(const char *name);
+
+/* A connected client for the fixture's Redis. */
+struct kwq_client *cli_client(void);
+
+/* Queue stats (asserts success). */
+struct kwq_stats cli_stats(struct kwq_client *c, const char *queue);
+
+/* Count lines of s equal to line. */
+size_t cli_count_line(const char *s, const char *line);
+
+#endif /* KWQ_TEST_CLI_EXEC_H */

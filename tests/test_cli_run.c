@@ -1,0 +1,293 @@
+/*
+ * test_cli_run.c - `kwq run --local` end to end with real kwq-worker
+ * processes: 10,000 items on 4 workers with every result gathered exactly
+ * once; a handler failing on some items (dead letters, exit 3) and
+ * `kwq dlq requeue` completing them with a fixed handler; a private
+ * redis-server that is gone afterwards; and the README's demo job.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "kwq/client.h"
+#include "kwq/exit.h"
+
+#include "redis_fixture.h"
+#include "test_cli_exec.h"
+
+TestSuite(run, .init = cli_setup, .fini = cli_teardown, .timeout = 600);
+
+/* Lines "item-<i>" for i in [0, n). */
+static char *items(size_t n, size_t *ret_len)
+{
+    char *s = malloc(n * 16 + 1);
+    size_t len = 0;
+
+    cr_assert_not_null(s);
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)sprintf(s + len, "item-%zu\n", i);
+    *ret_len = len;
+    return s;
+}
+
+static void write_file(const char *path, const char *data, size_t len)
+{
+    FILE *f = fopen(path, "w");
+
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(data, 1, len, f), len);
+    cr_assert_eq(fclose(f), 0);
+}
+
+static size_t count_lines(const char *s)
+{
+    size_t n = 0;
+
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+Test(run, ten_thousand_items_on_four_workers)
+{
+    size_t n = 10000, len;
+    char *in = items(n, &len);
+    struct kwq_client *c = cli_client();
+    struct cli_out r;
+    char line[32];
+
+    write_file(cli_path("items.txt"), in, len);
+    kwq(&r, NULL, "run", "--local", "-P", "4", "--queue", "big", "--input", cli_path("items.txt"),
+        "--", "/bin/cat");
+    cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+    cr_assert_eq(count_lines(r.out), n, "%zu result lines", count_lines(r.out));
+    for (size_t i = 0; i < n; i++) {
+        (void)snprintf(line, sizeof(line), "item-%zu", i);
+        cr_assert_eq(cli_count_line(r.out, line), 1, "%s gathered %zu times", line,
+                     cli_count_line(r.out, line));
+    }
+    cr_assert_not_null(strstr(r.err, "kwq: queue 'big': 10000 added, 0 duplicates\n"), "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "kwq: finished: 10,000 done, 0 failed attempts, 0 "
+                                     "dead-lettered in "),
+                       "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "up to 4 workers)\n"), "%s", r.err);
+    struct kwq_stats st = cli_stats(c, "big");
+    cr_assert(st.drained);
+    cr_assert_eq(st.done, n);
+    cli_out_free(&r);
+    free(in);
+    kwq_client_free(c);
+}
+
+/* Fails (exit 1) on items ending in 7; prints the others. */
+#define FLAKY                                                                                      \
+    "read -r x || true; case \"$x\" in *7) echo \"no luck with $x\" >&2; exit 1;; esac; "          \
+    "printf '%s\\n' \"$x\""
+
+Test(run, dead_letters_exit_3_then_requeue_completes)
+{
+    size_t n = 100, len;
+    char *in = items(n, &len);
+    struct kwq_client *c = cli_client();
+    struct cli_out r;
+
+    cli_exec(&r, in, len,
+             (const char *const[]){"run", "--local", "-P", "2", "--max-attempts", "1", "--input",
+                                   "-", "--", "/bin/sh", "-c", FLAKY, NULL});
+    cr_assert_eq(r.status, KWQ_EXIT_DEAD, "exit %d: %s", r.status, r.err);
+    cr_assert_eq(count_lines(r.out), 90, "%s", r.out);
+    cr_assert_eq(cli_count_line(r.out, "item-7"), 0);
+    cr_assert_eq(cli_count_line(r.out, "item-8"), 1);
+    cr_assert_not_null(strstr(r.err, "kwq: finished: 90 done, 10 failed attempts, 10 "
+                                     "dead-lettered in "),
+                       "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "kwq: 10 tasks were dead-lettered; see 'kwq dlq list', fix "
+                                     "the handler, then 'kwq dlq requeue' and run again\n"),
+                       "%s", r.err);
+    cr_assert_eq(cli_stats(c, "default").dead, 10);
+    cli_out_free(&r);
+
+    kwq(&r, NULL, "dlq", "requeue");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_str_eq(r.out, "requeued 10 dead tasks of queue 'default'\n");
+    cli_out_free(&r);
+
+    kwq(&r, NULL, "run", "--local", "-P", "2", "--", "/bin/cat"); /* the fixed handler */
+    cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+    cr_assert_eq(count_lines(r.out), 10, "%s", r.out);
+    for (size_t i = 7; i < n; i += 10) {
+        char line[32];
+        (void)snprintf(line, sizeof(line), "item-%zu", i);
+        cr_assert_eq(cli_count_line(r.out, line), 1, "%s", line);
+    }
+    cr_assert_not_null(strstr(r.err, "kwq: finished: 10 done, 0 failed attempts, 0 "
+                                     "dead-lettered in "),
+                       "%s", r.err);
+    struct kwq_stats st = cli_stats(c, "default");
+    cr_assert(st.drained);
+    cr_assert_eq(st.dead, 0);
+    cr_assert_eq(st.done, n);
+    cli_out_free(&r);
+    free(in);
+    kwq_client_free(c);
+}
+
+Test(run, private_redis_is_started_and_removed)
+{
+    struct cli_out r;
+    DIR *d;
+    struct dirent *e;
+    size_t left = 0;
+
+    (void)unsetenv("KWQ_REDIS_URL");
+    kwq(&r, "a\nb\nc\n", "run", "--local", "--results", "json", "--input", "-", "--", "/bin/cat");
+    cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+    cr_assert_eq(count_lines(r.out), 3, "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "\"result\":\"b\""), "%s", r.out);
+    cli_out_free(&r);
+    /* Its temp dir (socket, log) is gone with it: TMPDIR is this test's own. */
+    d = opendir(cli_path("tmp"));
+    cr_assert_not_null(d);
+    while ((e = readdir(d)) != NULL)
+        left += e->d_name[0] != '.';
+    (void)closedir(d);
+    cr_assert_eq(left, 0, "the private Redis left files in TMPDIR");
+}
+
+Test(run, output_file_and_stream_free_errors)
+{
+    struct cli_out r;
+    FILE *f;
+    char buf[64] = "";
+
+    kwq(&r, "x\n", "run", "--local", "--quiet", "-o", cli_path("out.txt"), "--input", "-", "--",
+        "/bin/cat");
+    cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+    cr_assert_str_eq(r.out, "");
+    cr_assert_str_eq(r.err, "");
+    cli_out_free(&r);
+    f = fopen(cli_path("out.txt"), "r");
+    cr_assert_not_null(f);
+    cr_assert_not_null(fgets(buf, sizeof(buf), f));
+    (void)fclose(f);
+    cr_assert_str_eq(buf, "x\n");
+
+    kwq(&r, "x\n", "run", "--local", "--input", "-", "--", "no-such-handler-kwq");
+    cr_assert_eq(r.status, KWQ_EXIT_CONFIG, "%s", r.err);
+    cr_assert_str_eq(r.err, "kwq: handler 'no-such-handler-kwq' is not in PATH; give a path or "
+                            "fix PATH\n");
+    cli_out_free(&r);
+    kwq(&r, "x\n", "run", "--local", "--input", "-", "--", "/nonexistent/handler");
+    cr_assert_eq(r.status, KWQ_EXIT_CONFIG, "%s", r.err);
+    cr_assert_str_eq(r.err, "kwq: handler '/nonexistent/handler' does not exist; give a path or "
+                            "fix PATH\n");
+    cli_out_free(&r);
+    kwq(&r, "ok\n0123456789x\n", "run", "--local", "--max-item", "10", "--input", "-", "--",
+        "/bin/cat");
+    cr_assert_eq(r.status, KWQ_EXIT_DATAERR, "%s", r.err);
+    cr_assert_str_eq(r.err, "kwq: line 2 of stdin is 11 bytes, over the 10-byte item limit; "
+                            "split it or raise --max-item\n");
+    cli_out_free(&r);
+    struct kwq_client *c = cli_client();
+    cr_assert_eq(cli_stats(c, "default").enqueued, 1); /* only the first run's item */
+    kwq_client_free(c);
+}
+
+Test(run, readme_demo_job)
+{
+    const char *args[] = {"/bin/sh", KWQ_TEST_DEMO, KWQ_TEST_BUILD_DIR, NULL};
+    struct cli_out r;
+
+    (void)unsetenv("KWQ_REDIS_URL");
+    cli_exec_prog(&r, NULL, 0, args);
+    cr_assert_eq(r.status, 0, "demo exit %d: %s", r.status, r.err);
+    cr_assert_not_null(strstr(r.err, "kwq: finished: 2,000 done, 0 failed attempts, 0 "
+                                     "dead-lettered in "),
+                       "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "demo: OK: 2000 results, one per range; 5761455 primes "
+                                     "below 100000000 (expected 5761455)\n"),
+                       "%s", r.err);
+    cli_out_free(&r);
+}
+
+Test(run, readme_demo_job_in_stream_mode)
+{
+    const char *args[] = {"/usr/bin/env", "STREAM=1",         "/bin/sh",
+                          KWQ_TEST_DEMO,  KWQ_TEST_BUILD_DIR, NULL};
+    struct cli_out r;
+
+    (void)unsetenv("KWQ_REDIS_URL");
+    cli_exec_prog(&r, NULL, 0, args);
+    cr_assert_eq(r.status, 0, "demo exit %d: %s", r.status, r.err);
+    cr_assert_not_null(strstr(r.err, "demo: OK: 2000 results, one per range; 5761455 primes "
+                                     "below 100000000 (expected 5761455)\n"),
+                       "%s", r.err);
+    cli_out_free(&r);
+}
+
+/* Start `kwq run` in the background, output to files in the test dir. */
+static pid_t start_run(const char *const *args)
+{
+    pid_t pid = fork();
+
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        int out = open(cli_path("run.out"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int err = open(cli_path("run.err"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        (void)dup2(out, STDOUT_FILENO);
+        (void)dup2(err, STDERR_FILENO);
+        execv(KWQ_TEST_KWQ_BIN, (char *const *)args);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void nap(void)
+{
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = 20 * 1000 * 1000};
+
+    (void)nanosleep(&ts, NULL);
+}
+
+Test(run, sigint_stops_workers_and_loses_nothing)
+{
+    size_t n = 300, len;
+    char *in = items(n, &len);
+    struct kwq_client *c = cli_client();
+    time_t deadline = time(NULL) + CLI_SAFETY_S;
+    struct kwq_stats st;
+    int status;
+    pid_t pid;
+
+    write_file(cli_path("items.txt"), in, len);
+    pid = start_run((const char *const[]){KWQ_TEST_KWQ_BIN, "run", "--local", "-P", "2", "--input",
+                                          cli_path("items.txt"), "--", "/bin/sh", "-c",
+                                          "sleep 0.05; cat", NULL});
+    do { /* until some work is done, so that workers are surely running */
+        cr_assert(time(NULL) < deadline, "no task was done");
+        nap();
+        cr_assert_eq(kwq_stats(c, "default", &st), 0);
+    } while (st.done < 5);
+    cr_assert_eq(kill(pid, SIGINT), 0);
+    while (waitpid(pid, &status, WNOHANG) != pid) {
+        cr_assert(time(NULL) < deadline, "kwq did not stop after SIGINT");
+        nap();
+    }
+    cr_assert(WIFEXITED(status));
+    cr_assert_eq(WEXITSTATUS(status), KWQ_EXIT_INTERRUPTED);
+    st = cli_stats(c, "default");
+    cr_assert_eq(st.leased, 0, "the workers released their tasks");
+    cr_assert_lt(st.done, n);
+    cr_assert_eq(st.done + st.pending, n, "nothing lost: %llu done, %llu pending",
+                 (unsigned long long)st.done, (unsigned long long)st.pending);
+    free(in);
+    kwq_client_free(c);
+}

@@ -1,0 +1,673 @@
+/*
+ * test_proto_conn.c - connecting and losing the connection: options and
+ * their defaults, URL errors, unreachable servers, passwords from every
+ * source (and never in errstr), a server that may evict keys, command
+ * timeouts, a server killed mid-session or mid-wait, database selection,
+ * and a restart with AOF on that keeps every acknowledged enqueue.
+ *
+ * Every failure must come back as a code and one line, quickly: a hang is
+ * caught by the test timeout, a crash by the sanitizers.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+
+#include "test_proto_support.h"
+
+#define PASSWORD       "s3cret-Pw-42"
+#define WRONG_PASSWORD "wr0ng-Pw-17"
+
+/* A client for url with short timeouts, not connected yet. */
+static struct kwq_client *new_client(const char *url, const char *password)
+{
+    struct kwq_client_opts o;
+    struct kwq_client *c;
+
+    kwq_client_opts_init(&o);
+    o.url = url;
+    o.password = password;
+    o.connect_timeout_ms = 2000;
+    o.command_timeout_ms = 2000;
+    c = kwq_client_new(&o);
+    cr_assert(c != NULL);
+    return c;
+}
+
+/* errstr holds something, and neither password. */
+static void assert_clean_errstr(const struct kwq_client *c)
+{
+    const char *e = kwq_client_errstr(c);
+
+    cr_assert(e != NULL);
+    tp_assert_str_ne(e, "");
+    cr_assert(not(tp_contains(e, PASSWORD)), "errstr shows the password: %s", e);
+    cr_assert(not(tp_contains(e, WRONG_PASSWORD)), "errstr shows the password: %s", e);
+    cr_assert(not(tp_contains(e, "\n")), "errstr is not one line: %s", e);
+}
+
+/* ---- Without a server ---------------------------------------------------- */
+
+Test(conn_nosrv, opts_defaults)
+{
+    struct kwq_client_opts o;
+
+    memset(&o, 0x5a, sizeof(o));
+    kwq_client_opts_init(&o);
+    cr_assert(o.url == NULL);
+    cr_assert(o.password == NULL);
+    cr_assert(o.password_file == NULL);
+    cr_assert(eq(u32, o.connect_timeout_ms, 5000));
+    cr_assert(eq(u32, o.command_timeout_ms, 10000));
+    cr_assert(eq(sz, o.max_payload, KWQ_DEFAULT_MAX_PAYLOAD));
+    cr_assert(eq(sz, o.max_result, KWQ_DEFAULT_MAX_RESULT));
+    cr_assert(eq(u64, o.result_ttl_ms, 86400000));
+}
+
+/* The free functions documented as taking NULL do. */
+Test(conn_nosrv, free_functions_accept_null)
+{
+    struct kwq_lease_result r;
+    struct kwq_task_info info;
+
+    kwq_client_free(NULL);
+    kwq_lease_result_done(NULL);
+    kwq_task_done(NULL);
+    kwq_dead_list_free(NULL, 0);
+    kwq_results_free(NULL, 0);
+    memset(&r, 0, sizeof(r));
+    kwq_lease_result_done(&r);
+    memset(&info, 0, sizeof(info));
+    kwq_task_info_done(&info);
+    cr_assert(eq(sz, r.n, 0));
+}
+
+Test(conn_nosrv, missing_socket_is_econn)
+{
+    struct kwq_client *c = new_client("unix:///nonexistent-kwq-dir/redis.sock", NULL);
+    struct kwq_new_task t = {.payload = "x", .payload_len = 1};
+
+    cr_assert(not(kwq_client_is_connected(c)));
+    cr_assert(eq(int, kwq_client_connect(c), KWQ_ECONN));
+    cr_assert(tp_contains(kwq_client_errstr(c), "/nonexistent-kwq-dir/redis.sock"), "errstr: %s",
+              kwq_client_errstr(c));
+    cr_assert(tp_contains(kwq_client_errstr(c), "No such file"), "errstr: %s",
+              kwq_client_errstr(c));
+    cr_assert(not(kwq_client_is_connected(c)));
+    cr_assert(eq(int, kwq_client_fd(c), -1));
+    /* Operations on a client that never connected fail the same way. */
+    cr_assert(eq(int, kwq_enqueue(c, TP_QUEUE, &t, 1, NULL, NULL), KWQ_ECONN));
+    assert_clean_errstr(c);
+    kwq_client_free(c);
+}
+
+/* Loopback TCP port 1: nothing listens, the connection is refused at once. */
+Test(conn_nosrv, refused_tcp_port_is_econn_without_the_password)
+{
+    struct kwq_client *c = new_client("redis://:" PASSWORD "@127.0.0.1:1/0", NULL);
+    const char *red;
+
+    cr_assert(eq(int, kwq_client_connect(c), KWQ_ECONN));
+    assert_clean_errstr(c);
+    red = kwq_client_url_redacted(c);
+    cr_assert(red != NULL);
+    cr_assert(not(tp_contains(red, PASSWORD)), "redacted URL: %s", red);
+    cr_assert(tp_contains(red, "***"), "redacted URL: %s", red);
+    cr_assert(tp_contains(red, "127.0.0.1:1"), "redacted URL: %s", red);
+    kwq_client_free(c);
+}
+
+Test(conn_nosrv, bad_urls_are_einval)
+{
+    static const char *const bad[] = {
+        "http://127.0.0.1:6379/0",
+        "redis://",
+        "redis://127.0.0.1:notaport/0",
+        "redis://127.0.0.1:70000/0",
+        "redis://127.0.0.1:-1/0",
+        "redis://127.0.0.1:6379/x",
+        "redis://127.0.0.1:6379/-1",
+        "redis://:" PASSWORD "@127.0.0.1:99999/0",
+        "unix://",
+        "unix:///tmp/redis.sock?db=abc",
+        "unix:///tmp/redis.sock?db=",
+        "",
+    };
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct kwq_client *c = new_client(bad[i], NULL);
+        int rc = kwq_client_connect(c);
+        cr_assert(eq(int, rc, KWQ_EINVAL), "URL '%s': %s (%s)", bad[i], kwq_err_name(rc),
+                  kwq_client_errstr(c));
+        assert_clean_errstr(c);
+        cr_assert(not(kwq_client_is_connected(c)));
+        kwq_client_free(c);
+    }
+}
+
+/*
+ * A server that accepts the connection but never answers (a socket that is
+ * listened on and never read): the command timeout ends the wait.
+ */
+Test(conn_nosrv, silent_server_times_out)
+{
+    char dir[] = "/tmp/kwq-silent-XXXXXX";
+    char url[160];
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    struct kwq_client_opts o;
+    struct kwq_client *c;
+    int fd, rc;
+
+    cr_assert(mkdtemp(dir) != NULL);
+    (void)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/s.sock", dir);
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    cr_assert(ge(int, fd, 0));
+    cr_assert(eq(int, bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0), "%s", strerror(errno));
+    cr_assert(eq(int, listen(fd, 4), 0));
+    (void)snprintf(url, sizeof(url), "unix://%s", sa.sun_path);
+
+    kwq_client_opts_init(&o);
+    o.url = url;
+    o.connect_timeout_ms = 300;
+    o.command_timeout_ms = 300;
+    c = kwq_client_new(&o);
+    cr_assert(c != NULL);
+    rc = kwq_client_connect(c);
+    cr_assert(eq(int, rc, KWQ_ETIMEOUT), "%s (%s)", kwq_err_name(rc), kwq_client_errstr(c));
+    assert_clean_errstr(c);
+    cr_assert(not(kwq_client_is_connected(c)));
+    kwq_client_free(c);
+    (void)close(fd);
+    (void)unlink(sa.sun_path);
+    (void)rmdir(dir);
+}
+
+/* ---- With a server --------------------------------------------------------- */
+
+TestSuite(conn, .init = redis_setup, .fini = redis_teardown);
+
+Test(conn, url_from_environment)
+{
+    struct kwq_client *c;
+
+    cr_assert(eq(int, setenv("KWQ_REDIS_URL", test_redis.url, 1), 0));
+    c = new_client(NULL, NULL);
+    cr_assert(eq(int, kwq_client_connect(c), 0), "%s", kwq_client_errstr(c));
+    tp_enqueue(c, TP_QUEUE, "x", NULL);
+    tp_assert_str_eq(kwq_client_url_redacted(c), test_redis.url);
+    kwq_client_free(c);
+}
+
+Test(conn, db_from_the_url_is_selected)
+{
+    char url[400];
+    struct kwq_client *c;
+    redisContext *r = tp_redis();
+    const char *dbsize[] = {"DBSIZE"};
+    const char *select3[] = {"SELECT", "3"};
+    redisReply *rep;
+
+    (void)snprintf(url, sizeof(url), "%s?db=3", test_redis.url);
+    c = tp_client(url);
+    tp_enqueue(c, TP_QUEUE, "x", NULL);
+    cr_assert(eq(llong, tp_redis_int(r, 1, dbsize), 0));
+    rep = redisCommandArgv(r, 2, select3, NULL);
+    cr_assert(rep != NULL && rep->type == REDIS_REPLY_STATUS);
+    freeReplyObject(rep);
+    cr_assert(gt(llong, tp_redis_int(r, 1, dbsize), 0));
+    cr_assert(eq(llong, tp_key_len(r, "LLEN", TP_QUEUE, "pending"), 1));
+    redisFree(r);
+    kwq_client_free(c);
+}
+
+/* A server that may evict keys is refused, naming both policies. */
+Test(conn, eviction_policy_is_refused)
+{
+    redisContext *r = tp_redis();
+    struct kwq_client *c = new_client(test_redis.url, NULL);
+    redisReply *rep;
+
+    rep = redisCommand(r, "CONFIG SET maxmemory-policy volatile-ttl");
+    cr_assert(rep != NULL && rep->type == REDIS_REPLY_STATUS);
+    freeReplyObject(rep);
+    cr_assert(eq(int, kwq_client_connect(c), KWQ_EPOLICY));
+    cr_assert(tp_contains(kwq_client_errstr(c), "noeviction"), "%s", kwq_client_errstr(c));
+    cr_assert(tp_contains(kwq_client_errstr(c), "volatile-ttl"), "%s", kwq_client_errstr(c));
+    cr_assert(not(kwq_client_is_connected(c)));
+
+    rep = redisCommand(r, "CONFIG SET maxmemory-policy noeviction");
+    freeReplyObject(rep);
+    cr_assert(eq(int, kwq_client_connect(c), 0), "%s", kwq_client_errstr(c));
+    redisFree(r);
+    kwq_client_free(c);
+}
+
+/* A command that does not return within command_timeout_ms is KWQ_ETIMEOUT. */
+Test(conn, paused_server_times_out)
+{
+    struct kwq_client_opts o;
+    struct kwq_client *c, *c2;
+    redisContext *r = tp_redis();
+    struct kwq_stats s;
+    redisReply *rep;
+    int rc;
+
+    kwq_client_opts_init(&o);
+    o.command_timeout_ms = 200;
+    c = tp_client_opts(&o);
+    tp_enqueue(c, TP_QUEUE, "x", NULL);
+    rep = redisCommand(r, "CLIENT PAUSE 1500 ALL");
+    cr_assert(rep != NULL && rep->type == REDIS_REPLY_STATUS);
+    freeReplyObject(rep);
+    rc = kwq_stats(c, TP_QUEUE, &s);
+    cr_assert(eq(int, rc, KWQ_ETIMEOUT), "%s (%s)", kwq_err_name(rc), kwq_client_errstr(c));
+    assert_clean_errstr(c);
+    cr_assert(not(kwq_client_is_connected(c)));
+    /* A client with the default timeout waits the pause out. */
+    c2 = tp_client(NULL);
+    s = tp_stats(c2, TP_QUEUE);
+    cr_assert(eq(u64, s.pending, 1));
+    cr_assert(eq(int, kwq_client_connect(c), 0), "%s", kwq_client_errstr(c));
+    s = tp_stats(c, TP_QUEUE);
+    cr_assert(eq(u64, s.pending, 1));
+    redisFree(r);
+    kwq_client_free(c);
+    kwq_client_free(c2);
+}
+
+Test(conn, killed_server_is_a_clean_error_and_reconnect_works)
+{
+    struct kwq_client *c = new_client(test_redis.url, NULL);
+    struct kwq_new_task t = {.payload = "x", .payload_len = 1};
+    struct kwq_lease_result lr;
+    struct kwq_stats s;
+    int rc;
+
+    cr_assert(eq(int, kwq_client_connect(c), 0));
+    tp_enqueue(c, TP_QUEUE, "before", NULL);
+    redis_fixture_kill(&test_redis);
+
+    rc = kwq_enqueue(c, TP_QUEUE, &t, 1, NULL, NULL);
+    cr_assert(rc == KWQ_ECONN || rc == KWQ_ETIMEOUT, "enqueue: %s", kwq_err_name(rc));
+    assert_clean_errstr(c);
+    cr_assert(not(kwq_client_is_connected(c)));
+    rc = kwq_lease(c, TP_QUEUE, 1, 60000, 1000, &lr);
+    cr_assert(rc == KWQ_ECONN || rc == KWQ_ETIMEOUT, "lease: %s", kwq_err_name(rc));
+    rc = kwq_stats(c, TP_QUEUE, &s);
+    cr_assert(rc == KWQ_ECONN || rc == KWQ_ETIMEOUT, "stats: %s", kwq_err_name(rc));
+    cr_assert(eq(int, kwq_client_connect(c), KWQ_ECONN));
+
+    redis_fixture_restart(&test_redis);
+    cr_assert(eq(int, kwq_client_connect(c), 0), "%s", kwq_client_errstr(c));
+    tp_enqueue(c, TP_QUEUE, "after", NULL);
+    kwq_client_free(c);
+}
+
+/* The server dies while the client is blocked waiting for work. */
+Test(conn, server_killed_during_a_blocking_wait)
+{
+    struct kwq_client *c = tp_client(NULL);
+    struct kwq_lease_result lr;
+    pid_t server = test_redis.pid;
+    pid_t pid;
+    int rc, st = 0;
+
+    pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        struct timeval tv = {.tv_sec = 5, .tv_usec = 0};
+        redisContext *r = redisConnectUnixWithTimeout(test_redis.sock, tv);
+        if (!r || r->err)
+            _exit(80);
+        if (tp_wait_blocked_clients(r, 1) != 0)
+            _exit(79);
+        _exit(kill(server, SIGKILL) == 0 ? 0 : 81);
+    }
+    memset(&lr, 0, sizeof(lr));
+    rc = kwq_lease(c, TP_QUEUE, 1, 60000, 60000, &lr);
+    cr_assert(rc == KWQ_ECONN || rc == KWQ_ETIMEOUT, "lease: %d %s", rc, kwq_err_name(rc));
+    assert_clean_errstr(c);
+    cr_assert(not(kwq_client_is_connected(c)));
+    cr_assert(eq(int, waitpid(pid, &st, 0), pid));
+    cr_assert(eq(int, st, 0));
+    redis_fixture_kill(&test_redis); /* reap the killed server */
+    kwq_client_free(c);
+}
+
+/* ---- Passwords --------------------------------------------------------------- */
+
+/*
+ * The fixture's readiness PING has no password, so the password is set once
+ * the server answers; teardown's unauthenticated SHUTDOWN then falls back to
+ * SIGKILL.
+ */
+static void auth_setup(void)
+{
+    redisContext *r;
+    redisReply *rep;
+
+    redis_setup();
+    r = tp_redis();
+    rep = redisCommand(r, "CONFIG SET requirepass %s", PASSWORD);
+    cr_assert(rep != NULL && rep->type == REDIS_REPLY_STATUS);
+    freeReplyObject(rep);
+    redisFree(r);
+}
+
+TestSuite(conn_auth, .init = auth_setup, .fini = redis_teardown);
+
+Test(conn_auth, wrong_password_is_eauth)
+{
+    struct kwq_client *c = new_client(test_redis.url, WRONG_PASSWORD);
+
+    cr_assert(eq(int, kwq_client_connect(c), KWQ_EAUTH));
+    assert_clean_errstr(c);
+    cr_assert(not(kwq_client_is_connected(c)));
+    kwq_client_free(c);
+}
+
+Test(conn_auth, no_password_is_eauth)
+{
+    struct kwq_client *c;
+
+    cr_assert(eq(int, unsetenv("KWQ_REDIS_PASSWORD"), 0));
+    cr_assert(eq(int, unsetenv("KWQ_REDIS_PASSWORD_FILE"), 0));
+    c = new_client(test_redis.url, NULL);
+    cr_assert(eq(int, kwq_client_connect(c), KWQ_EAUTH));
+    assert_clean_errstr(c);
+    cr_assert(tp_contains(kwq_client_errstr(c), "password"), "%s", kwq_client_errstr(c));
+    kwq_client_free(c);
+}
+
+Test(conn_auth, password_from_options)
+{
+    struct kwq_client *c;
+
+    /* opts.password wins over the environment. */
+    cr_assert(eq(int, setenv("KWQ_REDIS_PASSWORD", WRONG_PASSWORD, 1), 0));
+    c = new_client(test_redis.url, PASSWORD);
+    cr_assert(eq(int, kwq_client_connect(c), 0), "%s", kwq_client_errstr(c));
+    tp_enqueue(c, TP_QUEUE, "x", NULL);
+    kwq_client_free(c);
+}
+
+Test(conn_auth, password_from_environment)
+{
+    struct kwq_client *c;
+
+    cr_assert(eq(int, setenv("KWQ_REDIS_PASSWORD", PASSWORD, 1), 0));
+    c = new_client(test_redis.url, NULL);
+    cr_assert(eq(int, kwq_client_connect(c), 0), "%s", kwq_client_errstr(c));
+    tp_enqueue(c, TP_QUEUE, "x", NULL);
+    kwq_client_free(c);
+}
+
+/* Write the password (and a second line) to a file in the server's dir. */
+static void write_password_file(char *path, size_t len, const char *pw)
+{
+    FILE *f;
+
+    (void)snprintf(path, len, "%s/password", test_redis.dir);
+    f = fopen(path, "w");
+    cr_assert(f != NULL);
+    cr_assert(ge(int, fprintf(f, "%s\nsecond line is ignored\n", pw), 0));
+    cr_assert(eq(int, fclose(f), 0));
+}
+
+Test(conn_auth, password_from_file_option)
+{
+    struct kwq_client_opts o;
+    struct kwq_client *c;
+    char path[400];
+
+    write_password_file(path, sizeof(path), PASSWORD);
+    /* The file option wins over the environment. */
+    cr_assert(eq(int, setenv("KWQ_REDIS_PASSWORD", WRONG_PASSWORD, 1), 0));
+    kwq_client_opts_init(&o);
+    o.url = test_redis.url;
+    o.password_file = path;
+    c = kwq_client_new(&o);
+    cr_assert(eq(int, kwq_client_connect(c), 0), "%s", kwq_client_errstr(c));
+    tp_enqueue(c, TP_QUEUE, "x", NULL);
+    kwq_client_free(c);
+}
+
+Test(conn_auth, password_file_from_environment)
+{
+    struct kwq_client *c;
+    char path[400];
+
+    write_password_file(path, sizeof(path), PASSWORD);
+    cr_assert(eq(int, setenv("KWQ_REDIS_PASSWORD_FILE", path, 1), 0));
+    cr_assert(eq(int, setenv("KWQ_REDIS_PASSWORD", WRONG_PASSWORD, 1), 0));
+    c = new_client(test_redis.url, NULL);
+    cr_assert(eq(int, kwq_client_connect(c), 0), "%s", kwq_client_errstr(c));
+    kwq_client_free(c);
+}
+
+Test(conn_auth, unreadable_password_file_is_einval)
+{
+    struct kwq_client_opts o;
+    struct kwq_client *c;
+    char path[400];
+
+    (void)snprintf(path, sizeof(path), "%s/no-such-password-file", test_redis.dir);
+    kwq_client_opts_init(&o);
+    o.url = test_redis.url;
+    o.password_file = path;
+    c = kwq_client_new(&o);
+    cr_assert(eq(int, kwq_client_connect(c), KWQ_EINVAL));
+    cr_assert(tp_contains(kwq_client_errstr(c), path), "%s", kwq_client_errstr(c));
+    kwq_client_free(c);
+}
+
+/* ---- TCP on loopback: the password and db in a redis:// URL --------------- */
+
+static char tcp_port[16];
+
+/*
+ * A port the kernel just handed out (bound to port 0, then released) rather
+ * than a fixed one, so that parallel tests do not collide; the server also
+ * keeps its unix socket for the fixture's readiness check.
+ */
+static void tcp_setup(void)
+{
+    static const char *args[] = {"--port", tcp_port, "--bind", "127.0.0.1", NULL};
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    redisContext *r;
+    redisReply *rep;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    cr_assert(ge(int, fd, 0));
+    cr_assert(eq(int, bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0));
+    cr_assert(eq(int, getsockname(fd, (struct sockaddr *)&sa, &len), 0));
+    (void)snprintf(tcp_port, sizeof(tcp_port), "%u", (unsigned)ntohs(sa.sin_port));
+    (void)close(fd);
+    redis_fixture_start(&test_redis, args);
+    r = tp_redis();
+    rep = redisCommand(r, "CONFIG SET requirepass %s", PASSWORD);
+    cr_assert(rep != NULL && rep->type == REDIS_REPLY_STATUS);
+    freeReplyObject(rep);
+    redisFree(r);
+}
+
+TestSuite(conn_tcp, .init = tcp_setup, .fini = redis_teardown);
+
+/* redis://:pw@127.0.0.1:<port>/2 with the test's port, into buf. */
+static void tcp_url(char *buf, size_t len, const char *pw, const char *db)
+{
+    (void)snprintf(buf, len, "redis://%s%s%s127.0.0.1:%s%s", pw ? ":" : "", pw ? pw : "",
+                   pw ? "@" : "", tcp_port, db);
+}
+
+Test(conn_tcp, password_and_db_from_the_url)
+{
+    char url[200];
+    struct kwq_client *c;
+    const char *red;
+    redisContext *r;
+    redisReply *rep;
+
+    tcp_url(url, sizeof(url), PASSWORD, "/2");
+    c = new_client(url, NULL);
+    cr_assert(eq(int, kwq_client_connect(c), 0), "%s", kwq_client_errstr(c));
+    tp_enqueue(c, TP_QUEUE, "over tcp", NULL);
+    red = kwq_client_url_redacted(c);
+    cr_assert(not(tp_contains(red, PASSWORD)), "redacted URL: %s", red);
+    cr_assert(tp_contains(red, "***"), "redacted URL: %s", red);
+    cr_assert(tp_contains(red, tcp_port), "redacted URL: %s", red);
+
+    r = tp_redis();
+    rep = redisCommand(r, "AUTH %s", PASSWORD);
+    cr_assert(rep != NULL && rep->type == REDIS_REPLY_STATUS);
+    freeReplyObject(rep);
+    rep = redisCommand(r, "SELECT 2");
+    cr_assert(rep != NULL && rep->type == REDIS_REPLY_STATUS);
+    freeReplyObject(rep);
+    cr_assert(eq(llong, tp_key_len(r, "LLEN", TP_QUEUE, "pending"), 1));
+    redisFree(r);
+    kwq_client_free(c);
+}
+
+Test(conn_tcp, wrong_password_in_the_url_is_eauth)
+{
+    char url[200];
+    struct kwq_client *c;
+
+    cr_assert(eq(int, unsetenv("KWQ_REDIS_PASSWORD"), 0));
+    cr_assert(eq(int, unsetenv("KWQ_REDIS_PASSWORD_FILE"), 0));
+    tcp_url(url, sizeof(url), WRONG_PASSWORD, "/0");
+    c = new_client(url, NULL);
+    cr_assert(eq(int, kwq_client_connect(c), KWQ_EAUTH));
+    assert_clean_errstr(c);
+    kwq_client_free(c);
+}
+
+/* The environment's password wins over the URL's; no db means db 0. */
+Test(conn_tcp, environment_password_wins_over_the_url)
+{
+    char url[200];
+    struct kwq_client *c;
+
+    cr_assert(eq(int, setenv("KWQ_REDIS_PASSWORD", PASSWORD, 1), 0));
+    tcp_url(url, sizeof(url), WRONG_PASSWORD, "");
+    c = new_client(url, NULL);
+    cr_assert(eq(int, kwq_client_connect(c), 0), "%s", kwq_client_errstr(c));
+    tp_enqueue(c, TP_QUEUE, "x", NULL);
+    kwq_client_free(c);
+}
+
+/* ---- Eviction policy given at start ------------------------------------------- */
+
+static void lru_setup(void)
+{
+    static const char *const args[] = {"--maxmemory-policy", "allkeys-lru", NULL};
+
+    redis_fixture_start(&test_redis, args);
+}
+
+TestSuite(conn_lru, .init = lru_setup, .fini = redis_teardown);
+
+Test(conn_lru, allkeys_lru_is_epolicy)
+{
+    struct kwq_client *c = new_client(test_redis.url, NULL);
+    redisContext *r;
+    const char *dbsize[] = {"DBSIZE"};
+
+    cr_assert(eq(int, kwq_client_connect(c), KWQ_EPOLICY));
+    cr_assert(tp_contains(kwq_client_errstr(c), "'noeviction'"), "%s", kwq_client_errstr(c));
+    cr_assert(tp_contains(kwq_client_errstr(c), "allkeys-lru"), "%s", kwq_client_errstr(c));
+    assert_clean_errstr(c);
+    cr_assert(not(kwq_client_is_connected(c)));
+    /* Refused before anything was written. */
+    r = tp_redis();
+    cr_assert(eq(llong, tp_redis_int(r, 1, dbsize), 0));
+    redisFree(r);
+    kwq_client_free(c);
+}
+
+/* ---- Restart with AOF --------------------------------------------------------- */
+
+static void aof_setup(void)
+{
+    static const char *const args[] = {"--appendonly", "yes", "--appendfsync", "always", NULL};
+
+    redis_fixture_start(&test_redis, args);
+}
+
+TestSuite(conn_aof, .init = aof_setup, .fini = redis_teardown);
+
+/*
+ * SIGKILL, then restart: every enqueue that was acknowledged is there with
+ * its exact payload and order; acked tasks stay done; a held lease is kept.
+ */
+Test(conn_aof, restart_keeps_every_acknowledged_enqueue, .timeout = 120)
+{
+    enum { N = 1000, ACKED = 100 };
+    struct kwq_client *c = tp_client(NULL);
+    unsigned char bin[256];
+    struct kwq_lease_result lr;
+    struct kwq_stats s;
+    struct kwq_task t;
+    size_t next = ACKED;
+    int rc;
+
+    for (size_t i = 0; i < sizeof(bin); i++)
+        bin[i] = (unsigned char)(255 - i);
+    for (size_t b = 0; b < 10; b++) {
+        char prefix[16];
+        (void)snprintf(prefix, sizeof(prefix), "b%zu-", b);
+        tp_enqueue_n(c, TP_QUEUE, prefix, N / 10);
+    }
+    tp_enqueue_bin(c, TP_QUEUE, bin, sizeof(bin), NULL);
+    cr_assert(eq(int, kwq_lease(c, TP_QUEUE, ACKED, 60000, 0, &lr), ACKED));
+    for (size_t i = 0; i < lr.n; i++)
+        tp_ack1(c, TP_QUEUE, &lr.tasks[i]);
+    kwq_lease_result_done(&lr);
+    tp_lease1(c, TP_QUEUE, 600000, 0, &t); /* held across the restart */
+    next++;
+
+    redis_fixture_restart(&test_redis);
+    rc = kwq_stats(c, TP_QUEUE, &s);
+    cr_assert(rc == KWQ_ECONN || rc == KWQ_ETIMEOUT, "stats on a dead connection: %s",
+              kwq_err_name(rc));
+    cr_assert(eq(int, kwq_client_connect(c), 0), "%s", kwq_client_errstr(c));
+
+    s = tp_stats(c, TP_QUEUE);
+    cr_assert(eq(u64, s.enqueued, N + 1));
+    cr_assert(eq(u64, s.done, ACKED));
+    cr_assert(eq(u64, s.leased, 1));
+    cr_assert(eq(u64, s.pending, N + 1 - ACKED - 1));
+    /* The held lease is still valid. */
+    tp_ack1(c, TP_QUEUE, &t);
+    kwq_task_done(&t);
+
+    while (next < N) {
+        cr_assert(
+            gt(int, kwq_lease(c, TP_QUEUE, N - next < 300 ? N - next : 300, 60000, 0, &lr), 0));
+        for (size_t i = 0; i < lr.n; i++, next++) {
+            char want[32];
+            (void)snprintf(want, sizeof(want), "b%zu-%zu", next / 100, next % 100);
+            tp_assert_str_eq(lr.tasks[i].payload, want);
+        }
+        kwq_lease_result_done(&lr);
+    }
+    cr_assert(eq(sz, next, N));
+    tp_lease1(c, TP_QUEUE, 60000, 0, &t);
+    cr_assert(eq(sz, t.payload_len, sizeof(bin)));
+    cr_assert(eq(int, memcmp(t.payload, bin, sizeof(bin)), 0));
+    kwq_task_done(&t);
+    tp_lease_none(c, TP_QUEUE);
+    kwq_client_free(c);
+}

@@ -1,0 +1,66 @@
+/*
+ * test_worker_support.h - running real kwq-worker processes in tests: spawn
+ * with the fixture's Redis, wait with a safety timeout, read their logs,
+ * and small queue helpers over libkwq.
+ */
+#ifndef KWQ_TEST_WORKER_SUPPORT_H
+#define KWQ_TEST_WORKER_SUPPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "kwq/client.h"
+
+#define TEST_QUEUE "q"
+
+/* Safety limit for every bounded wait in the worker tests, seconds (never a timing assertion). */
+#define SAFETY_S 60
+
+/* Path of a helper handler (static buffer per call slot 0..7, rotating). */
+const char *helper_path(const char *name);
+
+/* Path of name inside the fixture's private dir (rotating static buffers). */
+const char *test_path(const char *name);
+
+/*
+ * Start kwq-worker with --redis <fixture> --queue q --log-format json plus
+ * args (NULL-terminated: options, then "--", handler and its arguments).
+ * Its stdout and stderr go to test_path(log). Returns the pid.
+ */
+pid_t worker_start(const char *log, const char *const *args);
+
+/* Exit code of pid if it has exited (true), else false. Signals give 128+sig. */
+bool worker_exited(pid_t pid, int *ret_code);
+
+/* Wait for pid's exit (safety limit SAFETY_S, then SIGKILL and fail). Returns the exit code. */
+int worker_wait(pid_t pid, const char *log);
+
+/* Wait until path exists (safety limit). */
+void wait_for_file(const char *path);
+
+/* Wait until file path contains text (safety limit). */
+void wait_for_text(const char *path, const char *text);
+
+/* True when file path contains text. */
+bool file_contains(const char *path, const char *text);
+
+/* Create path holding text (asserts success). */
+void write_file(const char *path, const char *text);
+
+/* Number of lines in path (0 when missing). */
+size_t file_lines(const char *path);
+
+/* The pid written in path. */
+pid_t read_pid(const char *path);
+
+/* A connected client for the fixture's Redis. */
+struct kwq_client *test_client(void);
+
+/* Enqueue n tasks with payloads "<prefix><i>"; ids into ret (n entries) when not NULL. */
+void enqueue_n(struct kwq_client *c, size_t n, const char *prefix, struct kwq_enqueued *ret);
+
+/* Read queue stats (asserts success). */
+struct kwq_stats stats_of(struct kwq_client *c);
+
+#endif /* KWQ_TEST_WORKER_SUPPORT_H */

@@ -1,0 +1,51 @@
+/*
+ * config.h - kwq-worker's settings: one option table drives the flags, the
+ * KWQ_* environment variables, --help and --print-config. Precedence:
+ * defaults, then environment, then flags (flags win).
+ */
+#ifndef KWQ_WORKER_CONFIG_H
+#define KWQ_WORKER_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kwq/log.h"
+
+/* Exit code the handler uses to say "bad input, never retry" (sysexits EX_DATAERR). */
+#define WORKER_NO_RETRY_CODE 65
+
+struct worker_config {
+    char *redis_url;                /* Redis URL, owned; NULL = the library default */
+    char *password_file;            /* file holding the Redis password, owned, or NULL */
+    char *queue;                    /* queue name, owned */
+    uint64_t concurrency;           /* tasks in flight at once in this process */
+    uint64_t lease_ms;              /* lease length, ms; renewed every lease_ms / 3 */
+    uint64_t timeout_ms;            /* default per-task handler timeout, ms; 0 = none */
+    uint64_t grace_ms;              /* after SIGTERM: time running handlers get to finish, ms */
+    uint64_t kill_grace_ms;         /* SIGTERM to SIGKILL of a handler's process group, ms */
+    uint64_t max_tasks;             /* tasks to lease before exiting; 0 = no limit */
+    uint64_t idle_exit_ms;          /* exit KWQ_EXIT_IDLE after this long idle; 0 = never */
+    uint64_t redis_retry_ms;        /* give up (exit 69) after Redis is unreachable this long */
+    uint64_t max_result;            /* bytes of handler stdout kept as the result */
+    bool stream;                    /* stream mode: one long-lived handler, NDJSON */
+    char *ready_file;               /* readiness file, owned, or NULL */
+    enum kwq_log_format log_format; /* json, text or auto */
+    enum kwq_log_level log_level;   /* lowest level logged */
+    bool print_config;              /* --print-config: print the settings and exit */
+    char **handler_argv;            /* HANDLER [ARG...], borrowed from main's argv */
+    char *handler_path;             /* HANDLER resolved to an executable file, owned */
+};
+
+/*
+ * Resolve the settings from the environment and argv into cfg (which the
+ * caller then releases with config_done). Returns -1 when the worker should
+ * run, or the exit code to exit with at once: 0 after --help/--version/
+ * --print-config, KWQ_EXIT_CONFIG after a one-line error on stderr.
+ */
+int config_parse(struct worker_config *cfg, int argc, char **argv);
+
+/* Free what cfg owns. */
+void config_done(struct worker_config *cfg);
+
+#endif /* KWQ_WORKER_CONFIG_H */

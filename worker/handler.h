@@ -1,0 +1,47 @@
+/*
+ * handler.h - finding and starting handler processes (no shell).
+ *
+ * A handler runs in its own process group (pgid = pid) so that stopping it
+ * reaches everything it started. Its stdin, stdout and stderr are pipes to
+ * the worker; every worker fd is O_CLOEXEC, so a handler inherits nothing
+ * else.
+ */
+#ifndef KWQ_WORKER_HANDLER_H
+#define KWQ_WORKER_HANDLER_H
+
+#include <signal.h>
+#include <sys/types.h>
+
+struct kwq_error;
+
+struct handler_proc {
+    pid_t pid;  /* process id, also its process group id */
+    int in_fd;  /* write end of its stdin, non-blocking, O_CLOEXEC */
+    int out_fd; /* read end of its stdout, non-blocking, O_CLOEXEC */
+    int err_fd; /* read end of its stderr, non-blocking, O_CLOEXEC */
+};
+
+/*
+ * Resolve name as execvp would (a name with a slash is a path, else PATH is
+ * searched) to an executable regular file. *ret_path is malloc'd. Errors:
+ * KWQ_EINVAL with a one-line message in err (missing, not executable).
+ */
+int handler_resolve(const char *name, char **ret_path, struct kwq_error *err);
+
+/*
+ * Start path with argv and envp in a new process group, with pipes for its
+ * stdio. Signals are blocked around fork; the child resets dispositions and
+ * the mask, asks for SIGKILL if the worker dies, and reports an exec failure
+ * over an O_CLOEXEC pipe. Returns 0 and fills ret, or -errno (the exec
+ * error, or a pipe/fork failure); on error no process is left running.
+ */
+int handler_spawn(const char *path, char *const argv[], char *const envp[],
+                  struct handler_proc *ret);
+
+/* Send sig to the whole process group of pgid; a group already gone is not an error. */
+void handler_signal_group(pid_t pgid, int sig);
+
+/* Close the fds of p that are still open (set to -1). */
+void handler_close_fds(struct handler_proc *p);
+
+#endif /* KWQ_WORKER_HANDLER_H */
