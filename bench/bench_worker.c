@@ -206,6 +206,21 @@ static void workers_kill(struct workers *ws)
     }
 }
 
+/* Die when a worker has exited while it should be waiting for work. */
+static void workers_check_alive(struct workers *ws)
+{
+    for (size_t i = 0; i < ws->n; i++) {
+        if (ws->exited[i] || waitpid(ws->pid[i], &ws->status[i], WNOHANG) != ws->pid[i])
+            continue;
+        ws->exited[i] = true;
+        workers_kill(ws);
+        bench_die("a worker ended with %s %d while it should have been waiting; see %s",
+                  WIFEXITED(ws->status[i]) ? "exit code" : "signal",
+                  WIFEXITED(ws->status[i]) ? WEXITSTATUS(ws->status[i]) : WTERMSIG(ws->status[i]),
+                  ws->log[i]);
+    }
+}
+
 /*
  * Wait until every worker has exited, sampling VmRSS on the way. Dies when
  * one exits other than 0 (the queue was not drained) or the wait exceeds
@@ -352,11 +367,13 @@ struct records {
 
 /*
  * Read records until the one for id arrives; return its time. Records of
- * other tasks (a redelivery) are skipped. Dies after 10 s without it.
+ * other tasks (a redelivery) are skipped. Dies after 10 s without it, or
+ * as soon as one of the workers ws has exited.
  */
-static uint64_t records_wait(struct records *r, const char *id)
+static uint64_t records_wait(struct records *r, const char *id, struct workers *ws)
 {
     size_t idlen = strlen(id);
+    int waited_ms = 0;
 
     for (;;) {
         char *nl = memchr(r->buf, '\n', r->len);
@@ -374,11 +391,20 @@ static uint64_t records_wait(struct records *r, const char *id)
             continue;
         }
         struct pollfd pfd = {.fd = r->fd, .events = POLLIN};
-        int pr = poll(&pfd, 1, 10000);
+        int pr = poll(&pfd, 1, 100);
         if (pr < 0 && errno == EINTR)
             continue;
-        if (pr <= 0)
-            bench_die("no handler started task %s within 10 s", id);
+        if (pr < 0)
+            bench_die("poll: %s", strerror(errno));
+        if (pr == 0) {
+            workers_check_alive(ws);
+            waited_ms += 100;
+            if (waited_ms >= 10000) {
+                workers_kill(ws);
+                bench_die("no handler started task %s within 10 s; see %s", id, ws->log[0]);
+            }
+            continue;
+        }
         if (r->len == sizeof(r->buf))
             bench_die("a record line from the handler is too long");
         ssize_t n = read(r->fd, r->buf + r->len, sizeof(r->buf) - r->len);
@@ -429,7 +455,7 @@ static void pickup(const struct cfg *cfg, bool stream)
         uint64_t t0 = bench_real_ns();
         if (kwq_enqueue(c, queue, &task, 1, &e, NULL) < 0)
             bench_die("enqueue: %s", kwq_client_errstr(c));
-        uint64_t started = records_wait(&rec, e.id);
+        uint64_t started = records_wait(&rec, e.id, &ws);
         if (i >= cfg->warmup) {
             lat[i - cfg->warmup] = (double)(int64_t)(started - t0) / 1e6;
             sum += lat[i - cfg->warmup];

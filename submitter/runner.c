@@ -97,14 +97,14 @@ static void exec_worker(const struct runner *r)
         (void)dup2(null, STDIN_FILENO);
     (void)dup2(r->log_wr, STDOUT_FILENO);
     (void)dup2(r->log_wr, STDERR_FILENO);
+    /* Through the environment, not argv: a URL may hold a password, and argv is public. */
+    (void)setenv("KWQ_REDIS_URL", cfg->url, 1);
     if (cfg->password_file)
         (void)setenv("KWQ_REDIS_PASSWORD_FILE", cfg->password_file, 1);
     if (!getenv("KWQ_LOG_LEVEL")) /* the workers' per-task lines would bury the progress */
         (void)setenv("KWQ_LOG_LEVEL", "warn", 1);
     (void)snprintf(conc, sizeof(conc), "%llu", (unsigned long long)cfg->concurrency);
     argv[n++] = cfg->worker_bin;
-    argv[n++] = "--redis";
-    argv[n++] = cfg->url;
     argv[n++] = "--queue";
     argv[n++] = cfg->queue;
     argv[n++] = "--concurrency";

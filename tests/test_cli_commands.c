@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
+#include <hiredis/hiredis.h>
 
 #include "kwq/client.h"
 #include "kwq/exit.h"
@@ -666,5 +667,63 @@ Test(cli, local_redis_start_use_stop)
     cli_out_free(&r);
     kwq(&r, NULL, "status", "--json", "--sample", "0");
     cr_assert_not_null(strstr(r.out, "\"pending\":2,"), "%s", r.out);
+    cli_out_free(&r);
+}
+
+/* ---- A Redis with a password ----------------------------------------------------------------- */
+
+#define PASSWORD "s3cret-pw"
+
+/* The fixture's server, then a password set on it (the fixture's readiness PING has none). */
+static void auth_setup(void)
+{
+    redisContext *rc;
+    redisReply *rep;
+
+    cli_setup();
+    rc = redisConnectUnix(test_redis.sock);
+    cr_assert(rc && !rc->err);
+    rep = redisCommand(rc, "CONFIG SET requirepass %s", PASSWORD);
+    cr_assert(rep && rep->type == REDIS_REPLY_STATUS);
+    freeReplyObject(rep);
+    redisFree(rc);
+}
+
+TestSuite(auth, .init = auth_setup, .fini = cli_teardown, .timeout = 120);
+
+Test(auth, password_from_env_or_file_never_argv)
+{
+    struct cli_out r;
+    FILE *f;
+
+    kwq(&r, NULL, "status", "--sample", "0");
+    cr_assert_eq(r.status, KWQ_EXIT_UNAVAILABLE, "%s", r.err);
+    cr_assert(strncmp(r.err, "kwq: ", 5) == 0, "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "password"), "%s", r.err);
+    cli_out_free(&r);
+
+    cr_assert_eq(setenv("KWQ_REDIS_PASSWORD", "wrong-pw", 1), 0);
+    kwq(&r, NULL, "status", "--sample", "0");
+    cr_assert_eq(r.status, KWQ_EXIT_UNAVAILABLE, "%s", r.err);
+    cr_assert_null(strstr(r.err, "wrong-pw"), "the password must not be printed: %s", r.err);
+    cli_out_free(&r);
+
+    cr_assert_eq(setenv("KWQ_REDIS_PASSWORD", PASSWORD, 1), 0);
+    kwq(&r, NULL, "enqueue", "a");
+    expect(&r, 0, "queue 'default': 1 added, 0 duplicates\n", "");
+    cli_out_free(&r);
+    (void)unsetenv("KWQ_REDIS_PASSWORD");
+
+    f = fopen(cli_path("pw"), "w");
+    cr_assert_not_null(f);
+    (void)fputs(PASSWORD "\n", f);
+    (void)fclose(f);
+    kwq(&r, NULL, "--redis-password-file", cli_path("pw"), "enqueue", "b");
+    expect(&r, 0, "queue 'default': 1 added, 0 duplicates\n", "");
+    cli_out_free(&r);
+    /* The workers of a run get the password file through their environment. */
+    kwq(&r, NULL, "--redis-password-file", cli_path("pw"), "run", "--local", "--", "/bin/cat");
+    cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+    cr_assert_str_eq(r.out, "a\nb\n");
     cli_out_free(&r);
 }

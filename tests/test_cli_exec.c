@@ -22,13 +22,18 @@
 
 void cli_setup(void)
 {
+    (void)signal(SIGPIPE, SIG_IGN);
+    redis_setup();
+    cli_setup_env();
+}
+
+void cli_setup_env(void)
+{
     static const char *const clear[] = {
         "KWQ_QUEUE", "KWQ_REDIS_PASSWORD", "KWQ_REDIS_PASSWORD_FILE", "KWQ_LOG_FORMAT",
         "KWQ_QUIET", "KWQ_WORKER_BIN",     "KWQ_MAX_WORKERS",         "KWQ_CONCURRENCY",
         "KWQ_LEASE", "KWQ_STREAM",         "KWQ_WAIT_TIMEOUT"};
 
-    (void)signal(SIGPIPE, SIG_IGN);
-    redis_setup();
     for (size_t i = 0; i < sizeof(clear) / sizeof(clear[0]); i++)
         (void)unsetenv(clear[i]);
     cr_assert(setenv("KWQ_REDIS_URL", test_redis.url, 1) == 0);

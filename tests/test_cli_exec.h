@@ -24,6 +24,9 @@ struct cli_out {
 
 /* Suite init/fini: start the fixture's Redis, set the environment; stop it. */
 void cli_setup(void);
+
+/* The environment part of cli_setup, for suites that start test_redis themselves. */
+void cli_setup_env(void);
 void cli_teardown(void);
 
 /*

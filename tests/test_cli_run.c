@@ -291,3 +291,72 @@ Test(run, sigint_stops_workers_and_loses_nothing)
     free(in);
     kwq_client_free(c);
 }
+
+/* ---- The examples of docs/kwq.md run as printed ------------------------------------------- */
+
+/* The first ```sh block after the line heading in docs/kwq.md (malloc'd). */
+static char *doc_block(const char *heading)
+{
+    FILE *f = fopen(KWQ_TEST_SOURCE_DIR "/docs/kwq.md", "r");
+    char line[1024], *out = calloc(1, 65536);
+    int state = 0; /* 0 before the heading, 1 before the block, 2 inside */
+
+    cr_assert(f && out);
+    while (state < 3 && fgets(line, sizeof(line), f)) {
+        if (state == 0 && strncmp(line, heading, strlen(heading)) == 0)
+            state = 1;
+        else if (state == 1 && strcmp(line, "```sh\n") == 0)
+            state = 2;
+        else if (state == 2 && strcmp(line, "```\n") == 0)
+            state = 3;
+        else if (state == 2)
+            (void)strncat(out, line, 65535 - strlen(out));
+    }
+    (void)fclose(f);
+    cr_assert_eq(state, 3, "no sh block after '%s' in docs/kwq.md", heading);
+    return out;
+}
+
+/* Run a docs example with sh -e, kwq in PATH, no KWQ_REDIS_URL. */
+static void run_doc(struct cli_out *r, const char *script)
+{
+    char path[4096];
+    const char *args[] = {"/bin/sh", "-e", cli_path("example.sh"), NULL};
+
+    write_file(cli_path("example.sh"), script, strlen(script));
+    (void)snprintf(path, sizeof(path), "%s/submitter:%s", KWQ_TEST_BUILD_DIR, getenv("PATH"));
+    cr_assert_eq(setenv("PATH", path, 1), 0);
+    (void)unsetenv("KWQ_REDIS_URL");
+    cli_exec_prog(r, NULL, 0, args);
+}
+
+Test(run, docs_local_redis_example)
+{
+    char *script = doc_block("### kwq local-redis");
+    struct cli_out r;
+
+    run_doc(&r, script);
+    cr_assert_eq(r.status, 0, "exit %d\n%s\n%s", r.status, script, r.err);
+    cr_assert_not_null(strstr(r.out, "queue 'default': 50 added, 0 duplicates, sealed\n"), "%s",
+                       r.out);
+    cr_assert_eq(cli_count_line(r.out, "51"), 1, "%s", r.out); /* the handler's n + 1 */
+    cr_assert_not_null(strstr(r.out, "queue:     default (sealed, drained)\n"), "%s", r.out);
+    cli_out_free(&r);
+    free(script);
+}
+
+Test(run, docs_run_example)
+{
+    char *script = doc_block("### kwq run --local");
+    char *nl = strchr(script, '\n');
+    struct cli_out r;
+
+    cr_assert_not_null(nl);
+    nl[1] = '\0'; /* the first example: the others name files of the reader's own */
+    run_doc(&r, script);
+    cr_assert_eq(r.status, 0, "exit %d\n%s\n%s", r.status, script, r.err);
+    cr_assert_eq(cli_count_line(r.out, "1000000"), 1, "%s", r.out); /* 1000 squared */
+    cr_assert_eq(cli_count_line(r.out, "4"), 1, "%s", r.out);
+    cli_out_free(&r);
+    free(script);
+}

@@ -12,6 +12,7 @@
  * LeakSanitizer then fails the whole program.
  */
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -723,5 +724,112 @@ Test(lease, lease_and_ack_cost_at_most_three_commands_per_task)
     calls = command_calls(r, NULL);
     cr_assert(le(llong, calls, 3LL * N), "%lld Redis commands for %d tasks", calls, (int)N);
     redisFree(r);
+    kwq_client_free(c);
+}
+
+/*
+ * Lease n tasks into seen[] (indexed by ID - 1) with blocking waits, until n
+ * are held; every one must be on attempt `attempt`.
+ */
+static void lease_until(struct kwq_client *c, size_t n, uint32_t attempt, unsigned char *seen,
+                        size_t max_id)
+{
+    size_t got = 0;
+
+    while (got < n) {
+        struct kwq_lease_result r;
+        int rc = kwq_lease(c, TP_QUEUE, 1000, 600000, 30000, &r);
+        cr_assert(gt(int, rc, 0), "lease: %d (%s), %zu of %zu back", rc, kwq_client_errstr(c), got,
+                  n);
+        for (size_t i = 0; i < r.n; i++) {
+            unsigned long id = strtoul(r.tasks[i].id, NULL, 10);
+            cr_assert(id >= 1 && id <= max_id, "ID %s", r.tasks[i].id);
+            cr_assert(eq(u32, r.tasks[i].attempt, attempt));
+            seen[id - 1]++;
+        }
+        got += r.n;
+        kwq_lease_result_done(&r);
+    }
+    cr_assert(eq(sz, got, n));
+}
+
+/* Fifty leases expire together; each task comes back exactly once. */
+Test(lease, expired_batch_returns_each_once)
+{
+    enum { N = 50 };
+    struct kwq_client *a = tp_client(NULL);
+    struct kwq_client *b = tp_client(NULL);
+    unsigned char seen[N] = {0};
+    struct kwq_lease_result r;
+    struct kwq_stats s;
+
+    tp_enqueue_n(a, TP_QUEUE, "x", N);
+    cr_assert(eq(int, kwq_lease(a, TP_QUEUE, N, 200, 0, &r), N));
+    kwq_lease_result_done(&r);
+    lease_until(b, N, 2, seen, N);
+    for (size_t i = 0; i < N; i++)
+        cr_assert(eq(u8, seen[i], 1), "task %zu came back %u times", i + 1, seen[i]);
+    tp_lease_none(b, TP_QUEUE);
+    s = tp_stats(a, TP_QUEUE);
+    cr_assert(eq(u64, s.expired, N));
+    cr_assert(eq(u64, s.leased, N));
+    cr_assert(eq(u64, s.pending, 0));
+    kwq_client_free(a);
+    kwq_client_free(b);
+}
+
+/* kwq_reap handles at most max expired leases per call. */
+Test(lease, reap_honours_its_limit)
+{
+    struct kwq_client *c = tp_client(NULL);
+    redisContext *r = tp_redis();
+    struct kwq_lease_result lr;
+    struct kwq_reap_result rr;
+
+    tp_enqueue_n(c, TP_QUEUE, "x", 3);
+    cr_assert(eq(int, kwq_lease(c, TP_QUEUE, 3, 200, 0, &lr), 3));
+    kwq_lease_result_done(&lr);
+    tp_server_wait_ms(r, 400);
+    cr_assert(eq(int, kwq_reap(c, TP_QUEUE, 1, &rr), 0));
+    cr_assert(eq(u64, rr.expired, 1));
+    cr_assert(eq(int, kwq_reap(c, TP_QUEUE, 100, &rr), 0));
+    cr_assert(eq(u64, rr.expired, 2));
+    redisFree(r);
+    kwq_client_free(c);
+}
+
+/*
+ * A worker killed with SIGKILL while holding leases loses nothing: its tasks
+ * come back to the next worker once the leases expire.
+ */
+Test(lease, tasks_of_a_killed_worker_come_back)
+{
+    enum { N = 5 };
+    struct kwq_client *c = tp_client(NULL);
+    unsigned char seen[N] = {0};
+    struct kwq_stats s;
+    bool killed;
+    int st = 0;
+    pid_t pid;
+
+    tp_enqueue_n(c, TP_QUEUE, "x", N);
+    pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        struct kwq_client *w = child_client();
+        struct kwq_lease_result r;
+        if (kwq_lease(w, TP_QUEUE, N, 300, 0, &r) != N)
+            _exit(70);
+        (void)raise(SIGKILL);
+        _exit(71);
+    }
+    cr_assert(eq(int, waitpid(pid, &st, 0), pid));
+    killed = WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL;
+    cr_assert(killed, "the worker was not killed: status %d", st);
+    lease_until(c, N, 2, seen, N);
+    for (size_t i = 0; i < N; i++)
+        cr_assert(eq(u8, seen[i], 1));
+    s = tp_stats(c, TP_QUEUE);
+    cr_assert(eq(u64, s.expired, N));
     kwq_client_free(c);
 }

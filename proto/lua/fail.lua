@@ -27,9 +27,9 @@ local base = tonumber(conf[2] or '1000')
 local cap = tonumber(conf[3] or '3600000')
 local recs, status, gone = check_leases(ids, tokens)
 local metas = redis.call('HMGET', K_META, unpack(ids))
--- math.random is seeded per script call in Redis 7; mix in the clock so that
--- tasks failing in different calls do not share one jitter sequence.
-math.randomseed(tonumber(now_t[2]) + tonumber(now_t[1]) % 100000 * 1000000)
+-- Seed the jitter from the clock so that tasks failing in different calls do
+-- not share one sequence. The seed must fit a C int (Lua 5.1 randomseed).
+math.randomseed(tonumber(now_t[1]) % 2000 * 1000000 + tonumber(now_t[2]))
 local reply = {}
 local failed, dead, retries, now_ready = 0, 0, 0, false
 local gone_ids = {}

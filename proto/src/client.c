@@ -1,128 +1,27 @@
 /*
- * client.c - the connection: options, connect (password, AUTH, SELECT, the
- * eviction-policy check, SCRIPT LOAD), argument vectors, and running a
- * script by EVALSHA with one reload on NOSCRIPT. The operations live in
- * client_*.c.
+ * client.c - the client object and its connection: options and lifetime,
+ * errors (errstr, mapping Redis replies to KWQ_E* codes), and running a
+ * command or a script by EVALSHA with one reload on NOSCRIPT. Connecting is
+ * in client_connect.c, the operations in the other client_*.c files.
  */
 #include <errno.h>
 #include <signal.h>
-#include <time.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include "client_int.h"
 #include "kwq/util.h"
 #include "lua_scripts.h"
 
 /* Script file names, in enum kwq__op order. */
-static const char *const op_names[KWQ__OP_COUNT] = {
+const char *const kwq__op_names[KWQ__OP_COUNT] = {
     "enqueue", "lease", "renew", "ack",  "fail",    "release", "reap", "seal",
     "stats",   "dead",  "task",  "cancel", "results", "purge", "conf",
 };
-
-/* ---- Argument vectors ------------------------------------------------------- */
-
-#define KWQ__BLK_SIZE 4096
-
-struct kwq__blk {
-    struct kwq__blk *next;
-    size_t used;
-    char buf[KWQ__BLK_SIZE];
-};
-
-void kwq__args_init(struct kwq__args *a)
-{
-    memset(a, 0, sizeof(*a));
-}
-
-void kwq__args_free(struct kwq__args *a)
-{
-    struct kwq__blk *b = a->blk;
-
-    while (b) {
-        struct kwq__blk *next = b->next;
-
-        free(b);
-        b = next;
-    }
-    free(a->v);
-    free(a->len);
-    memset(a, 0, sizeof(*a));
-}
-
-void kwq__args_add(struct kwq__args *a, const void *s, size_t len)
-{
-    if (a->oom)
-        return;
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 32;
-        const char **v = realloc(a->v, cap * sizeof(*v));
-        size_t *l;
-
-        if (!v) {
-            a->oom = true;
-            return;
-        }
-        a->v = v;
-        l = realloc(a->len, cap * sizeof(*l));
-        if (!l) {
-            a->oom = true;
-            return;
-        }
-        a->len = l;
-        a->cap = cap;
-    }
-    a->v[a->n] = s;
-    a->len[a->n] = len;
-    a->n++;
-}
-
-void kwq__args_addz(struct kwq__args *a, const char *s)
-{
-    kwq__args_add(a, s, strlen(s));
-}
-
-void kwq__args_addcopy(struct kwq__args *a, const char *s, size_t len)
-{
-    struct kwq__blk *b = a->blk;
-
-    if (len > KWQ__BLK_SIZE) {
-        a->oom = true;
-        return;
-    }
-    if (!b || b->used + len > KWQ__BLK_SIZE) {
-        b = malloc(sizeof(*b));
-        if (!b) {
-            a->oom = true;
-            return;
-        }
-        b->next = a->blk;
-        b->used = 0;
-        a->blk = b;
-    }
-    memcpy(b->buf + b->used, s, len);
-    kwq__args_add(a, b->buf + b->used, len);
-    b->used += len;
-}
-
-void kwq__args_addu(struct kwq__args *a, uint64_t v)
-{
-    char buf[24];
-    int n = snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
-
-    kwq__args_addcopy(a, buf, (size_t)n);
-}
-
-void kwq__args_addi(struct kwq__args *a, int64_t v)
-{
-    char buf[24];
-    int n = snprintf(buf, sizeof(buf), "%lld", (long long)v);
-
-    kwq__args_addcopy(a, buf, (size_t)n);
-}
 
 /* ---- Options, lifetime ----------------------------------------------------- */
 
@@ -150,6 +49,7 @@ struct kwq_client *kwq_client_new(const struct kwq_client_opts *opts)
 {
     struct kwq_client *c = calloc(1, sizeof(*c));
     struct kwq_client_opts d;
+    const char *url;
 
     if (!c)
         return NULL;
@@ -167,14 +67,16 @@ struct kwq_client *kwq_client_new(const struct kwq_client_opts *opts)
         c->opts.max_result = d.max_result;
     if (!c->opts.result_ttl_ms)
         c->opts.result_ttl_ms = d.result_ttl_ms;
-    if (!opts->url) {
+    /* The copy owns its strings: none of the caller's pointers survive. */
+    c->opts.url = c->opts.password = c->opts.password_file = NULL;
+    url = opts->url;
+    if (!url) {
         const char *env = getenv("KWQ_REDIS_URL");
 
-        opts = &d;
-        d.url = env && *env ? env : KWQ_DEFAULT_URL;
+        url = env && *env ? env : KWQ_DEFAULT_URL;
     }
-    if (!dup_opt(&c->opts.url, opts->url) || !dup_opt(&c->opts.password, c->opts.password) ||
-        !dup_opt(&c->opts.password_file, c->opts.password_file)) {
+    if (!dup_opt(&c->opts.url, url) || !dup_opt(&c->opts.password, opts->password) ||
+        !dup_opt(&c->opts.password_file, opts->password_file)) {
         kwq_client_free(c);
         return NULL;
     }
@@ -184,7 +86,7 @@ struct kwq_client *kwq_client_new(const struct kwq_client_opts *opts)
 }
 
 /* Overwrite a secret before freeing it. */
-static void free_secret(char *s)
+void kwq__free_secret(char *s)
 {
     if (s) {
         volatile char *p = s;
@@ -212,7 +114,7 @@ void kwq_client_free(struct kwq_client *c)
     kwq__url_free(&c->url);
     free(c->redacted);
     free((char *)c->opts.url);
-    free_secret((char *)c->opts.password);
+    kwq__free_secret((char *)c->opts.password);
     free((char *)c->opts.password_file);
     free(c);
 }
@@ -233,7 +135,7 @@ int kwq_client_fd(const struct kwq_client *c)
 }
 
 /* The URL for messages: the parsed, redacted one; before parsing, a safe placeholder. */
-static const char *url_for_msg(const struct kwq_client *c)
+const char *kwq__url_for_msg(const struct kwq_client *c)
 {
     return c->redacted ? c->redacted : "(Redis URL not parsed)";
 }
@@ -280,15 +182,15 @@ static int transport_error(struct kwq_client *c)
 
     if (err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ETIMEDOUT ||
                                 strstr(why, "temporarily unavailable") || strstr(why, "timed out"))) {
-        kwq__fail(c, KWQ_ETIMEOUT, "Redis at %s did not answer within %u ms", url_for_msg(c),
+        kwq__fail(c, KWQ_ETIMEOUT, "Redis at %s did not answer within %u ms", kwq__url_for_msg(c),
                   c->opts.command_timeout_ms);
         code = KWQ_ETIMEOUT;
     } else if (err == REDIS_ERR_OOM) {
         code = kwq__fail(c, KWQ_ENOMEM, "out of memory reading a Redis reply");
     } else if (err == REDIS_ERR_PROTOCOL) {
-        code = kwq__fail(c, KWQ_EPROTO, "bad reply from Redis at %s: %s", url_for_msg(c), why);
+        code = kwq__fail(c, KWQ_EPROTO, "bad reply from Redis at %s: %s", kwq__url_for_msg(c), why);
     } else {
-        kwq__fail(c, KWQ_ECONN, "lost the connection to Redis at %s: %s", url_for_msg(c),
+        kwq__fail(c, KWQ_ECONN, "lost the connection to Redis at %s: %s", kwq__url_for_msg(c),
                   err == REDIS_ERR_EOF ? "the server closed it" : why);
     }
     kwq__disconnect(c);
@@ -377,7 +279,7 @@ int kwq__reply(struct kwq_client *c, redisReply **ret, bool *nosc)
     if (nosc)
         *nosc = false;
     if (!c->rc)
-        return kwq__fail(c, KWQ_ECONN, "not connected to Redis at %s", url_for_msg(c));
+        return kwq__fail(c, KWQ_ECONN, "not connected to Redis at %s", kwq__url_for_msg(c));
     struct kwq__sigpipe sp;
     int ok;
 
@@ -410,10 +312,18 @@ int kwq__command(struct kwq_client *c, const struct kwq__args *args, redisReply 
     if (args->oom)
         return kwq__fail(c, KWQ_ENOMEM, "out of memory building a command");
     if (!c->rc)
-        return kwq__fail(c, KWQ_ECONN, "not connected to Redis at %s", url_for_msg(c));
+        return kwq__fail(c, KWQ_ECONN, "not connected to Redis at %s", kwq__url_for_msg(c));
     if (redisAppendCommandArgv(c->rc, (int)args->n, args->v, args->len) != REDIS_OK)
         return transport_error(c);
     return kwq__reply(c, ret, NULL);
+}
+
+/* Append one argument to an argv being filled. */
+static void put(const char **v, size_t *len, size_t *i, const char *s, size_t n)
+{
+    v[*i] = s;
+    len[*i] = n;
+    (*i)++;
 }
 
 int kwq__eval_append(struct kwq_client *c, enum kwq__op op, const char *queue,
@@ -430,7 +340,7 @@ int kwq__eval_append(struct kwq_client *c, enum kwq__op op, const char *queue,
     if ((xkeys && xkeys->oom) || (args && args->oom))
         return kwq__fail(c, KWQ_ENOMEM, "out of memory building a command");
     if (!c->rc)
-        return kwq__fail(c, KWQ_ECONN, "not connected to Redis at %s", url_for_msg(c));
+        return kwq__fail(c, KWQ_ECONN, "not connected to Redis at %s", kwq__url_for_msg(c));
     v = malloc(n * sizeof(*v));
     len = malloc(n * sizeof(*len));
     if (!v || !len) {
@@ -439,15 +349,15 @@ int kwq__eval_append(struct kwq_client *c, enum kwq__op op, const char *queue,
     }
     kwq__keys_fixed(&k, queue);
     (void)snprintf(numkeys, sizeof(numkeys), "%zu", KWQ__FIXED_KEYS + nx);
-    v[i] = "EVALSHA", len[i++] = 7;
-    v[i] = c->sha[op], len[i++] = 40;
-    v[i] = numkeys, len[i++] = strlen(numkeys);
+    put(v, len, &i, "EVALSHA", 7);
+    put(v, len, &i, c->sha[op], 40);
+    put(v, len, &i, numkeys, strlen(numkeys));
     for (int j = 0; j < KWQ__FIXED_KEYS; j++)
-        v[i] = k.name[j], len[i++] = k.len[j];
+        put(v, len, &i, k.name[j], k.len[j]);
     for (size_t j = 0; j < nx; j++)
-        v[i] = xkeys->v[j], len[i++] = xkeys->len[j];
+        put(v, len, &i, xkeys->v[j], xkeys->len[j]);
     for (size_t j = 0; j < na; j++)
-        v[i] = args->v[j], len[i++] = args->len[j];
+        put(v, len, &i, args->v[j], args->len[j]);
     if (redisAppendCommandArgv(c->rc, (int)n, v, len) != REDIS_OK)
         rc = transport_error(c);
 cleanup:
@@ -457,7 +367,7 @@ cleanup:
 }
 
 /* Send SCRIPT LOAD for op; the reply is read by script_load_reply. */
-static int script_load_append(struct kwq_client *c, enum kwq__op op)
+int kwq__script_load_append(struct kwq_client *c, enum kwq__op op)
 {
     const struct kwq__script *s = &kwq__scripts[c->script_index[op]];
     const char *v[] = {"SCRIPT", "LOAD", s->src};
@@ -468,7 +378,7 @@ static int script_load_append(struct kwq_client *c, enum kwq__op op)
     return 0;
 }
 
-static int script_load_reply(struct kwq_client *c, enum kwq__op op)
+int kwq__script_load_reply(struct kwq_client *c, enum kwq__op op)
 {
     redisReply *r;
     int rc = kwq__reply(c, &r, NULL);
@@ -487,9 +397,9 @@ static int script_load_reply(struct kwq_client *c, enum kwq__op op)
 
 int kwq__script_reload(struct kwq_client *c, enum kwq__op op)
 {
-    int rc = script_load_append(c, op);
+    int rc = kwq__script_load_append(c, op);
 
-    return rc ? rc : script_load_reply(c, op);
+    return rc ? rc : kwq__script_load_reply(c, op);
 }
 
 int kwq__eval(struct kwq_client *c, enum kwq__op op, const char *queue,
@@ -513,6 +423,38 @@ int kwq__eval(struct kwq_client *c, enum kwq__op op, const char *queue,
     return rc;
 }
 
+int kwq__eval_task(struct kwq_client *c, enum kwq__op op, const char *queue, const char *verb,
+                   const char *id, bool result_key, redisReply **ret)
+{
+    struct kwq__args keys, args;
+    size_t klen = 0;
+    char *rkey = NULL;
+    int rc = kwq__begin(c, queue);
+
+    *ret = NULL;
+    if (!rc)
+        rc = kwq__check_id(c, id);
+    if (rc)
+        return rc;
+    if (result_key) {
+        rkey = kwq__key_item(queue, "result", id, strlen(id), &klen);
+        if (!rkey)
+            return kwq__fail(c, KWQ_ENOMEM, "out of memory");
+    }
+    kwq__args_init(&keys);
+    kwq__args_init(&args);
+    if (rkey)
+        kwq__args_add(&keys, rkey, klen);
+    if (verb)
+        kwq__args_addz(&args, verb);
+    kwq__args_addz(&args, id);
+    rc = kwq__eval(c, op, queue, &keys, &args, ret);
+    kwq__args_free(&keys);
+    kwq__args_free(&args);
+    free(rkey);
+    return rc;
+}
+
 int kwq__begin(struct kwq_client *c, const char *queue)
 {
     struct kwq_error e = {0};
@@ -525,11 +467,29 @@ int kwq__begin(struct kwq_client *c, const char *queue)
         return kwq__fail(c, KWQ_EINVAL, "%s", e.msg);
     if (!c->rc)
         return kwq__fail(c, KWQ_ECONN, "not connected to Redis at %s: call kwq_client_connect",
-                         url_for_msg(c));
+                         kwq__url_for_msg(c));
     return 0;
 }
 
 /* ---- Reply helpers ------------------------------------------------------------ */
+
+int kwq__check_id(struct kwq_client *c, const char *id)
+{
+    if (!kwq_id_is_valid(id))
+        return kwq__fail(c, KWQ_EINVAL, "'%.30s' is not a task ID (decimal digits, no leading "
+                         "zero)", id ? id : "(null)");
+    return 0;
+}
+
+/* Copy a string reply into a fixed ID buffer. */
+bool kwq__copy_id(char *dst, const redisReply *r)
+{
+    if (r->type != REDIS_REPLY_STRING || r->len == 0 || r->len >= KWQ_ID_MAX)
+        return false;
+    memcpy(dst, r->str, r->len);
+    dst[r->len] = '\0';
+    return true;
+}
 
 bool kwq__reply_int(const redisReply *r, long long *ret)
 {
@@ -576,210 +536,3 @@ int kwq__item_status(const redisReply *r)
     return kwq_err_from_wire(r->str, r->len);
 }
 
-/* ---- Connect ---------------------------------------------------------------------- */
-
-/* The password by precedence: opts, opts file, env file, env, URL. */
-static int resolve_password(struct kwq_client *c, char **ret)
-{
-    const char *file = c->opts.password_file;
-    const char *env;
-    int rc;
-
-    *ret = NULL;
-    if (c->opts.password) {
-        *ret = strdup(c->opts.password);
-        return *ret ? 0 : kwq__fail(c, KWQ_ENOMEM, "out of memory");
-    }
-    if (!file) {
-        env = getenv("KWQ_REDIS_PASSWORD_FILE");
-        file = env && *env ? env : NULL;
-    }
-    if (file) {
-        rc = kwq_read_secret_file(file, ret);
-        if (rc == KWQ_EINVAL)
-            return kwq__fail(c, KWQ_EINVAL, "the password file %s is empty", file);
-        if (rc)
-            return kwq__fail(c, KWQ_EINVAL, "cannot read the password file %s: %s", file,
-                             kwq_strerror(rc));
-        return 0;
-    }
-    env = getenv("KWQ_REDIS_PASSWORD");
-    if (env && *env) {
-        *ret = strdup(env);
-        return *ret ? 0 : kwq__fail(c, KWQ_ENOMEM, "out of memory");
-    }
-    if (c->url.password) {
-        *ret = strdup(c->url.password);
-        return *ret ? 0 : kwq__fail(c, KWQ_ENOMEM, "out of memory");
-    }
-    return 0;
-}
-
-/* Run one command given as strings; reply in *ret. */
-static int simple(struct kwq_client *c, redisReply **ret, int argc, const char **argv)
-{
-    struct kwq__args a;
-    int rc;
-
-    kwq__args_init(&a);
-    for (int i = 0; i < argc; i++)
-        kwq__args_addz(&a, argv[i]);
-    rc = kwq__command(c, &a, ret);
-    kwq__args_free(&a);
-    return rc;
-}
-
-static int check_policy(struct kwq_client *c)
-{
-    redisReply *r;
-    const char *p, *e;
-    int rc = simple(c, &r, 2, (const char *[]){"INFO", "memory"});
-
-    if (rc)
-        return rc;
-    if (r->type != REDIS_REPLY_STRING) {
-        freeReplyObject(r);
-        return kwq__bad_reply(c, "INFO memory text");
-    }
-    p = strstr(r->str, "maxmemory_policy:");
-    if (p) {
-        p += strlen("maxmemory_policy:");
-        e = p + strcspn(p, "\r\n");
-        if ((size_t)(e - p) != strlen("noeviction") || memcmp(p, "noeviction", 10) != 0) {
-            rc = kwq__fail(c, KWQ_EPOLICY, "Redis maxmemory-policy is '%.*s': kwq needs "
-                           "'noeviction' (it must never evict queue keys); run CONFIG SET "
-                           "maxmemory-policy noeviction", (int)(e - p > 40 ? 40 : e - p), p);
-        }
-    }
-    freeReplyObject(r);
-    return rc;
-}
-
-static int find_scripts(struct kwq_client *c)
-{
-    for (int op = 0; op < KWQ__OP_COUNT; op++) {
-        for (unsigned i = 0; i < kwq__script_count; i++) {
-            if (strcmp(kwq__scripts[i].name, op_names[op]) == 0)
-                c->script_index[op] = (int)i;
-        }
-        if (c->script_index[op] < 0)
-            return kwq__fail(c, KWQ_EPROTO, "libkwq was built without the '%s' script",
-                             op_names[op]);
-    }
-    return 0;
-}
-
-static int load_scripts(struct kwq_client *c)
-{
-    int rc = 0, first = 0;
-
-    for (int op = 0; op < KWQ__OP_COUNT && !rc; op++)
-        rc = script_load_append(c, (enum kwq__op)op);
-    /* Read every reply, so the connection stays in step; keep the first error. */
-    for (int op = 0; op < KWQ__OP_COUNT && c->rc; op++) {
-        rc = script_load_reply(c, (enum kwq__op)op);
-        if (rc && !first)
-            first = rc;
-    }
-    return first ? first : rc;
-}
-
-int kwq_client_connect(struct kwq_client *c)
-{
-    struct kwq_error e = {0};
-    struct timeval tv;
-    char *password = NULL;
-    redisReply *r = NULL;
-    int rc;
-
-    c->errstr[0] = '\0';
-    kwq__disconnect(c);
-    kwq__url_free(&c->url);
-    if (kwq__url_parse(c->opts.url, &c->url, &e))
-        return kwq__fail(c, e.code, "%s", e.msg);
-    /* The URL never changes: keep the string callers may hold from kwq_client_url_redacted. */
-    if (!c->redacted)
-        c->redacted = strdup(c->url.redacted);
-    if (!c->redacted)
-        return kwq__fail(c, KWQ_ENOMEM, "out of memory");
-    rc = find_scripts(c);
-    if (rc)
-        return rc;
-    rc = resolve_password(c, &password);
-    if (rc)
-        return rc;
-    tv.tv_sec = (time_t)(c->opts.connect_timeout_ms / 1000);
-    tv.tv_usec = (suseconds_t)(c->opts.connect_timeout_ms % 1000) * 1000;
-    errno = 0;
-    if (c->url.is_unix)
-        c->rc = redisConnectUnixWithTimeout(c->url.path, tv);
-    else
-        c->rc = redisConnectWithTimeout(c->url.host, c->url.port, tv);
-    if (!c->rc) {
-        rc = kwq__fail(c, KWQ_ENOMEM, "out of memory connecting to Redis");
-        goto cleanup;
-    }
-    if (c->rc->err) {
-        bool timeout = c->rc->err == REDIS_ERR_IO && (errno == ETIMEDOUT || errno == EINPROGRESS ||
-                                                      errno == EAGAIN) &&
-                       strstr(c->rc->errstr, "timed out") != NULL;
-
-        rc = kwq__fail(c, timeout ? KWQ_ETIMEOUT : KWQ_ECONN, "cannot connect to Redis at %s: %s",
-                       c->redacted, c->rc->errstr);
-        kwq__disconnect(c);
-        goto cleanup;
-    }
-    kwq__set_timeout(c, 0);
-    if (password) {
-        rc = simple(c, &r, 2, (const char *[]){"AUTH", password});
-        if (rc)
-            goto fail;
-        freeReplyObject(r);
-    }
-    if (c->url.db != 0) {
-        char db[16];
-
-        (void)snprintf(db, sizeof(db), "%d", c->url.db);
-        rc = simple(c, &r, 2, (const char *[]){"SELECT", db});
-        if (rc)
-            goto fail;
-        freeReplyObject(r);
-    }
-    rc = check_policy(c);
-    if (rc)
-        goto fail;
-    rc = load_scripts(c);
-    if (rc)
-        goto fail;
-    goto cleanup;
-fail:
-    kwq__disconnect(c);
-cleanup:
-    free_secret(password);
-    return rc;
-}
-
-/* ---- Server info --------------------------------------------------------------- */
-
-int kwq_server_info(struct kwq_client *c, const char *section, char **ret)
-{
-    redisReply *r;
-    int rc;
-
-    *ret = NULL;
-    c->errstr[0] = '\0';
-    if (!c->rc)
-        return kwq__fail(c, KWQ_ECONN, "not connected to Redis at %s: call kwq_client_connect",
-                         url_for_msg(c));
-    rc = section ? simple(c, &r, 2, (const char *[]){"INFO", section})
-                 : simple(c, &r, 1, (const char *[]){"INFO"});
-    if (rc)
-        return rc;
-    if (r->type != REDIS_REPLY_STRING) {
-        freeReplyObject(r);
-        return kwq__bad_reply(c, "INFO text");
-    }
-    *ret = kwq__reply_dup(r);
-    freeReplyObject(r);
-    return *ret ? 0 : kwq__fail(c, KWQ_ENOMEM, "out of memory");
-}

@@ -155,68 +155,48 @@ static char *batch_key(const char *queue, size_t *len)
     return kwq__key_item(queue, "batch", hex, strlen(hex), len);
 }
 
-int kwq_enqueue(struct kwq_client *c, const char *queue, const struct kwq_new_task *tasks,
-                size_t n, struct kwq_enqueued *ret, size_t *ret_accepted)
+/* Check every task before anything is sent. */
+static int check_tasks(struct kwq_client *c, const struct kwq_new_task *tasks, size_t n)
 {
-    char *batch = NULL, first_msg[KWQ_ERRSTR_LEN] = "";
-    size_t batch_len = 0;
-    size_t nchunks = (n + KWQ_ENQUEUE_CHUNK - 1) / KWQ_ENQUEUE_CHUNK, accepted = 0, sent = 0;
-    struct chunk *ch = NULL;
-    int rc, first_err = 0;
-    unsigned char *state = NULL;
-
-    if (ret_accepted)
-        *ret_accepted = 0;
-    rc = kwq__begin(c, queue);
-    if (rc)
-        return rc;
-    if (n == 0)
-        return 0;
-    if (!tasks)
+    if (n && !tasks)
         return kwq__fail(c, KWQ_EINVAL, "enqueue of %zu tasks without a task array", n);
     for (size_t i = 0; i < n; i++) {
-        if (tasks[i].payload_len > c->opts.max_payload)
+        const struct kwq_new_task *t = &tasks[i];
+
+        if (t->payload_len > c->opts.max_payload)
             return kwq__fail(c, KWQ_ETOOBIG, "task %zu: payload of %zu bytes is over the limit "
-                             "of %zu bytes; split it or raise the limit", i + 1,
-                             tasks[i].payload_len, c->opts.max_payload);
-        if (!tasks[i].payload && tasks[i].payload_len)
+                             "of %zu bytes; split it or raise the limit", i + 1, t->payload_len,
+                             c->opts.max_payload);
+        if (!t->payload && t->payload_len)
             return kwq__fail(c, KWQ_EINVAL, "task %zu: payload is NULL", i + 1);
-        if (tasks[i].idem_key && (!tasks[i].idem_key[0] || strlen(tasks[i].idem_key) > 1024))
+        if (t->idem_key && (!t->idem_key[0] || strlen(t->idem_key) > 1024))
             return kwq__fail(c, KWQ_EINVAL, "task %zu: the idempotency key must be 1 to 1024 "
                              "bytes", i + 1);
-        if (tasks[i].max_attempts > 1000)
+        if (t->max_attempts > 1000)
             return kwq__fail(c, KWQ_EINVAL, "task %zu: max_attempts must be between 1 and "
-                             "1000, got %u", i + 1, tasks[i].max_attempts);
+                             "1000, got %u", i + 1, t->max_attempts);
     }
-    ch = calloc(nchunks, sizeof(*ch));
-    state = calloc(nchunks, sizeof(*state));
-    if (!ch || !state) {
-        rc = kwq__fail(c, KWQ_ENOMEM, "out of memory");
-        goto cleanup;
-    }
-    for (size_t k = 0; k < nchunks; k++) {
-        ch[k].first = k * KWQ_ENQUEUE_CHUNK;
-        ch[k].n = n - ch[k].first < KWQ_ENQUEUE_CHUNK ? n - ch[k].first : KWQ_ENQUEUE_CHUNK;
-    }
-    if (nchunks > 1) {
-        batch = batch_key(queue, &batch_len);
-        if (!batch) {
-            rc = kwq__fail(c, KWQ_ENOMEM, "out of memory");
-            goto cleanup;
-        }
-    }
-    /* Build and queue every chunk, then read every reply: one round trip. */
-    for (size_t k = 0; k < nchunks; k++) {
-        rc = build_chunk(c, queue, tasks, batch, batch_len, k, k + 1 == nchunks, &ch[k]);
-        if (!rc)
-            rc = kwq__eval_append(c, KWQ__ENQUEUE, queue, &ch[k].keys, &ch[k].args);
-        if (rc)
-            break;
-        sent++;
-    }
-    /* state[k]: 0 in, 1 refused for NOSCRIPT (nothing ran), 2 refused or unknown. */
-    for (size_t k = 0; k < nchunks; k++)
-        state[k] = 2;
+    return 0;
+}
+
+/* Chunk states while reading the replies. */
+enum chunk_state {
+    CHUNK_UNKNOWN = 0, /* not sent, refused, or the connection broke */
+    CHUNK_IN,          /* went in */
+    CHUNK_NOSCRIPT,    /* refused for NOSCRIPT: nothing ran */
+};
+
+/*
+ * Read the replies of the sent chunks, in order. The first refusal is the
+ * cause (later chunks only follow it); its code is returned and its message
+ * kept in errstr.
+ */
+static int read_chunks(struct kwq_client *c, struct chunk *ch, size_t sent,
+                       struct kwq_enqueued *ret, unsigned char *state)
+{
+    char first_msg[KWQ_ERRSTR_LEN] = "";
+    int first_err = 0;
+
     for (size_t k = 0; k < sent && c->rc; k++) {
         redisReply *r;
         bool nosc;
@@ -226,51 +206,99 @@ int kwq_enqueue(struct kwq_client *c, const char *queue, const struct kwq_new_ta
             e = store_reply(c, r, &ch[k], ret);
             freeReplyObject(r);
         }
-        state[k] = e == 0 ? 0 : nosc ? 1 : 2;
+        state[k] = e == 0 ? CHUNK_IN : nosc ? CHUNK_NOSCRIPT : CHUNK_UNKNOWN;
         if (e && !first_err) {
-            /* The first refusal in order is the cause; later chunks only follow it. */
             first_err = e;
             memcpy(first_msg, c->errstr, sizeof(first_msg));
         }
     }
-    /*
-     * The script cache was flushed (a Redis restart): nothing ran from the
-     * first NOSCRIPT chunk on (each later chunk needs its predecessor), so
-     * reload and send those chunks again, one by one, until one fails.
-     */
-    for (size_t f = 0; f < sent && c->rc; f++) {
-        if (state[f] == 0)
-            continue;
-        if (state[f] != 1)
-            break;
-        first_err = kwq__script_reload(c, KWQ__ENQUEUE);
-        for (size_t k = f; !first_err && k < sent; k++) {
-            redisReply *r;
-
-            first_err = kwq__eval(c, KWQ__ENQUEUE, queue, &ch[k].keys, &ch[k].args, &r);
-            if (!first_err) {
-                first_err = store_reply(c, r, &ch[k], ret);
-                freeReplyObject(r);
-            }
-            state[k] = first_err ? 2 : 0;
-        }
-        if (first_err)
-            memcpy(first_msg, c->errstr, sizeof(first_msg));
-        break;
-    }
     if (first_err)
         memcpy(c->errstr, first_msg, sizeof(c->errstr));
-    for (size_t k = 0; k < nchunks && state[k] == 0; k++)
-        accepted += ch[k].n;
-    if (!rc)
-        rc = first_err;
-    if (!rc && !c->rc)
-        rc = KWQ_ECONN;
-cleanup:
-    if (ch) {
-        for (size_t k = 0; k < nchunks; k++)
-            chunk_free(&ch[k]);
+    return first_err;
+}
+
+/*
+ * The script cache was flushed (a Redis restart): nothing ran from the first
+ * NOSCRIPT chunk on (each later chunk needs its predecessor), so load the
+ * script and send those chunks again, one by one, until one fails.
+ */
+static int resend_chunks(struct kwq_client *c, const char *queue, struct chunk *ch, size_t sent,
+                         struct kwq_enqueued *ret, unsigned char *state)
+{
+    size_t f = 0;
+    int rc;
+
+    while (f < sent && state[f] == CHUNK_IN)
+        f++;
+    if (f == sent || state[f] != CHUNK_NOSCRIPT)
+        return 1; /* nothing to resend: the first refusal stands */
+    rc = kwq__script_reload(c, KWQ__ENQUEUE);
+    for (size_t k = f; !rc && k < sent; k++) {
+        redisReply *r;
+
+        rc = kwq__eval(c, KWQ__ENQUEUE, queue, &ch[k].keys, &ch[k].args, &r);
+        if (!rc) {
+            rc = store_reply(c, r, &ch[k], ret);
+            freeReplyObject(r);
+        }
+        state[k] = rc ? CHUNK_UNKNOWN : CHUNK_IN;
     }
+    return rc;
+}
+
+int kwq_enqueue(struct kwq_client *c, const char *queue, const struct kwq_new_task *tasks,
+                size_t n, struct kwq_enqueued *ret, size_t *ret_accepted)
+{
+    size_t nchunks = (n + KWQ_ENQUEUE_CHUNK - 1) / KWQ_ENQUEUE_CHUNK, accepted = 0, sent = 0;
+    struct chunk *ch = NULL;
+    unsigned char *state = NULL;
+    char *batch = NULL;
+    size_t batch_len = 0;
+    int rc;
+
+    if (ret_accepted)
+        *ret_accepted = 0;
+    rc = kwq__begin(c, queue);
+    if (!rc)
+        rc = check_tasks(c, tasks, n);
+    if (rc || n == 0)
+        return rc;
+    ch = calloc(nchunks, sizeof(*ch));
+    state = calloc(nchunks, sizeof(*state));
+    if (nchunks > 1)
+        batch = batch_key(queue, &batch_len);
+    if (!ch || !state || (nchunks > 1 && !batch)) {
+        rc = kwq__fail(c, KWQ_ENOMEM, "out of memory");
+        goto out_free;
+    }
+    /* Build and queue every chunk, then read every reply: one round trip. */
+    for (size_t k = 0; k < nchunks && !rc; k++) {
+        ch[k].first = k * KWQ_ENQUEUE_CHUNK;
+        ch[k].n = n - ch[k].first < KWQ_ENQUEUE_CHUNK ? n - ch[k].first : KWQ_ENQUEUE_CHUNK;
+        rc = build_chunk(c, queue, tasks, batch, batch_len, k, k + 1 == nchunks, &ch[k]);
+        if (!rc)
+            rc = kwq__eval_append(c, KWQ__ENQUEUE, queue, &ch[k].keys, &ch[k].args);
+        if (!rc)
+            sent++;
+    }
+    {
+        int e = read_chunks(c, ch, sent, ret, state);
+
+        if (e && c->rc) {
+            int again = resend_chunks(c, queue, ch, sent, ret, state);
+
+            e = again <= 0 ? again : e;
+        }
+        if (!rc)
+            rc = e;
+    }
+    if (!rc && sent < nchunks)
+        rc = KWQ_ECONN;
+    for (size_t k = 0; k < nchunks && state[k] == CHUNK_IN; k++)
+        accepted += ch[k].n;
+out_free:
+    for (size_t k = 0; ch && k < nchunks; k++)
+        chunk_free(&ch[k]);
     free(ch);
     free(state);
     free(batch);

@@ -71,6 +71,7 @@ struct kwq__url {
     int port;       /* TCP port */
     char *path;     /* socket path (owned), NULL for TCP */
     int db;         /* database number */
+    char *user;     /* ACL user name from the URL (owned, percent-decoded), or NULL */
     char *password; /* from the URL (owned, percent-decoded), or NULL */
     char *redacted; /* the URL with its password as "***" (owned) */
 };
@@ -116,6 +117,19 @@ struct kwq_client {
     char errstr[KWQ_ERRSTR_LEN];
 };
 
+/* Script file names ("enqueue", ...), in enum kwq__op order. */
+extern const char *const kwq__op_names[KWQ__OP_COUNT];
+
+/* The URL for messages (redacted), or a placeholder before it was parsed. */
+const char *kwq__url_for_msg(const struct kwq_client *c);
+
+/* Overwrite a secret, then free it. s may be NULL. */
+void kwq__free_secret(char *s);
+
+/* SCRIPT LOAD of op: queue it / read its reply into c->sha[op]. */
+int kwq__script_load_append(struct kwq_client *c, enum kwq__op op);
+int kwq__script_load_reply(struct kwq_client *c, enum kwq__op op);
+
 /* Set c->errstr (printf-style) and return code. */
 int kwq__fail(struct kwq_client *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -141,6 +155,13 @@ int kwq__reply(struct kwq_client *c, redisReply **ret, bool *nosc);
 int kwq__eval(struct kwq_client *c, enum kwq__op op, const char *queue,
               const struct kwq__args *xkeys, const struct kwq__args *args, redisReply **ret);
 
+/*
+ * Run an operation on one task: kwq__begin, check id, then op with ARGV
+ * [verb,] id and, when result_key, KEYS[13] = kwq:{queue}:result:<id>.
+ */
+int kwq__eval_task(struct kwq_client *c, enum kwq__op op, const char *queue, const char *verb,
+                   const char *id, bool result_key, redisReply **ret);
+
 /* SCRIPT LOAD op again (after NOSCRIPT). */
 int kwq__script_reload(struct kwq_client *c, enum kwq__op op);
 
@@ -165,6 +186,12 @@ void kwq__set_timeout(struct kwq_client *c, uint64_t extra_ms);
 
 /* Integer value of an integer or numeric string reply; false when neither. */
 bool kwq__reply_int(const redisReply *r, long long *ret);
+
+/* KWQ_EINVAL with a message unless id is a valid task ID. */
+int kwq__check_id(struct kwq_client *c, const char *id);
+
+/* Copy a string reply into an ID buffer of KWQ_ID_MAX; false when it does not fit. */
+bool kwq__copy_id(char *dst, const redisReply *r);
 
 /* Error out with KWQ_EPROTO naming what was expected. */
 int kwq__bad_reply(struct kwq_client *c, const char *what);

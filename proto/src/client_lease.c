@@ -1,7 +1,7 @@
 /*
- * client_lease.c - taking and holding leases: kwq_lease (with its blocking
- * wait on the queue's wake list), the event-loop wait, renew, ack, fail and
- * release.
+ * client_lease.c - taking leases: kwq_lease with its blocking wait on the
+ * queue's wake list (docs/PROTOCOL.md "Wake-up"), and the same wait split in
+ * two for event loops.
  */
 #include <errno.h>
 #include <poll.h>
@@ -12,8 +12,6 @@
 #include "client_int.h"
 #include "kwq/util.h"
 
-/* Items per script call for renew/ack/fail/release (Lua's unpack limit). */
-#define HOLD_CHUNK 1000
 /* Fields per leased task in the lease reply. */
 #define LEASE_FIELDS 7
 
@@ -182,9 +180,12 @@ int kwq_wait_start(struct kwq_client *c, const char *queue, uint64_t timeout_ms)
     (void)kwq__key(key, sizeof(key), queue, "wake");
     (void)snprintf(secs, sizeof(secs), "%llu.%03llu", (unsigned long long)(timeout_ms / 1000),
                    (unsigned long long)(timeout_ms % 1000));
-    v[0] = "BLPOP", len[0] = 5;
-    v[1] = key, len[1] = strlen(key);
-    v[2] = secs, len[2] = strlen(secs);
+    v[0] = "BLPOP";
+    len[0] = 5;
+    v[1] = key;
+    len[1] = strlen(key);
+    v[2] = secs;
+    len[2] = strlen(secs);
     if (redisAppendCommandArgv(c->rc, 3, v, len) != REDIS_OK)
         return kwq__fail(c, KWQ_ENOMEM, "out of memory");
     while (!done) {
@@ -243,226 +244,4 @@ broken:
               c->rc->err == REDIS_ERR_EOF ? "the server closed it" : c->rc->errstr);
     kwq__disconnect(c);
     return KWQ_ECONN;
-}
-
-/* ---- Holding a lease -------------------------------------------------------------- */
-
-/* Check that a status array holds n statuses. */
-static int statuses(struct kwq_client *c, const redisReply *r, size_t n, int *out)
-{
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != n)
-        return kwq__bad_reply(c, "one status per item");
-    for (size_t i = 0; i < n; i++) {
-        int s = kwq__item_status(r->element[i]);
-
-        if (s == KWQ_EPROTO || s == KWQ_EREDIS)
-            return kwq__bad_reply(c, "a per-item status");
-        if (out)
-            out[i] = s;
-    }
-    return 0;
-}
-
-static int check_refs(struct kwq_client *c, const char *what, const struct kwq_lease_ref *refs,
-                      size_t n)
-{
-    if (n && !refs)
-        return kwq__fail(c, KWQ_EINVAL, "%s: no items given", what);
-    for (size_t i = 0; i < n; i++) {
-        if (!kwq_id_is_valid(refs[i].id))
-            return kwq__fail(c, KWQ_EINVAL, "%s: item %zu has an invalid task ID '%.30s'", what,
-                             i + 1, refs[i].id ? refs[i].id : "(null)");
-    }
-    return 0;
-}
-
-int kwq_renew(struct kwq_client *c, const char *queue, const struct kwq_lease_ref *refs,
-              size_t n, uint64_t lease_ms, int *ret_status)
-{
-    int rc = kwq__begin(c, queue);
-
-    if (!rc)
-        rc = check_refs(c, "renew", refs, n);
-    if (!rc && lease_ms < 100)
-        rc = kwq__fail(c, KWQ_EINVAL, "renew: the lease must be at least 100 ms, got %llu ms",
-                       (unsigned long long)lease_ms);
-    for (size_t s = 0; !rc && s < n; s += HOLD_CHUNK) {
-        size_t m = n - s < HOLD_CHUNK ? n - s : HOLD_CHUNK;
-        struct kwq__args a;
-        redisReply *r;
-
-        kwq__args_init(&a);
-        kwq__args_addu(&a, lease_ms);
-        for (size_t i = s; i < s + m; i++) {
-            kwq__args_addz(&a, refs[i].id);
-            kwq__args_addu(&a, refs[i].token);
-        }
-        rc = kwq__eval(c, KWQ__RENEW, queue, NULL, &a, &r);
-        kwq__args_free(&a);
-        if (rc)
-            break;
-        rc = statuses(c, r, m, ret_status ? ret_status + s : NULL);
-        freeReplyObject(r);
-    }
-    return rc;
-}
-
-int kwq_ack(struct kwq_client *c, const char *queue, const struct kwq_ack *acks, size_t n,
-            int *ret_status)
-{
-    int rc = kwq__begin(c, queue);
-
-    if (!rc && n && !acks)
-        rc = kwq__fail(c, KWQ_EINVAL, "ack: no items given");
-    for (size_t i = 0; !rc && i < n; i++) {
-        if (!kwq_id_is_valid(acks[i].id))
-            rc = kwq__fail(c, KWQ_EINVAL, "ack: item %zu has an invalid task ID '%.30s'", i + 1,
-                           acks[i].id ? acks[i].id : "(null)");
-    }
-    for (size_t s = 0; !rc && s < n; s += HOLD_CHUNK) {
-        size_t m = n - s < HOLD_CHUNK ? n - s : HOLD_CHUNK;
-        struct kwq__args a, keys;
-        char **owned = calloc(m, sizeof(*owned));
-        size_t sent_idx[HOLD_CHUNK], k = 0;
-        redisReply *r = NULL;
-        int *st = ret_status ? ret_status + s : NULL;
-
-        if (!owned) {
-            rc = kwq__fail(c, KWQ_ENOMEM, "out of memory");
-            break;
-        }
-        kwq__args_init(&a);
-        kwq__args_init(&keys);
-        kwq__args_addu(&a, c->opts.result_ttl_ms);
-        for (size_t i = s; i < s + m; i++) {
-            const struct kwq_ack *x = &acks[i];
-
-            if (x->result && x->result_len > c->opts.max_result) {
-                /* That task is not acked: its holder learns why. */
-                if (st)
-                    st[i - s] = KWQ_ETOOBIG;
-                (void)kwq__fail(c, KWQ_ETOOBIG, "ack: result of %zu bytes for task %s is over "
-                                "the limit of %zu bytes", x->result_len, x->id,
-                                c->opts.max_result);
-                continue;
-            }
-            sent_idx[k++] = i - s;
-            kwq__args_addz(&a, x->id);
-            kwq__args_addu(&a, x->token);
-            if (x->result) {
-                size_t klen;
-
-                owned[i - s] = kwq__key_item(queue, "result", x->id, strlen(x->id), &klen);
-                if (!owned[i - s]) {
-                    a.oom = true;
-                    break;
-                }
-                kwq__args_add(&keys, owned[i - s], klen);
-                kwq__args_add(&a, "1", 1);
-                kwq__args_add(&a, x->result, x->result_len);
-            } else {
-                kwq__args_add(&a, "0", 1);
-                kwq__args_add(&a, "", 0);
-            }
-        }
-        if (k > 0) {
-            rc = kwq__eval(c, KWQ__ACK, queue, &keys, &a, &r);
-            if (!rc) {
-                int tmp[HOLD_CHUNK];
-
-                rc = statuses(c, r, k, tmp);
-                for (size_t j = 0; !rc && st && j < k; j++)
-                    st[sent_idx[j]] = tmp[j];
-                freeReplyObject(r);
-            }
-        }
-        kwq__args_free(&a);
-        kwq__args_free(&keys);
-        for (size_t i = 0; i < m; i++)
-            free(owned[i]);
-        free(owned);
-    }
-    return rc;
-}
-
-int kwq_fail(struct kwq_client *c, const char *queue, const struct kwq_failure *f, size_t n,
-             struct kwq_fail_outcome *ret)
-{
-    int rc = kwq__begin(c, queue);
-
-    if (!rc && n && !f)
-        rc = kwq__fail(c, KWQ_EINVAL, "fail: no items given");
-    for (size_t i = 0; !rc && i < n; i++) {
-        if (!kwq_id_is_valid(f[i].id))
-            rc = kwq__fail(c, KWQ_EINVAL, "fail: item %zu has an invalid task ID '%.30s'", i + 1,
-                           f[i].id ? f[i].id : "(null)");
-    }
-    for (size_t s = 0; !rc && s < n; s += HOLD_CHUNK) {
-        size_t m = n - s < HOLD_CHUNK ? n - s : HOLD_CHUNK;
-        struct kwq__args a;
-        redisReply *r;
-
-        kwq__args_init(&a);
-        for (size_t i = s; i < s + m; i++) {
-            const char *e = f[i].error ? f[i].error : "";
-            size_t el = strlen(e);
-
-            kwq__args_addz(&a, f[i].id);
-            kwq__args_addu(&a, f[i].token);
-            kwq__args_add(&a, e, el > KWQ_MAX_ERROR ? KWQ_MAX_ERROR : el);
-            kwq__args_addi(&a, f[i].code);
-            kwq__args_add(&a, f[i].no_retry ? "1" : "0", 1);
-        }
-        rc = kwq__eval(c, KWQ__FAIL, queue, NULL, &a, &r);
-        kwq__args_free(&a);
-        if (rc)
-            break;
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 * m) {
-            rc = kwq__bad_reply(c, "a status, dead flag and retry time per item");
-        } else {
-            for (size_t i = 0; i < m && !rc; i++) {
-                long long dead, at;
-                int st = kwq__item_status(r->element[3 * i]);
-
-                if (st == KWQ_EPROTO || st == KWQ_EREDIS ||
-                    !kwq__reply_int(r->element[3 * i + 1], &dead) ||
-                    !kwq__reply_int(r->element[3 * i + 2], &at)) {
-                    rc = kwq__bad_reply(c, "a status, dead flag and retry time per item");
-                } else if (ret) {
-                    ret[s + i].status = st;
-                    ret[s + i].dead = dead != 0;
-                    ret[s + i].retry_at_ms = at;
-                }
-            }
-        }
-        freeReplyObject(r);
-    }
-    return rc;
-}
-
-int kwq_release(struct kwq_client *c, const char *queue, const struct kwq_lease_ref *refs,
-                size_t n, int *ret_status)
-{
-    int rc = kwq__begin(c, queue);
-
-    if (!rc)
-        rc = check_refs(c, "release", refs, n);
-    for (size_t s = 0; !rc && s < n; s += HOLD_CHUNK) {
-        size_t m = n - s < HOLD_CHUNK ? n - s : HOLD_CHUNK;
-        struct kwq__args a;
-        redisReply *r;
-
-        kwq__args_init(&a);
-        for (size_t i = s; i < s + m; i++) {
-            kwq__args_addz(&a, refs[i].id);
-            kwq__args_addu(&a, refs[i].token);
-        }
-        rc = kwq__eval(c, KWQ__RELEASE, queue, NULL, &a, &r);
-        kwq__args_free(&a);
-        if (rc)
-            break;
-        rc = statuses(c, r, m, ret_status ? ret_status + s : NULL);
-        freeReplyObject(r);
-    }
-    return rc;
 }

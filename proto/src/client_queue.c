@@ -156,3 +156,55 @@ cleanup:
     freeReplyObject(r);
     return rc;
 }
+
+int kwq_purge(struct kwq_client *c, const char *queue)
+{
+    redisReply *r;
+    int rc = kwq__begin(c, queue);
+
+    if (rc)
+        return rc;
+    rc = kwq__eval(c, KWQ__PURGE, queue, NULL, NULL, &r);
+    if (!rc)
+        freeReplyObject(r);
+    return rc;
+}
+
+static int conf_op(struct kwq_client *c, const char *queue, const char *op, const char *name,
+                   const uint64_t *value, uint64_t *ret)
+{
+    struct kwq__args a;
+    redisReply *r;
+    long long v;
+    int rc = kwq__begin(c, queue);
+
+    if (rc)
+        return rc;
+    if (!name)
+        return kwq__fail(c, KWQ_EINVAL, "no setting name given");
+    kwq__args_init(&a);
+    kwq__args_addz(&a, op);
+    kwq__args_addz(&a, name);
+    if (value)
+        kwq__args_addu(&a, *value);
+    rc = kwq__eval(c, KWQ__CONF, queue, NULL, &a, &r);
+    kwq__args_free(&a);
+    if (rc)
+        return rc;
+    if (!kwq__reply_int(r, &v) || v < 0)
+        rc = kwq__bad_reply(c, "a setting's value");
+    else if (ret)
+        *ret = (uint64_t)v;
+    freeReplyObject(r);
+    return rc;
+}
+
+int kwq_queue_set(struct kwq_client *c, const char *queue, const char *name, uint64_t value)
+{
+    return conf_op(c, queue, "set", name, &value, NULL);
+}
+
+int kwq_queue_get(struct kwq_client *c, const char *queue, const char *name, uint64_t *ret)
+{
+    return conf_op(c, queue, "get", name, NULL, ret);
+}

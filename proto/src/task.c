@@ -140,16 +140,24 @@ int kwq_task_from_json(const char *buf, size_t len, struct kwq_task *ret, struct
 {
     cJSON *o = NULL;
     const cJSON *v, *id, *payload, *enc;
+    const char *end = NULL;
     struct kwq_task t;
     uint64_t u;
     int rc = KWQ_EINVAL;
 
     memset(&t, 0, sizeof(t));
     memset(ret, 0, sizeof(*ret));
-    o = cJSON_ParseWithLength(buf, len);
+    o = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
     if (!cJSON_IsObject(o)) {
         kwq_error_set(err, KWQ_EINVAL, "envelope is not a JSON object");
         goto cleanup;
+    }
+    /* One object and nothing after it but white space. */
+    for (; end && end < buf + len; end++) {
+        if (*end != ' ' && *end != '\t' && *end != '\r' && *end != '\n') {
+            kwq_error_set(err, KWQ_EINVAL, "envelope has text after its JSON object");
+            goto cleanup;
+        }
     }
     v = cJSON_GetObjectItemCaseSensitive(o, "v");
     if (!cJSON_IsNumber(v)) {

@@ -1,6 +1,8 @@
 /*
  * url.c - the Redis URL:
  *   redis://[[user]:password@]host[:port][/db][?db=N]   (port 6379, db 0)
+ * A user name (Redis 6 ACL) is used with the password; without a password
+ * it is ignored.
  *   unix://[[user]:password@]/path/to.sock[?db=N]
  * IPv6 hosts go in brackets: redis://[::1]:6379. The password may be
  * percent-encoded. Messages never repeat the password. Kept apart from the
@@ -87,6 +89,7 @@ void kwq__url_free(struct kwq__url *u)
         return;
     free(u->host);
     free(u->path);
+    free(u->user);
     free(u->password);
     free(u->redacted);
     memset(u, 0, sizeof(*u));
@@ -135,13 +138,23 @@ int kwq__url_parse(const char *s, struct kwq__url *u, struct kwq_error *err)
     end = q ? q : p + strlen(p);
     /* Userinfo: everything before the last '@' of the authority part. */
     at = NULL;
-    for (const char *i = p; i < end && (u->is_unix || *i != '/'); i++) {
+    for (const char *i = p; i < end && *i != '/'; i++) {
         if (*i == '@')
             at = i;
     }
     if (at) {
         const char *colon = memchr(p, ':', (size_t)(at - p));
 
+        if (colon && colon > p) {
+            /* A Redis 6 ACL user name before the password. */
+            u->user = pct_decode(p, (size_t)(colon - p), &bad);
+            if (!u->user) {
+                kwq__url_free(u);
+                return bad ? kwq_error_set(err, KWQ_EINVAL, "the user name in the Redis URL "
+                                           "has a bad %%-escape")
+                           : kwq_error_set(err, KWQ_ENOMEM, "out of memory");
+            }
+        }
         if (colon) {
             pw = colon + 1;
             pw_end = at;

@@ -1,0 +1,220 @@
+/*
+ * client_connect.c - connecting: the password by precedence, AUTH, SELECT,
+ * the eviction-policy check and SCRIPT LOAD of every script; and INFO.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "client_int.h"
+#include "kwq/util.h"
+#include "lua_scripts.h"
+
+/* The password by precedence: opts, opts file, env file, env, URL. */
+static int resolve_password(struct kwq_client *c, char **ret)
+{
+    const char *file = c->opts.password_file;
+    const char *env;
+    int rc;
+
+    *ret = NULL;
+    if (c->opts.password) {
+        *ret = strdup(c->opts.password);
+        return *ret ? 0 : kwq__fail(c, KWQ_ENOMEM, "out of memory");
+    }
+    if (!file) {
+        env = getenv("KWQ_REDIS_PASSWORD_FILE");
+        file = env && *env ? env : NULL;
+    }
+    if (file) {
+        rc = kwq_read_secret_file(file, ret);
+        if (rc == KWQ_EINVAL)
+            return kwq__fail(c, KWQ_EINVAL, "the password file %s is empty", file);
+        if (rc)
+            return kwq__fail(c, KWQ_EINVAL, "cannot read the password file %s: %s", file,
+                             kwq_strerror(rc));
+        return 0;
+    }
+    env = getenv("KWQ_REDIS_PASSWORD");
+    if (env && *env) {
+        *ret = strdup(env);
+        return *ret ? 0 : kwq__fail(c, KWQ_ENOMEM, "out of memory");
+    }
+    if (c->url.password) {
+        *ret = strdup(c->url.password);
+        return *ret ? 0 : kwq__fail(c, KWQ_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+/* Run one command given as strings; reply in *ret. */
+static int simple(struct kwq_client *c, redisReply **ret, int argc, const char **argv)
+{
+    struct kwq__args a;
+    int rc;
+
+    kwq__args_init(&a);
+    for (int i = 0; i < argc; i++)
+        kwq__args_addz(&a, argv[i]);
+    rc = kwq__command(c, &a, ret);
+    kwq__args_free(&a);
+    return rc;
+}
+
+static int check_policy(struct kwq_client *c)
+{
+    redisReply *r;
+    const char *p, *e;
+    int rc = simple(c, &r, 2, (const char *[]){"INFO", "memory"});
+
+    if (rc)
+        return rc;
+    if (r->type != REDIS_REPLY_STRING) {
+        freeReplyObject(r);
+        return kwq__bad_reply(c, "INFO memory text");
+    }
+    p = strstr(r->str, "maxmemory_policy:");
+    if (p) {
+        p += strlen("maxmemory_policy:");
+        e = p + strcspn(p, "\r\n");
+        if ((size_t)(e - p) != strlen("noeviction") || memcmp(p, "noeviction", 10) != 0) {
+            rc = kwq__fail(c, KWQ_EPOLICY, "Redis maxmemory-policy is '%.*s': kwq needs "
+                           "'noeviction' (it must never evict queue keys); run CONFIG SET "
+                           "maxmemory-policy noeviction", (int)(e - p > 40 ? 40 : e - p), p);
+        }
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+static int find_scripts(struct kwq_client *c)
+{
+    for (int op = 0; op < KWQ__OP_COUNT; op++) {
+        for (unsigned i = 0; i < kwq__script_count; i++) {
+            if (strcmp(kwq__scripts[i].name, kwq__op_names[op]) == 0)
+                c->script_index[op] = (int)i;
+        }
+        if (c->script_index[op] < 0)
+            return kwq__fail(c, KWQ_EPROTO, "libkwq was built without the '%s' script",
+                             kwq__op_names[op]);
+    }
+    return 0;
+}
+
+static int load_scripts(struct kwq_client *c)
+{
+    int rc = 0, first = 0;
+
+    for (int op = 0; op < KWQ__OP_COUNT && !rc; op++)
+        rc = kwq__script_load_append(c, (enum kwq__op)op);
+    /* Read every reply, so the connection stays in step; keep the first error. */
+    for (int op = 0; op < KWQ__OP_COUNT && c->rc; op++) {
+        rc = kwq__script_load_reply(c, (enum kwq__op)op);
+        if (rc && !first)
+            first = rc;
+    }
+    return first ? first : rc;
+}
+
+int kwq_client_connect(struct kwq_client *c)
+{
+    struct kwq_error e = {0};
+    struct timeval tv;
+    char *password = NULL;
+    redisReply *r = NULL;
+    int rc;
+
+    c->errstr[0] = '\0';
+    kwq__disconnect(c);
+    kwq__url_free(&c->url);
+    if (kwq__url_parse(c->opts.url, &c->url, &e))
+        return kwq__fail(c, e.code, "%s", e.msg);
+    /* The URL never changes: keep the string callers may hold from kwq_client_url_redacted. */
+    if (!c->redacted)
+        c->redacted = strdup(c->url.redacted);
+    if (!c->redacted)
+        return kwq__fail(c, KWQ_ENOMEM, "out of memory");
+    rc = find_scripts(c);
+    if (rc)
+        return rc;
+    rc = resolve_password(c, &password);
+    if (rc)
+        return rc;
+    tv.tv_sec = (time_t)(c->opts.connect_timeout_ms / 1000);
+    tv.tv_usec = (suseconds_t)(c->opts.connect_timeout_ms % 1000) * 1000;
+    errno = 0;
+    if (c->url.is_unix)
+        c->rc = redisConnectUnixWithTimeout(c->url.path, tv);
+    else
+        c->rc = redisConnectWithTimeout(c->url.host, c->url.port, tv);
+    if (!c->rc) {
+        rc = kwq__fail(c, KWQ_ENOMEM, "out of memory connecting to Redis");
+        goto cleanup;
+    }
+    if (c->rc->err) {
+        bool timeout = c->rc->err == REDIS_ERR_IO && (errno == ETIMEDOUT || errno == EINPROGRESS ||
+                                                      errno == EAGAIN) &&
+                       strstr(c->rc->errstr, "timed out") != NULL;
+
+        rc = kwq__fail(c, timeout ? KWQ_ETIMEOUT : KWQ_ECONN, "cannot connect to Redis at %s: %s",
+                       c->redacted, c->rc->errstr);
+        kwq__disconnect(c);
+        goto cleanup;
+    }
+    kwq__set_timeout(c, 0);
+    if (password) {
+        rc = c->url.user ? simple(c, &r, 3, (const char *[]){"AUTH", c->url.user, password})
+                         : simple(c, &r, 2, (const char *[]){"AUTH", password});
+        if (rc)
+            goto fail;
+        freeReplyObject(r);
+    }
+    if (c->url.db != 0) {
+        char db[16];
+
+        (void)snprintf(db, sizeof(db), "%d", c->url.db);
+        rc = simple(c, &r, 2, (const char *[]){"SELECT", db});
+        if (rc)
+            goto fail;
+        freeReplyObject(r);
+    }
+    rc = check_policy(c);
+    if (rc)
+        goto fail;
+    rc = load_scripts(c);
+    if (rc)
+        goto fail;
+    goto cleanup;
+fail:
+    kwq__disconnect(c);
+cleanup:
+    kwq__free_secret(password);
+    return rc;
+}
+
+/* ---- Server info --------------------------------------------------------------- */
+
+int kwq_server_info(struct kwq_client *c, const char *section, char **ret)
+{
+    redisReply *r;
+    int rc;
+
+    *ret = NULL;
+    c->errstr[0] = '\0';
+    if (!c->rc)
+        return kwq__fail(c, KWQ_ECONN, "not connected to Redis at %s: call kwq_client_connect",
+                         kwq__url_for_msg(c));
+    rc = section ? simple(c, &r, 2, (const char *[]){"INFO", section})
+                 : simple(c, &r, 1, (const char *[]){"INFO"});
+    if (rc)
+        return rc;
+    if (r->type != REDIS_REPLY_STRING) {
+        freeReplyObject(r);
+        return kwq__bad_reply(c, "INFO text");
+    }
+    *ret = kwq__reply_dup(r);
+    freeReplyObject(r);
+    return *ret ? 0 : kwq__fail(c, KWQ_ENOMEM, "out of memory");
+}
