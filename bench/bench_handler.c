@@ -65,7 +65,9 @@ static void write_all(int fd, const char *p, size_t n)
 
 static void out_add(struct out *o, const char *p, size_t n)
 {
-    if (o->len + n > o->cap) {
+    if (n == 0)
+        return;
+    if (!o->buf || n > o->cap - o->len) {
         size_t cap = o->cap ? o->cap * 2 : 64 * 1024;
         while (cap < o->len + n)
             cap *= 2;

@@ -13,7 +13,8 @@
 
 local ttl = tonumber(ARGV[1])
 if not ttl or ttl < 1 or #ARGV < 5 or (#ARGV - 1) % 4 ~= 0 then
-    return redis.error_reply('KWQ_INVAL ack needs result_ttl_ms and id/token/has_result/result items')
+    return redis.error_reply('KWQ_INVAL ack needs result_ttl_ms and ' ..
+        'id/token/has_result/result items')
 end
 local ids, tokens, has = {}, {}, {}
 for i = 2, #ARGV, 4 do

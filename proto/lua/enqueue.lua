@@ -39,7 +39,8 @@ if batch and chunk_no > 1 and redis.call('GET', batch) ~= tostring(chunk_no - 1)
 end
 local conf = redis.call('HMGET', K_CONF, 'sealed', 'max_tasks')
 if conf[1] then
-    return redis.error_reply("KWQ_SEALED queue '" .. queue_name() .. "' is sealed; unseal it or use another queue")
+    return redis.error_reply("KWQ_SEALED queue '" .. queue_name() ..
+        "' is sealed; unseal it or use another queue")
 end
 
 -- Pass 1: decode options and resolve idempotency keys (also within the batch).

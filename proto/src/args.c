@@ -107,4 +107,3 @@ void kwq__args_addi(struct kwq__args *a, int64_t v)
 
     kwq__args_addcopy(a, buf, (size_t)n);
 }
-

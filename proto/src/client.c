@@ -13,14 +13,15 @@
 #include <sys/time.h>
 #include <time.h>
 
-#include "client_int.h"
 #include "kwq/util.h"
+
+#include "client_int.h"
 #include "lua_scripts.h"
 
 /* Script file names, in enum kwq__op order. */
 const char *const kwq__op_names[KWQ__OP_COUNT] = {
-    "enqueue", "lease", "renew", "ack",  "fail",    "release", "reap", "seal",
-    "stats",   "dead",  "task",  "cancel", "results", "purge", "conf",
+    "enqueue", "lease", "renew", "ack",    "fail",    "release", "reap", "seal",
+    "stats",   "dead",  "task",  "cancel", "results", "purge",   "conf",
 };
 
 /* ---- Options, lifetime ----------------------------------------------------- */
@@ -180,8 +181,9 @@ static int transport_error(struct kwq_client *c)
     int err = c->rc ? c->rc->err : REDIS_ERR_EOF;
     const char *why = c->rc ? c->rc->errstr : "not connected";
 
-    if (err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ETIMEDOUT ||
-                                strstr(why, "temporarily unavailable") || strstr(why, "timed out"))) {
+    if (err == REDIS_ERR_IO &&
+        (errno == EAGAIN || errno == EWOULDBLOCK || errno == ETIMEDOUT ||
+         strstr(why, "temporarily unavailable") || strstr(why, "timed out"))) {
         kwq__fail(c, KWQ_ETIMEOUT, "Redis at %s did not answer within %u ms", kwq__url_for_msg(c),
                   c->opts.command_timeout_ms);
         code = KWQ_ETIMEOUT;
@@ -210,13 +212,16 @@ static int error_reply(struct kwq_client *c, const redisReply *r)
         return kwq__fail(c, code, "%s", sp ? sp + 1 : kwq_strerror(code));
     }
     if (strncmp(msg, "OOM ", 4) == 0)
-        return kwq__fail(c, KWQ_EFULL, "Redis is at its maxmemory limit and refused the write "
+        return kwq__fail(c, KWQ_EFULL,
+                         "Redis is at its maxmemory limit and refused the write "
                          "(OOM); let workers drain queues or raise maxmemory");
     if (strncmp(msg, "NOAUTH", 6) == 0)
-        return kwq__fail(c, KWQ_EAUTH, "Redis requires a password: set KWQ_REDIS_PASSWORD or "
+        return kwq__fail(c, KWQ_EAUTH,
+                         "Redis requires a password: set KWQ_REDIS_PASSWORD or "
                          "--redis-password-file");
     if (strncmp(msg, "WRONGPASS", 9) == 0 || strncmp(msg, "ERR invalid password", 20) == 0)
-        return kwq__fail(c, KWQ_EAUTH, "Redis refused the password (WRONGPASS): check "
+        return kwq__fail(c, KWQ_EAUTH,
+                         "Redis refused the password (WRONGPASS): check "
                          "KWQ_REDIS_PASSWORD / --redis-password-file");
     return kwq__fail(c, KWQ_EREDIS, "Redis error: %.*s", (int)(r->len > 200 ? 200 : r->len), msg);
 }
@@ -461,7 +466,8 @@ int kwq__begin(struct kwq_client *c, const char *queue)
 
     c->errstr[0] = '\0';
     if (c->waiting)
-        return kwq__fail(c, KWQ_EINVAL, "a wait is in progress on this client: call "
+        return kwq__fail(c, KWQ_EINVAL,
+                         "a wait is in progress on this client: call "
                          "kwq_wait_finish first");
     if (kwq_queue_name_check(queue, &e))
         return kwq__fail(c, KWQ_EINVAL, "%s", e.msg);
@@ -476,8 +482,10 @@ int kwq__begin(struct kwq_client *c, const char *queue)
 int kwq__check_id(struct kwq_client *c, const char *id)
 {
     if (!kwq_id_is_valid(id))
-        return kwq__fail(c, KWQ_EINVAL, "'%.30s' is not a task ID (decimal digits, no leading "
-                         "zero)", id ? id : "(null)");
+        return kwq__fail(c, KWQ_EINVAL,
+                         "'%.30s' is not a task ID (decimal digits, no leading "
+                         "zero)",
+                         id ? id : "(null)");
     return 0;
 }
 
@@ -512,8 +520,10 @@ bool kwq__reply_int(const redisReply *r, long long *ret)
 
 int kwq__bad_reply(struct kwq_client *c, const char *what)
 {
-    return kwq__fail(c, KWQ_EPROTO, "unexpected reply from Redis: expected %s (are kwq and "
-                     "its scripts the same version?)", what);
+    return kwq__fail(c, KWQ_EPROTO,
+                     "unexpected reply from Redis: expected %s (are kwq and "
+                     "its scripts the same version?)",
+                     what);
 }
 
 char *kwq__reply_dup(const redisReply *r)
@@ -535,4 +545,3 @@ int kwq__item_status(const redisReply *r)
         return 0;
     return kwq_err_from_wire(r->str, r->len);
 }
-

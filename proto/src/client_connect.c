@@ -8,8 +8,9 @@
 #include <string.h>
 #include <sys/time.h>
 
-#include "client_int.h"
 #include "kwq/util.h"
+
+#include "client_int.h"
 #include "lua_scripts.h"
 
 /* The password by precedence: opts, opts file, env file, env, URL. */
@@ -80,9 +81,11 @@ static int check_policy(struct kwq_client *c)
         p += strlen("maxmemory_policy:");
         e = p + strcspn(p, "\r\n");
         if ((size_t)(e - p) != strlen("noeviction") || memcmp(p, "noeviction", 10) != 0) {
-            rc = kwq__fail(c, KWQ_EPOLICY, "Redis maxmemory-policy is '%.*s': kwq needs "
+            rc = kwq__fail(c, KWQ_EPOLICY,
+                           "Redis maxmemory-policy is '%.*s': kwq needs "
                            "'noeviction' (it must never evict queue keys); run CONFIG SET "
-                           "maxmemory-policy noeviction", (int)(e - p > 40 ? 40 : e - p), p);
+                           "maxmemory-policy noeviction",
+                           (int)(e - p > 40 ? 40 : e - p), p);
         }
     }
     freeReplyObject(r);
@@ -154,8 +157,8 @@ int kwq_client_connect(struct kwq_client *c)
         goto cleanup;
     }
     if (c->rc->err) {
-        bool timeout = c->rc->err == REDIS_ERR_IO && (errno == ETIMEDOUT || errno == EINPROGRESS ||
-                                                      errno == EAGAIN) &&
+        bool timeout = c->rc->err == REDIS_ERR_IO &&
+                       (errno == ETIMEDOUT || errno == EINPROGRESS || errno == EAGAIN) &&
                        strstr(c->rc->errstr, "timed out") != NULL;
 
         rc = kwq__fail(c, timeout ? KWQ_ETIMEOUT : KWQ_ECONN, "cannot connect to Redis at %s: %s",

@@ -87,8 +87,8 @@ cleanup:
 }
 
 /* Requeue or purge dead tasks by ID, or all of them (the script takes 1000 per call). */
-static int dead_op(struct kwq_client *c, const char *queue, const char *op,
-                   const char *const *ids, size_t n)
+static int dead_op(struct kwq_client *c, const char *queue, const char *op, const char *const *ids,
+                   size_t n)
 {
     long long total = 0;
     int rc = kwq__begin(c, queue);

@@ -8,15 +8,16 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include "client_int.h"
 #include "kwq/util.h"
+
+#include "client_int.h"
 
 /* One chunk's command: extra keys (idempotency keys) and arguments. */
 struct chunk {
-    size_t first, n;      /* tasks[first .. first + n) */
+    size_t first, n;       /* tasks[first .. first + n) */
     struct kwq__args keys; /* kwq:{q}:idem:<key> strings, owned via idem[] */
     struct kwq__args args;
-    char **owned;         /* malloc'd strings the vectors point to */
+    char **owned; /* malloc'd strings the vectors point to */
     size_t n_owned;
 };
 
@@ -31,8 +32,7 @@ static void chunk_free(struct chunk *ch)
 
 /* batch: the batch key (NULL for a lone chunk), borrowed; k: chunk index; last: final chunk. */
 static int build_chunk(struct kwq_client *c, const char *queue, const struct kwq_new_task *tasks,
-                       const char *batch, size_t batch_len, size_t k, bool last,
-                       struct chunk *ch)
+                       const char *batch, size_t batch_len, size_t k, bool last, struct chunk *ch)
 {
     kwq__args_init(&ch->keys);
     kwq__args_init(&ch->args);
@@ -164,17 +164,22 @@ static int check_tasks(struct kwq_client *c, const struct kwq_new_task *tasks, s
         const struct kwq_new_task *t = &tasks[i];
 
         if (t->payload_len > c->opts.max_payload)
-            return kwq__fail(c, KWQ_ETOOBIG, "task %zu: payload of %zu bytes is over the limit "
-                             "of %zu bytes; split it or raise the limit", i + 1, t->payload_len,
-                             c->opts.max_payload);
+            return kwq__fail(c, KWQ_ETOOBIG,
+                             "task %zu: payload of %zu bytes is over the limit "
+                             "of %zu bytes; split it or raise the limit",
+                             i + 1, t->payload_len, c->opts.max_payload);
         if (!t->payload && t->payload_len)
             return kwq__fail(c, KWQ_EINVAL, "task %zu: payload is NULL", i + 1);
         if (t->idem_key && (!t->idem_key[0] || strlen(t->idem_key) > 1024))
-            return kwq__fail(c, KWQ_EINVAL, "task %zu: the idempotency key must be 1 to 1024 "
-                             "bytes", i + 1);
+            return kwq__fail(c, KWQ_EINVAL,
+                             "task %zu: the idempotency key must be 1 to 1024 "
+                             "bytes",
+                             i + 1);
         if (t->max_attempts > 1000)
-            return kwq__fail(c, KWQ_EINVAL, "task %zu: max_attempts must be between 1 and "
-                             "1000, got %u", i + 1, t->max_attempts);
+            return kwq__fail(c, KWQ_EINVAL,
+                             "task %zu: max_attempts must be between 1 and "
+                             "1000, got %u",
+                             i + 1, t->max_attempts);
     }
     return 0;
 }
@@ -246,8 +251,8 @@ static int resend_chunks(struct kwq_client *c, const char *queue, struct chunk *
     return rc;
 }
 
-int kwq_enqueue(struct kwq_client *c, const char *queue, const struct kwq_new_task *tasks,
-                size_t n, struct kwq_enqueued *ret, size_t *ret_accepted)
+int kwq_enqueue(struct kwq_client *c, const char *queue, const struct kwq_new_task *tasks, size_t n,
+                struct kwq_enqueued *ret, size_t *ret_accepted)
 {
     size_t nchunks = (n + KWQ_ENQUEUE_CHUNK - 1) / KWQ_ENQUEUE_CHUNK, accepted = 0, sent = 0;
     struct chunk *ch = NULL;

@@ -44,8 +44,7 @@ static int check_refs(struct kwq_client *c, const char *what, const struct kwq_l
  * id/token pairs and get a status per pair.
  */
 static int refs_op(struct kwq_client *c, const char *queue, enum kwq__op op,
-                   const struct kwq_lease_ref *refs, size_t n, uint64_t lease_ms,
-                   int *ret_status)
+                   const struct kwq_lease_ref *refs, size_t n, uint64_t lease_ms, int *ret_status)
 {
     int rc = 0;
 
@@ -71,8 +70,8 @@ static int refs_op(struct kwq_client *c, const char *queue, enum kwq__op op,
     return rc;
 }
 
-int kwq_renew(struct kwq_client *c, const char *queue, const struct kwq_lease_ref *refs,
-              size_t n, uint64_t lease_ms, int *ret_status)
+int kwq_renew(struct kwq_client *c, const char *queue, const struct kwq_lease_ref *refs, size_t n,
+              uint64_t lease_ms, int *ret_status)
 {
     int rc = kwq__begin(c, queue);
 
@@ -118,9 +117,10 @@ int kwq_ack(struct kwq_client *c, const char *queue, const struct kwq_ack *acks,
                 /* That task is not acked: its holder learns why. */
                 if (st)
                     st[i - s] = KWQ_ETOOBIG;
-                (void)kwq__fail(c, KWQ_ETOOBIG, "ack: result of %zu bytes for task %s is over "
-                                "the limit of %zu bytes", x->result_len, x->id,
-                                c->opts.max_result);
+                (void)kwq__fail(c, KWQ_ETOOBIG,
+                                "ack: result of %zu bytes for task %s is over "
+                                "the limit of %zu bytes",
+                                x->result_len, x->id, c->opts.max_result);
                 continue;
             }
             sent_idx[k++] = i - s;
@@ -217,8 +217,8 @@ int kwq_fail(struct kwq_client *c, const char *queue, const struct kwq_failure *
     return rc;
 }
 
-int kwq_release(struct kwq_client *c, const char *queue, const struct kwq_lease_ref *refs,
-                size_t n, int *ret_status)
+int kwq_release(struct kwq_client *c, const char *queue, const struct kwq_lease_ref *refs, size_t n,
+                int *ret_status)
 {
     int rc = kwq__begin(c, queue);
 

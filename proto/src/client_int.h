@@ -6,10 +6,10 @@
 #ifndef KWQ_CLIENT_INT_H
 #define KWQ_CLIENT_INT_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <signal.h>
 
 #include <hiredis/hiredis.h>
 
@@ -41,8 +41,8 @@ enum kwq__op {
 
 /* Longest key: "kwq:{" queue "}:" suffix, where a suffix holds at most an idem key. */
 #define KWQ__KEY_PREFIX_MAX (5 + KWQ_QUEUE_NAME_MAX + 2)
-#define KWQ__FIXED_KEYS 12
-#define KWQ__FIXED_KEY_LEN (KWQ__KEY_PREFIX_MAX + 16)
+#define KWQ__FIXED_KEYS     12
+#define KWQ__FIXED_KEY_LEN  (KWQ__KEY_PREFIX_MAX + 16)
 
 /* The fixed keys every script gets as KEYS[1..12], in protocol order. */
 struct kwq__keys {
@@ -100,11 +100,11 @@ struct kwq__args {
 
 void kwq__args_init(struct kwq__args *a);
 void kwq__args_free(struct kwq__args *a);
-void kwq__args_add(struct kwq__args *a, const void *s, size_t len); /* borrowed */
-void kwq__args_addz(struct kwq__args *a, const char *s);            /* borrowed */
+void kwq__args_add(struct kwq__args *a, const void *s, size_t len);     /* borrowed */
+void kwq__args_addz(struct kwq__args *a, const char *s);                /* borrowed */
 void kwq__args_addcopy(struct kwq__args *a, const char *s, size_t len); /* copied, <= 4096 */
-void kwq__args_addu(struct kwq__args *a, uint64_t v);               /* copied */
-void kwq__args_addi(struct kwq__args *a, int64_t v);                /* copied */
+void kwq__args_addu(struct kwq__args *a, uint64_t v);                   /* copied */
+void kwq__args_addi(struct kwq__args *a, int64_t v);                    /* copied */
 
 struct kwq_client {
     struct kwq_client_opts opts; /* copy; url, password, password_file owned */
@@ -113,7 +113,7 @@ struct kwq_client {
     redisContext *rc;            /* NULL when disconnected */
     char sha[KWQ__OP_COUNT][41]; /* SHA1 of every script, filled at connect */
     int script_index[KWQ__OP_COUNT];
-    bool waiting;                /* kwq_wait_start sent a BLPOP not read yet */
+    bool waiting; /* kwq_wait_start sent a BLPOP not read yet */
     char errstr[KWQ_ERRSTR_LEN];
 };
 

@@ -9,8 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client_int.h"
 #include "kwq/util.h"
+
+#include "client_int.h"
 
 /* Fields per leased task in the lease reply. */
 #define LEASE_FIELDS 7
@@ -64,9 +65,9 @@ static int lease_once(struct kwq_client *c, const char *queue, size_t max, uint6
     kwq__args_free(&a);
     if (rc)
         return rc;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 4 || !kwq__reply_int(r->element[0], &sealed) ||
-        !kwq__reply_int(r->element[1], &drained) || !kwq__reply_int(r->element[2], &due) ||
-        !kwq__reply_int(r->element[3], &k) || k < 0 ||
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 4 ||
+        !kwq__reply_int(r->element[0], &sealed) || !kwq__reply_int(r->element[1], &drained) ||
+        !kwq__reply_int(r->element[2], &due) || !kwq__reply_int(r->element[3], &k) || k < 0 ||
         r->elements != 4 + (size_t)k * LEASE_FIELDS) {
         rc = kwq__bad_reply(c, "a lease reply");
         goto cleanup;

@@ -47,8 +47,8 @@ int kwq_result_get(struct kwq_client *c, const char *queue, const char *id, char
 static int fill_result(struct kwq_result *x, const redisReply *eid, const redisReply *id,
                        const redisReply *data)
 {
-    if (eid->type != REDIS_REPLY_STRING || eid->len >= sizeof(x->cursor) || !kwq__copy_id(x->id, id) ||
-        data->type != REDIS_REPLY_STRING)
+    if (eid->type != REDIS_REPLY_STRING || eid->len >= sizeof(x->cursor) ||
+        !kwq__copy_id(x->id, id) || data->type != REDIS_REPLY_STRING)
         return -1;
     memcpy(x->cursor, eid->str, eid->len);
     x->cursor[eid->len] = '\0';
@@ -76,8 +76,8 @@ static int parse_results(struct kwq_client *c, const redisReply *r, struct kwq_r
     if (!list)
         return kwq__fail(c, KWQ_ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
-        int e = fill_result(&list[i], r->element[3 * i], r->element[3 * i + 1],
-                            r->element[3 * i + 2]);
+        int e =
+            fill_result(&list[i], r->element[3 * i], r->element[3 * i + 1], r->element[3 * i + 2]);
 
         if (e) {
             kwq_results_free(list, n);
@@ -91,8 +91,8 @@ static int parse_results(struct kwq_client *c, const redisReply *r, struct kwq_r
 }
 
 /* XREAD BLOCK for the first results after cursor; *ret_n 0 on timeout. */
-static int results_block(struct kwq_client *c, const char *queue, const char *cursor,
-                         size_t count, uint64_t block_ms, struct kwq_result **ret, size_t *ret_n)
+static int results_block(struct kwq_client *c, const char *queue, const char *cursor, size_t count,
+                         uint64_t block_ms, struct kwq_result **ret, size_t *ret_n)
 {
     char key[KWQ__FIXED_KEY_LEN];
     struct kwq__args a;

@@ -34,8 +34,7 @@ static char *dup_opt(const redisReply *r, size_t *len, bool *ok)
     return s;
 }
 
-int kwq_task_get(struct kwq_client *c, const char *queue, const char *id,
-                 struct kwq_task_info *ret)
+int kwq_task_get(struct kwq_client *c, const char *queue, const char *id, struct kwq_task_info *ret)
 {
     redisReply *r, **f;
     long long token, att, max, timeout, enq, due, done_ms;

@@ -11,8 +11,8 @@
 
 /* KEYS[1..12] of every script, in this order. */
 static const char *const fixed_suffixes[KWQ__FIXED_KEYS] = {
-    "pending", "data", "meta", "leased", "leases", "delayed",
-    "dead",    "stats", "conf", "seq",   "wake",   "results",
+    "pending", "data",  "meta", "leased", "leases", "delayed",
+    "dead",    "stats", "conf", "seq",    "wake",   "results",
 };
 
 size_t kwq__key(char *buf, size_t len, const char *queue, const char *suffix)

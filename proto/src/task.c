@@ -13,9 +13,8 @@
 #include "kwq/util.h"
 
 static const char *const state_names[] = {
-    [KWQ_STATE_UNKNOWN] = "unknown", [KWQ_STATE_PENDING] = "pending",
-    [KWQ_STATE_LEASED] = "leased",   [KWQ_STATE_DELAYED] = "delayed",
-    [KWQ_STATE_DONE] = "done",       [KWQ_STATE_DEAD] = "dead",
+    [KWQ_STATE_UNKNOWN] = "unknown", [KWQ_STATE_PENDING] = "pending", [KWQ_STATE_LEASED] = "leased",
+    [KWQ_STATE_DELAYED] = "delayed", [KWQ_STATE_DONE] = "done",       [KWQ_STATE_DEAD] = "dead",
 };
 
 const char *kwq_state_to_string(enum kwq_state s)
@@ -68,8 +67,10 @@ int kwq_queue_name_check(const char *name, struct kwq_error *err)
     size_t n;
 
     if (!name || !name[0])
-        return kwq_error_set(err, KWQ_EINVAL, "the queue name is empty: use 1 to %d of "
-                             "A-Z a-z 0-9 . _ : -", KWQ_QUEUE_NAME_MAX);
+        return kwq_error_set(err, KWQ_EINVAL,
+                             "the queue name is empty: use 1 to %d of "
+                             "A-Z a-z 0-9 . _ : -",
+                             KWQ_QUEUE_NAME_MAX);
     for (n = 0; name[n]; n++) {
         unsigned char ch = (unsigned char)name[n];
 
@@ -80,7 +81,8 @@ int kwq_queue_name_check(const char *name, struct kwq_error *err)
               ch == '.' || ch == '_' || ch == ':' || ch == '-'))
             return kwq_error_set(err, KWQ_EINVAL,
                                  "queue name has a character outside A-Z a-z 0-9 . _ : - at "
-                                 "byte %zu (0x%02x)", n + 1, ch);
+                                 "byte %zu (0x%02x)",
+                                 n + 1, ch);
     }
     return 0;
 }
@@ -130,8 +132,10 @@ static int get_uint(const cJSON *o, const char *name, double max, uint64_t *ret,
         return 0;
     if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > max ||
         v->valuedouble != (double)(uint64_t)v->valuedouble)
-        return kwq_error_set(err, KWQ_EINVAL, "envelope field '%s' must be a whole number "
-                             "from 0 to %.0f", name, max);
+        return kwq_error_set(err, KWQ_EINVAL,
+                             "envelope field '%s' must be a whole number "
+                             "from 0 to %.0f",
+                             name, max);
     *ret = (uint64_t)v->valuedouble;
     return 0;
 }
@@ -165,14 +169,17 @@ int kwq_task_from_json(const char *buf, size_t len, struct kwq_task *ret, struct
         goto cleanup;
     }
     if (v->valuedouble != KWQ_ENVELOPE_VERSION) {
-        kwq_error_set(err, KWQ_EINVAL, "envelope version %g is not supported (this kwq reads "
-                      "version %d)", v->valuedouble, KWQ_ENVELOPE_VERSION);
+        kwq_error_set(err, KWQ_EINVAL,
+                      "envelope version %g is not supported (this kwq reads "
+                      "version %d)",
+                      v->valuedouble, KWQ_ENVELOPE_VERSION);
         goto cleanup;
     }
     id = cJSON_GetObjectItemCaseSensitive(o, "id");
     if (id) {
         if (!cJSON_IsString(id) || !kwq_id_is_valid(id->valuestring)) {
-            kwq_error_set(err, KWQ_EINVAL, "envelope field 'id' is not a task ID (decimal "
+            kwq_error_set(err, KWQ_EINVAL,
+                          "envelope field 'id' is not a task ID (decimal "
                           "digits, no leading zero)");
             goto cleanup;
         }
@@ -229,8 +236,10 @@ int kwq_task_from_json(const char *buf, size_t len, struct kwq_task *ret, struct
         t.payload[got] = '\0';
         t.payload_len = (size_t)got;
     } else {
-        kwq_error_set(err, KWQ_EINVAL, "envelope encoding '%.40s' is unknown: use \"utf8\" "
-                      "or \"base64\"", enc->valuestring);
+        kwq_error_set(err, KWQ_EINVAL,
+                      "envelope encoding '%.40s' is unknown: use \"utf8\" "
+                      "or \"base64\"",
+                      enc->valuestring);
         goto cleanup;
     }
     *ret = t;

@@ -119,7 +119,8 @@ int kwq__url_parse(const char *s, struct kwq__url *u, struct kwq_error *err)
 
     memset(u, 0, sizeof(*u));
     if (!s || !*s)
-        return kwq_error_set(err, KWQ_EINVAL, "the Redis URL is empty: use redis://host:port/db "
+        return kwq_error_set(err, KWQ_EINVAL,
+                             "the Redis URL is empty: use redis://host:port/db "
                              "or unix:///path/to.sock");
     if (strncmp(s, "redis://", 8) == 0) {
         p = s + 8;
@@ -127,10 +128,12 @@ int kwq__url_parse(const char *s, struct kwq__url *u, struct kwq_error *err)
         p = s + 7;
         u->is_unix = true;
     } else if (strncmp(s, "rediss://", 9) == 0) {
-        return kwq_error_set(err, KWQ_EINVAL, "rediss:// (TLS) is not supported: use redis:// "
+        return kwq_error_set(err, KWQ_EINVAL,
+                             "rediss:// (TLS) is not supported: use redis:// "
                              "or unix://");
     } else {
-        return kwq_error_set(err, KWQ_EINVAL, "the Redis URL must start with redis:// or "
+        return kwq_error_set(err, KWQ_EINVAL,
+                             "the Redis URL must start with redis:// or "
                              "unix://");
     }
     /* The query: only ?db=N is known. */
@@ -150,7 +153,8 @@ int kwq__url_parse(const char *s, struct kwq__url *u, struct kwq_error *err)
             u->user = pct_decode(p, (size_t)(colon - p), &bad);
             if (!u->user) {
                 kwq__url_free(u);
-                return bad ? kwq_error_set(err, KWQ_EINVAL, "the user name in the Redis URL "
+                return bad ? kwq_error_set(err, KWQ_EINVAL,
+                                           "the user name in the Redis URL "
                                            "has a bad %%-escape")
                            : kwq_error_set(err, KWQ_ENOMEM, "out of memory");
             }
@@ -162,7 +166,8 @@ int kwq__url_parse(const char *s, struct kwq__url *u, struct kwq_error *err)
                 u->password = pct_decode(pw, (size_t)(pw_end - pw), &bad);
                 if (!u->password) {
                     kwq__url_free(u);
-                    return bad ? kwq_error_set(err, KWQ_EINVAL, "the password in the Redis URL "
+                    return bad ? kwq_error_set(err, KWQ_EINVAL,
+                                               "the password in the Redis URL "
                                                "has a bad %%-escape")
                                : kwq_error_set(err, KWQ_ENOMEM, "out of memory");
                 }
@@ -174,7 +179,8 @@ int kwq__url_parse(const char *s, struct kwq__url *u, struct kwq_error *err)
     if (u->is_unix) {
         if (p >= end || *p != '/') {
             kwq__url_free(u);
-            return kwq_error_set(err, KWQ_EINVAL, "a unix:// URL needs an absolute socket path, "
+            return kwq_error_set(err, KWQ_EINVAL,
+                                 "a unix:// URL needs an absolute socket path, "
                                  "e.g. unix:///run/redis.sock");
         }
         u->path = dupn(p, (size_t)(end - p));
@@ -193,7 +199,8 @@ int kwq__url_parse(const char *s, struct kwq__url *u, struct kwq_error *err)
             colon = he + 1 < auth_end && he[1] == ':' ? he + 1 : NULL;
             if (he + 1 < auth_end && !colon) {
                 kwq__url_free(u);
-                return kwq_error_set(err, KWQ_EINVAL, "unexpected text after ']' in the Redis "
+                return kwq_error_set(err, KWQ_EINVAL,
+                                     "unexpected text after ']' in the Redis "
                                      "URL host");
             }
             hs++;
@@ -203,13 +210,15 @@ int kwq__url_parse(const char *s, struct kwq__url *u, struct kwq_error *err)
         }
         if (he == hs) {
             kwq__url_free(u);
-            return kwq_error_set(err, KWQ_EINVAL, "the Redis URL has no host: use "
+            return kwq_error_set(err, KWQ_EINVAL,
+                                 "the Redis URL has no host: use "
                                  "redis://host:port/db");
         }
         u->port = 6379;
         if (colon && !parse_int(colon + 1, (size_t)(auth_end - colon - 1), 1, 65535, &u->port)) {
             kwq__url_free(u);
-            return kwq_error_set(err, KWQ_EINVAL, "the port in the Redis URL must be a number "
+            return kwq_error_set(err, KWQ_EINVAL,
+                                 "the port in the Redis URL must be a number "
                                  "from 1 to 65535");
         }
         u->host = dupn(hs, (size_t)(he - hs));
@@ -218,14 +227,16 @@ int kwq__url_parse(const char *s, struct kwq__url *u, struct kwq_error *err)
         if (slash && slash + 1 < end &&
             !parse_int(slash + 1, (size_t)(end - slash - 1), 0, 100000, &u->db)) {
             kwq__url_free(u);
-            return kwq_error_set(err, KWQ_EINVAL, "the database in the Redis URL must be a "
+            return kwq_error_set(err, KWQ_EINVAL,
+                                 "the database in the Redis URL must be a "
                                  "number, e.g. redis://host:6379/0");
         }
     }
     if (q) {
         if (strncmp(q, "?db=", 4) != 0 || !parse_int(q + 4, strlen(q + 4), 0, 100000, &u->db)) {
             kwq__url_free(u);
-            return kwq_error_set(err, KWQ_EINVAL, "the only Redis URL option is ?db=N with N a "
+            return kwq_error_set(err, KWQ_EINVAL,
+                                 "the only Redis URL option is ?db=N with N a "
                                  "database number");
         }
     }

@@ -12,7 +12,8 @@ local function check_leases(ids, tokens)
     for i, id in ipairs(ids) do
         local rec, tok = recs[i], tokens[i]
         -- The record starts with "<token>:": compare that prefix before parsing anything.
-        if not rec or string.sub(rec, #tok + 1, #tok + 1) ~= ':' or string.sub(rec, 1, #tok) ~= tok then
+        if not rec or string.sub(rec, #tok + 1, #tok + 1) ~= ':'
+            or string.sub(rec, 1, #tok) ~= tok then
             status[i] = 'KWQ_LEASELOST'
         elseif string.sub(rec, -2) == ':c' then
             status[i] = 'KWQ_CANCELLED'
