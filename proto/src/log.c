@@ -20,7 +20,7 @@
 #define LOG_LINE_MAX 4096
 
 static struct {
-    const char *component;     /* "worker", "kwq", ... */
+    const char *component;      /* "worker", "kwq", ... */
     enum kwq_log_format format; /* resolved: never KWQ_LOG_AUTO after init */
     enum kwq_log_level min;     /* lowest level written */
 } logcfg = {"kwq", KWQ_LOG_TEXT, KWQ_LOG_INFO};

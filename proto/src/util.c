@@ -47,7 +47,8 @@ void kwq_format_duration(uint64_t ms, char *buf, size_t len)
 
     for (size_t i = 0; ms > 0 && i < sizeof(units) / sizeof(units[0]); i++) {
         if (ms % units[i].ms == 0) {
-            (void)snprintf(buf, len, "%llu%s", (unsigned long long)(ms / units[i].ms), units[i].sfx);
+            (void)snprintf(buf, len, "%llu%s", (unsigned long long)(ms / units[i].ms),
+                           units[i].sfx);
             return;
         }
     }
@@ -61,9 +62,10 @@ static int duration_error(const char *s, uint64_t min_ms, uint64_t max_ms, const
 
     kwq_format_duration(min_ms, lo, sizeof(lo));
     kwq_format_duration(max_ms, hi, sizeof(hi));
-    return kwq_error_set(err, KWQ_EINVAL,
-                         "%s must be a duration between %s and %s (e.g. 250ms, 30s, 5m, 2h), got '%s'",
-                         what, lo, hi, s ? s : "");
+    return kwq_error_set(
+        err, KWQ_EINVAL,
+        "%s must be a duration between %s and %s (e.g. 250ms, 30s, 5m, 2h), got '%s'", what, lo, hi,
+        s ? s : "");
 }
 
 int kwq_parse_duration_ms(const char *s, uint64_t min_ms, uint64_t max_ms, const char *what,
@@ -72,8 +74,8 @@ int kwq_parse_duration_ms(const char *s, uint64_t min_ms, uint64_t max_ms, const
     static const struct {
         const char *sfx; /* unit suffix */
         uint64_t ms;     /* unit length */
-    } units[] = {{"ms", 1}, {"s", MS_PER_S}, {"", MS_PER_S}, {"m", MS_PER_M},
-                 {"h", MS_PER_H}, {"d", MS_PER_D}};
+    } units[] = {{"ms", 1},       {"s", MS_PER_S}, {"", MS_PER_S},
+                 {"m", MS_PER_M}, {"h", MS_PER_H}, {"d", MS_PER_D}};
     const char *end;
     uint64_t v;
 
@@ -97,8 +99,9 @@ int kwq_parse_uint(const char *s, uint64_t min, uint64_t max, const char *what, 
     uint64_t v;
 
     if (!s || parse_digits(s, &v, &end) < 0 || *end != '\0' || v < min || v > max)
-        return kwq_error_set(err, KWQ_EINVAL, "%s must be a whole number from %llu to %llu, got '%s'",
-                             what, (unsigned long long)min, (unsigned long long)max, s ? s : "");
+        return kwq_error_set(err, KWQ_EINVAL,
+                             "%s must be a whole number from %llu to %llu, got '%s'", what,
+                             (unsigned long long)min, (unsigned long long)max, s ? s : "");
     *ret = v;
     return 0;
 }
@@ -109,8 +112,14 @@ int kwq_parse_size(const char *s, uint64_t min, uint64_t max, const char *what, 
     static const struct {
         const char *sfx; /* accepted suffix */
         uint64_t mult;   /* bytes per unit */
-    } units[] = {{"", 1},           {"b", 1},           {"k", 1ULL << 10},  {"K", 1ULL << 10},
-                 {"KiB", 1ULL << 10}, {"M", 1ULL << 20}, {"MiB", 1ULL << 20}, {"G", 1ULL << 30},
+    } units[] = {{"", 1},
+                 {"b", 1},
+                 {"k", 1ULL << 10},
+                 {"K", 1ULL << 10},
+                 {"KiB", 1ULL << 10},
+                 {"M", 1ULL << 20},
+                 {"MiB", 1ULL << 20},
+                 {"G", 1ULL << 30},
                  {"GiB", 1ULL << 30}};
     const char *end;
     uint64_t v;
@@ -124,9 +133,10 @@ int kwq_parse_size(const char *s, uint64_t min, uint64_t max, const char *what, 
             }
         }
     }
-    return kwq_error_set(err, KWQ_EINVAL,
-                         "%s must be a size from %llu to %llu bytes (e.g. 512, 64k, 1MiB), got '%s'",
-                         what, (unsigned long long)min, (unsigned long long)max, s ? s : "");
+    return kwq_error_set(
+        err, KWQ_EINVAL,
+        "%s must be a size from %llu to %llu bytes (e.g. 512, 64k, 1MiB), got '%s'", what,
+        (unsigned long long)min, (unsigned long long)max, s ? s : "");
 }
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -187,7 +197,8 @@ long kwq_base64_decode(const char *in, size_t len, void *out)
             if (v[k] < 0 || pad)
                 return KWQ_EINVAL;
         }
-        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        uint32_t w =
+            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
         o[n++] = (unsigned char)(w >> 16);
         if (pad < 2)
             o[n++] = (unsigned char)(w >> 8);

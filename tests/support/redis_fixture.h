@@ -10,11 +10,11 @@
 #define REDIS_FIXTURE_MAX_ARGS 16
 
 struct redis_fixture {
-    char dir[256];                              /* temp dir: socket, AOF, log */
-    char sock[300];                             /* unix socket path */
-    char url[320];                              /* unix://<sock> */
-    pid_t pid;                                  /* server pid, 0 when stopped */
-    const char *extra[REDIS_FIXTURE_MAX_ARGS];  /* extra server arguments, NULL-terminated */
+    char dir[256];                             /* temp dir: socket, AOF, log */
+    char sock[300];                            /* unix socket path */
+    char url[320];                             /* unix://<sock> */
+    pid_t pid;                                 /* server pid, 0 when stopped */
+    const char *extra[REDIS_FIXTURE_MAX_ARGS]; /* extra server arguments, NULL-terminated */
 };
 
 /*

@@ -33,8 +33,10 @@ struct kwq_client;
 #define KWQ_DEFAULT_URL "redis://127.0.0.1:6379/0"
 
 struct kwq_client_opts {
-    const char *url;             /* redis://[:pw@]host:port/db or unix:///path; NULL: KWQ_REDIS_URL, else KWQ_DEFAULT_URL */
-    const char *password;        /* overrides the URL's; NULL: password_file, KWQ_REDIS_PASSWORD_FILE, KWQ_REDIS_PASSWORD */
+    /* redis://[:pw@]host:port/db or unix:///path; NULL: KWQ_REDIS_URL, else KWQ_DEFAULT_URL */
+    const char *url;
+    /* overrides the URL's; NULL: password_file, KWQ_REDIS_PASSWORD_FILE, KWQ_REDIS_PASSWORD */
+    const char *password;
     const char *password_file;   /* file whose first line is the password */
     uint32_t connect_timeout_ms; /* default 5000 */
     uint32_t command_timeout_ms; /* default 10000; blocking waits add their own wait on top */
@@ -100,8 +102,8 @@ struct kwq_enqueued {
  * Errors: KWQ_EINVAL, KWQ_ETOOBIG, KWQ_ESEALED, KWQ_EFULL, transport errors.
  */
 #define KWQ_ENQUEUE_CHUNK 1000
-int kwq_enqueue(struct kwq_client *c, const char *queue, const struct kwq_new_task *tasks,
-                size_t n, struct kwq_enqueued *ret, size_t *ret_accepted);
+int kwq_enqueue(struct kwq_client *c, const char *queue, const struct kwq_new_task *tasks, size_t n,
+                struct kwq_enqueued *ret, size_t *ret_accepted);
 
 /* ---- Lease and wait ------------------------------------------------------ */
 
@@ -158,8 +160,8 @@ struct kwq_lease_ref {
  * (expired and re-leased, or gone) or KWQ_ECANCELLED (cancelled: stop work;
  * the task is removed).
  */
-int kwq_renew(struct kwq_client *c, const char *queue, const struct kwq_lease_ref *refs,
-              size_t n, uint64_t lease_ms, int *ret_status);
+int kwq_renew(struct kwq_client *c, const char *queue, const struct kwq_lease_ref *refs, size_t n,
+              uint64_t lease_ms, int *ret_status);
 
 struct kwq_ack {
     const char *id;     /* task ID */
@@ -206,8 +208,8 @@ int kwq_fail(struct kwq_client *c, const char *queue, const struct kwq_failure *
  * the pending list at once and its attempt is not charged.
  * ret_status[i]: 0, KWQ_ELEASELOST, KWQ_ECANCELLED.
  */
-int kwq_release(struct kwq_client *c, const char *queue, const struct kwq_lease_ref *refs,
-                size_t n, int *ret_status);
+int kwq_release(struct kwq_client *c, const char *queue, const struct kwq_lease_ref *refs, size_t n,
+                int *ret_status);
 
 /* ---- Maintenance, state and statistics ---------------------------------- */
 
@@ -230,24 +232,24 @@ int kwq_unseal(struct kwq_client *c, const char *queue);
 int kwq_drained(struct kwq_client *c, const char *queue, bool *ret);
 
 struct kwq_stats {
-    uint64_t pending;           /* tasks waiting to be leased */
-    uint64_t leased;            /* tasks under a lease */
-    uint64_t delayed;           /* tasks waiting for a due time */
-    uint64_t dead;              /* tasks in the dead-letter set */
-    uint64_t done;              /* acks, all time */
-    uint64_t enqueued;          /* new tasks accepted, all time (duplicates not counted) */
-    uint64_t duplicates;        /* enqueues answered with an existing ID, all time */
-    uint64_t expired;           /* leases that expired, all time */
-    uint64_t failed;            /* failed attempts reported by handlers, all time */
-    uint64_t retries;           /* failed attempts scheduled for a retry, all time */
-    uint64_t released;          /* leases given back unstarted, all time */
-    uint64_t cancelled;         /* tasks cancelled, all time */
-    uint64_t requeued;          /* dead tasks requeued, all time */
-    uint64_t results;           /* results currently kept (approximate while expiring) */
-    int64_t oldest_pending_ms;  /* age of the oldest pending task, ms; -1 when none */
-    int64_t server_time_ms;     /* server clock at the read, Unix ms */
-    bool sealed;                /* queue is sealed */
-    bool drained;               /* sealed and nothing pending, leased or delayed */
+    uint64_t pending;          /* tasks waiting to be leased */
+    uint64_t leased;           /* tasks under a lease */
+    uint64_t delayed;          /* tasks waiting for a due time */
+    uint64_t dead;             /* tasks in the dead-letter set */
+    uint64_t done;             /* acks, all time */
+    uint64_t enqueued;         /* new tasks accepted, all time (duplicates not counted) */
+    uint64_t duplicates;       /* enqueues answered with an existing ID, all time */
+    uint64_t expired;          /* leases that expired, all time */
+    uint64_t failed;           /* failed attempts reported by handlers, all time */
+    uint64_t retries;          /* failed attempts scheduled for a retry, all time */
+    uint64_t released;         /* leases given back unstarted, all time */
+    uint64_t cancelled;        /* tasks cancelled, all time */
+    uint64_t requeued;         /* dead tasks requeued, all time */
+    uint64_t results;          /* results currently kept (approximate while expiring) */
+    int64_t oldest_pending_ms; /* age of the oldest pending task, ms; -1 when none */
+    int64_t server_time_ms;    /* server clock at the read, Unix ms */
+    bool sealed;               /* queue is sealed */
+    bool drained;              /* sealed and nothing pending, leased or delayed */
 };
 
 /* Read every counter atomically (reaping inline first). */
@@ -286,12 +288,12 @@ int kwq_dead_purge(struct kwq_client *c, const char *queue, const char *const *i
 /* ---- One task: inspect and cancel ----------------------------------------- */
 
 struct kwq_task_info {
-    struct kwq_task task;   /* id, payload (not for done tasks), attempts made, limits, times */
-    enum kwq_state state;   /* where it is now */
-    int64_t due_ms;         /* delayed: due time; leased: lease deadline; else 0 (Unix ms) */
-    char *history_json;     /* JSON array of past attempts (docs/PROTOCOL.md), owned, "[]" when none */
-    char *result;           /* kept result, owned, or NULL */
-    size_t result_len;      /* bytes in result */
+    struct kwq_task task; /* id, payload (not for done tasks), attempts made, limits, times */
+    enum kwq_state state; /* where it is now */
+    int64_t due_ms;       /* delayed: due time; leased: lease deadline; else 0 (Unix ms) */
+    char *history_json; /* JSON array of past attempts (docs/PROTOCOL.md), owned, "[]" when none */
+    char *result;       /* kept result, owned, or NULL */
+    size_t result_len;  /* bytes in result */
 };
 
 /* Free what info owns and zero it. */
@@ -312,11 +314,11 @@ int kwq_cancel(struct kwq_client *c, const char *queue, const char *id);
 /* ---- Results (the gather half of scatter/gather) -------------------------- */
 
 struct kwq_result {
-    char id[KWQ_ID_MAX];   /* task ID */
-    char cursor[48];       /* position in the results stream; pass back to read after it */
-    int64_t done_ms;       /* server time of the ack, Unix ms */
-    char *data;            /* result bytes, owned, NUL-terminated */
-    size_t len;            /* bytes in data */
+    char id[KWQ_ID_MAX]; /* task ID */
+    char cursor[48];     /* position in the results stream; pass back to read after it */
+    int64_t done_ms;     /* server time of the ack, Unix ms */
+    char *data;          /* result bytes, owned, NUL-terminated */
+    size_t len;          /* bytes in data */
 };
 
 /* Free an array returned by kwq_results_read. */

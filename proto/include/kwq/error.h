@@ -3,9 +3,10 @@
  *
  * Every fallible libkwq function returns 0 (or a count >= 0) on success and a
  * negative code on failure: a KWQ_E* code (all below -1000) for kwq's own
- * causes, or -errno from a system call (above -1000); kwq_strerror names both. The concrete cause (a Redis error reply,
- * errno text, the limit that was exceeded) is in the object that failed:
- * kwq_client_errstr() for a client, struct kwq_error for input validation.
+ * causes, or -errno from a system call (above -1000); kwq_strerror names
+ * both. The concrete cause (a Redis error reply, errno text, the limit that
+ * was exceeded) is in the object that failed: kwq_client_errstr() for a
+ * client, struct kwq_error for input validation.
  */
 #ifndef KWQ_ERROR_H
 #define KWQ_ERROR_H
@@ -20,22 +21,22 @@
  * script puts first in an error reply (see docs/PROTOCOL.md, "Errors"), or
  * NULL when the code never comes from Redis.
  */
-#define KWQ_ERR_MAP(XX)                                                                  \
-    XX(INVAL, -1001, "KWQ_INVAL", "invalid argument")                                      \
-    XX(NOMEM, -1002, NULL, "out of memory")                                                 \
-    XX(CONN, -1003, NULL, "cannot reach Redis")                                             \
-    XX(TIMEOUT, -1004, NULL, "Redis did not answer in time")                                \
-    XX(AUTH, -1005, NULL, "Redis refused the password")                                     \
-    XX(POLICY, -1006, NULL, "Redis may evict queue keys")                                   \
-    XX(PROTO, -1007, NULL, "unexpected reply from Redis")                                   \
-    XX(REDIS, -1008, NULL, "Redis returned an error")                                       \
-    XX(TOOBIG, -1009, "KWQ_TOOBIG", "payload or result over the size limit")                \
-    XX(SEALED, -1010, "KWQ_SEALED", "queue is sealed")                                     \
-    XX(LEASELOST, -1011, "KWQ_LEASELOST", "lease lost: the token is not current")           \
-    XX(CANCELLED, -1012, "KWQ_CANCELLED", "task was cancelled")                            \
-    XX(NOTFOUND, -1013, "KWQ_NOTFOUND", "no such task")                                    \
-    XX(STATE, -1014, "KWQ_STATE", "task is not in a state that allows this")               \
-    XX(FULL, -1015, "KWQ_FULL", "queue is full")                                           \
+#define KWQ_ERR_MAP(XX)                                                                            \
+    XX(INVAL, -1001, "KWQ_INVAL", "invalid argument")                                              \
+    XX(NOMEM, -1002, NULL, "out of memory")                                                        \
+    XX(CONN, -1003, NULL, "cannot reach Redis")                                                    \
+    XX(TIMEOUT, -1004, NULL, "Redis did not answer in time")                                       \
+    XX(AUTH, -1005, NULL, "Redis refused the password")                                            \
+    XX(POLICY, -1006, NULL, "Redis may evict queue keys")                                          \
+    XX(PROTO, -1007, NULL, "unexpected reply from Redis")                                          \
+    XX(REDIS, -1008, NULL, "Redis returned an error")                                              \
+    XX(TOOBIG, -1009, "KWQ_TOOBIG", "payload or result over the size limit")                       \
+    XX(SEALED, -1010, "KWQ_SEALED", "queue is sealed")                                             \
+    XX(LEASELOST, -1011, "KWQ_LEASELOST", "lease lost: the token is not current")                  \
+    XX(CANCELLED, -1012, "KWQ_CANCELLED", "task was cancelled")                                    \
+    XX(NOTFOUND, -1013, "KWQ_NOTFOUND", "no such task")                                            \
+    XX(STATE, -1014, "KWQ_STATE", "task is not in a state that allows this")                       \
+    XX(FULL, -1015, "KWQ_FULL", "queue is full")                                                   \
     XX(IO, -1016, NULL, "input/output error")
 
 enum kwq_err {

@@ -21,12 +21,12 @@
 
 struct kwq_error;
 
-#define KWQ_ID_MAX               24                /* longest ID + NUL */
-#define KWQ_QUEUE_NAME_MAX       200               /* bytes in a queue name */
-#define KWQ_DEFAULT_MAX_PAYLOAD  (1024u * 1024u)   /* bytes */
-#define KWQ_DEFAULT_MAX_RESULT   (1024u * 1024u)   /* bytes */
-#define KWQ_ENVELOPE_VERSION     1                 /* "v" of the JSON envelope */
-#define KWQ_PROTOCOL_VERSION     1                 /* docs/PROTOCOL.md version */
+#define KWQ_ID_MAX              24              /* longest ID + NUL */
+#define KWQ_QUEUE_NAME_MAX      200             /* bytes in a queue name */
+#define KWQ_DEFAULT_MAX_PAYLOAD (1024u * 1024u) /* bytes */
+#define KWQ_DEFAULT_MAX_RESULT  (1024u * 1024u) /* bytes */
+#define KWQ_ENVELOPE_VERSION    1               /* "v" of the JSON envelope */
+#define KWQ_PROTOCOL_VERSION    1               /* docs/PROTOCOL.md version */
 
 /* The life of a task: docs/PROTOCOL.md "State machine". */
 enum kwq_state {
@@ -46,14 +46,14 @@ int kwq_state_from_string(const char *s, enum kwq_state *ret);
 
 /* A leased task, or a task read back by ID. */
 struct kwq_task {
-    char id[KWQ_ID_MAX];    /* task ID */
-    char *payload;          /* payload bytes, owned, NUL-terminated for convenience */
-    size_t payload_len;     /* bytes in payload, terminator excluded */
-    uint64_t token;         /* fencing token of this lease; 0 when not leased */
-    uint32_t attempt;       /* 1-based number of this attempt; 0 when not leased */
-    uint32_t max_attempts;  /* attempts allowed before dead-lettering */
-    uint64_t timeout_ms;    /* per-task handler timeout; 0 = the worker's default */
-    int64_t enqueued_ms;    /* server time of the (first) enqueue, Unix ms */
+    char id[KWQ_ID_MAX];   /* task ID */
+    char *payload;         /* payload bytes, owned, NUL-terminated for convenience */
+    size_t payload_len;    /* bytes in payload, terminator excluded */
+    uint64_t token;        /* fencing token of this lease; 0 when not leased */
+    uint32_t attempt;      /* 1-based number of this attempt; 0 when not leased */
+    uint32_t max_attempts; /* attempts allowed before dead-lettering */
+    uint64_t timeout_ms;   /* per-task handler timeout; 0 = the worker's default */
+    int64_t enqueued_ms;   /* server time of the (first) enqueue, Unix ms */
 };
 
 /* Free what t owns and zero it. t may be NULL. */
