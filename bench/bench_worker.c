@@ -228,7 +228,8 @@ static void workers_check_alive(struct workers *ws)
  */
 static uint64_t workers_wait(struct workers *ws)
 {
-    uint64_t start = bench_mono_ns(), next_rss = start;
+    /* The first sample waits a period: right after the fork the child is still the benchmark. */
+    uint64_t start = bench_mono_ns(), next_rss = start + RSS_EVERY_NS;
     size_t left = ws->n;
 
     for (;;) {
@@ -343,7 +344,8 @@ static void drain(const struct cfg *cfg, bool stream)
         bench_put_f("fork_exec_per_s", (fe_before + fe_after) / 2, 0);
     }
     (void)snprintf(name, sizeof(name), "worker_rss_%s_kib", stream ? "drain_stream" : "drain_exec");
-    bench_put_u64(name, (uint64_t)(ws.rss_max_kib > 0 ? ws.rss_max_kib : 0));
+    if (ws.rss_max_kib > 0) /* none when the drain ended before the first sample */
+        bench_put_u64(name, (uint64_t)ws.rss_max_kib);
 
     queue_reset(c, queue);
     kwq_client_free(c);

@@ -18,6 +18,7 @@
 #   KWQ_BENCH_SAMPLES (1000)  pickup-latency samples per mode
 #   KWQ_BENCH_STREAM_CONCURRENCY (256)  --concurrency of each stream-mode worker
 #   KWQ_BENCH_RB_N (1000000)  requests per pipelined redis-benchmark test
+#   KWQ_BENCH_RB_RTT_N (100000)  requests per round-trip redis-benchmark test
 #   KWQ_BENCH_KEEP=1          keep the temp dir (Redis and worker logs)
 set -euo pipefail
 
@@ -35,6 +36,7 @@ exec_n=${KWQ_BENCH_EXEC:-3000}
 samples=${KWQ_BENCH_SAMPLES:-1000}
 stream_conc=${KWQ_BENCH_STREAM_CONCURRENCY:-256}
 rb_n=${KWQ_BENCH_RB_N:-1000000}
+rb_rtt_n=${KWQ_BENCH_RB_RTT_N:-100000}
 workers=2
 
 proto=$build/bench/kwq-bench-proto
@@ -102,8 +104,8 @@ step() {
 
 used_memory() { "$proto" "$url" info memory used_memory; }
 
-# rb PREFIX ARGS...: one redis-benchmark run in CSV; for each test T it prints
-# sets R[PREFIX_T_rps], R[PREFIX_T_p50_ms], R[PREFIX_T_p99_ms] (T lowercased).
+# rb PREFIX ARGS...: one redis-benchmark run in CSV; for each test T it
+# sets R[PREFIX_T_rps], R[PREFIX_T_p50_ms] and R[PREFIX_T_p99_ms] (T lowercased).
 rb() {
     local prefix=$1 line t rps p50 p99
     shift
@@ -155,7 +157,7 @@ R[rb_list_bytes_per_100b_elem]=$(div $((m1 - m0)) "$rb_n" 1)
 rb rb_p64_d100 -t lpop -n "$rb_n" -P 64 -d 100
 rb rb_p64_d3 -t lpush,lpop -n "$rb_n" -P 64
 say "redis-benchmark: round trips (1 client, unpipelined)"
-rb rb_c1 -t ping,lpush,lpop -n 100000 -c 1
+rb rb_c1 -t ping,lpush,lpop -n "$rb_rtt_n" -c 1
 "$redis_benchmark" -s "$sock" -n 1 -c 1 flushall >/dev/null 2>&1 || failed+=("flushall")
 
 # ---- kwq -------------------------------------------------------------------------------
