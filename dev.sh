@@ -9,7 +9,9 @@
 #   ./dev.sh bench   build (release) and run the benchmarks (bench/run.sh)
 #
 # Builds go to build/ (RelWithDebInfo, -Werror) and build-asan/ (Debug,
-# -fsanitize=address,undefined). JOBS sets the build parallelism.
+# -fsanitize=address,undefined). JOBS sets the build parallelism;
+# KWQ_BUILD_DIR puts the demo's build elsewhere (the tests use it to run the
+# demo from a clean build).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -59,8 +61,9 @@ build)
     ;;
 demo)
     deps
-    build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKWQ_BUILD_TESTS=OFF
-    exec examples/demo.sh build
+    dir=${KWQ_BUILD_DIR:-build}
+    build "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKWQ_BUILD_TESTS=OFF -DKWQ_BUILD_BENCH=OFF
+    exec examples/demo.sh "$dir"
     ;;
 test)
     deps
