@@ -25,28 +25,28 @@
 struct cli_global cli;
 
 #define G(field) offsetof(struct cli_global, field)
-const struct opt cli_global_opts[] = {
-    {"redis", 0, "KWQ_REDIS_URL", OPT_STR, NULL, 0, 0, "URL",
+const struct kwq_opt cli_global_opts[] = {
+    {"redis", 0, "KWQ_REDIS_URL", KWQ_OPT_STR, NULL, 0, 0, "URL",
      "Redis: redis://[:pw@]host:port/db or unix:///path (default: a running 'kwq local-redis', "
      "else redis://127.0.0.1:6379/0)",
      G(redis)},
-    {"queue", 'q', "KWQ_QUEUE", OPT_STR, "default", 0, 0, "NAME", "queue name", G(queue)},
-    {"redis-password-file", 0, NULL, OPT_STR, NULL, 0, 0, "FILE",
+    {"queue", 'q', "KWQ_QUEUE", KWQ_OPT_STR, "default", 0, 0, "NAME", "queue name", G(queue)},
+    {"redis-password-file", 0, NULL, KWQ_OPT_STR, NULL, 0, 0, "FILE",
      "read the Redis password from FILE's first line (or set KWQ_REDIS_PASSWORD_FILE / "
      "KWQ_REDIS_PASSWORD)",
      G(password_file)},
-    {"log-format", 0, "KWQ_LOG_FORMAT", OPT_STR, "auto", 0, 0, "FMT",
+    {"log-format", 0, "KWQ_LOG_FORMAT", KWQ_OPT_STR, "auto", 0, 0, "FMT",
      "log format of kwq and its workers: auto, text or json", G(log_format)},
-    {"quiet", 0, "KWQ_QUIET", OPT_BOOL, NULL, 0, 0, NULL, "no progress, notes or summaries",
+    {"quiet", 0, "KWQ_QUIET", KWQ_OPT_BOOL, NULL, 0, 0, NULL, "no progress, notes or summaries",
      G(quiet)},
-    {"help", 'h', NULL, OPT_BOOL, NULL, 0, 0, NULL, "show help and exit", G(help)},
-    {"version", 'V', NULL, OPT_BOOL, NULL, 0, 0, NULL, "show the version and exit", G(version)},
-    {"print-config", 0, NULL, OPT_BOOL, NULL, 0, 0, NULL,
+    {"help", 'h', NULL, KWQ_OPT_BOOL, NULL, 0, 0, NULL, "show help and exit", G(help)},
+    {"version", 'V', NULL, KWQ_OPT_BOOL, NULL, 0, 0, NULL, "show the version and exit", G(version)},
+    {"print-config", 0, NULL, KWQ_OPT_BOOL, NULL, 0, 0, NULL,
      "print every option's value and where it came from, and exit", G(print_config)},
 };
 #undef G
 const size_t cli_global_nopts = sizeof(cli_global_opts) / sizeof(cli_global_opts[0]);
-enum opt_source cli_global_sources[sizeof(cli_global_opts) / sizeof(cli_global_opts[0])];
+enum kwq_opt_source cli_global_sources[sizeof(cli_global_opts) / sizeof(cli_global_opts[0])];
 
 #define CMD_OPTS_MAX 32
 
@@ -213,10 +213,10 @@ void cli_help(const struct cli_spec *spec)
     (void)printf("Usage: kwq %s %s\n\n%s\n", spec->name, spec->usage, spec->description);
     if (spec->nopts > 0) {
         (void)printf("\nOptions:\n");
-        opts_print_help(stdout, spec->opts, spec->nopts);
+        kwq_opt_print_help(stdout, spec->opts, spec->nopts);
     }
     (void)printf("\nGlobal options:\n");
-    opts_print_help(stdout, cli_global_opts, cli_global_nopts);
+    kwq_opt_print_help(stdout, cli_global_opts, cli_global_nopts);
     (void)printf("\nExit codes and examples: docs/kwq.md.\n");
 }
 
@@ -225,25 +225,27 @@ void cli_version(void)
     (void)printf("kwq %s (protocol %d)\n", KWQ_VERSION, KWQ_PROTOCOL_VERSION);
 }
 
-int cli_parse(const struct cli_spec *spec, int argc, char **argv, int *ret_optind, bool *ret_exit)
+int cli_parse(const struct cli_spec *spec, void *base, int argc, char **argv, int *ret_optind,
+              bool *ret_exit)
 {
-    static enum opt_source sources[CMD_OPTS_MAX];
-    struct opt_set sets[2] = {
+    static enum kwq_opt_source sources[CMD_OPTS_MAX];
+    struct kwq_opt_set sets[2] = {
         {.opts = cli_global_opts,
          .n = cli_global_nopts,
          .base = &cli,
          .sources = cli_global_sources},
         {.opts = spec->opts,
          .n = spec->nopts,
-         .base = spec->base,
+         .base = base,
          .sources = spec->nopts <= CMD_OPTS_MAX ? sources : NULL},
     };
+    const struct kwq_opt_rules rules = {.stop_at_arg = spec->stop_at_arg};
     struct kwq_error err = {0};
 
     *ret_exit = true;
-    if (spec->nopts > 0 && opts_load_defaults(&sets[1], &err) < 0)
+    if (spec->nopts > 0 && kwq_opt_load_defaults(&sets[1], &rules, &err) < 0)
         return cli_usage_error(spec->name, "%s", err.msg);
-    *ret_optind = opts_parse(sets, 2, argc, argv, spec->stop_at_arg, &err);
+    *ret_optind = kwq_opt_parse(sets, 2, argc, argv, &rules, &err);
     if (*ret_optind < 0)
         return cli_usage_error(spec->name, "%s", err.msg);
     if (cli.help) {
@@ -255,12 +257,36 @@ int cli_parse(const struct cli_spec *spec, int argc, char **argv, int *ret_optin
         return KWQ_EXIT_OK;
     }
     if (cli.print_config) {
-        opts_print_config(stdout, &sets[0]);
+        kwq_opt_print_config(stdout, &sets[0]);
         if (spec->nopts > 0 && spec->nopts <= CMD_OPTS_MAX)
-            opts_print_config(stdout, &sets[1]);
+            kwq_opt_print_config(stdout, &sets[1]);
         return KWQ_EXIT_OK;
     }
     *ret_exit = false;
+    return 0;
+}
+
+int cli_start(const struct cli_spec *spec, void *base, int argc, char **argv,
+              struct kwq_client **ret)
+{
+    bool stop;
+    int ind, r;
+
+    *ret = NULL;
+    r = cli_parse(spec, base, argc, argv, &ind, &stop);
+    if (stop)
+        return r;
+    if (ind < argc)
+        return cli_usage_error(spec->name, "unexpected argument '%s'", argv[ind]);
+    return cli_open(ret);
+}
+
+int cli_check_ids(const char *cmd, char *const *ids, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (!kwq_id_is_valid(ids[i]))
+            return cli_usage_error(cmd, "'%s' is not a task ID (IDs are numbers, e.g. 42)", ids[i]);
+    }
     return 0;
 }
 

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "opts.h"
+#include "kwq/opts.h"
 
 struct kwq_client;
 
@@ -31,9 +31,9 @@ struct cli_global {
 };
 
 extern struct cli_global cli;
-extern const struct opt cli_global_opts[];
+extern const struct kwq_opt cli_global_opts[];
 extern const size_t cli_global_nopts;
-extern enum opt_source cli_global_sources[]; /* where each global value came from */
+extern enum kwq_opt_source cli_global_sources[]; /* where each global value came from */
 
 /* One subcommand: cmd_<name>() in cmd_<name>.c. */
 struct cli_command {
@@ -94,22 +94,38 @@ int cli_open(struct kwq_client **ret);
 
 /* A command's command line: what --help prints and what is parsed. */
 struct cli_spec {
-    const char *name;        /* command name, "enqueue" */
-    const char *usage;       /* after "kwq <name> ": "[options] [ITEM...]" */
-    const char *description; /* paragraph(s) for --help */
-    const struct opt *opts;  /* the command's own options (may be NULL) */
-    size_t nopts;            /* rows in opts */
-    void *base;              /* struct the rows fill */
-    bool stop_at_arg;        /* options end at the first argument (a handler command line) */
+    const char *name;           /* command name, "enqueue" */
+    const char *usage;          /* after "kwq <name> ": "[options] [ITEM...]" */
+    const char *description;    /* paragraph(s) for --help */
+    const struct kwq_opt *opts; /* the command's own options (may be NULL) */
+    size_t nopts;               /* rows in opts */
+    bool stop_at_arg;           /* options end at the first argument (a handler command line) */
 };
 
 /*
  * Parse a command's options, global ones included (defaults, environment,
- * flags). --help and --version print and set *ret_exit with exit code 0; a
- * usage error prints and sets *ret_exit with KWQ_EXIT_USAGE. *ret_optind is
- * the first argument.
+ * flags), the command's own into base (the struct its rows fill; NULL when
+ * it has none). --help and --version print and set *ret_exit with exit code
+ * 0; a usage error prints and sets *ret_exit with KWQ_EXIT_USAGE.
+ * *ret_optind is the first argument.
  */
-int cli_parse(const struct cli_spec *spec, int argc, char **argv, int *ret_optind, bool *ret_exit);
+int cli_parse(const struct cli_spec *spec, void *base, int argc, char **argv, int *ret_optind,
+              bool *ret_exit);
+
+/*
+ * For a command that takes options but no arguments: cli_parse, refuse any
+ * argument, then cli_open. Returns 0 with *ret connected (the caller frees
+ * it), or the exit code to return at once with *ret NULL: 0 after --help,
+ * --version or --print-config, KWQ_EXIT_USAGE, or cli_open's failures.
+ */
+int cli_start(const struct cli_spec *spec, void *base, int argc, char **argv,
+              struct kwq_client **ret);
+
+/*
+ * 0 when every one of ids[0..n) is a task ID, else KWQ_EXIT_USAGE after
+ * "kwq: 'x' is not a task ID ...; see 'kwq <cmd> --help'" on stderr.
+ */
+int cli_check_ids(const char *cmd, char *const *ids, int n);
 
 /* Print a command's help to stdout. */
 void cli_help(const struct cli_spec *spec);

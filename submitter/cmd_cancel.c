@@ -50,16 +50,14 @@ int cmd_cancel(int argc, char **argv)
     bool stop;
     int ind, r;
 
-    r = cli_parse(&spec, argc, argv, &ind, &stop);
+    r = cli_parse(&spec, NULL, argc, argv, &ind, &stop);
     if (stop)
         return r;
     if (ind >= argc)
         return cli_usage_error(spec.name, "give the ID of the task to cancel");
-    for (int i = ind; i < argc; i++) {
-        if (!kwq_id_is_valid(argv[i]))
-            return cli_usage_error(spec.name, "'%s' is not a task ID (IDs are numbers, e.g. 42)",
-                                   argv[i]);
-    }
+    r = cli_check_ids(spec.name, argv + ind, argc - ind);
+    if (r != 0)
+        return r;
     r = cli_open(&c);
     if (r != 0)
         return r;

@@ -21,11 +21,11 @@ struct dlq_cfg {
 };
 
 #define D(field) offsetof(struct dlq_cfg, field)
-static const struct opt opts[] = {
-    {"json", 0, NULL, OPT_BOOL, NULL, 0, 0, NULL, "list: one JSON object per line", D(json)},
-    {"offset", 0, NULL, OPT_UINT, "0", 0, 100000000, "N", "list: skip the N oldest", D(offset)},
-    {"limit", 'n', NULL, OPT_UINT, "100", 1, 100000, "N", "list: show at most N", D(limit)},
-    {"all", 0, NULL, OPT_BOOL, NULL, 0, 0, NULL, "purge: every dead task", D(all)},
+static const struct kwq_opt opts[] = {
+    {"json", 0, NULL, KWQ_OPT_BOOL, NULL, 0, 0, NULL, "list: one JSON object per line", D(json)},
+    {"offset", 0, NULL, KWQ_OPT_UINT, "0", 0, 100000000, "N", "list: skip the N oldest", D(offset)},
+    {"limit", 'n', NULL, KWQ_OPT_UINT, "100", 1, 100000, "N", "list: show at most N", D(limit)},
+    {"all", 0, NULL, KWQ_OPT_BOOL, NULL, 0, 0, NULL, "purge: every dead task", D(all)},
 };
 #undef D
 
@@ -112,16 +112,6 @@ static int dlq_change(struct kwq_client *c, bool requeue, char **ids, int n)
     return KWQ_EXIT_OK;
 }
 
-static int check_ids(char **ids, int n)
-{
-    for (int i = 0; i < n; i++) {
-        if (!kwq_id_is_valid(ids[i]))
-            return cli_usage_error(spec.name, "'%s' is not a task ID (IDs are numbers, e.g. 42)",
-                                   ids[i]);
-    }
-    return 0;
-}
-
 static int dlq_run(struct dlq_cfg *cfg, const char *sub, char **args, int nargs)
 {
     struct kwq_client *c = NULL;
@@ -136,7 +126,7 @@ static int dlq_run(struct dlq_cfg *cfg, const char *sub, char **args, int nargs)
         return cli_usage_error(spec.name, "give the IDs of the dead tasks to purge, or --all");
     if (cfg->all && nargs > 0)
         return cli_usage_error(spec.name, "give IDs or --all, not both");
-    r = check_ids(args, nargs);
+    r = cli_check_ids(spec.name, args, nargs);
     if (r != 0)
         return r;
     r = cli_open(&c);
@@ -153,15 +143,13 @@ static int dlq_run(struct dlq_cfg *cfg, const char *sub, char **args, int nargs)
 int cmd_dlq(int argc, char **argv)
 {
     struct dlq_cfg cfg = {0};
-    struct cli_spec s = spec;
     bool stop;
     int ind, r;
 
-    s.base = &cfg;
-    r = cli_parse(&s, argc, argv, &ind, &stop);
+    r = cli_parse(&spec, &cfg, argc, argv, &ind, &stop);
     if (stop)
         return r;
     if (ind >= argc)
-        return cli_usage_error(s.name, "give a dlq command: list, requeue or purge");
+        return cli_usage_error(spec.name, "give a dlq command: list, requeue or purge");
     return dlq_run(&cfg, argv[ind], argv + ind + 1, argc - ind - 1);
 }

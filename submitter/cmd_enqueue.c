@@ -27,12 +27,13 @@ struct enqueue_cfg {
 
 #define E(field) offsetof(struct enqueue_cfg, field)
 
-static const struct opt opts[] = {
-    {"file", 'f', NULL, OPT_STR, NULL, 0, 0, "FILE", "read items from FILE ('-' for stdin)",
+static const struct kwq_opt opts[] = {
+    {"file", 'f', NULL, KWQ_OPT_STR, NULL, 0, 0, "FILE", "read items from FILE ('-' for stdin)",
      E(file)},
     ENQUEUE_ITEM_OPTS(struct enqueue_cfg),
-    {"seal", 0, NULL, OPT_BOOL, NULL, 0, 0, NULL, "seal the queue once every item is in", E(seal)},
-    {"ids", 0, NULL, OPT_BOOL, NULL, 0, 0, NULL, "print each task ID on stdout, one per line",
+    {"seal", 0, NULL, KWQ_OPT_BOOL, NULL, 0, 0, NULL, "seal the queue once every item is in",
+     E(seal)},
+    {"ids", 0, NULL, KWQ_OPT_BOOL, NULL, 0, 0, NULL, "print each task ID on stdout, one per line",
      E(ids)},
 };
 
@@ -63,7 +64,6 @@ static int report(const struct enqueue_report *rep, bool sealed, bool ids)
 int cmd_enqueue(int argc, char **argv)
 {
     struct enqueue_cfg cfg = {0};
-    struct cli_spec s = spec;
     struct input_set set = {0};
     struct enqueue_report rep;
     struct kwq_client *c = NULL;
@@ -71,12 +71,11 @@ int cmd_enqueue(int argc, char **argv)
     bool stop;
     int ind, r;
 
-    s.base = &cfg;
-    r = cli_parse(&s, argc, argv, &ind, &stop);
+    r = cli_parse(&spec, &cfg, argc, argv, &ind, &stop);
     if (stop)
         return r;
     if (cfg.null && cfg.json)
-        return cli_usage_error(s.name, "--null and --json cannot be combined");
+        return cli_usage_error(spec.name, "--null and --json cannot be combined");
     struct enqueue_source src = {
         .file = cfg.file,
         .args = argv + ind,
@@ -89,7 +88,7 @@ int cmd_enqueue(int argc, char **argv)
                                  .timeout_ms = cfg.timeout_ms,
                                  .max_attempts = (uint32_t)cfg.max_attempts};
     cli.max_payload = cfg.max_item;
-    r = enqueue_read(s.name, &src, &set);
+    r = enqueue_read(spec.name, &src, &set);
     if (r == 0)
         r = cli_connect(cli_redis_url(urlbuf, sizeof(urlbuf)), &c);
     if (r != 0)

@@ -76,7 +76,7 @@ int cmd_local_redis(int argc, char **argv)
     bool stop;
     int ind, r;
 
-    r = cli_parse(&spec, argc, argv, &ind, &stop);
+    r = cli_parse(&spec, NULL, argc, argv, &ind, &stop);
     if (stop)
         return r;
     if (ind >= argc)

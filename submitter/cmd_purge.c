@@ -15,8 +15,8 @@ struct purge_cfg {
     bool yes; /* --yes */
 };
 
-static const struct opt opts[] = {
-    {"yes", 'y', NULL, OPT_BOOL, NULL, 0, 0, NULL, "do not ask for confirmation",
+static const struct kwq_opt opts[] = {
+    {"yes", 'y', NULL, KWQ_OPT_BOOL, NULL, 0, 0, NULL, "do not ask for confirmation",
      offsetof(struct purge_cfg, yes)},
 };
 
@@ -55,19 +55,17 @@ static bool confirm(struct kwq_client *c)
 int cmd_purge(int argc, char **argv)
 {
     struct purge_cfg cfg = {0};
-    struct cli_spec s = spec;
     struct kwq_client *c = NULL;
     bool stop;
     int ind, r;
 
-    s.base = &cfg;
-    r = cli_parse(&s, argc, argv, &ind, &stop);
+    r = cli_parse(&spec, &cfg, argc, argv, &ind, &stop);
     if (stop)
         return r;
     if (ind < argc)
-        return cli_usage_error(s.name, "unexpected argument '%s'", argv[ind]);
+        return cli_usage_error(spec.name, "unexpected argument '%s'", argv[ind]);
     if (!cfg.yes && !cli_stdin_is_tty())
-        return cli_usage_error(s.name,
+        return cli_usage_error(spec.name,
                                "purge deletes every task of queue '%s' and stdin is not a "
                                "terminal to ask; confirm with --yes",
                                cli.queue);

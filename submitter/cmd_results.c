@@ -24,16 +24,16 @@ struct results_cfg {
     uint64_t limit;   /* --limit, 0 = all */
 };
 
-static const struct opt opts[] = {
-    {"follow", 'f', NULL, OPT_BOOL, NULL, 0, 0, NULL,
+static const struct kwq_opt opts[] = {
+    {"follow", 'f', NULL, KWQ_OPT_BOOL, NULL, 0, 0, NULL,
      "keep printing new results until the queue is drained", offsetof(struct results_cfg, follow)},
-    {"json", 0, NULL, OPT_BOOL, NULL, 0, 0, NULL,
+    {"json", 0, NULL, KWQ_OPT_BOOL, NULL, 0, 0, NULL,
      "one JSON object per result: id, cursor, done_ms, result", offsetof(struct results_cfg, json)},
-    {"after", 0, NULL, OPT_STR, "0", 0, 0, "CURSOR",
+    {"after", 0, NULL, KWQ_OPT_STR, "0", 0, 0, "CURSOR",
      "start after this cursor (from --json output); 0 = the oldest kept",
      offsetof(struct results_cfg, from)},
-    {"limit", 'n', NULL, OPT_UINT, "0", 0, UINT32_MAX, "N", "stop after N results (0: no limit)",
-     offsetof(struct results_cfg, limit)},
+    {"limit", 'n', NULL, KWQ_OPT_UINT, "0", 0, UINT32_MAX, "N",
+     "stop after N results (0: no limit)", offsetof(struct results_cfg, limit)},
 };
 
 static const struct cli_spec spec = {
@@ -127,24 +127,20 @@ static int results_by_id(struct kwq_client *c, const struct results_cfg *cfg, ch
 int cmd_results(int argc, char **argv)
 {
     struct results_cfg cfg = {0};
-    struct cli_spec s = spec;
     struct kwq_client *c = NULL;
     bool stop;
     int ind, r;
 
-    s.base = &cfg;
-    r = cli_parse(&s, argc, argv, &ind, &stop);
+    r = cli_parse(&spec, &cfg, argc, argv, &ind, &stop);
     if (stop)
         return r;
-    for (int i = ind; i < argc; i++) {
-        if (!kwq_id_is_valid(argv[i]))
-            return cli_usage_error(s.name, "'%s' is not a task ID (IDs are numbers, e.g. 42)",
-                                   argv[i]);
-    }
+    r = cli_check_ids(spec.name, argv + ind, argc - ind);
+    if (r != 0)
+        return r;
     if (ind < argc && (cfg.follow || cfg.limit))
-        return cli_usage_error(s.name, "--follow and --limit apply to the stream, not to IDs");
+        return cli_usage_error(spec.name, "--follow and --limit apply to the stream, not to IDs");
     if (strlen(cfg.from) >= 48)
-        return cli_usage_error(s.name, "'%s' is not a results cursor", cfg.from);
+        return cli_usage_error(spec.name, "'%s' is not a results cursor", cfg.from);
     r = cli_open(&c);
     if (r != 0)
         return r;

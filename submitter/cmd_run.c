@@ -45,27 +45,27 @@ struct run_cfg {
 };
 
 #define R(field) offsetof(struct run_cfg, field)
-static const struct opt opts[] = {
-    {"local", 0, NULL, OPT_BOOL, NULL, 0, 0, NULL, "run the workers as processes on this machine",
-     R(local)},
-    {"max", 'P', "KWQ_MAX_WORKERS", OPT_UINT, NULL, 1, KWQ_SCALE_MAX_WORKERS, "N",
+static const struct kwq_opt opts[] = {
+    {"local", 0, NULL, KWQ_OPT_BOOL, NULL, 0, 0, NULL,
+     "run the workers as processes on this machine", R(local)},
+    {"max", 'P', "KWQ_MAX_WORKERS", KWQ_OPT_UINT, NULL, 1, KWQ_SCALE_MAX_WORKERS, "N",
      "at most N workers at once [default: the number of CPUs]", R(max)},
-    {"min", 0, "KWQ_MIN_WORKERS", OPT_UINT, "1", 0, KWQ_SCALE_MAX_WORKERS, "N",
+    {"min", 0, "KWQ_MIN_WORKERS", KWQ_OPT_UINT, "1", 0, KWQ_SCALE_MAX_WORKERS, "N",
      "at least N workers while the queue is not drained", R(min)},
-    {"tasks-per-worker", 0, "KWQ_TASKS_PER_WORKER", OPT_UINT, "10", 1, 1000000, "N",
+    {"tasks-per-worker", 0, "KWQ_TASKS_PER_WORKER", KWQ_OPT_UINT, "10", 1, 1000000, "N",
      "one worker per N pending or leased tasks (the scaling rule)", R(per_worker)},
-    {"concurrency", 'c', "KWQ_CONCURRENCY", OPT_UINT, "1", 1, 1024, "N",
+    {"concurrency", 'c', "KWQ_CONCURRENCY", KWQ_OPT_UINT, "1", 1, 1024, "N",
      "tasks each worker runs at once", R(concurrency)},
-    {"lease", 0, "KWQ_LEASE", OPT_DURATION, NULL, 1000, 3600000, "DUR",
+    {"lease", 0, "KWQ_LEASE", KWQ_OPT_DURATION, NULL, 1000, 3600000, "DUR",
      "lease length (default: the worker's)", R(lease_ms)},
-    {"stream", 0, "KWQ_STREAM", OPT_BOOL, NULL, 0, 0, NULL,
+    {"stream", 0, "KWQ_STREAM", KWQ_OPT_BOOL, NULL, 0, 0, NULL,
      "one long-lived handler per worker, tasks as NDJSON lines (docs/kwq-worker.md)", R(stream)},
-    {"input", 'i', NULL, OPT_STR, NULL, 0, 0, "FILE",
+    {"input", 'i', NULL, KWQ_OPT_STR, NULL, 0, 0, "FILE",
      "enqueue the items of FILE ('-' for stdin) first", R(input)},
-    {"results", 0, NULL, OPT_STR, "raw", 0, 0, "FMT",
+    {"results", 0, NULL, KWQ_OPT_STR, "raw", 0, 0, "FMT",
      "write gathered results as raw, json (NDJSON) or none", R(results)},
-    {"output", 'o', NULL, OPT_STR, NULL, 0, 0, "FILE", "write results to FILE instead of stdout",
-     R(output)},
+    {"output", 'o', NULL, KWQ_OPT_STR, NULL, 0, 0, "FILE",
+     "write results to FILE instead of stdout", R(output)},
     ENQUEUE_ITEM_OPTS(struct run_cfg),
 };
 #undef R
@@ -295,13 +295,11 @@ static int prepare(struct run_ctx *x, char **handler)
 int cmd_run(int argc, char **argv)
 {
     static struct run_ctx x; /* large buffers: not on the stack */
-    struct cli_spec s = spec;
     bool stop;
     int ind, r;
 
     memset(&x, 0, sizeof(x));
-    s.base = &x.cfg;
-    r = cli_parse(&s, argc, argv, &ind, &stop);
+    r = cli_parse(&spec, &x.cfg, argc, argv, &ind, &stop);
     if (stop)
         return r;
     r = check_cfg(&x.cfg, &x.rc.rule, argc - ind);

@@ -11,17 +11,10 @@
 
 static int seal_op(int argc, char **argv, const struct cli_spec *spec, bool seal)
 {
-    struct kwq_client *c = NULL;
-    bool stop;
-    int ind, r;
+    struct kwq_client *c;
+    int r = cli_start(spec, NULL, argc, argv, &c);
 
-    r = cli_parse(spec, argc, argv, &ind, &stop);
-    if (stop)
-        return r;
-    if (ind < argc)
-        return cli_usage_error(spec->name, "unexpected argument '%s'", argv[ind]);
-    r = cli_open(&c);
-    if (r != 0)
+    if (!c)
         return r;
     r = seal ? kwq_seal(c, cli.queue) : kwq_unseal(c, cli.queue);
     if (r < 0)

@@ -18,10 +18,10 @@ struct status_cfg {
     uint64_t sample_ms; /* --sample: window for rates, 0 = none */
 };
 
-static const struct opt opts[] = {
-    {"json", 0, NULL, OPT_BOOL, NULL, 0, 0, NULL, "print one JSON object",
+static const struct kwq_opt opts[] = {
+    {"json", 0, NULL, KWQ_OPT_BOOL, NULL, 0, 0, NULL, "print one JSON object",
      offsetof(struct status_cfg, json)},
-    {"sample", 0, NULL, OPT_DURATION, "1s", 0, 60000, "DUR",
+    {"sample", 0, NULL, KWQ_OPT_DURATION, "1s", 0, 60000, "DUR",
      "measure rates over DUR (0: no rates, answer at once)",
      offsetof(struct status_cfg, sample_ms)},
 };
@@ -121,21 +121,13 @@ static void sleep_ms(uint64_t ms)
 int cmd_status(int argc, char **argv)
 {
     struct status_cfg cfg = {0};
-    struct cli_spec s = spec;
     struct kwq_stats a, b;
     struct rates rt = {0};
-    struct kwq_client *c = NULL;
-    bool stop;
-    int ind, r;
+    struct kwq_client *c;
+    int r;
 
-    s.base = &cfg;
-    r = cli_parse(&s, argc, argv, &ind, &stop);
-    if (stop)
-        return r;
-    if (ind < argc)
-        return cli_usage_error(s.name, "unexpected argument '%s'", argv[ind]);
-    r = cli_open(&c);
-    if (r != 0)
+    r = cli_start(&spec, &cfg, argc, argv, &c);
+    if (!c)
         return r;
     r = kwq_stats(c, cli.queue, &a);
     if (r == 0 && cfg.sample_ms > 0) {

@@ -19,10 +19,10 @@ struct task_cfg {
     bool payload; /* --payload */
 };
 
-static const struct opt opts[] = {
-    {"json", 0, NULL, OPT_BOOL, NULL, 0, 0, NULL, "print one JSON object",
+static const struct kwq_opt opts[] = {
+    {"json", 0, NULL, KWQ_OPT_BOOL, NULL, 0, 0, NULL, "print one JSON object",
      offsetof(struct task_cfg, json)},
-    {"payload", 0, NULL, OPT_BOOL, NULL, 0, 0, NULL, "include the payload",
+    {"payload", 0, NULL, KWQ_OPT_BOOL, NULL, 0, 0, NULL, "include the payload",
      offsetof(struct task_cfg, payload)},
 };
 
@@ -125,23 +125,21 @@ static int print_json(const struct kwq_task_info *ti, bool payload)
 int cmd_task(int argc, char **argv)
 {
     struct task_cfg cfg = {0};
-    struct cli_spec s = spec;
     struct kwq_task_info ti;
     struct kwq_client *c = NULL;
     bool stop;
     int ind, r;
 
-    s.base = &cfg;
-    r = cli_parse(&s, argc, argv, &ind, &stop);
+    r = cli_parse(&spec, &cfg, argc, argv, &ind, &stop);
     if (stop)
         return r;
     if (ind >= argc)
-        return cli_usage_error(s.name, "give a task ID");
+        return cli_usage_error(spec.name, "give a task ID");
     if (ind + 1 < argc)
-        return cli_usage_error(s.name, "unexpected argument '%s'", argv[ind + 1]);
-    if (!kwq_id_is_valid(argv[ind]))
-        return cli_usage_error(s.name, "'%s' is not a task ID (IDs are numbers, e.g. 42)",
-                               argv[ind]);
+        return cli_usage_error(spec.name, "unexpected argument '%s'", argv[ind + 1]);
+    r = cli_check_ids(spec.name, argv + ind, 1);
+    if (r != 0)
+        return r;
     r = cli_open(&c);
     if (r != 0)
         return r;

@@ -25,10 +25,10 @@ struct wait_cfg {
     uint64_t interval_ms; /* --interval between plain progress lines */
 };
 
-static const struct opt opts[] = {
-    {"timeout", 't', "KWQ_WAIT_TIMEOUT", OPT_DURATION, "0", 0, 3650ULL * 86400000ULL, "DUR",
+static const struct kwq_opt opts[] = {
+    {"timeout", 't', "KWQ_WAIT_TIMEOUT", KWQ_OPT_DURATION, "0", 0, 3650ULL * 86400000ULL, "DUR",
      "give up after DUR (exit 4); 0 waits for ever", offsetof(struct wait_cfg, timeout_ms)},
-    {"interval", 0, NULL, OPT_DURATION, "5s", 100, 3600000, "DUR",
+    {"interval", 0, NULL, KWQ_OPT_DURATION, "5s", 100, 3600000, "DUR",
      "time between progress lines when stderr is not a terminal",
      offsetof(struct wait_cfg, interval_ms)},
 };
@@ -132,19 +132,11 @@ static int wait_loop(struct kwq_client *c, const struct wait_cfg *cfg)
 int cmd_wait(int argc, char **argv)
 {
     struct wait_cfg cfg = {0};
-    struct cli_spec s = spec;
-    struct kwq_client *c = NULL;
-    bool stop;
-    int ind, r;
+    struct kwq_client *c;
+    int r;
 
-    s.base = &cfg;
-    r = cli_parse(&s, argc, argv, &ind, &stop);
-    if (stop)
-        return r;
-    if (ind < argc)
-        return cli_usage_error(s.name, "unexpected argument '%s'", argv[ind]);
-    r = cli_open(&c);
-    if (r != 0)
+    r = cli_start(&spec, &cfg, argc, argv, &c);
+    if (!c)
         return r;
     r = wait_loop(c, &cfg);
     kwq_client_free(c);

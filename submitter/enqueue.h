@@ -9,8 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kwq/opts.h"
+
 #include "input.h"
-#include "opts.h"
 
 struct kwq_client;
 
@@ -26,7 +27,7 @@ struct kwq_client;
     {"null",                                                                                       \
      '0',                                                                                          \
      NULL,                                                                                         \
-     OPT_BOOL,                                                                                     \
+     KWQ_OPT_BOOL,                                                                                 \
      NULL,                                                                                         \
      0,                                                                                            \
      0,                                                                                            \
@@ -36,7 +37,7 @@ struct kwq_client;
         {"json",                                                                                   \
          0,                                                                                        \
          NULL,                                                                                     \
-         OPT_BOOL,                                                                                 \
+         KWQ_OPT_BOOL,                                                                             \
          NULL,                                                                                     \
          0,                                                                                        \
          0,                                                                                        \
@@ -46,7 +47,7 @@ struct kwq_client;
         {"delay",                                                                                  \
          0,                                                                                        \
          NULL,                                                                                     \
-         OPT_DURATION,                                                                             \
+         KWQ_OPT_DURATION,                                                                         \
          "0",                                                                                      \
          0,                                                                                        \
          365 * ENQUEUE_MS_PER_DAY,                                                                 \
@@ -56,7 +57,7 @@ struct kwq_client;
         {"timeout",                                                                                \
          0,                                                                                        \
          NULL,                                                                                     \
-         OPT_DURATION,                                                                             \
+         KWQ_OPT_DURATION,                                                                         \
          NULL,                                                                                     \
          100,                                                                                      \
          7 * ENQUEUE_MS_PER_DAY,                                                                   \
@@ -66,25 +67,19 @@ struct kwq_client;
         {"max-attempts",                                                                           \
          0,                                                                                        \
          NULL,                                                                                     \
-         OPT_UINT,                                                                                 \
+         KWQ_OPT_UINT,                                                                             \
          NULL,                                                                                     \
          1,                                                                                        \
          1000,                                                                                     \
          "N",                                                                                      \
          "attempts before an item is dead-lettered (default: the queue's, 3)",                     \
          offsetof(S, max_attempts)},                                                               \
-        {"max-item",                                                                               \
-         0,                                                                                        \
-         NULL,                                                                                     \
-         OPT_SIZE,                                                                                 \
-         "1MiB",                                                                                   \
-         1,                                                                                        \
-         512ULL << 20,                                                                             \
-         "SIZE",                                                                                   \
-         "largest item accepted",                                                                  \
+        {"max-item",           0,      NULL,                                                       \
+         KWQ_OPT_SIZE,         "1MiB", 1,                                                          \
+         512ULL << 20,         "SIZE", "largest item accepted",                                    \
          offsetof(S, max_item)},                                                                   \
     {                                                                                              \
-        "max-input", 0, NULL, OPT_SIZE, "4GiB", 1, 1ULL << 40, "SIZE",                             \
+        "max-input", 0, NULL, KWQ_OPT_SIZE, "4GiB", 1, 1ULL << 40, "SIZE",                         \
             "largest input read (it is checked whole before anything is enqueued)",                \
             offsetof(S, max_input)                                                                 \
     }

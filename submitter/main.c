@@ -39,7 +39,7 @@ static void usage(void)
     for (size_t i = 0; i < NCOMMANDS; i++)
         (void)printf("  %-12s %s\n", commands[i].name, commands[i].summary);
     (void)printf("\nGlobal options (also accepted after the command):\n");
-    opts_print_help(stdout, cli_global_opts, cli_global_nopts);
+    kwq_opt_print_help(stdout, cli_global_opts, cli_global_nopts);
     (void)printf("\n'kwq COMMAND --help' describes a command; docs/kwq.md describes them all,\n"
                  "with exit codes and examples.\n");
 }
@@ -56,17 +56,18 @@ static const struct cli_command *find_command(const char *name)
 /* Global options before the command; returns the command's index in argv, or -exit code. */
 static int parse_global(int argc, char **argv)
 {
-    struct opt_set g = {.opts = cli_global_opts,
-                        .n = cli_global_nopts,
-                        .base = &cli,
-                        .sources = cli_global_sources};
+    struct kwq_opt_set g = {.opts = cli_global_opts,
+                            .n = cli_global_nopts,
+                            .base = &cli,
+                            .sources = cli_global_sources};
+    const struct kwq_opt_rules rules = {.stop_at_arg = true}; /* the command ends them */
     struct kwq_error err = {0};
     enum kwq_log_format fmt;
     int ind;
 
-    if (opts_load_defaults(&g, &err) < 0)
+    if (kwq_opt_load_defaults(&g, &rules, &err) < 0)
         return -cli_usage_error(NULL, "%s", err.msg);
-    ind = opts_parse(&g, 1, argc, argv, true, &err);
+    ind = kwq_opt_parse(&g, 1, argc, argv, &rules, &err);
     if (ind < 0)
         return -cli_usage_error(NULL, "%s", err.msg);
     if (kwq_log_format_from_string(cli.log_format, &fmt) < 0)
@@ -95,11 +96,11 @@ int main(int argc, char **argv)
         return KWQ_EXIT_OK;
     }
     if (cli.print_config && ind >= argc) {
-        struct opt_set g = {.opts = cli_global_opts,
-                            .n = cli_global_nopts,
-                            .base = &cli,
-                            .sources = cli_global_sources};
-        opts_print_config(stdout, &g);
+        struct kwq_opt_set g = {.opts = cli_global_opts,
+                                .n = cli_global_nopts,
+                                .base = &cli,
+                                .sources = cli_global_sources};
+        kwq_opt_print_config(stdout, &g);
         return KWQ_EXIT_OK;
     }
     if (ind >= argc)

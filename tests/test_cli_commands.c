@@ -199,7 +199,7 @@ Test(cli, unreachable_redis_exit_69)
     struct cli_out r;
     char url[600];
 
-    (void)snprintf(url, sizeof(url), "unix://%s", cli_path("no-such.sock"));
+    (void)snprintf(url, sizeof(url), "unix://%s", test_path("no-such.sock"));
     kwq(&r, NULL, "--redis", url, "status");
     expect(&r, KWQ_EXIT_UNAVAILABLE, "", none);
     cr_assert(strncmp(r.err, "kwq: ", 5) == 0, "%s", r.err);
@@ -213,9 +213,9 @@ Test(cli, unreachable_redis_exit_69)
 
 Test(cli, enqueue_arguments_stdin_file)
 {
-    struct kwq_client *c = cli_client();
+    struct kwq_client *c = test_client();
     struct cli_out r;
-    FILE *f = fopen(cli_path("items.txt"), "w");
+    FILE *f = fopen(test_path("items.txt"), "w");
 
     kwq(&r, NULL, "enqueue", "a", "b", "c");
     expect(&r, 0, "queue 'default': 3 added, 0 duplicates\n", "");
@@ -226,7 +226,7 @@ Test(cli, enqueue_arguments_stdin_file)
     cr_assert_not_null(f);
     (void)fputs("g\nh\n", f);
     (void)fclose(f);
-    kwq(&r, NULL, "enqueue", "-f", cli_path("items.txt"), "--ids");
+    kwq(&r, NULL, "enqueue", "-f", test_path("items.txt"), "--ids");
     expect(&r, 0, "4\n5\n", "queue 'default': 2 added, 0 duplicates\n");
     cli_out_free(&r);
     cr_assert_eq(cli_stats(c, "default").pending, 5);
@@ -236,7 +236,7 @@ Test(cli, enqueue_arguments_stdin_file)
 
 Test(cli, enqueue_null_and_env_queue)
 {
-    struct kwq_client *c = cli_client();
+    struct kwq_client *c = test_client();
     struct cli_out r;
 
     cr_assert_eq(setenv("KWQ_QUEUE", "fromenv", 1), 0);
@@ -252,7 +252,7 @@ Test(cli, enqueue_null_and_env_queue)
 
 Test(cli, enqueue_json_duplicates_and_seal)
 {
-    struct kwq_client *c = cli_client();
+    struct kwq_client *c = test_client();
     struct cli_out r;
     struct kwq_stats st;
 
@@ -293,7 +293,7 @@ Test(cli, enqueue_bad_input_changes_nothing)
          "kwq: line 1 of stdin: unknown field \"dealy\"; known: payload, delay, timeout, "
          "max_attempts, idempotency_key, idempotency_ttl (and *_ms forms)\n"},
     };
-    struct kwq_client *c = cli_client();
+    struct kwq_client *c = test_client();
     struct cli_out r;
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -317,7 +317,7 @@ Test(cli, enqueue_bad_input_changes_nothing)
 
 Test(cli, enqueue_sealed_queue_exit_6)
 {
-    struct kwq_client *c = cli_client();
+    struct kwq_client *c = test_client();
     struct cli_out r;
 
     kwq(&r, NULL, "seal");
@@ -340,7 +340,7 @@ Test(cli, enqueue_sealed_queue_exit_6)
 
 Test(cli, enqueue_partial_says_how_many_went_in)
 {
-    struct kwq_client *c = cli_client();
+    struct kwq_client *c = test_client();
     struct cli_out r;
     size_t n = 15000, len = 0;
     char *input = malloc(n * 8);
@@ -364,7 +364,7 @@ Test(cli, enqueue_partial_says_how_many_went_in)
 
 Test(cli, enqueue_a_hundred_thousand_lines)
 {
-    struct kwq_client *c = cli_client();
+    struct kwq_client *c = test_client();
     struct cli_out r;
     size_t n = 100000, len = 0;
     char *input = malloc(n * 12);
@@ -413,7 +413,7 @@ Test(cli, status_text_and_json)
 
 Test(cli, wait_drained_timeout_and_dead)
 {
-    struct kwq_client *c = cli_client();
+    struct kwq_client *c = test_client();
     struct cli_out r;
 
     kwq(&r, NULL, "seal");
@@ -449,7 +449,7 @@ Test(cli, wait_drained_timeout_and_dead)
 
 Test(cli, wait_sees_work_finish)
 {
-    struct kwq_client *c = cli_client();
+    struct kwq_client *c = test_client();
     struct cli_out r;
 
     kwq(&r, NULL, "enqueue", "--seal", "a", "b", "c");
@@ -465,7 +465,7 @@ Test(cli, wait_sees_work_finish)
 
 Test(cli, dlq_list_requeue_purge)
 {
-    struct kwq_client *c = cli_client();
+    struct kwq_client *c = test_client();
     struct cli_out r;
     cJSON *j;
 
@@ -512,7 +512,7 @@ Test(cli, dlq_list_requeue_purge)
 
 Test(cli, task_states_and_not_found)
 {
-    struct kwq_client *c = cli_client();
+    struct kwq_client *c = test_client();
     struct cli_out r;
     cJSON *j;
 
@@ -545,7 +545,7 @@ Test(cli, task_states_and_not_found)
 
 Test(cli, results_in_completion_order)
 {
-    struct kwq_client *c = cli_client();
+    struct kwq_client *c = test_client();
     struct cli_out r;
     cJSON *j;
 
@@ -585,7 +585,7 @@ Test(cli, results_in_completion_order)
 
 Test(cli, cancel)
 {
-    struct kwq_client *c = cli_client();
+    struct kwq_client *c = test_client();
     struct cli_out r;
 
     kwq(&r, NULL, "enqueue", "a", "b");
@@ -609,7 +609,7 @@ Test(cli, cancel)
 
 Test(cli, purge_needs_yes)
 {
-    struct kwq_client *c = cli_client();
+    struct kwq_client *c = test_client();
     struct cli_out r;
 
     kwq(&r, NULL, "enqueue", "--seal", "a", "b");
@@ -639,7 +639,7 @@ Test(cli, local_redis_start_use_stop)
            "kwq: no local Redis is running; 'kwq local-redis start' starts one\n");
     cli_out_free(&r);
     kwq(&r, NULL, "local-redis", "start");
-    (void)snprintf(want, sizeof(want), "unix://%s/redis.sock\n", cli_path("state"));
+    (void)snprintf(want, sizeof(want), "unix://%s/redis.sock\n", test_path("state"));
     expect(&r, 0, want, none);
     cr_assert(strncmp(r.err, "kwq: local Redis started (pid ", 30) == 0, "%s", r.err);
     cli_out_free(&r);
@@ -653,7 +653,7 @@ Test(cli, local_redis_start_use_stop)
     kwq(&r, NULL, "status", "--json", "--sample", "0");
     expect(&r, 0, none, "");
     cr_assert_not_null(strstr(r.out, "\"pending\":2,"), "%s", r.out);
-    cr_assert_not_null(strstr(r.out, cli_path("state")), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, test_path("state")), "%s", r.out);
     cli_out_free(&r);
     kwq(&r, NULL, "local-redis", "stop");
     expect(&r, 0, "", "kwq: local Redis stopped\n");
@@ -714,15 +714,15 @@ Test(auth, password_from_env_or_file_never_argv)
     cli_out_free(&r);
     (void)unsetenv("KWQ_REDIS_PASSWORD");
 
-    f = fopen(cli_path("pw"), "w");
+    f = fopen(test_path("pw"), "w");
     cr_assert_not_null(f);
     (void)fputs(PASSWORD "\n", f);
     (void)fclose(f);
-    kwq(&r, NULL, "--redis-password-file", cli_path("pw"), "enqueue", "b");
+    kwq(&r, NULL, "--redis-password-file", test_path("pw"), "enqueue", "b");
     expect(&r, 0, "queue 'default': 1 added, 0 duplicates\n", "");
     cli_out_free(&r);
     /* The workers of a run get the password file through their environment. */
-    kwq(&r, NULL, "--redis-password-file", cli_path("pw"), "run", "--local", "--", "/bin/cat");
+    kwq(&r, NULL, "--redis-password-file", test_path("pw"), "run", "--local", "--", "/bin/cat");
     cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
     cr_assert_str_eq(r.out, "a\nb\n");
     cli_out_free(&r);

@@ -37,10 +37,10 @@ void cli_setup_env(void)
     for (size_t i = 0; i < sizeof(clear) / sizeof(clear[0]); i++)
         (void)unsetenv(clear[i]);
     cr_assert(setenv("KWQ_REDIS_URL", test_redis.url, 1) == 0);
-    cr_assert(mkdir(cli_path("state"), 0700) == 0);
-    cr_assert(setenv("KWQ_STATE_DIR", cli_path("state"), 1) == 0);
-    cr_assert(mkdir(cli_path("tmp"), 0700) == 0);
-    cr_assert(setenv("TMPDIR", cli_path("tmp"), 1) == 0);
+    cr_assert(mkdir(test_path("state"), 0700) == 0);
+    cr_assert(setenv("KWQ_STATE_DIR", test_path("state"), 1) == 0);
+    cr_assert(mkdir(test_path("tmp"), 0700) == 0);
+    cr_assert(setenv("TMPDIR", test_path("tmp"), 1) == 0);
 }
 
 void cli_teardown(void)
@@ -52,16 +52,6 @@ void cli_teardown(void)
     cli_exec_prog(&r, NULL, 0, args);
     cli_out_free(&r);
     redis_teardown();
-}
-
-const char *cli_path(const char *name)
-{
-    static char bufs[8][512];
-    static int next;
-    char *b = bufs[next++ % 8];
-
-    (void)snprintf(b, sizeof(bufs[0]), "%s/%s", test_redis.dir, name);
-    return b;
 }
 
 /* ---- Running a program --------------------------------------------------------------- */
@@ -94,43 +84,18 @@ static void sink_read(struct sink *s)
     s->len += (size_t)n;
 }
 
+/* Start args[0] with pipes for its stdin, stdout and stderr; the parent's ends stay in in/out/err. */
 static pid_t spawn(const char *const *args, int in[2], int out[2], int err[2])
 {
     pid_t pid;
 
     cr_assert(pipe2(in, O_CLOEXEC) == 0 && pipe2(out, O_CLOEXEC) == 0 &&
               pipe2(err, O_CLOEXEC) == 0);
-    pid = fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        (void)dup2(in[0], STDIN_FILENO);
-        (void)dup2(out[1], STDOUT_FILENO);
-        (void)dup2(err[1], STDERR_FILENO);
-        execv(args[0], (char *const *)args);
-        _exit(127);
-    }
+    pid = test_proc_start(args, (const int[3]){in[0], out[1], err[1]});
     (void)close(in[0]);
     (void)close(out[1]);
     (void)close(err[1]);
     return pid;
-}
-
-static int wait_status(pid_t pid, time_t deadline)
-{
-    int st;
-
-    for (;;) {
-        pid_t w = waitpid(pid, &st, WNOHANG);
-        if (w == pid)
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        if (time(NULL) > deadline) {
-            (void)kill(pid, SIGKILL);
-            (void)waitpid(pid, &st, 0);
-            cr_assert_fail("%s did not finish within %ds", "kwq", CLI_SAFETY_S);
-        }
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = 2000000};
-        (void)nanosleep(&ts, NULL);
-    }
 }
 
 void cli_exec_prog(struct cli_out *r, const char *input, size_t input_len, const char *const *args)
@@ -175,7 +140,8 @@ void cli_exec_prog(struct cli_out *r, const char *input, size_t input_len, const
     }
     if (wfd >= 0)
         (void)close(wfd);
-    r->status = wait_status(pid, deadline);
+    r->status = test_proc_wait(pid, deadline);
+    cr_assert(r->status >= 0, "%s did not finish within %ds", "kwq", CLI_SAFETY_S);
     r->out = so.buf ? so.buf : calloc(1, 1);
     r->out[so.len] = '\0';
     r->out_len = so.len;
@@ -204,19 +170,6 @@ void cli_out_free(struct cli_out *r)
 }
 
 /* ---- Queue helpers ------------------------------------------------------------------------- */
-
-struct kwq_client *cli_client(void)
-{
-    struct kwq_client_opts o;
-    struct kwq_client *c;
-
-    kwq_client_opts_init(&o);
-    o.url = test_redis.url;
-    c = kwq_client_new(&o);
-    cr_assert(c != NULL);
-    cr_assert(kwq_client_connect(c) == 0, "connect: %s", kwq_client_errstr(c));
-    return c;
-}
 
 struct kwq_stats cli_stats(struct kwq_client *c, const char *queue)
 {

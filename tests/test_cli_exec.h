@@ -11,6 +11,8 @@
 
 #include "kwq/client.h"
 
+#include "test_proc.h" /* test_path, test_client */
+
 /* Safety limit of one kwq run, seconds (a hang fails the test; never a timing assertion). */
 #define CLI_SAFETY_S 240
 
@@ -46,12 +48,6 @@ size_t cli_len(const char *s);
 /* kwq(r, input, "enqueue", "a") runs `kwq enqueue a` with input on stdin. */
 #define kwq(r, input, ...)                                                                         \
     cli_exec((r), (input), cli_len(input), (const char *const[]){__VA_ARGS__, NULL})
-
-/* A path inside the test's private dir (rotating static buffers). */
-const char *cli_path(const char *name);
-
-/* A connected client for the fixture's Redis. */
-struct kwq_client *cli_client(void);
 
 /* Queue stats (asserts success). */
 struct kwq_stats cli_stats(struct kwq_client *c, const char *queue);

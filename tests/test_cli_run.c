@@ -60,12 +60,12 @@ Test(run, ten_thousand_items_on_four_workers)
 {
     size_t n = 10000, len;
     char *in = items(n, &len);
-    struct kwq_client *c = cli_client();
+    struct kwq_client *c = test_client();
     struct cli_out r;
     char line[32];
 
-    write_file(cli_path("items.txt"), in, len);
-    kwq(&r, NULL, "run", "--local", "-P", "4", "--queue", "big", "--input", cli_path("items.txt"),
+    write_file(test_path("items.txt"), in, len);
+    kwq(&r, NULL, "run", "--local", "-P", "4", "--queue", "big", "--input", test_path("items.txt"),
         "--", "/bin/cat");
     cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
     cr_assert_eq(count_lines(r.out), n, "%zu result lines", count_lines(r.out));
@@ -96,7 +96,7 @@ Test(run, dead_letters_exit_3_then_requeue_completes)
 {
     size_t n = 100, len;
     char *in = items(n, &len);
-    struct kwq_client *c = cli_client();
+    struct kwq_client *c = test_client();
     struct cli_out r;
 
     cli_exec(&r, in, len,
@@ -154,7 +154,7 @@ Test(run, private_redis_is_started_and_removed)
     cr_assert_not_null(strstr(r.out, "\"result\":\"b\""), "%s", r.out);
     cli_out_free(&r);
     /* Its temp dir (socket, log) is gone with it: TMPDIR is this test's own. */
-    d = opendir(cli_path("tmp"));
+    d = opendir(test_path("tmp"));
     cr_assert_not_null(d);
     while ((e = readdir(d)) != NULL)
         left += e->d_name[0] != '.';
@@ -168,13 +168,13 @@ Test(run, output_file_and_stream_free_errors)
     FILE *f;
     char buf[64] = "";
 
-    kwq(&r, "x\n", "run", "--local", "--quiet", "-o", cli_path("out.txt"), "--input", "-", "--",
+    kwq(&r, "x\n", "run", "--local", "--quiet", "-o", test_path("out.txt"), "--input", "-", "--",
         "/bin/cat");
     cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
     cr_assert_str_eq(r.out, "");
     cr_assert_str_eq(r.err, "");
     cli_out_free(&r);
-    f = fopen(cli_path("out.txt"), "r");
+    f = fopen(test_path("out.txt"), "r");
     cr_assert_not_null(f);
     cr_assert_not_null(fgets(buf, sizeof(buf), f));
     (void)fclose(f);
@@ -196,7 +196,7 @@ Test(run, output_file_and_stream_free_errors)
     cr_assert_str_eq(r.err, "kwq: line 2 of stdin is 11 bytes, over the 10-byte item limit; "
                             "split it or raise --max-item\n");
     cli_out_free(&r);
-    struct kwq_client *c = cli_client();
+    struct kwq_client *c = test_client();
     cr_assert_eq(cli_stats(c, "default").enqueued, 1); /* only the first run's item */
     kwq_client_free(c);
 }
@@ -240,8 +240,8 @@ static pid_t start_run(const char *const *args)
 
     cr_assert_geq(pid, 0);
     if (pid == 0) {
-        int out = open(cli_path("run.out"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int err = open(cli_path("run.err"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int out = open(test_path("run.out"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int err = open(test_path("run.err"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
         (void)dup2(out, STDOUT_FILENO);
         (void)dup2(err, STDERR_FILENO);
         execv(KWQ_TEST_KWQ_BIN, (char *const *)args);
@@ -261,15 +261,15 @@ Test(run, sigint_stops_workers_and_loses_nothing)
 {
     size_t n = 300, len;
     char *in = items(n, &len);
-    struct kwq_client *c = cli_client();
+    struct kwq_client *c = test_client();
     time_t deadline = time(NULL) + CLI_SAFETY_S;
     struct kwq_stats st;
     int status;
     pid_t pid;
 
-    write_file(cli_path("items.txt"), in, len);
+    write_file(test_path("items.txt"), in, len);
     pid = start_run((const char *const[]){KWQ_TEST_KWQ_BIN, "run", "--local", "-P", "2", "--input",
-                                          cli_path("items.txt"), "--", "/bin/sh", "-c",
+                                          test_path("items.txt"), "--", "/bin/sh", "-c",
                                           "sleep 0.05; cat", NULL});
     do { /* until some work is done, so that workers are surely running */
         cr_assert(time(NULL) < deadline, "no task was done");
@@ -321,9 +321,9 @@ static char *doc_block(const char *heading)
 static void run_doc(struct cli_out *r, const char *script)
 {
     char path[4096];
-    const char *args[] = {"/bin/sh", "-e", cli_path("example.sh"), NULL};
+    const char *args[] = {"/bin/sh", "-e", test_path("example.sh"), NULL};
 
-    write_file(cli_path("example.sh"), script, strlen(script));
+    write_file(test_path("example.sh"), script, strlen(script));
     (void)snprintf(path, sizeof(path), "%s/submitter:%s", KWQ_TEST_BUILD_DIR, getenv("PATH"));
     cr_assert_eq(setenv("PATH", path, 1), 0);
     (void)unsetenv("KWQ_REDIS_URL");

@@ -11,10 +11,11 @@
 #include <criterion/parameterized.h>
 
 #include "kwq/error.h"
+#include "kwq/log.h"
+#include "kwq/opts.h"
 #include "kwq/scale.h"
 
 #include "input.h"
-#include "opts.h"
 #include "progress.h"
 
 /* ---- Scaling rule ---------------------------------------------------------------------- */
@@ -266,24 +267,25 @@ struct tcfg {
     bool flag;        /* --flag */
 };
 
-static const struct opt topts[] = {
-    {"name", 'N', "KWQ_TEST_NAME", OPT_STR, "dflt", 0, 0, "S", "a name",
+static const struct kwq_opt topts[] = {
+    {"name", 'N', "KWQ_TEST_NAME", KWQ_OPT_STR, "dflt", 0, 0, "S", "a name",
      offsetof(struct tcfg, name)},
-    {"n", 0, "KWQ_TEST_N", OPT_UINT, "3", 1, 10, "N", "a number", offsetof(struct tcfg, n)},
-    {"wait", 0, NULL, OPT_DURATION, "1s", 0, 60000, "DUR", "a time", offsetof(struct tcfg, ms)},
-    {"flag", 0, "KWQ_TEST_FLAG", OPT_BOOL, NULL, 0, 0, NULL, "a flag", offsetof(struct tcfg, flag)},
+    {"n", 0, "KWQ_TEST_N", KWQ_OPT_UINT, "3", 1, 10, "N", "a number", offsetof(struct tcfg, n)},
+    {"wait", 0, NULL, KWQ_OPT_DURATION, "1s", 0, 60000, "DUR", "a time", offsetof(struct tcfg, ms)},
+    {"flag", 0, "KWQ_TEST_FLAG", KWQ_OPT_BOOL, NULL, 0, 0, NULL, "a flag",
+     offsetof(struct tcfg, flag)},
 };
 
 static int tparse(struct tcfg *cfg, char **argv, int argc, struct kwq_error *err, int *ind)
 {
-    struct opt_set set = {.opts = topts, .n = 4, .base = cfg};
+    struct kwq_opt_set set = {.opts = topts, .n = 4, .base = cfg};
     int r;
 
     memset(cfg, 0, sizeof(*cfg));
-    r = opts_load_defaults(&set, err);
+    r = kwq_opt_load_defaults(&set, NULL, err);
     if (r < 0)
         return r;
-    *ind = opts_parse(&set, 1, argc, argv, false, err);
+    *ind = kwq_opt_parse(&set, 1, argc, argv, NULL, err);
     return *ind < 0 ? *ind : 0;
 }
 
@@ -329,6 +331,73 @@ Test(opts, errors)
     cr_assert_eq(setenv("KWQ_TEST_N", "zero", 1), 0);
     cr_assert_eq(tparse(&cfg, a3, 1, &err, &ind), KWQ_EINVAL);
     cr_assert_str_eq(err.msg, "KWQ_TEST_N must be a whole number from 1 to 10, got 'zero'");
+}
+
+/* kwq-worker's rules (kwq/opts.h is shared): abbreviations, empty variables, its wording. */
+struct wcfg {
+    const char *queue;          /* --queue */
+    enum kwq_log_level level;   /* --log-level */
+    bool help;                  /* --help */
+    enum kwq_opt_source src[4]; /* sources */
+};
+
+static const struct kwq_opt wopts[] = {
+    {"queue", 'q', "KWQ_TEST_WQUEUE", KWQ_OPT_STR, "dflt", 0, 0, "NAME", "q",
+     offsetof(struct wcfg, queue)},
+    {"log-level", 0, "KWQ_TEST_WLEVEL", KWQ_OPT_LOG_LEVEL, "info", 0, 0, "LEVEL", "l",
+     offsetof(struct wcfg, level)},
+    {"redis-password", 0, NULL, KWQ_OPT_SECRET, NULL, 0, 0, NULL, "not on the command line", 0},
+    {"help", 'h', NULL, KWQ_OPT_EXIT, NULL, 0, 0, NULL, "h", offsetof(struct wcfg, help)},
+};
+
+static const struct kwq_opt_rules wrules = {
+    .stop_at_arg = true, .abbrev = true, .empty_env = true, .short_words = true};
+
+static int wparse(struct wcfg *cfg, char **argv, int argc, struct kwq_error *err)
+{
+    struct kwq_opt_set set = {.opts = wopts, .n = 4, .base = cfg, .sources = cfg->src};
+    int r;
+
+    memset(cfg, 0, sizeof(*cfg));
+    r = kwq_opt_load_defaults(&set, &wrules, err);
+    return r < 0 ? r : kwq_opt_parse(&set, 1, argc, argv, &wrules, err);
+}
+
+Test(opts, worker_rules)
+{
+    char *abbrev[] = {A("x"), A("--que"), A("a"), A("--log-l"), A("warn"), A("h"), A("--q"), NULL};
+    char *help[] = {A("x"), A("--help"), A("--bogus"), NULL};
+    char *unknown[] = {A("x"), A("--bogus=v"), NULL};
+    char *missing[] = {A("x"), A("--queue"), NULL};
+    char *secret[] = {A("x"), A("--redis-password"), A("s3cret"), NULL};
+    struct kwq_error err = {0};
+    struct wcfg cfg;
+    char buf[32];
+
+    (void)unsetenv("KWQ_TEST_WLEVEL");
+    cr_assert_eq(setenv("KWQ_TEST_WQUEUE", "", 1), 0);
+    cr_assert_eq(wparse(&cfg, abbrev, 7, &err), 5, "%s", err.msg); /* stops at the handler */
+    cr_assert_str_eq(cfg.queue, "a");
+    cr_assert_eq(cfg.level, KWQ_LOG_WARN);
+    cr_assert_eq(cfg.src[1], KWQ_OPT_SRC_FLAG);
+    kwq_opt_format(&wopts[1], &cfg, false, buf, sizeof(buf));
+    cr_assert_str_eq(buf, "warn");
+    cr_assert_eq(wparse(&cfg, help, 3, &err), 2); /* --help ends the options */
+    cr_assert(cfg.help);
+    cr_assert_eq(wparse(&cfg, help, 1, &err), 1);
+    cr_assert_str_eq(cfg.queue, ""); /* an empty variable is a value */
+    cr_assert_eq(cfg.src[0], KWQ_OPT_SRC_ENV);
+    cr_assert_eq(wparse(&cfg, unknown, 2, &err), KWQ_EINVAL);
+    cr_assert_str_eq(err.msg, "unknown option '--bogus=v'");
+    cr_assert_eq(wparse(&cfg, missing, 2, &err), KWQ_EINVAL);
+    cr_assert_str_eq(err.msg, "missing value for option '--queue'");
+    cr_assert_eq(wparse(&cfg, secret, 3, &err), KWQ_EINVAL);
+    cr_assert_str_eq(err.msg, "not on the command line");
+    cr_assert_eq(setenv("KWQ_TEST_WLEVEL", "loud", 1), 0);
+    cr_assert_eq(wparse(&cfg, help, 1, &err), KWQ_EINVAL);
+    cr_assert_str_eq(err.msg, "KWQ_TEST_WLEVEL must be debug, info, warn or error, got 'loud'");
+    (void)unsetenv("KWQ_TEST_WLEVEL");
+    (void)unsetenv("KWQ_TEST_WQUEUE");
 }
 
 /* ---- Progress text ----------------------------------------------------------------------- */

@@ -69,7 +69,7 @@ Test(worker_drain, three_workers_drain_a_sealed_queue_exactly_once)
         cr_assert(spins < SAFETY_S * 100 * 4, "workers did not finish in time");
         for (int i = 0; i < NWORKERS; i++) {
             int code;
-            if (done[i] || !worker_exited(pids[i], &code))
+            if (done[i] || !test_proc_exited(pids[i], &code))
                 continue;
             /* Checked the moment the exit is seen: the last ack must already be in. */
             struct kwq_stats st = stats_of(c);

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,19 +44,11 @@ const char *helper_path(const char *name)
     return b;
 }
 
-const char *test_path(const char *name)
-{
-    char *b = slot();
-
-    (void)snprintf(b, 512, "%s/%s", test_redis.dir, name);
-    return b;
-}
-
 pid_t worker_start(const char *log, const char *const *args)
 {
     const char *argv[64];
     size_t n = 0;
-    char logpath[512];
+    int fd, fds[3];
     pid_t pid;
 
     argv[n++] = KWQ_TEST_WORKER_BIN;
@@ -70,45 +61,24 @@ pid_t worker_start(const char *log, const char *const *args)
     for (size_t i = 0; args && args[i] && n < 63; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
-    (void)snprintf(logpath, sizeof(logpath), "%s/%s", test_redis.dir, log);
-    pid = fork();
-    cr_assert(pid >= 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        int fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
-            _exit(120);
-        execv(argv[0], (char *const *)argv);
-        _exit(121);
-    }
+    fd = open(test_path(log), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    cr_assert(fd >= 0, "cannot open %s: %s", test_path(log), strerror(errno));
+    fds[0] = -1;
+    fds[1] = fd;
+    fds[2] = fd;
+    pid = test_proc_start(argv, fds);
+    (void)close(fd);
     return pid;
-}
-
-bool worker_exited(pid_t pid, int *ret_code)
-{
-    int st;
-    pid_t r = waitpid(pid, &st, WNOHANG);
-
-    if (r != pid)
-        return false;
-    *ret_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    return true;
 }
 
 int worker_wait(pid_t pid, const char *log)
 {
-    int code;
+    int code = test_proc_wait(pid, time(NULL) + SAFETY_S);
 
-    for (int i = 0; i < SAFETY_S * 100; i++) {
-        if (worker_exited(pid, &code))
-            return code;
-        nap();
-    }
-    (void)kill(pid, SIGKILL);
-    (void)waitpid(pid, NULL, 0);
-    cr_assert_fail("worker %d did not exit within %ds; log: %s", (int)pid, SAFETY_S,
-                   test_path(log));
-    return -1;
+    if (code < 0)
+        cr_assert_fail("worker %d did not exit within %ds; log: %s", (int)pid, SAFETY_S,
+                       test_path(log));
+    return code;
 }
 
 void wait_for_file(const char *path)
@@ -187,19 +157,6 @@ pid_t read_pid(const char *path)
     free(s);
     cr_assert(pid > 0, "no pid in %s", path);
     return (pid_t)pid;
-}
-
-struct kwq_client *test_client(void)
-{
-    struct kwq_client_opts o;
-    struct kwq_client *c;
-
-    kwq_client_opts_init(&o);
-    o.url = test_redis.url;
-    c = kwq_client_new(&o);
-    cr_assert(c != NULL);
-    cr_assert(kwq_client_connect(c) == 0, "connect: %s", kwq_client_errstr(c));
-    return c;
 }
 
 void enqueue_n(struct kwq_client *c, size_t n, const char *prefix, struct kwq_enqueued *ret)

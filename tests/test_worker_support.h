@@ -1,7 +1,7 @@
 /*
  * test_worker_support.h - running real kwq-worker processes in tests: spawn
  * with the fixture's Redis, wait with a safety timeout, read their logs,
- * and small queue helpers over libkwq.
+ * and small queue helpers over libkwq (process basics: test_proc.h).
  */
 #ifndef KWQ_TEST_WORKER_SUPPORT_H
 #define KWQ_TEST_WORKER_SUPPORT_H
@@ -12,6 +12,8 @@
 
 #include "kwq/client.h"
 
+#include "test_proc.h" /* test_path, test_client, test_proc_exited */
+
 #define TEST_QUEUE "q"
 
 /* Safety limit for every bounded wait in the worker tests, seconds (never a timing assertion). */
@@ -20,18 +22,12 @@
 /* Path of a helper handler (static buffer per call slot 0..7, rotating). */
 const char *helper_path(const char *name);
 
-/* Path of name inside the fixture's private dir (rotating static buffers). */
-const char *test_path(const char *name);
-
 /*
  * Start kwq-worker with --redis <fixture> --queue q --log-format json plus
  * args (NULL-terminated: options, then "--", handler and its arguments).
  * Its stdout and stderr go to test_path(log). Returns the pid.
  */
 pid_t worker_start(const char *log, const char *const *args);
-
-/* Exit code of pid if it has exited (true), else false. Signals give 128+sig. */
-bool worker_exited(pid_t pid, int *ret_code);
 
 /* Wait for pid's exit (safety limit SAFETY_S, then SIGKILL and fail). Returns the exit code. */
 int worker_wait(pid_t pid, const char *log);
@@ -53,9 +49,6 @@ size_t file_lines(const char *path);
 
 /* The pid written in path. */
 pid_t read_pid(const char *path);
-
-/* A connected client for the fixture's Redis. */
-struct kwq_client *test_client(void);
 
 /* Enqueue n tasks with payloads "<prefix><i>"; ids into ret (n entries) when not NULL. */
 void enqueue_n(struct kwq_client *c, size_t n, const char *prefix, struct kwq_enqueued *ret);

@@ -10,7 +10,6 @@
  */
 #include "config.h"
 
-#include <getopt.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 
 #include "kwq/error.h"
 #include "kwq/exit.h"
+#include "kwq/opts.h"
 #include "kwq/task.h"
 #include "kwq/util.h"
 
@@ -26,153 +26,76 @@
 #define MS_S (1000ULL)
 #define MS_H (3600ULL * 1000ULL)
 
-enum opt_type {
-    OPT_STR,    /* char * */
-    OPT_UINT,   /* uint64_t, [min, max] */
-    OPT_DUR,    /* uint64_t ms, [min, max] */
-    OPT_SIZE,   /* uint64_t bytes, [min, max] */
-    OPT_BOOL,   /* bool; a flag without argument */
-    OPT_LOGFMT, /* enum kwq_log_format */
-    OPT_LOGLVL, /* enum kwq_log_level */
-    OPT_SECRET, /* refused on the command line: say where the secret goes instead */
-    OPT_HELP,   /* --help */
-    OPT_VERSION /* --version */
-};
-
-struct opt {
-    const char *flag;   /* long option name, without "--" */
-    const char *env;    /* environment variable, or NULL */
-    int shortopt;       /* short option letter, or 0 */
-    enum opt_type type; /* how the value is parsed */
-    size_t off;         /* offset of the value in struct worker_config */
-    const char *def;    /* default as text (parsed like user input), or NULL */
-    uint64_t min, max;  /* accepted range for numbers, durations and sizes */
-    const char *arg;    /* argument name shown in --help */
-    const char *help;   /* one line for --help */
-};
-
 #define OFF(field) offsetof(struct worker_config, field)
 
-static const struct opt opts[] = {
-    {"redis", "KWQ_REDIS_URL", 'r', OPT_STR, OFF(redis_url), "redis://127.0.0.1:6379/0", 0, 0,
-     "URL", "Redis to use: redis://host:port/db or unix:///path/to.sock"},
-    {"redis-password-file", "KWQ_REDIS_PASSWORD_FILE", 0, OPT_STR, OFF(password_file), NULL, 0, 0,
-     "PATH", "file whose first line is the Redis password (or set KWQ_REDIS_PASSWORD)"},
-    {"redis-password", NULL, 0, OPT_SECRET, 0, NULL, 0, 0, NULL, NULL},
-    {"queue", "KWQ_QUEUE", 'q', OPT_STR, OFF(queue), NULL, 0, 0, "NAME",
-     "queue to work on (required)"},
-    {"concurrency", "KWQ_CONCURRENCY", 'c', OPT_UINT, OFF(concurrency), "1", 1, 10000, "N",
-     "tasks run at once by this worker"},
-    {"lease", "KWQ_LEASE", 0, OPT_DUR, OFF(lease_ms), "30s", MS_S, MS_H, "DURATION",
-     "lease length; renewed every third of it while the handler runs"},
-    {"timeout", "KWQ_TIMEOUT", 't', OPT_DUR, OFF(timeout_ms), "1h", 0, MS_H * 24 * 7, "DURATION",
-     "per-task handler time limit when the task sets none; 0 = none"},
-    {"grace", "KWQ_GRACE", 0, OPT_DUR, OFF(grace_ms), "20s", 0, MS_H, "DURATION",
-     "after SIGTERM, how long running handlers may finish before they are stopped"},
-    {"kill-grace", "KWQ_KILL_GRACE", 0, OPT_DUR, OFF(kill_grace_ms), "5s", 0, MS_S * 60 * 10,
-     "DURATION", "time between SIGTERM and SIGKILL when a handler is stopped"},
-    {"max-tasks", "KWQ_MAX_TASKS", 'n', OPT_UINT, OFF(max_tasks), "0", 0, UINT64_MAX / 2, "N",
-     "exit after leasing N tasks (1 = one task per pod); 0 = no limit"},
-    {"idle-exit", "KWQ_IDLE_EXIT", 0, OPT_DUR, OFF(idle_exit_ms), "0", 0, MS_H * 24 * 30,
-     "DURATION", "exit 7 after this long idle on an unsealed, empty queue; 0 = never"},
-    {"redis-retry", "KWQ_REDIS_RETRY", 0, OPT_DUR, OFF(redis_retry_ms), "60s", 0, MS_H * 24,
-     "DURATION", "how long to keep reconnecting to Redis before exiting 69"},
-    {"max-result", "KWQ_MAX_RESULT", 0, OPT_SIZE, OFF(max_result), "1MiB", 0,
-     (uint64_t)KWQ_DEFAULT_MAX_RESULT, "SIZE", "bytes of handler stdout kept as the task's result"},
-    {"stream", "KWQ_STREAM", 's', OPT_BOOL, OFF(stream), "false", 0, 0, NULL,
-     "stream mode: one long-lived handler gets tasks as JSON lines on stdin"},
-    {"ready-file", "KWQ_READY_FILE", 0, OPT_STR, OFF(ready_file), NULL, 0, 0, "PATH",
-     "file that exists while this worker holds a task (for a readiness probe)"},
-    {"log-format", "KWQ_LOG_FORMAT", 0, OPT_LOGFMT, OFF(log_format), "auto", 0, 0, "FORMAT",
-     "json, text, or auto (text at a terminal, else json)"},
-    {"log-level", "KWQ_LOG_LEVEL", 0, OPT_LOGLVL, OFF(log_level), "info", 0, 0, "LEVEL",
-     "debug, info, warn or error"},
-    {"print-config", NULL, 0, OPT_BOOL, OFF(print_config), "false", 0, 0, NULL,
-     "print every setting with its source and exit"},
-    {"help", NULL, 'h', OPT_HELP, 0, NULL, 0, 0, NULL, "show this help and exit"},
-    {"version", NULL, 'V', OPT_VERSION, 0, NULL, 0, 0, NULL, "show the version and exit"},
+static const struct kwq_opt opts[] = {
+    {"redis", 'r', "KWQ_REDIS_URL", KWQ_OPT_STR, "redis://127.0.0.1:6379/0", 0, 0, "URL",
+     "Redis to use: redis://host:port/db or unix:///path/to.sock", OFF(redis_url)},
+    {"redis-password-file", 0, "KWQ_REDIS_PASSWORD_FILE", KWQ_OPT_STR, NULL, 0, 0, "PATH",
+     "file whose first line is the Redis password (or set KWQ_REDIS_PASSWORD)", OFF(password_file)},
+    {"redis-password", 0, NULL, KWQ_OPT_SECRET, NULL, 0, 0, NULL,
+     "--redis-password is not accepted: the command line is visible to every process; set "
+     "KWQ_REDIS_PASSWORD or use --redis-password-file",
+     0},
+    {"queue", 'q', "KWQ_QUEUE", KWQ_OPT_STR, NULL, 0, 0, "NAME", "queue to work on (required)",
+     OFF(queue)},
+    {"concurrency", 'c', "KWQ_CONCURRENCY", KWQ_OPT_UINT, "1", 1, 10000, "N",
+     "tasks run at once by this worker", OFF(concurrency)},
+    {"lease", 0, "KWQ_LEASE", KWQ_OPT_DURATION, "30s", MS_S, MS_H, "DURATION",
+     "lease length; renewed every third of it while the handler runs", OFF(lease_ms)},
+    {"timeout", 't', "KWQ_TIMEOUT", KWQ_OPT_DURATION, "1h", 0, MS_H * 24 * 7, "DURATION",
+     "per-task handler time limit when the task sets none; 0 = none", OFF(timeout_ms)},
+    {"grace", 0, "KWQ_GRACE", KWQ_OPT_DURATION, "20s", 0, MS_H, "DURATION",
+     "after SIGTERM, how long running handlers may finish before they are stopped", OFF(grace_ms)},
+    {"kill-grace", 0, "KWQ_KILL_GRACE", KWQ_OPT_DURATION, "5s", 0, MS_S * 60 * 10, "DURATION",
+     "time between SIGTERM and SIGKILL when a handler is stopped", OFF(kill_grace_ms)},
+    {"max-tasks", 'n', "KWQ_MAX_TASKS", KWQ_OPT_UINT, "0", 0, UINT64_MAX / 2, "N",
+     "exit after leasing N tasks (1 = one task per pod); 0 = no limit", OFF(max_tasks)},
+    {"idle-exit", 0, "KWQ_IDLE_EXIT", KWQ_OPT_DURATION, "0", 0, MS_H * 24 * 30, "DURATION",
+     "exit 7 after this long idle on an unsealed, empty queue; 0 = never", OFF(idle_exit_ms)},
+    {"redis-retry", 0, "KWQ_REDIS_RETRY", KWQ_OPT_DURATION, "60s", 0, MS_H * 24, "DURATION",
+     "how long to keep reconnecting to Redis before exiting 69", OFF(redis_retry_ms)},
+    {"max-result", 0, "KWQ_MAX_RESULT", KWQ_OPT_SIZE, "1MiB", 0, (uint64_t)KWQ_DEFAULT_MAX_RESULT,
+     "SIZE", "bytes of handler stdout kept as the task's result", OFF(max_result)},
+    {"stream", 's', "KWQ_STREAM", KWQ_OPT_BOOL, "false", 0, 0, NULL,
+     "stream mode: one long-lived handler gets tasks as JSON lines on stdin", OFF(stream)},
+    {"ready-file", 0, "KWQ_READY_FILE", KWQ_OPT_STR, NULL, 0, 0, "PATH",
+     "file that exists while this worker holds a task (for a readiness probe)", OFF(ready_file)},
+    {"log-format", 0, "KWQ_LOG_FORMAT", KWQ_OPT_LOG_FORMAT, "auto", 0, 0, "FORMAT",
+     "json, text, or auto (text at a terminal, else json)", OFF(log_format)},
+    {"log-level", 0, "KWQ_LOG_LEVEL", KWQ_OPT_LOG_LEVEL, "info", 0, 0, "LEVEL",
+     "debug, info, warn or error", OFF(log_level)},
+    {"print-config", 0, NULL, KWQ_OPT_BOOL, "false", 0, 0, NULL,
+     "print every setting with its source and exit", OFF(print_config)},
+    {"help", 'h', NULL, KWQ_OPT_EXIT, NULL, 0, 0, NULL, "show this help and exit", OFF(help)},
+    {"version", 'V', NULL, KWQ_OPT_EXIT, NULL, 0, 0, NULL, "show the version and exit",
+     OFF(version)},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
-enum source { SRC_DEFAULT, SRC_ENV, SRC_FLAG };
-
-static const char *const source_names[] = {"default", "env", "flag"};
-
-/* ---- Values ---- */
-
-static int parse_bool(const char *s, bool *ret)
-{
-    static const char *const yes[] = {"1", "true", "yes", "on"};
-    static const char *const no[] = {"0", "false", "no", "off", ""};
-
-    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
-        if (strcmp(s, yes[i]) == 0) {
-            *ret = true;
-            return 0;
-        }
-    }
-    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
-        if (strcmp(s, no[i]) == 0) {
-            *ret = false;
-            return 0;
-        }
-    }
-    return KWQ_EINVAL;
-}
-
-/* Parse s for o into cfg. what names the origin in messages ("--lease" or "KWQ_LEASE"). */
-static int set_value(struct worker_config *cfg, const struct opt *o, const char *s,
-                     const char *what, struct kwq_error *err)
-{
-    void *p = (char *)cfg + o->off;
-    char *dup;
-
-    switch (o->type) {
-    case OPT_STR:
-        dup = strdup(s);
-        if (!dup)
-            return kwq_error_set(err, KWQ_ENOMEM, "out of memory");
-        free(*(char **)p);
-        *(char **)p = dup;
-        return 0;
-    case OPT_UINT:
-        return kwq_parse_uint(s, o->min, o->max, what, (uint64_t *)p, err);
-    case OPT_DUR:
-        return kwq_parse_duration_ms(s, o->min, o->max, what, (uint64_t *)p, err);
-    case OPT_SIZE:
-        return kwq_parse_size(s, o->min, o->max, what, (uint64_t *)p, err);
-    case OPT_BOOL:
-        if (parse_bool(s, (bool *)p) < 0)
-            return kwq_error_set(err, KWQ_EINVAL, "%s must be true or false, got '%s'", what, s);
-        return 0;
-    case OPT_LOGFMT:
-        if (kwq_log_format_from_string(s, (enum kwq_log_format *)p) < 0)
-            return kwq_error_set(err, KWQ_EINVAL, "%s must be json, text or auto, got '%s'", what,
-                                 s);
-        return 0;
-    case OPT_LOGLVL:
-        if (kwq_log_level_from_string(s, (enum kwq_log_level *)p) < 0)
-            return kwq_error_set(err, KWQ_EINVAL, "%s must be debug, info, warn or error, got '%s'",
-                                 what, s);
-        return 0;
-    case OPT_SECRET:
-    case OPT_HELP:
-    case OPT_VERSION:
-        break;
-    }
-    return 0;
-}
+/*
+ * The worker's way with options, older than the CLI's and kept for the
+ * scripts and manifests that rely on it: getopt_long abbreviations, an
+ * empty KWQ_* variable is a value, its own error wording, and HANDLER's
+ * options are not ours.
+ */
+static const struct kwq_opt_rules rules = {
+    .stop_at_arg = true,
+    .abbrev = true,
+    .empty_env = true,
+    .short_words = true,
+};
 
 /* ---- Help and printing ---- */
 
-static void print_option(const struct opt *o)
+static void print_option(const struct kwq_opt *o)
 {
     char left[64];
 
-    (void)snprintf(left, sizeof(left), "%c%c%c --%s%s%s", o->shortopt ? '-' : ' ',
-                   o->shortopt ? o->shortopt : ' ', o->shortopt ? ',' : ' ', o->flag,
-                   o->arg ? " " : "", o->arg ? o->arg : "");
+    (void)snprintf(left, sizeof(left), "%c%c%c --%s%s%s", o->short_name ? '-' : ' ',
+                   o->short_name ? o->short_name : ' ', o->short_name ? ',' : ' ', o->name,
+                   o->metavar ? " " : "", o->metavar ? o->metavar : "");
     (void)printf("  %-34s %s\n", left, o->help);
     if (o->env && o->def)
         (void)printf("  %-34s [env %s, default %s]\n", "", o->env, o->def);
@@ -186,7 +109,7 @@ static void print_help(void)
                  "Lease tasks from a kwq queue and run HANDLER for each one (payload on stdin,\n"
                  "result on stdout), until the queue is sealed and drained.\n\n");
     for (size_t i = 0; i < NOPTS; i++)
-        if (opts[i].help)
+        if (opts[i].type != KWQ_OPT_SECRET)
             print_option(&opts[i]);
     (void)printf(
         "\nThe Redis password comes only from KWQ_REDIS_PASSWORD, KWQ_REDIS_PASSWORD_FILE\n"
@@ -196,53 +119,26 @@ static void print_help(void)
         "See docs/kwq-worker.md (man kwq-worker) for the full reference.\n");
 }
 
-static void print_value(const struct worker_config *cfg, const struct opt *o)
-{
-    const void *p = (const char *)cfg + o->off;
-    char buf[32];
-
-    switch (o->type) {
-    case OPT_STR:
-        (void)printf("%s", *(char *const *)p ? *(char *const *)p : "");
-        break;
-    case OPT_UINT:
-    case OPT_SIZE:
-        (void)printf("%llu", (unsigned long long)*(const uint64_t *)p);
-        break;
-    case OPT_DUR:
-        kwq_format_duration(*(const uint64_t *)p, buf, sizeof(buf));
-        (void)printf("%s", *(const uint64_t *)p ? buf : "0");
-        break;
-    case OPT_BOOL:
-        (void)printf("%s", *(const bool *)p ? "true" : "false");
-        break;
-    case OPT_LOGFMT: {
-        static const char *const f[] = {"auto", "json", "text"};
-        (void)printf("%s", f[*(const enum kwq_log_format *)p]);
-        break;
-    }
-    case OPT_LOGLVL: {
-        static const char *const l[] = {"debug", "info", "warn", "error", "off"};
-        (void)printf("%s", l[*(const enum kwq_log_level *)p]);
-        break;
-    }
-    case OPT_SECRET:
-    case OPT_HELP:
-    case OPT_VERSION:
-        break;
-    }
-}
-
-static void print_config(const struct worker_config *cfg, const enum source *src)
+/* "name value  (source)" per setting that has a variable, then the password and handler. */
+static void print_config(const struct worker_config *cfg, const enum kwq_opt_source *src)
 {
     for (size_t i = 0; i < NOPTS; i++) {
-        const struct opt *o = &opts[i];
+        const struct kwq_opt *o = &opts[i];
+        uint64_t v = 0;
+        char val[4200];
 
         if (!o->env)
             continue;
-        (void)printf("%-22s ", o->flag);
-        print_value(cfg, o);
-        (void)printf("  (%s)\n", source_names[src[i]]);
+        if (o->type == KWQ_OPT_DURATION)
+            memcpy(&v, (const char *)cfg + o->offset, sizeof(v));
+        if (o->type == KWQ_OPT_DURATION && v == 0)
+            (void)snprintf(val, sizeof(val), "0");
+        else
+            kwq_opt_format(o, cfg, false, val, sizeof(val));
+        (void)printf("%-22s %s  (%s)\n", o->name, val,
+                     src[i] == KWQ_OPT_SRC_ENV    ? "env"
+                     : src[i] == KWQ_OPT_SRC_FLAG ? "flag"
+                                                  : "default");
     }
     (void)printf("%-22s %s  (env)\n", "redis-password",
                  getenv("KWQ_REDIS_PASSWORD") ? "***" : "(unset)");
@@ -261,112 +157,6 @@ static int config_error(const char *msg)
 
 /* ---- Resolution ---- */
 
-static int apply_defaults_and_env(struct worker_config *cfg, enum source *src,
-                                  struct kwq_error *err)
-{
-    for (size_t i = 0; i < NOPTS; i++) {
-        const struct opt *o = &opts[i];
-        const char *v = o->env ? getenv(o->env) : NULL;
-
-        if (o->def && set_value(cfg, o, o->def, o->flag, err) < 0)
-            return err->code;
-        src[i] = SRC_DEFAULT;
-        if (v) {
-            if (set_value(cfg, o, v, o->env, err) < 0)
-                return err->code;
-            src[i] = SRC_ENV;
-        }
-    }
-    return 0;
-}
-
-static void build_getopt(struct option *lo, char *so)
-{
-    size_t n = 0, s = 0;
-
-    so[s++] = '+'; /* stop at HANDLER: its own options are not ours */
-    so[s++] = ':';
-    for (size_t i = 0; i < NOPTS; i++) {
-        bool has_arg =
-            opts[i].type != OPT_BOOL && opts[i].type != OPT_HELP && opts[i].type != OPT_VERSION;
-        lo[n++] = (struct option){opts[i].flag, has_arg ? required_argument : no_argument, NULL,
-                                  (int)(1000 + i)};
-        if (opts[i].shortopt) {
-            so[s++] = (char)opts[i].shortopt;
-            if (has_arg)
-                so[s++] = ':';
-        }
-    }
-    lo[n] = (struct option){NULL, 0, NULL, 0};
-    so[s] = '\0';
-}
-
-static int opt_index(int c)
-{
-    if (c >= 1000 && c < 1000 + (int)NOPTS)
-        return c - 1000;
-    for (size_t i = 0; i < NOPTS; i++)
-        if (opts[i].shortopt && opts[i].shortopt == c)
-            return (int)i;
-    return -1;
-}
-
-/* Returns -1 to go on, else an exit code. */
-static int apply_flag(struct worker_config *cfg, const struct opt *o, enum source *src,
-                      struct kwq_error *err)
-{
-    char what[64];
-
-    (void)snprintf(what, sizeof(what), "--%s", o->flag);
-    switch (o->type) {
-    case OPT_HELP:
-        print_help();
-        return KWQ_EXIT_OK;
-    case OPT_VERSION:
-        (void)printf("kwq-worker %s\n", KWQ_VERSION);
-        return KWQ_EXIT_OK;
-    case OPT_SECRET:
-        return config_error("--redis-password is not accepted: the command line is visible to "
-                            "every process; set KWQ_REDIS_PASSWORD or use --redis-password-file");
-    case OPT_BOOL:
-        *(bool *)((char *)cfg + o->off) = true;
-        break;
-    default:
-        if (set_value(cfg, o, optarg, what, err) < 0)
-            return config_error(err->msg);
-        break;
-    }
-    *src = SRC_FLAG;
-    return -1;
-}
-
-static int parse_flags(struct worker_config *cfg, int argc, char **argv, enum source *src)
-{
-    struct option lo[NOPTS + 1];
-    char so[3 * NOPTS + 3];
-    struct kwq_error err = {0};
-    char msg[KWQ_ERRSTR_LEN];
-    int c;
-
-    build_getopt(lo, so);
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, so, lo, NULL)) != -1) {
-        int i = opt_index(c);
-        int rc;
-
-        if (c == '?' || c == ':' || i < 0) {
-            const char *bad = argv[optind - 1];
-            (void)snprintf(msg, sizeof(msg), "%s option '%s'",
-                           c == ':' ? "missing value for" : "unknown", bad ? bad : "?");
-            return config_error(msg);
-        }
-        rc = apply_flag(cfg, &opts[i], &src[i], &err);
-        if (rc >= 0)
-            return rc;
-    }
-    return -1;
-}
-
 /* A password inside a URL given as a flag would sit in argv for all to read. */
 static bool url_has_password(const char *url)
 {
@@ -379,12 +169,12 @@ static bool url_has_password(const char *url)
     return at && (!slash || at < slash);
 }
 
-static int check_semantics(struct worker_config *cfg, const enum source *src)
+static int check_semantics(struct worker_config *cfg, const enum kwq_opt_source *src)
 {
     struct kwq_error err = {0};
     char msg[KWQ_ERRSTR_LEN];
 
-    if (src[0] == SRC_FLAG && url_has_password(cfg->redis_url))
+    if (src[0] == KWQ_OPT_SRC_FLAG && url_has_password(cfg->redis_url))
         return config_error("--redis must not contain a password (the command line is visible "
                             "to every process); set KWQ_REDIS_PASSWORD or use "
                             "--redis-password-file");
@@ -404,17 +194,26 @@ static int check_semantics(struct worker_config *cfg, const enum source *src)
 
 int config_parse(struct worker_config *cfg, int argc, char **argv)
 {
-    enum source src[NOPTS];
+    enum kwq_opt_source src[NOPTS] = {0};
+    struct kwq_opt_set set = {.opts = opts, .n = NOPTS, .base = cfg, .sources = src};
     struct kwq_error err = {0};
-    int rc;
+    int first_arg;
 
     memset(cfg, 0, sizeof(*cfg));
-    if (apply_defaults_and_env(cfg, src, &err) < 0)
+    if (kwq_opt_load_defaults(&set, &rules, &err) < 0)
         return config_error(err.msg);
-    rc = parse_flags(cfg, argc, argv, src);
-    if (rc >= 0)
-        return rc;
-    cfg->handler_argv = argv + optind;
+    first_arg = kwq_opt_parse(&set, 1, argc, argv, &rules, &err);
+    if (first_arg < 0)
+        return config_error(err.msg);
+    if (cfg->help) {
+        print_help();
+        return KWQ_EXIT_OK;
+    }
+    if (cfg->version) {
+        (void)printf("kwq-worker %s\n", KWQ_VERSION);
+        return KWQ_EXIT_OK;
+    }
+    cfg->handler_argv = argv + first_arg;
     if (cfg->print_config) {
         print_config(cfg, src);
         return KWQ_EXIT_OK;
@@ -424,10 +223,6 @@ int config_parse(struct worker_config *cfg, int argc, char **argv)
 
 void config_done(struct worker_config *cfg)
 {
-    free(cfg->redis_url);
-    free(cfg->password_file);
-    free(cfg->queue);
-    free(cfg->ready_file);
     free(cfg->handler_path);
     memset(cfg, 0, sizeof(*cfg));
 }

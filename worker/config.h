@@ -1,7 +1,8 @@
 /*
- * config.h - kwq-worker's settings: one option table drives the flags, the
- * KWQ_* environment variables, --help and --print-config. Precedence:
- * defaults, then environment, then flags (flags win).
+ * config.h - kwq-worker's settings: one option table (kwq/opts.h) drives
+ * the flags, the KWQ_* environment variables, --help and --print-config.
+ * Precedence: defaults, then environment, then flags (flags win). String
+ * settings are borrowed from argv, environ or the table's defaults.
  */
 #ifndef KWQ_WORKER_CONFIG_H
 #define KWQ_WORKER_CONFIG_H
@@ -16,9 +17,9 @@
 #define WORKER_NO_RETRY_CODE 65
 
 struct worker_config {
-    char *redis_url;                /* Redis URL, owned; NULL = the library default */
-    char *password_file;            /* file holding the Redis password, owned, or NULL */
-    char *queue;                    /* queue name, owned */
+    const char *redis_url;          /* Redis URL, borrowed; NULL = the library default */
+    const char *password_file;      /* file holding the Redis password, borrowed, or NULL */
+    const char *queue;              /* queue name, borrowed */
     uint64_t concurrency;           /* tasks in flight at once in this process */
     uint64_t lease_ms;              /* lease length, ms; renewed every lease_ms / 3 */
     uint64_t timeout_ms;            /* default per-task handler timeout, ms; 0 = none */
@@ -29,10 +30,12 @@ struct worker_config {
     uint64_t redis_retry_ms;        /* give up (exit 69) after Redis is unreachable this long */
     uint64_t max_result;            /* bytes of handler stdout kept as the result */
     bool stream;                    /* stream mode: one long-lived handler, NDJSON */
-    char *ready_file;               /* readiness file, owned, or NULL */
+    const char *ready_file;         /* readiness file, borrowed, or NULL */
     enum kwq_log_format log_format; /* json, text or auto */
     enum kwq_log_level log_level;   /* lowest level logged */
     bool print_config;              /* --print-config: print the settings and exit */
+    bool help;                      /* --help: print the help and exit */
+    bool version;                   /* --version: print the version and exit */
     char **handler_argv;            /* HANDLER [ARG...], borrowed from main's argv */
     char *handler_path;             /* HANDLER resolved to an executable file, owned */
 };
@@ -45,7 +48,7 @@ struct worker_config {
  */
 int config_parse(struct worker_config *cfg, int argc, char **argv);
 
-/* Free what cfg owns. */
+/* Free what cfg owns (the resolved handler path). */
 void config_done(struct worker_config *cfg);
 
 #endif /* KWQ_WORKER_CONFIG_H */

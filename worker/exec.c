@@ -243,19 +243,6 @@ static void keep_stdout(struct job_proc *pr, const char *buf, size_t n, uint64_t
     pr->out[pr->out_len] = '\0';
 }
 
-/* Read what fd has. Returns bytes read, 0 at EOF, -1 when nothing now. */
-static ssize_t read_some(int fd, char *buf, size_t len)
-{
-    ssize_t n;
-
-    do {
-        n = read(fd, buf, len);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0 && errno == EAGAIN)
-        return -1;
-    return n < 0 ? 0 : n;
-}
-
 static void close_out(struct job *j, ev_io *io, int *fd)
 {
     ev_io_stop(j->w->loop, io);
@@ -273,7 +260,7 @@ static void on_stdout(struct ev_loop *loop, ev_io *io, int revents)
 
     (void)loop;
     (void)revents;
-    while ((n = read_some(pr->p.out_fd, buf, sizeof(buf))) > 0)
+    while ((n = handler_read(pr->p.out_fd, buf, sizeof(buf))) > 0)
         keep_stdout(pr, buf, (size_t)n, j->w->cfg->max_result);
     if (n == 0)
         close_out(j, io, &pr->p.out_fd);
@@ -305,7 +292,7 @@ static void on_stderr(struct ev_loop *loop, ev_io *io, int revents)
 
     (void)loop;
     (void)revents;
-    while ((n = read_some(pr->p.err_fd, buf, sizeof(buf))) > 0) {
+    while ((n = handler_read(pr->p.err_fd, buf, sizeof(buf))) > 0) {
         keep_tail(pr, buf, (size_t)n);
         (void)linebuf_feed(&pr->errlb, buf, (size_t)n, stderr_line, j);
     }
@@ -328,9 +315,9 @@ static void on_drain(struct ev_loop *loop, ev_timer *t, int revents)
     (void)revents;
     kwq_log(KWQ_LOG_WARN, "handler exited but its output pipes are still held open: closing them",
             KWQ_LS("task", j->task.id), KWQ_LI("pid", pr->p.pid));
-    while (pr->p.out_fd >= 0 && (n = read_some(pr->p.out_fd, buf, sizeof(buf))) > 0)
+    while (pr->p.out_fd >= 0 && (n = handler_read(pr->p.out_fd, buf, sizeof(buf))) > 0)
         keep_stdout(pr, buf, (size_t)n, j->w->cfg->max_result);
-    while (pr->p.err_fd >= 0 && (n = read_some(pr->p.err_fd, buf, sizeof(buf))) > 0) {
+    while (pr->p.err_fd >= 0 && (n = handler_read(pr->p.err_fd, buf, sizeof(buf))) > 0) {
         keep_tail(pr, buf, (size_t)n);
         (void)linebuf_feed(&pr->errlb, buf, (size_t)n, stderr_line, j);
     }

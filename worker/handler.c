@@ -265,3 +265,15 @@ void handler_close_fds(struct handler_proc *p)
         *fds[i] = -1;
     }
 }
+
+ssize_t handler_read(int fd, char *buf, size_t len)
+{
+    ssize_t n;
+
+    do {
+        n = read(fd, buf, len);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EAGAIN)
+        return -1;
+    return n < 0 ? 0 : n;
+}

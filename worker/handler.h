@@ -41,6 +41,13 @@ int handler_spawn(const char *path, char *const argv[], char *const envp[],
 /* Send sig to the whole process group of pgid; a group already gone is not an error. */
 void handler_signal_group(pid_t pgid, int sig);
 
+/*
+ * Read what the non-blocking handler pipe fd has now (EINTR retried).
+ * Returns bytes read, 0 at EOF or on a read error (the pipe is done), -1
+ * when nothing is there yet.
+ */
+ssize_t handler_read(int fd, char *buf, size_t len);
+
 /* Close the fds of p that are still open (set to -1). */
 void handler_close_fds(struct handler_proc *p);
 

@@ -147,25 +147,13 @@ static void on_err_line(void *arg, char *line, size_t len, bool overflow)
 
 /* ---- Pipes ---- */
 
-static ssize_t read_some(int fd, char *buf, size_t len)
-{
-    ssize_t n;
-
-    do {
-        n = read(fd, buf, len);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0 && errno == EAGAIN)
-        return -1;
-    return n < 0 ? 0 : n;
-}
-
 /* Read everything fd has now into lb. Returns false at EOF. */
 static bool pump(struct stream *s, int fd, struct linebuf *lb, linebuf_line_cb cb)
 {
     char buf[READ_CHUNK];
     ssize_t n;
 
-    while ((n = read_some(fd, buf, sizeof(buf))) > 0)
+    while ((n = handler_read(fd, buf, sizeof(buf))) > 0)
         (void)linebuf_feed(lb, buf, (size_t)n, cb, s);
     return n != 0;
 }

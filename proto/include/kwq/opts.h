@@ -69,24 +69,29 @@ struct kwq_opt_rules {
     bool stop_at_arg; /* options end at the first argument (a handler command line) */
     bool abbrev;      /* accept any unambiguous prefix of a long flag, as getopt_long does */
     bool empty_env;   /* an empty KWQ_* variable is a value, not "unset" */
-    bool short_words; /* bools "must be true or false"; errors quote the whole argument:
-                         "unknown option '--x=1'", "missing value for option '--x'" */
+    bool short_words; /* kwq-worker's wording: bools "must be true or false"; errors
+                         quote the whole argument, value included: "unknown option
+                         '--x=1'", "missing value for option '--x'" */
 };
 
 /*
- * Store the defaults, then the environment, into the set's struct. Errors:
- * KWQ_EINVAL with e.g. "KWQ_CONCURRENCY must be a whole number ..." in err.
+ * Store the defaults, then the environment, into the set's struct and
+ * record the sources; rules NULL means the zero rules. Errors: KWQ_EINVAL
+ * with e.g. "KWQ_CONCURRENCY must be a whole number ..." in err.
  */
 int kwq_opt_load_defaults(const struct kwq_opt_set *set, const struct kwq_opt_rules *rules,
                           struct kwq_error *err);
 
 /*
- * Parse argv[1..] against several sets (a flag may come from any of them).
- * Without rules->stop_at_arg options and arguments may mix. "--" ends the
- * options; so does a KWQ_OPT_EXIT flag, after storing true. Returns the
- * index in argv of the first argument, or KWQ_EINVAL with the message in
- * err ("unknown option '--x'", "option '--queue' needs a value", a range
- * error, or a KWQ_OPT_SECRET row's refusal).
+ * Parse argv[1..] against several sets (a flag may come from any of them);
+ * rules NULL means the zero rules. Without rules->stop_at_arg options and
+ * arguments may mix. "--" ends the options; so does a KWQ_OPT_EXIT flag,
+ * after storing true. Returns the index in argv of the first argument, or
+ * KWQ_EINVAL with the message in err: "unknown option '--x'", "option
+ * '--queue' needs a value", a range error, a KWQ_OPT_SECRET row's refusal,
+ * or (without rules->short_words, even when no row names it) the refusal
+ * of "--redis-password": a password never comes from the command line.
+ * Without short_words, nothing past a flag's '=' is echoed in a message.
  */
 int kwq_opt_parse(const struct kwq_opt_set *sets, size_t nsets, int argc, char **argv,
                   const struct kwq_opt_rules *rules, struct kwq_error *err);
@@ -96,8 +101,7 @@ int kwq_opt_parse(const struct kwq_opt_set *sets, size_t nsets, int argc, char *
  * terminated): "true", "30s", "1048576", "json". With redact, a password
  * inside a URL ("redis://:pw@host") is shown as "***".
  */
-void kwq_opt_format(const struct kwq_opt *o, const void *base, bool redact, char *buf,
-                    size_t len);
+void kwq_opt_format(const struct kwq_opt *o, const void *base, bool redact, char *buf, size_t len);
 
 /*
  * Print "name = value (source)" per option of the set to f, for
