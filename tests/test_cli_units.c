@@ -333,7 +333,7 @@ Test(opts, errors)
     cr_assert_str_eq(err.msg, "KWQ_TEST_N must be a whole number from 1 to 10, got 'zero'");
 }
 
-/* kwq-worker's rules (kwq/opts.h is shared): abbreviations, empty variables, its wording. */
+/* kwq-worker's rules (kwq/opts.h is shared): options stop at the handler; no abbreviations. */
 struct wcfg {
     const char *queue;          /* --queue */
     enum kwq_log_level level;   /* --log-level */
@@ -350,8 +350,7 @@ static const struct kwq_opt wopts[] = {
     {"help", 'h', NULL, KWQ_OPT_EXIT, NULL, 0, 0, NULL, "h", offsetof(struct wcfg, help)},
 };
 
-static const struct kwq_opt_rules wrules = {
-    .stop_at_arg = true, .abbrev = true, .empty_env = true, .short_words = true};
+static const struct kwq_opt_rules wrules = {.stop_at_arg = true};
 
 static int wparse(struct wcfg *cfg, char **argv, int argc, struct kwq_error *err)
 {
@@ -365,7 +364,8 @@ static int wparse(struct wcfg *cfg, char **argv, int argc, struct kwq_error *err
 
 Test(opts, worker_rules)
 {
-    char *abbrev[] = {A("x"), A("--que"), A("a"), A("--log-l"), A("warn"), A("h"), A("--q"), NULL};
+    char *args[] = {A("x"), A("--queue"), A("a"), A("--log-level"), A("warn"), A("h"), A("--q"), NULL};
+    char *abbrev[] = {A("x"), A("--que"), A("a"), NULL};
     char *help[] = {A("x"), A("--help"), A("--bogus"), NULL};
     char *unknown[] = {A("x"), A("--bogus=v"), NULL};
     char *missing[] = {A("x"), A("--queue"), NULL};
@@ -376,7 +376,7 @@ Test(opts, worker_rules)
 
     (void)unsetenv("KWQ_TEST_WLEVEL");
     cr_assert_eq(setenv("KWQ_TEST_WQUEUE", "", 1), 0);
-    cr_assert_eq(wparse(&cfg, abbrev, 7, &err), 5, "%s", err.msg); /* stops at the handler */
+    cr_assert_eq(wparse(&cfg, args, 7, &err), 5, "%s", err.msg); /* stops at the handler */
     cr_assert_str_eq(cfg.queue, "a");
     cr_assert_eq(cfg.level, KWQ_LOG_WARN);
     cr_assert_eq(cfg.src[1], KWQ_OPT_SRC_FLAG);
@@ -385,12 +385,14 @@ Test(opts, worker_rules)
     cr_assert_eq(wparse(&cfg, help, 3, &err), 2); /* --help ends the options */
     cr_assert(cfg.help);
     cr_assert_eq(wparse(&cfg, help, 1, &err), 1);
-    cr_assert_str_eq(cfg.queue, ""); /* an empty variable is a value */
-    cr_assert_eq(cfg.src[0], KWQ_OPT_SRC_ENV);
+    cr_assert_str_eq(cfg.queue, "dflt"); /* an empty variable is unset */
+    cr_assert_eq(cfg.src[0], KWQ_OPT_SRC_DEFAULT);
+    cr_assert_eq(wparse(&cfg, abbrev, 3, &err), KWQ_EINVAL);
+    cr_assert_str_eq(err.msg, "unknown option '--que'");
     cr_assert_eq(wparse(&cfg, unknown, 2, &err), KWQ_EINVAL);
-    cr_assert_str_eq(err.msg, "unknown option '--bogus=v'");
+    cr_assert_str_eq(err.msg, "unknown option '--bogus'"); /* never echoes a value */
     cr_assert_eq(wparse(&cfg, missing, 2, &err), KWQ_EINVAL);
-    cr_assert_str_eq(err.msg, "missing value for option '--queue'");
+    cr_assert_str_eq(err.msg, "option '--queue' needs a value");
     cr_assert_eq(wparse(&cfg, secret, 3, &err), KWQ_EINVAL);
     cr_assert_str_eq(err.msg, "not on the command line");
     cr_assert_eq(setenv("KWQ_TEST_WLEVEL", "loud", 1), 0);

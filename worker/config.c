@@ -74,17 +74,9 @@ static const struct kwq_opt opts[] = {
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
-/*
- * The worker's way with options, older than the CLI's and kept for the
- * scripts and manifests that rely on it: getopt_long abbreviations, an
- * empty KWQ_* variable is a value, its own error wording, and HANDLER's
- * options are not ours.
- */
+/* HANDLER's options are not ours: the worker's end at the handler's name. */
 static const struct kwq_opt_rules rules = {
     .stop_at_arg = true,
-    .abbrev = true,
-    .empty_env = true,
-    .short_words = true,
 };
 
 /* ---- Help and printing ---- */
@@ -134,7 +126,7 @@ static void print_config(const struct worker_config *cfg, const enum kwq_opt_sou
         if (o->type == KWQ_OPT_DURATION && v == 0)
             (void)snprintf(val, sizeof(val), "0");
         else
-            kwq_opt_format(o, cfg, false, val, sizeof(val));
+            kwq_opt_format(o, cfg, true, val, sizeof(val));
         (void)printf("%-22s %s  (%s)\n", o->name, val,
                      src[i] == KWQ_OPT_SRC_ENV    ? "env"
                      : src[i] == KWQ_OPT_SRC_FLAG ? "flag"
@@ -150,8 +142,7 @@ static void print_config(const struct worker_config *cfg, const enum kwq_opt_sou
 
 static int config_error(const char *msg)
 {
-    (void)fprintf(stderr, "kwq-worker: %s\n", msg);
-    (void)fprintf(stderr, "kwq-worker: see kwq-worker --help\n");
+    (void)fprintf(stderr, "kwq-worker: %s; see 'kwq-worker --help'\n", msg);
     return KWQ_EXIT_CONFIG;
 }
 

@@ -39,25 +39,24 @@ static int parse_bool(const char *s, bool *ret)
     return KWQ_EINVAL;
 }
 
-static int store_bool(const char *s, bool *field, const char *what,
-                      const struct kwq_opt_rules *rules, struct kwq_error *err)
+static int store_bool(const char *s, bool *field, const char *what, struct kwq_error *err)
 {
     if (parse_bool(s, field) == 0)
         return 0;
     return kwq_error_set(err, KWQ_EINVAL, "%s must be %s, got '%s'", what,
-                         rules->short_words ? "true or false" : "1/true/yes or 0/false/no", s);
+                         "1/true/yes or 0/false/no", s);
 }
 
 /* Store s into the field of o; what names the source in errors ("--lease", "KWQ_LEASE"). */
 static int store(const struct kwq_opt *o, void *base, const char *s, const char *what,
-                 const struct kwq_opt_rules *rules, struct kwq_error *err)
+                 struct kwq_error *err)
 {
     char *field = (char *)base + o->offset;
 
     switch (o->type) {
     case KWQ_OPT_BOOL:
     case KWQ_OPT_EXIT:
-        return store_bool(s, (bool *)field, what, rules, err);
+        return store_bool(s, (bool *)field, what, err);
     case KWQ_OPT_STR:
         *(const char **)field = s;
         return 0;
@@ -97,14 +96,14 @@ int kwq_opt_load_defaults(const struct kwq_opt_set *set, const struct kwq_opt_ru
 
         if (o->def) {
             (void)snprintf(what, sizeof(what), "--%s", o->name);
-            r = store(o, set->base, o->def, what, rules, err);
+            r = store(o, set->base, o->def, what, err);
             if (r < 0)
                 return r;
             if (set->sources)
                 set->sources[i] = KWQ_OPT_SRC_DEFAULT;
         }
-        if (env && (*env || rules->empty_env || o->type == KWQ_OPT_BOOL)) {
-            r = store(o, set->base, env, o->env, rules, err);
+        if (env && (*env || o->type == KWQ_OPT_BOOL)) {
+            r = store(o, set->base, env, o->env, err);
             if (r < 0)
                 return r;
             if (set->sources)
@@ -188,13 +187,10 @@ static const struct kwq_opt *index_exact(const struct opts_index *ix, const char
  * the command line, with the row-less rules too: "--redis-password" and its
  * misspellings get the refusal, never an echo of the value.
  */
-static int bad_option(char **argv, int at, int c, const struct kwq_opt_rules *rules,
-                      struct kwq_error *err)
+static int bad_option(char **argv, int at, int c, struct kwq_error *err)
 {
     const char *arg = at > 0 ? argv[at - 1] : "";
 
-    if (rules->short_words)
-        return kwq_error_set(err, KWQ_EINVAL, "unknown option '%s'", arg ? arg : "?");
     if (strncmp(arg, "--redis-password", 16) == 0 && strncmp(arg, "--redis-password-file", 21) != 0)
         return kwq_error_set(err, KWQ_EINVAL,
                              "passwords are never taken on the command line (other users can "
@@ -204,16 +200,14 @@ static int bad_option(char **argv, int at, int c, const struct kwq_opt_rules *ru
     return kwq_error_set(err, KWQ_EINVAL, "unknown option '%.*s'", (int)strcspn(arg, "="), arg);
 }
 
-static int needs_value(const char *arg, const struct kwq_opt_rules *rules, struct kwq_error *err)
+static int needs_value(const char *arg, struct kwq_error *err)
 {
-    if (rules->short_words)
-        return kwq_error_set(err, KWQ_EINVAL, "missing value for option '%s'", arg ? arg : "?");
     return kwq_error_set(err, KWQ_EINVAL, "option '%.*s' needs a value", (int)strcspn(arg, "="),
                          arg);
 }
 
 /*
- * getopt_long accepts any unambiguous prefix of a long option. The CLI does
+ * getopt_long accepts any unambiguous prefix of a long option. kwq does
  * not: "--redis-password" must not quietly mean "--redis-password-file",
  * and a script must not break when a new option makes its abbreviation
  * ambiguous.
@@ -233,7 +227,7 @@ static int check_exact(const struct opts_index *ix, int argc, char **argv,
         n = strcspn(a + 2, "=");
         o = index_exact(ix, a + 2, n);
         if (!o)
-            return bad_option(argv, i + 1, 0, rules, err);
+            return bad_option(argv, i + 1, 0, err);
         if (o->type == KWQ_OPT_SECRET)
             return kwq_error_set(err, KWQ_EINVAL, "%s", o->help);
         if (o->type == KWQ_OPT_EXIT)
@@ -253,7 +247,7 @@ int kwq_opt_parse(const struct kwq_opt_set *sets, size_t nsets, int argc, char *
     if (!rules)
         rules = &default_rules;
     index_build(&ix, sets, nsets, rules->stop_at_arg);
-    if (!rules->abbrev && check_exact(&ix, argc, argv, rules, err) < 0)
+    if (check_exact(&ix, argc, argv, rules, err) < 0)
         return KWQ_EINVAL;
     optind = 0; /* glibc: full re-initialisation, argv may differ from the last call */
     opterr = 0;
@@ -266,15 +260,15 @@ int kwq_opt_parse(const struct kwq_opt_set *sets, size_t nsets, int argc, char *
         if (c == -1)
             break;
         if (c == '?')
-            return bad_option(argv, optind, optopt, rules, err);
+            return bad_option(argv, optind, optopt, err);
         if (c == ':')
-            return needs_value(argv[optind - 1], rules, err);
+            return needs_value(argv[optind - 1], err);
         i = index_find(&ix, c, longindex);
         if (i >= ix.n)
             return kwq_error_set(err, KWQ_EINVAL, "unknown option");
         o = ix.rows[i];
         (void)snprintf(what, sizeof(what), "--%s", o->name);
-        if (store(o, ix.bases[i], takes_value(o) ? optarg : "1", what, rules, err) < 0)
+        if (store(o, ix.bases[i], takes_value(o) ? optarg : "1", what, err) < 0)
             return KWQ_EINVAL;
         if (ix.srcs[i])
             *ix.srcs[i] = KWQ_OPT_SRC_FLAG;

@@ -62,16 +62,13 @@ struct kwq_opt_set {
 };
 
 /*
- * How a program wants its options read and its parse errors worded. Zero
- * is the kwq CLI's way: abbreviations refused, empty variables ignored.
+ * How a program wants its options read. Every kwq program refuses
+ * abbreviated flags (a script must not break when a new option makes its
+ * abbreviation ambiguous) and treats an empty KWQ_* variable as unset (what
+ * an empty `value: ""` in a pod spec means to its author).
  */
 struct kwq_opt_rules {
     bool stop_at_arg; /* options end at the first argument (a handler command line) */
-    bool abbrev;      /* accept any unambiguous prefix of a long flag, as getopt_long does */
-    bool empty_env;   /* an empty KWQ_* variable is a value, not "unset" */
-    bool short_words; /* kwq-worker's wording: bools "must be true or false"; errors
-                         quote the whole argument, value included: "unknown option
-                         '--x=1'", "missing value for option '--x'" */
 };
 
 /*
