@@ -2,8 +2,9 @@
 # dev.sh - one entry point for a fresh Debian 12 machine.
 #
 #   ./dev.sh demo    install what is missing, build, run the main job locally
-#   ./dev.sh test    install what is missing, build, run every test: a normal
-#                    build and an AddressSanitizer + UBSan build
+#   ./dev.sh test    install what is missing, check the format of the C
+#                    sources, build, run every test: a normal build and an
+#                    AddressSanitizer + UBSan build
 #   ./dev.sh build   install what is missing and build (build/)
 #   ./dev.sh deps    only install what is missing
 #   ./dev.sh bench   build (release) and run the benchmarks (bench/run.sh)
@@ -15,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-PACKAGES=(build-essential cmake pkg-config libhiredis-dev libev-dev libcjson-dev
+PACKAGES=(build-essential cmake pkg-config clang-format libhiredis-dev libev-dev libcjson-dev
           libcriterion-dev libcurl4-openssl-dev redis-server redis-tools)
 JOBS=${JOBS:-$(nproc)}
 
@@ -46,6 +47,11 @@ build() { # build DIR [cmake args...]
     cmake --build "$dir" -j "$JOBS"
 }
 
+format_check() { # every C file as .clang-format wants it
+    say "checking the format of the C sources"
+    git ls-files -z '*.c' '*.h' | xargs -0 clang-format --dry-run --Werror
+}
+
 run_tests() { # run_tests DIR
     say "testing in $1"
     ctest --test-dir "$1" --output-on-failure -j 2
@@ -67,6 +73,7 @@ demo)
     ;;
 test)
     deps
+    format_check
     build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
     run_tests build
     build build-asan -DCMAKE_BUILD_TYPE=Debug -DKWQ_SANITIZE=address,undefined \

@@ -364,7 +364,8 @@ static int wparse(struct wcfg *cfg, char **argv, int argc, struct kwq_error *err
 
 Test(opts, worker_rules)
 {
-    char *args[] = {A("x"), A("--queue"), A("a"), A("--log-level"), A("warn"), A("h"), A("--q"), NULL};
+    char *args[] = {A("x"),    A("--queue"), A("a"),   A("--log-level"),
+                    A("warn"), A("h"),       A("--q"), NULL};
     char *abbrev[] = {A("x"), A("--que"), A("a"), NULL};
     char *help[] = {A("x"), A("--help"), A("--bogus"), NULL};
     char *unknown[] = {A("x"), A("--bogus=v"), NULL};
