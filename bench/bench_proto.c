@@ -48,16 +48,6 @@ static void usage(void)
     exit(1);
 }
 
-static size_t parse_count(const char *s, size_t min, size_t max, const char *what)
-{
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-
-    if (*s == '\0' || *end != '\0' || v < min || v > max)
-        bench_die("%s must be a number between %zu and %zu, got '%s'", what, min, max, s);
-    return (size_t)v;
-}
-
 /* ---- Readings ------------------------------------------------------------------ */
 
 /*
@@ -336,11 +326,11 @@ int main(int argc, char **argv)
         if (i + 1 >= argc)
             usage();
         if (strcmp(argv[i], "--tasks") == 0)
-            pm.tasks = parse_count(argv[i + 1], 1000, 10000000, "--tasks");
+            pm.tasks = bench_parse_count(argv[i + 1], 1000, 10000000, "--tasks");
         else if (strcmp(argv[i], "--batch") == 0)
-            pm.batch = parse_count(argv[i + 1], 1, 100000, "--batch");
+            pm.batch = bench_parse_count(argv[i + 1], 1, 100000, "--batch");
         else if (strcmp(argv[i], "--lease-batch") == 0)
-            pm.lease_batch = parse_count(argv[i + 1], 1, 10000, "--lease-batch");
+            pm.lease_batch = bench_parse_count(argv[i + 1], 1, 10000, "--lease-batch");
         else
             usage();
     }

@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "kwq/client.h"
+#include "kwq/error.h"
+#include "kwq/util.h"
 
 /* ---- Clocks ------------------------------------------------------------------ */
 
@@ -286,4 +288,14 @@ double bench_percentile(const double *sorted, size_t n, double p)
     if (rank > n)
         rank = n;
     return sorted[rank - 1];
+}
+
+size_t bench_parse_count(const char *s, size_t min, size_t max, const char *what)
+{
+    struct kwq_error err = {0};
+    uint64_t v;
+
+    if (kwq_parse_uint(s, min, max, what, &v, &err) < 0)
+        bench_die("%s", err.msg);
+    return (size_t)v;
 }

@@ -46,6 +46,9 @@ void bench_put_s(const char *name, const char *value);
 /* Print "kwq-bench: <msg>" on stderr and exit 1. */
 void bench_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
+/* A whole number from a command line within [min, max], or bench_die with the reason. */
+size_t bench_parse_count(const char *s, size_t min, size_t max, const char *what);
+
 /* ---- Redis through libkwq ------------------------------------------------------ */
 
 /* Connect a client to url or die with the client's error line. Owned by the caller. */

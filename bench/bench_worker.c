@@ -82,16 +82,6 @@ static void usage(void)
     exit(1);
 }
 
-static size_t parse_count(const char *s, size_t min, size_t max, const char *what)
-{
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-
-    if (*s == '\0' || *end != '\0' || v < min || v > max)
-        bench_die("%s must be a number between %zu and %zu, got '%s'", what, min, max, s);
-    return (size_t)v;
-}
-
 /* Print "<test>_<suffix>=value". */
 static void put_f(const char *test, const char *suffix, double value, int decimals)
 {
@@ -523,17 +513,17 @@ int main(int argc, char **argv)
         else if (strcmp(o, "--cmd") == 0)
             cfg.cmd = v;
         else if (strcmp(o, "--workers") == 0)
-            cfg.workers = parse_count(v, 1, MAX_WORKERS, o);
+            cfg.workers = bench_parse_count(v, 1, MAX_WORKERS, o);
         else if (strcmp(o, "--tasks") == 0)
-            cfg.tasks = parse_count(v, 1, 100000000, o);
+            cfg.tasks = bench_parse_count(v, 1, 100000000, o);
         else if (strcmp(o, "--concurrency") == 0)
-            cfg.concurrency = parse_count(v, 1, 10000, o);
+            cfg.concurrency = bench_parse_count(v, 1, 10000, o);
         else if (strcmp(o, "--samples") == 0)
-            cfg.samples = parse_count(v, 1, 1000000, o);
+            cfg.samples = bench_parse_count(v, 1, 1000000, o);
         else if (strcmp(o, "--warmup") == 0)
-            cfg.warmup = parse_count(v, 0, 1000000, o);
+            cfg.warmup = bench_parse_count(v, 0, 1000000, o);
         else if (strcmp(o, "--settle-us") == 0)
-            cfg.settle_us = parse_count(v, 0, 10000000, o);
+            cfg.settle_us = bench_parse_count(v, 0, 10000000, o);
         else
             usage();
     }
