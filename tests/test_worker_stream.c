@@ -53,15 +53,46 @@ Test(worker_stream, ten_thousand_tasks_through_one_handler_process)
     kwq_client_free(c);
 }
 
+/*
+ * The value of the integer field "name" in the first line of the log at path
+ * that contains both msg and also; -1 when there is no such line or field.
+ */
+static long log_field(const char *path, const char *msg, const char *also, const char *name)
+{
+    FILE *f = fopen(path, "r");
+    char line[4096], key[64];
+    long v = -1;
+
+    cr_assert(f, "cannot open %s", path);
+    (void)snprintf(key, sizeof(key), "\"%s\":", name);
+    while (fgets(line, sizeof(line), f)) {
+        const char *k;
+        if (!strstr(line, msg) || !strstr(line, also))
+            continue;
+        k = strstr(line, key);
+        if (k)
+            v = strtol(k + strlen(key), NULL, 10);
+        break;
+    }
+    (void)fclose(f);
+    return v;
+}
+
 Test(worker_stream, crashed_handler_is_restarted_and_every_task_done)
 {
-    enum { N = 1000 };
+    /*
+     * The first handler answers 100 tasks, then reads 8 more without answering
+     * and aborts, so at least 8 tasks are in flight when it dies (the worker
+     * keeps up to 32 there); the exact number is what the worker logs.
+     */
+    enum { N = 1000, ANSWERED = 100, HOLD = 8, CONC = 32 };
     struct kwq_client *c = test_client();
     struct kwq_enqueued *ids = calloc(N, sizeof(*ids));
     const char *pids = test_path("pids");
     const char *args[] = {
         "--stream", "--concurrency",     "32", "--", helper_path("helper_stream"), pids,
-        "100",      test_path("marker"), NULL};
+        "100",      test_path("marker"), "8",  NULL};
+    long in_flight, answered;
     pid_t w;
 
     cr_assert(kwq_queue_set(c, TEST_QUEUE, "backoff_base_ms", 10) == 0);
@@ -70,10 +101,16 @@ Test(worker_stream, crashed_handler_is_restarted_and_every_task_done)
     w = worker_start("w.log", args);
     cr_assert_eq(worker_wait(w, "w.log"), KWQ_EXIT_OK);
 
+    in_flight = log_field(test_path("w.log"), "stream handler exited", "\"signal\":6", "in_flight");
+    answered = log_field(test_path("w.log"), "stream handler exited", "\"signal\":6", "answered");
+    cr_assert_eq(answered, ANSWERED, "the crash came after exactly %d answers", ANSWERED);
+    cr_assert(in_flight >= HOLD && in_flight <= CONC, "tasks in flight at the crash: %ld",
+              in_flight);
+
     struct kwq_stats st = stats_of(c);
     cr_assert_eq(st.done, N, "every task done: %llu", (unsigned long long)st.done);
     cr_assert_eq(st.dead, 0);
-    cr_assert(st.failed > 0, "the tasks in flight at the crash were failed");
+    cr_assert_eq(st.failed, (uint64_t)in_flight, "exactly the tasks in flight were failed");
     cr_assert_eq(st.retries, st.failed, "and each was retried");
     cr_assert_eq(file_lines(pids), 2, "the handler was started again once");
     cr_assert(file_contains(test_path("w.log"), "stream handler exited"));

@@ -201,23 +201,35 @@ static void check_done(struct job *j)
 
 /* ---- Pipes ---- */
 
-static void on_stdin(struct ev_loop *loop, ev_io *io, int revents)
+/* Write what the stdin pipe takes now. True when no more input will go (all written, or EPIPE). */
+static bool feed_stdin(struct job *j)
 {
-    struct job *j = io->data;
     struct job_proc *pr = j->proc;
     ssize_t n;
 
-    (void)revents;
     n = write(pr->p.in_fd, j->task.payload + pr->in_off, j->task.payload_len - pr->in_off);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
+        return false;
     if (n > 0)
         pr->in_off += (size_t)n;
     /* Done, or the handler closed its stdin (EPIPE): either way no more input. */
-    if (n < 0 || pr->in_off >= j->task.payload_len) {
+    return n < 0 || pr->in_off >= j->task.payload_len;
+}
+
+static void close_stdin(struct job_proc *pr)
+{
+    (void)close(pr->p.in_fd);
+    pr->p.in_fd = -1;
+}
+
+static void on_stdin(struct ev_loop *loop, ev_io *io, int revents)
+{
+    struct job *j = io->data;
+
+    (void)revents;
+    if (feed_stdin(j)) {
         ev_io_stop(loop, io);
-        (void)close(pr->p.in_fd);
-        pr->p.in_fd = -1;
+        close_stdin(j->proc);
     }
 }
 
@@ -382,12 +394,11 @@ static void watch(struct job *j)
     ev_child_start(loop, &pr->child_w);
     ev_io_start(loop, &pr->out_w);
     ev_io_start(loop, &pr->err_w);
-    if (j->task.payload_len > 0) {
+    /* Most payloads fit in the pipe at once: the watcher is only for the rest. */
+    if (j->task.payload_len == 0 || feed_stdin(j))
+        close_stdin(pr);
+    else
         ev_io_start(loop, &pr->in_w);
-    } else {
-        (void)close(pr->p.in_fd);
-        pr->p.in_fd = -1;
-    }
 }
 
 int exec_start(struct job *j)

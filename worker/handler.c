@@ -1,15 +1,16 @@
 /*
  * handler.c - resolve and spawn handler processes.
  *
- * The child side between fork and exec only makes async-signal-safe calls:
- * the environment array is built by the caller beforehand, and the program
- * path is resolved once at start-up (handler_resolve), so there is no PATH
- * search and no allocation in the child.
+ * The child side between clone and exec only makes system calls: the
+ * environment array is built by the caller beforehand, and the program path
+ * is resolved once at start-up (handler_resolve), so there is no PATH search
+ * and no allocation in the child.
  */
 #include "handler.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -101,49 +102,94 @@ int handler_resolve(const char *name, char **ret_path, struct kwq_error *err)
 
 /* ---- Spawning ---- */
 
-/* Make fd the child's target (0, 1 or 2), without O_CLOEXEC. */
-static int child_install(int fd, int target)
+/*
+ * Signals the child must set back to SIG_DFL before it unblocks signals: those
+ * the worker handles or ignores (a handled one would otherwise run the
+ * worker's handler in the child; an ignored one would stay ignored across
+ * exec). Found once, in the parent, so the child makes a handful of
+ * sigaction calls instead of one per signal number. The worker installs its
+ * handlers before it starts any handler process; the usual ones are listed
+ * anyway, so that a handler installed later is still covered.
+ */
+static int reset_sigs[NSIG];
+static int n_reset_sigs = -1;
+static const struct sigaction sig_default; /* all zero: SIG_DFL, no flags, empty mask */
+static sigset_t sig_none;                  /* empty, made in find_reset_sigs */
+
+static void find_reset_sigs(void)
 {
-    if (fd == target)
-        return fcntl(fd, F_SETFD, 0);
-    return dup2(fd, target) < 0 ? -1 : 0;
+    static const int always[] = {SIGCHLD, SIGTERM, SIGINT,  SIGPIPE, SIGHUP,
+                                 SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM};
+    sigset_t set;
+    int n = 0;
+
+    if (n_reset_sigs >= 0)
+        return;
+    (void)sigemptyset(&sig_none);
+    (void)sigemptyset(&set);
+    for (size_t i = 0; i < sizeof(always) / sizeof(always[0]); i++)
+        (void)sigaddset(&set, always[i]);
+    for (int s = 1; s < NSIG; s++) {
+        struct sigaction old;
+
+        if (sigaction(s, NULL, &old) == 0 && old.sa_handler != SIG_DFL)
+            (void)sigaddset(&set, s);
+        if (sigismember(&set, s) == 1)
+            reset_sigs[n++] = s;
+    }
+    n_reset_sigs = n;
 }
 
-static void child_report(int fd, int e)
-{
-    ssize_t n;
+/*
+ * What the child needs, in memory it shares with the parent (CLONE_VM): the
+ * parent is suspended until the child has exec'd or exited, so the child
+ * reports an exec failure by storing its errno in err.
+ */
+struct spawn_args {
+    const char *path;
+    char *const *argv;
+    char *const *envp;
+    int fds[3];       /* become the child's 0, 1, 2 */
+    pid_t parent;     /* the worker, for the PDEATHSIG race check */
+    volatile int err; /* errno of the failed step, 0 when exec succeeded */
+};
 
-    do {
-        n = write(fd, &e, sizeof(e));
-    } while (n < 0 && errno == EINTR);
-    _exit(127);
-}
+/*
+ * The child's stack. One is enough: the worker has one thread, and the parent
+ * stays suspended while the child uses it. Only the pages the child touches
+ * become resident.
+ */
+#define SPAWN_STACK_SIZE (64 * 1024)
+static unsigned char spawn_stack[SPAWN_STACK_SIZE] __attribute__((aligned(64)));
 
-/* In the child: only async-signal-safe calls until exec. Never returns. */
-static void child_exec(const char *path, char *const argv[], char *const envp[], const int fds[3],
-                       int errfd, pid_t parent)
+/*
+ * In the child, on spawn_stack, sharing the parent's memory: only system
+ * calls until exec, no allocation and no write to anything but a->err. Not
+ * instrumented by AddressSanitizer, which knows neither this stack nor this
+ * process. Never returns.
+ */
+__attribute__((no_sanitize("address"), noinline)) static int child_main(void *arg)
 {
-    struct sigaction sa;
-    sigset_t none;
+    struct spawn_args *a = arg;
 
     (void)setpgid(0, 0);
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = SIG_DFL;
-    for (int s = 1; s < NSIG; s++)
-        (void)sigaction(s, &sa, NULL);
+    for (int i = 0; i < n_reset_sigs; i++)
+        (void)sigaction(reset_sigs[i], &sig_default, NULL);
     /* A worker killed with SIGKILL must not leave its handler running. */
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent)
+    if (getppid() != a->parent)
         _exit(127);
-    /* Move the pipe ends out of 0..2 first so that dup2 below cannot clobber one. */
+    /* The pipe ends are all above 2 (pipe_high), so no dup2 here clobbers another. */
     for (int i = 0; i < 3; i++) {
-        if (child_install(fds[i], i) < 0)
-            child_report(errfd, errno);
+        if (dup2(a->fds[i], i) < 0) {
+            a->err = errno;
+            _exit(127);
+        }
     }
-    (void)sigemptyset(&none);
-    (void)sigprocmask(SIG_SETMASK, &none, NULL);
-    execve(path, argv, envp);
-    child_report(errfd, errno);
+    (void)sigprocmask(SIG_SETMASK, &sig_none, NULL);
+    execve(a->path, a->argv, a->envp);
+    a->err = errno ? errno : ENOEXEC;
+    _exit(127);
 }
 
 /* Pipe ends are moved above 2 so the child's dup2 onto 0..2 never overlaps them. */
@@ -172,20 +218,6 @@ static void close_pair(int fds[2])
     }
 }
 
-/* Wait for the exec result: EOF means exec succeeded (the pipe was O_CLOEXEC). */
-static int read_exec_result(int fd)
-{
-    int e = 0;
-    ssize_t n;
-
-    do {
-        n = read(fd, &e, sizeof(e));
-    } while (n < 0 && errno == EINTR);
-    if (n == (ssize_t)sizeof(e))
-        return -e;
-    return 0;
-}
-
 static void set_nonblock(int fd)
 {
     int fl = fcntl(fd, F_GETFL);
@@ -194,44 +226,50 @@ static void set_nonblock(int fd)
         (void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-static int open_pipes(int p[4][2])
+static int open_pipes(int p[3][2])
 {
     int rc = 0;
 
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 3; i++)
         p[i][0] = p[i][1] = -1;
-    for (int i = 0; i < 4 && rc == 0; i++)
+    for (int i = 0; i < 3 && rc == 0; i++)
         rc = pipe_high(p[i]);
     return rc;
 }
 
+/*
+ * The child is made with CLONE_VM | CLONE_VFORK, as posix_spawn does: the
+ * worker's page tables are not copied and no page of it is copied on write
+ * afterwards, which is most of what a fork of the worker would cost. The
+ * child does what posix_spawn cannot (PR_SET_PDEATHSIG) before exec.
+ */
 int handler_spawn(const char *path, char *const argv[], char *const envp[],
                   struct handler_proc *ret)
 {
-    int p[4][2]; /* stdin, stdout, stderr, exec error */
+    int p[3][2]; /* stdin, stdout, stderr */
+    struct spawn_args a = {.path = path, .argv = argv, .envp = envp, .err = 0};
     sigset_t all, old;
-    pid_t parent = getpid(), pid;
+    pid_t pid;
     int rc = open_pipes(p);
 
+    find_reset_sigs();
     if (rc < 0)
         goto out_close;
+    a.parent = getpid();
+    a.fds[0] = p[0][0];
+    a.fds[1] = p[1][1];
+    a.fds[2] = p[2][1];
     (void)sigfillset(&all);
     (void)sigprocmask(SIG_SETMASK, &all, &old);
-    pid = fork();
-    if (pid == 0) {
-        const int fds[3] = {p[0][0], p[1][1], p[2][1]};
-        child_exec(path, argv, envp, fds, p[3][1], parent);
-    }
+    pid =
+        clone(child_main, spawn_stack + sizeof(spawn_stack), CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
     rc = pid < 0 ? -errno : 0;
     (void)sigprocmask(SIG_SETMASK, &old, NULL);
     if (rc < 0)
         goto out_close;
-    /* Also set the group here: whichever of parent and child runs first, it exists. */
-    (void)setpgid(pid, pid);
-    (void)close(p[3][1]);
-    p[3][1] = -1;
-    rc = read_exec_result(p[3][0]);
-    if (rc < 0) {
+    /* Here the child has exec'd (its process group made) or exited after setting a.err. */
+    if (a.err) {
+        rc = -a.err;
         (void)waitpid(pid, NULL, 0);
         goto out_close;
     }
@@ -244,7 +282,7 @@ int handler_spawn(const char *path, char *const argv[], char *const envp[],
     set_nonblock(ret->out_fd);
     set_nonblock(ret->err_fd);
 out_close:
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 3; i++)
         close_pair(p[i]);
     return rc;
 }

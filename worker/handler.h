@@ -30,9 +30,10 @@ int handler_resolve(const char *name, char **ret_path, struct kwq_error *err);
 
 /*
  * Start path with argv and envp in a new process group, with pipes for its
- * stdio. Signals are blocked around fork; the child resets dispositions and
- * the mask, asks for SIGKILL if the worker dies, and reports an exec failure
- * over an O_CLOEXEC pipe. Returns 0 and fills ret, or -errno (the exec
+ * stdio. The child shares the worker's memory until exec (vfork-like, the
+ * worker waits meanwhile); signals are blocked around its creation; it resets
+ * dispositions and the mask, asks for SIGKILL if the worker dies, and reports
+ * an exec failure through that shared memory. Returns 0 and fills ret, or -errno (the exec
  * error, or a pipe/fork failure); on error no process is left running.
  */
 int handler_spawn(const char *path, char *const argv[], char *const envp[],

@@ -4,8 +4,19 @@
  *
  * Invariants:
  * - Leasing happens in one place, the prepare watcher, once per loop turn
- *   and only when a slot is free, the worker is not stopping, and no wait is
- *   outstanding. Outcomes are sent in batches from the same place, first.
+ *   and only when a slot is free (or the prefetch below runs low), the
+ *   worker is not stopping, and no wait is outstanding. In the same turn,
+ *   first prefetched tasks are started in the slots that freed up, then
+ *   outcomes are sent in batches, then the lease is made.
+ * - Prefetch (exec mode only): while handlers are short (their moving
+ *   average under PREFETCH_TASK_MS), the worker leases up to PREFETCH_MAX
+ *   tasks beyond its free slots, so that a finished handler's slot gets its
+ *   next task at once, and the ack and the next lease (two round trips) are
+ *   made while that task runs instead of before it. A prefetched task is
+ *   renewed like any other; one that has not started within
+ *   PREFETCH_HOLD_MS (a handler turned out to be long) is released, and so
+ *   is every prefetched task on SIGTERM, uncharged, so no task waits in a
+ *   worker that cannot start it promptly.
  * - A job stays in w->jobs, and its lease is renewed, until Redis has
  *   answered its ack, fail or release. A transport failure keeps the job
  *   and reconnects with capped exponential backoff; handlers keep running.
@@ -28,12 +39,16 @@
 
 #include "worker.h"
 
-#define WAIT_MAX_MS    10000 /* longest single wait: bounds the cost of a lost wake token */
-#define WAIT_SLACK_MS  10    /* wake a little after next_due so the deadline has passed */
-#define WAIT_GUARD_MS  15000 /* the wait's reply is overdue this long after its timeout */
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
-#define BATCH_MAX      1000 /* items per renew/ack/fail/release call */
+#define WAIT_MAX_MS      10000 /* longest single wait: bounds the cost of a lost wake token */
+#define WAIT_SLACK_MS    10    /* wake a little after next_due so the deadline has passed */
+#define WAIT_GUARD_MS    15000 /* the wait's reply is overdue this long after its timeout */
+#define BACKOFF_MIN_MS   100
+#define BACKOFF_MAX_MS   5000
+#define BATCH_MAX        1000 /* items per renew/ack/fail/release call */
+#define PREFETCH_MAX     4    /* tasks leased beyond the free slots, at most */
+#define PREFETCH_TASK_MS 20   /* prefetch only while handlers take less than this on average */
+#define PREFETCH_HOLD_MS 250  /* a prefetched task not started by then is released */
+#define TASK_MS_WEIGHT   0.25 /* weight of the newest run in the moving average */
 
 extern char **environ;
 
@@ -77,6 +92,24 @@ static void job_link(struct worker *w, struct job *j)
     w->njobs++;
 }
 
+/* Take queued j out of w's prefetch queue (short: at most PREFETCH_MAX entries). */
+static void queue_remove(struct worker *w, struct job *j)
+{
+    struct job **pp = &w->qhead, *prev = NULL;
+
+    while (*pp && *pp != j) {
+        prev = *pp;
+        pp = &(*pp)->qnext;
+    }
+    if (!*pp)
+        return;
+    *pp = j->qnext;
+    if (w->qtail == j)
+        w->qtail = prev;
+    j->qnext = NULL;
+    w->queued--;
+}
+
 /* Unlink j from w (its owner) and free it. */
 static void job_free(struct worker *w, struct job *j)
 {
@@ -90,6 +123,8 @@ static void job_free(struct worker *w, struct job *j)
     w->njobs--;
     if (j->state == JOB_RUNNING)
         w->running--;
+    else if (j->state == JOB_QUEUED)
+        queue_remove(w, j);
     kwq_task_done(&j->task);
     free(j->result);
     free(j->error);
@@ -98,18 +133,48 @@ static void job_free(struct worker *w, struct job *j)
 
 void lease_job_finished(struct job *j)
 {
+    struct worker *w = j->w;
+    double ms;
+
     if (j->state != JOB_RUNNING)
         return;
-    ev_timer_stop(j->w->loop, &j->timeout_w);
+    ev_timer_stop(w->loop, &j->timeout_w);
     j->state = JOB_REPORT;
-    j->w->running--;
+    w->running--;
+    ms = (double)lease_job_duration_ms(j);
+    w->task_ms_avg =
+        w->task_ms_known ? w->task_ms_avg + TASK_MS_WEIGHT * (ms - w->task_ms_avg) : ms;
+    w->task_ms_known = true;
 }
 
-/* A new running job owning *t (zeroed), linked into w, its time limit armed. NULL on OOM. */
-static struct job *job_new(struct worker *w, struct kwq_task *t)
+/* Give a prefetched job back (uncharged) with the next batch of reports. */
+static void queued_release(struct job *j)
+{
+    ev_timer_stop(j->w->loop, &j->timeout_w);
+    queue_remove(j->w, j);
+    j->state = JOB_REPORT;
+    j->outcome = OUT_RELEASE;
+}
+
+static void on_queued_expiry(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct job *j = t->data;
+    struct worker *w = j->w;
+
+    (void)loop;
+    (void)revents;
+    kwq_log(KWQ_LOG_INFO, "prefetched task not started in time: releasing it",
+            KWQ_LS("task", j->task.id), KWQ_LI("held_ms", lease_job_duration_ms(j)));
+    queued_release(j);
+    /* Handlers are long now: no prefetch until short runs bring the average down again. */
+    if (w->task_ms_avg < PREFETCH_HOLD_MS)
+        w->task_ms_avg = PREFETCH_HOLD_MS;
+}
+
+/* A new job owning *t (zeroed), linked into w: running (time limit armed) or queued. */
+static struct job *job_new(struct worker *w, struct kwq_task *t, bool queued)
 {
     struct job *j = calloc(1, sizeof(*j));
-    uint64_t timeout;
 
     if (!j)
         return NULL;
@@ -117,33 +182,52 @@ static struct job *job_new(struct worker *w, struct kwq_task *t)
     j->task = *t;
     memset(t, 0, sizeof(*t));
     j->start_ms = kwq_monotonic_ms();
-    j->state = JOB_RUNNING;
     job_link(w, j);
-    w->running++;
-    ev_timer_init(&j->timeout_w, on_job_timeout, 0., 0.);
     j->timeout_w.data = j;
+    if (queued) {
+        j->state = JOB_QUEUED;
+        if (w->qtail)
+            w->qtail->qnext = j;
+        else
+            w->qhead = j;
+        w->qtail = j;
+        w->queued++;
+        ev_timer_init(&j->timeout_w, on_queued_expiry, PREFETCH_HOLD_MS / 1000.0, 0.);
+        ev_timer_start(w->loop, &j->timeout_w);
+    } else {
+        j->state = JOB_RUNNING;
+        w->running++;
+    }
+    return j;
+}
+
+/* j becomes running: its duration and time limit count from now. */
+static void job_set_running(struct job *j)
+{
+    struct worker *w = j->w;
+    uint64_t timeout;
+
+    if (j->state == JOB_QUEUED) {
+        ev_timer_stop(w->loop, &j->timeout_w);
+        queue_remove(w, j);
+        j->state = JOB_RUNNING;
+        w->running++;
+        j->start_ms = kwq_monotonic_ms();
+    }
+    ev_timer_init(&j->timeout_w, on_job_timeout, 0., 0.);
     timeout = lease_job_timeout_ms(j);
     if (timeout) {
         ev_timer_set(&j->timeout_w, (double)timeout / 1000.0, 0.);
         ev_timer_start(w->loop, &j->timeout_w);
     }
-    return j;
 }
 
-/* Take ownership of *t (zeroed) and start its handler. */
-static void job_start(struct worker *w, struct kwq_task *t)
+/* Start the handler of j (new, or taken from the prefetch queue). */
+static void job_run(struct worker *w, struct job *j)
 {
-    struct job *j = job_new(w, t);
     int rc;
 
-    if (!j) {
-        kwq_log(KWQ_LOG_ERROR, "out of memory: task left to its lease expiry",
-                KWQ_LS("task", t->id));
-        return;
-    }
-    ready_update(w);
-    kwq_log(KWQ_LOG_DEBUG, "task leased", KWQ_LS("task", j->task.id),
-            KWQ_LI("attempt", j->task.attempt));
+    job_set_running(j);
     if (w->cfg->stream) {
         stream_submit(j);
         return;
@@ -159,6 +243,37 @@ static void job_start(struct worker *w, struct kwq_task *t)
         w->fatal = true;
         shutdown_start(w);
     }
+}
+
+/* Take ownership of *t (zeroed): start its handler, or queue it when queued (prefetch). */
+static void job_start(struct worker *w, struct kwq_task *t, bool queued)
+{
+    struct job *j = job_new(w, t, queued);
+
+    if (!j) {
+        kwq_log(KWQ_LOG_ERROR, "out of memory: task left to its lease expiry",
+                KWQ_LS("task", t->id));
+        return;
+    }
+    ready_update(w);
+    kwq_log(KWQ_LOG_DEBUG, queued ? "task leased (prefetched)" : "task leased",
+            KWQ_LS("task", j->task.id), KWQ_LI("attempt", j->task.attempt));
+    if (!queued)
+        job_run(w, j);
+}
+
+/* Start prefetched tasks in the slots that are free, oldest first. */
+static void start_queued(struct worker *w)
+{
+    while (w->qhead && w->running < w->cfg->concurrency && !w->stopping)
+        job_run(w, w->qhead);
+}
+
+/* SIGTERM or a fatal error: nothing more starts, so every prefetched task goes back. */
+static void release_queued(struct worker *w)
+{
+    while (w->qhead)
+        queued_release(w->qhead);
 }
 
 /* ---- Connection ---- */
@@ -338,16 +453,39 @@ static size_t slots_free(const struct worker *w)
 
     if (w->cfg->stream && !stream_ready(w))
         return 0;
-    if (w->running >= w->cfg->concurrency)
+    if (w->running + w->queued >= w->cfg->concurrency)
         return 0;
-    n = w->cfg->concurrency - w->running;
+    n = w->cfg->concurrency - w->running - w->queued;
     if (w->cfg->max_tasks && w->cfg->max_tasks - w->leased_total < n)
         n = w->cfg->max_tasks - w->leased_total;
     return (size_t)n;
 }
 
-static void lease_some(struct worker *w, size_t want)
+/*
+ * Tasks to lease beyond the free slots: exec mode only, while handlers are
+ * short, and only once the prefetch queue is down to half, so that leases go
+ * in batches. Within --max-tasks.
+ */
+static size_t prefetch_want(const struct worker *w, size_t slots)
 {
+    uint64_t n;
+
+    if (w->cfg->stream || !w->task_ms_known || w->task_ms_avg >= PREFETCH_TASK_MS)
+        return 0;
+    if (w->queued >= PREFETCH_MAX || (slots == 0 && w->queued > PREFETCH_MAX / 2))
+        return 0;
+    n = PREFETCH_MAX - w->queued;
+    if (w->cfg->max_tasks) {
+        uint64_t left = w->cfg->max_tasks - w->leased_total - slots;
+        n = n < left ? n : left;
+    }
+    return (size_t)n;
+}
+
+/* Lease up to slots + ahead tasks: the first slots start now, the rest are queued. */
+static void lease_some(struct worker *w, size_t slots, size_t ahead)
+{
+    size_t want = slots + ahead;
     struct kwq_lease_result r;
     int rc;
 
@@ -359,7 +497,7 @@ static void lease_some(struct worker *w, size_t want)
     }
     for (size_t i = 0; i < r.n; i++) {
         w->leased_total++;
-        job_start(w, &r.tasks[i]);
+        job_start(w, &r.tasks[i], i >= slots);
     }
     if (r.n == 0 && r.drained && w->njobs == 0) {
         kwq_log(KWQ_LOG_INFO, "queue drained: exiting", KWQ_LS("queue", w->cfg->queue),
@@ -551,7 +689,10 @@ static void job_lost(struct job *j, int status)
             status == KWQ_ECANCELLED ? "task cancelled: stopping its handler, no ack"
                                      : "lease lost: stopping the handler, no ack",
             KWQ_LS("task", j->task.id), KWQ_LI("attempt", j->task.attempt));
-    if (j->state != JOB_RUNNING)
+    if (j->state == JOB_QUEUED) {
+        queued_release(j);
+        j->outcome = OUT_DROP;
+    } else if (j->state != JOB_RUNNING)
         j->outcome = OUT_DROP;
     else if (j->w->cfg->stream)
         stream_job_lost(j);
@@ -607,10 +748,15 @@ static void on_renew(struct ev_loop *loop, ev_timer *t, int revents)
 static void on_prepare(struct ev_loop *loop, ev_prepare *p, int revents)
 {
     struct worker *w = p->data;
-    size_t want;
+    size_t want, ahead;
 
     (void)loop;
     (void)revents;
+    /* Start prefetched tasks before the round trips below, so they run during them. */
+    if (!w->stopping)
+        start_queued(w);
+    if (w->stopping) /* also when a start just failed */
+        release_queued(w);
     if (w->connected)
         lease_flush_reports(w);
     if (w->stopping) {
@@ -629,8 +775,9 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *p, int revents)
     /* Stream mode: while tasks are in flight, lease in batches, not one slot at a time. */
     if (w->cfg->stream && w->running > 0 && want < (w->cfg->concurrency + 7) / 8)
         return;
-    if (want > 0)
-        lease_some(w, want);
+    ahead = prefetch_want(w, want);
+    if (want + ahead > 0)
+        lease_some(w, want, ahead);
 }
 
 /* ---- Set-up ---- */

@@ -31,6 +31,7 @@
 #define STDERR_TAIL_MAX 2048 /* bytes of a handler's stderr kept for its failure report */
 
 enum job_state {
+    JOB_QUEUED,  /* exec mode: leased ahead (prefetched), waiting for a free slot */
     JOB_RUNNING, /* its handler works on it */
     JOB_REPORT,  /* outcome known, waiting to be sent to Redis */
 };
@@ -71,12 +72,13 @@ struct job_proc {
 struct job {
     struct worker *w;         /* owner */
     struct job *prev, *next;  /* in w->jobs */
+    struct job *qnext;        /* JOB_QUEUED: next in w->qhead, oldest first */
     struct kwq_task task;     /* the leased task, owned */
     uint64_t start_ms;        /* monotonic start, for duration_ms */
     enum job_state state;     /* running or waiting to report */
     enum job_outcome outcome; /* when state == JOB_REPORT */
     enum job_stop stop;       /* why the worker stopped its handler, if it did */
-    ev_timer timeout_w;       /* the task's time limit */
+    ev_timer timeout_w;       /* the task's time limit; JOB_QUEUED: how long it may wait */
     char *result;             /* ack: result bytes, owned, or NULL */
     size_t result_len;        /* bytes in result */
     char *error;              /* fail: error text, owned */
@@ -95,6 +97,10 @@ struct worker {
     struct job *jobs;                /* every job held, any state */
     size_t njobs;                    /* jobs in the list */
     size_t running;                  /* jobs in JOB_RUNNING */
+    struct job *qhead, *qtail;       /* jobs in JOB_QUEUED, oldest first */
+    size_t queued;                   /* jobs in JOB_QUEUED */
+    double task_ms_avg;              /* exec mode: moving average of handler run times, ms */
+    bool task_ms_known;              /* task_ms_avg holds at least one run */
     uint64_t leased_total;           /* tasks leased since start (for --max-tasks) */
     char **env_base;                 /* handler environment without per-task variables */
     size_t env_n;                    /* entries in env_base */

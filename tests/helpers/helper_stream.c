@@ -1,10 +1,12 @@
 /*
- * helper_stream PIDFILE [CRASH_AFTER MARKER] - a stream-mode handler.
+ * helper_stream PIDFILE [CRASH_AFTER MARKER [HOLD]] - a stream-mode handler.
  * Appends its pid to PIDFILE at start (one line per process started), then
  * answers each envelope line with {"id":..,"ok":true,"result":"r:<payload>"};
  * a payload "fail" gets {"ok":false,"error":"bad item","retry":false}.
  * With CRASH_AFTER and MARKER: the first process (MARKER absent) creates
- * MARKER and dies of SIGABRT right after its CRASH_AFTER-th answer.
+ * MARKER, answers CRASH_AFTER tasks, then reads HOLD (default 1) more task
+ * lines without answering them and dies of SIGABRT: at least HOLD tasks are
+ * in flight when it dies, whatever the timing.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -50,8 +52,9 @@ static void answer(const char *line)
 int main(int argc, char **argv)
 {
     long crash_after = argc > 3 ? atol(argv[2]) : -1;
+    long hold = argc > 4 ? atol(argv[4]) : 1;
     int will_crash = 0;
-    long answered = 0;
+    long answered = 0, held = 0;
     char *line = NULL;
     size_t cap = 0;
     FILE *f;
@@ -64,9 +67,13 @@ int main(int argc, char **argv)
     if (crash_after >= 0)
         will_crash = helper_create_once(argv[3]);
     while (getline(&line, &cap, stdin) > 0) {
+        if (will_crash && answered >= crash_after) {
+            if (++held >= hold)
+                abort();
+            continue;
+        }
         answer(line);
-        if (will_crash && ++answered >= crash_after)
-            abort();
+        answered++;
     }
     free(line);
     return 0;
