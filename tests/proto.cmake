@@ -12,3 +12,8 @@ foreach(area enqueue lease fail admin results conn)
   kwq_test(NAME test_proto_${area} SOURCES test_proto_${area}.c LABELS redis)
   target_link_libraries(test_proto_${area} PRIVATE kwq_proto_test_support PkgConfig::CJSON)
 endforeach()
+# Hardening: also calls the embedded scripts raw (proto/src/lua_scripts.h), as a
+# client in another language would, to check what the scripts refuse.
+kwq_test(NAME test_proto_hardening SOURCES test_proto_hardening.c LABELS redis)
+target_link_libraries(test_proto_hardening PRIVATE kwq_proto_test_support PkgConfig::CJSON)
+target_include_directories(test_proto_hardening PRIVATE ${PROJECT_SOURCE_DIR}/proto/src)

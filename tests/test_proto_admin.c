@@ -54,6 +54,35 @@ Test(admin, seal_refuses_enqueue_and_unseal_accepts)
 }
 
 /* drained = sealed and nothing pending, leased or delayed. */
+/*
+ * A client that took the wake token and stops without leasing gives it back
+ * with a drained call: while tasks are pending, and when the queue is
+ * drained; never for an open, empty queue (nothing to wake for).
+ */
+Test(admin, drained_call_gives_the_wake_token_back)
+{
+    struct kwq_client *c = tp_client(NULL);
+    redisContext *r = tp_redis();
+    const char *take[] = {"DEL", "kwq:{" TP_QUEUE "}:wake"};
+
+    cr_assert(not(drained(c)));
+    cr_assert(eq(llong, tp_key_len(r, "LLEN", TP_QUEUE, "wake"), 0)); /* open and empty */
+    tp_enqueue(c, TP_QUEUE, "x", NULL);
+    cr_assert(eq(llong, tp_key_len(r, "LLEN", TP_QUEUE, "wake"), 1));
+    cr_assert(eq(llong, tp_redis_int(r, 2, take), 1)); /* a waiter takes it */
+    cr_assert(not(drained(c)));
+    cr_assert(eq(llong, tp_key_len(r, "LLEN", TP_QUEUE, "wake"), 1)); /* pending: back */
+    cr_assert(not(drained(c)));
+    cr_assert(eq(llong, tp_key_len(r, "LLEN", TP_QUEUE, "wake"), 1)); /* at most one */
+    cr_assert(eq(int, kwq_purge(c, TP_QUEUE), 0));
+    cr_assert(eq(int, kwq_seal(c, TP_QUEUE), 0));
+    (void)tp_redis_int(r, 2, take);
+    cr_assert(drained(c));
+    cr_assert(eq(llong, tp_key_len(r, "LLEN", TP_QUEUE, "wake"), 1)); /* drained: back */
+    redisFree(r);
+    kwq_client_free(c);
+}
+
 Test(admin, drained_needs_sealed_and_empty)
 {
     struct kwq_client *c = tp_client(NULL);

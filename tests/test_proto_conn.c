@@ -10,6 +10,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -227,6 +228,19 @@ Test(conn, db_from_the_url_is_selected)
     cr_assert(gt(llong, tp_redis_int(r, 1, dbsize), 0));
     cr_assert(eq(llong, tp_key_len(r, "LLEN", TP_QUEUE, "pending"), 1));
     redisFree(r);
+    kwq_client_free(c);
+}
+
+/* Processes the caller starts (handlers, workers) never inherit the connection. */
+Test(conn, connection_is_close_on_exec)
+{
+    struct kwq_client *c = tp_client(test_redis.url);
+    int fd;
+
+    tp_enqueue(c, TP_QUEUE, "x", NULL);
+    fd = kwq_client_fd(c);
+    cr_assert(ge(int, fd, 0));
+    cr_assert(eq(int, fcntl(fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC));
     kwq_client_free(c);
 }
 

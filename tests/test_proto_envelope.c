@@ -189,6 +189,68 @@ Test(envelope, parse_errors)
     }
 }
 
+/*
+ * cJSON ends a string at a NUL: a text payload holding \u0000 (or a raw 0
+ * byte) would arrive cut short without a word. It is refused instead, with a
+ * message naming the field; the same for the other string fields read and
+ * for field names. An unknown field holding one is still ignored.
+ */
+Test(envelope, nul_in_a_string_field_is_refused)
+{
+    static const struct {
+        const char *json;
+        size_t len;
+        const char *field;
+    } bad[] = {
+#define BAD(lit, field) {lit, sizeof(lit) - 1, field}
+        BAD("{\"v\":1,\"id\":\"1\",\"payload\":\"ab\\u0000cd\",\"enc\":\"utf8\"}", "'payload'"),
+        BAD("{\"v\":1,\"payload\":\"\\u0000\"}", "'payload'"),
+        BAD("{\"v\":1,\"payload\":\"ab\0cd\"}", "'payload'"),
+        BAD("{\"v\":1,\"id\":\"12\\u0000\",\"payload\":\"x\"}", "'id'"),
+        BAD("{\"v\":1,\"payload\":\"x\",\"enc\":\"utf8\\u0000zz\"}", "'enc'"),
+        BAD("{\"v\":1,\"pay\\u006coad\":\"a\\u0000\"}", "'payload'"),
+        BAD("{\"v\":1,\"payload\\u0000x\":\"a\",\"payload\":\"b\"}", "field name"),
+#undef BAD
+    };
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct kwq_task t;
+        struct kwq_error err = {0};
+        int rc = kwq_task_from_json(bad[i].json, bad[i].len, &t, &err);
+
+        cr_assert(eq(int, rc, KWQ_EINVAL), "envelope #%zu gave %d", i, rc);
+        cr_assert(eq(int, err.code, KWQ_EINVAL));
+        cr_assert(strstr(err.msg, "NUL") != NULL && strstr(err.msg, bad[i].field) != NULL,
+                  "envelope #%zu: message '%s' does not name %s", i, err.msg, bad[i].field);
+        cr_assert(t.payload == NULL);
+    }
+    /* An escaped backslash followed by "u0000" is text, not a NUL. */
+    {
+        static const char ok[] = "{\"v\":1,\"payload\":\"a\\\\u0000b\",\"note\":\"\\u0000\"}";
+        struct kwq_task t;
+        struct kwq_error err = {0};
+
+        cr_assert(eq(int, kwq_task_from_json(ok, sizeof(ok) - 1, &t, &err), 0), "%s", err.msg);
+        tp_assert_str_eq(t.payload, "a\\u0000b");
+        cr_assert(eq(sz, t.payload_len, 8));
+        kwq_task_done(&t);
+    }
+    /* The writer never makes such an envelope: a NUL byte goes as base64 and comes back. */
+    {
+        struct kwq_task in = make_task("ab\0cd", 5), out;
+        struct kwq_error err = {0};
+        char *json = kwq_task_to_json(&in);
+
+        cr_assert(json != NULL);
+        cr_assert(eq(int, kwq_task_from_json(json, strlen(json), &out, &err), 0), "%s", err.msg);
+        cr_assert(eq(sz, out.payload_len, 5));
+        cr_assert(memcmp(out.payload, "ab\0cd", 5) == 0);
+        free(json);
+        kwq_task_done(&in);
+        kwq_task_done(&out);
+    }
+}
+
 Test(envelope, task_ids)
 {
     static const char *const good[] = {"1", "42", "1000000", "18446744073709551615"};

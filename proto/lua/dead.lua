@@ -62,7 +62,7 @@ elseif op == 'requeue' then
         if datas[i] then
             local m = meta_decode(metas[i])
             local q = m.q or now
-            m.a, m.e, m.c, m.q = nil, nil, nil, nil
+            m.a, m.e, m.c, m.q = nil, nil, nil, q
             push_history(m, {o = 'requeued', at = now})
             redis.call('HSET', K_META, id, cjson.encode(m))
             elems[#elems + 1] = id .. ':' .. q

@@ -12,6 +12,7 @@
 -- ARGV[3..]: per task two arguments:
 --   opts    "" for a default task, else JSON {"d":delay_ms,"m":max_attempts,
 --           "t":timeout_ms,"k":index into KEYS of its idempotency key,"kt":idem ttl ms}
+--           (whole numbers: d, t, kt 0..2^53, m 0..1000; 0 means the default)
 --   payload the task's bytes (binary-safe)
 -- Reply: flat array: the ID of the first new task (0 when none is new), then
 --   one pair per duplicate: its task index (1-based), the existing ID. New
@@ -33,17 +34,30 @@ if not n or n < 0 or #ARGV ~= 2 + 2 * n or (ARGV[2] ~= '' and not (batch and chu
     return redis.error_reply('KWQ_INVAL enqueue needs a count, a batch position and two ' ..
         'arguments per task')
 end
+local batch_prefix = 'kwq:{' .. queue_name() .. '}:batch:'
+if batch and (chunk_no < 1 or string.sub(batch, 1, #batch_prefix) ~= batch_prefix) then
+    return redis.error_reply('KWQ_INVAL enqueue needs chunk numbers from 1 and KEYS[13] = ' ..
+        batch_prefix .. '<nonce> for a batch')
+end
 if batch and chunk_no > 1 and redis.call('GET', batch) ~= tostring(chunk_no - 1) then
     return redis.error_reply('KWQ_STATE an earlier part of this enqueue batch did not go in; ' ..
         'nothing of this part was added')
 end
-local conf = redis.call('HMGET', K_CONF, 'sealed', 'max_tasks')
+local conf = redis.call('HMGET', K_CONF, 'sealed', 'max_tasks', 'payload_max')
 if conf[1] then
     return redis.error_reply("KWQ_SEALED queue '" .. queue_name() ..
         "' is sealed; unseal it or use another queue")
 end
 
--- Pass 1: decode options and resolve idempotency keys (also within the batch).
+-- Pass 1: decode and check options, resolve idempotency keys (also within
+-- the batch). Nothing is written before every task passed: a script that
+-- fails half way is not rolled back.
+local MAX_MS = 9007199254740992 -- 2^53: every ms value stays an exact integer
+local idem_prefix = 'kwq:{' .. queue_name() .. '}:idem:'
+local first_idem = batch and 14 or 13
+local function whole(v, lo, hi)
+    return v == nil or (type(v) == 'number' and v % 1 == 0 and v >= lo and v <= hi)
+end
 local opts, dup_of, seen = {}, {}, {}
 local fresh = 0
 for i = 1, n do
@@ -54,13 +68,19 @@ for i = 1, n do
         if not ok or type(v) ~= 'table' then
             return redis.error_reply('KWQ_INVAL task ' .. i .. ' has malformed options')
         end
+        if not (whole(v.d, 0, MAX_MS) and whole(v.m, 0, 1000) and whole(v.t, 0, MAX_MS) and
+            whole(v.kt, 0, MAX_MS) and whole(v.k, first_idem, #KEYS)) then
+            return redis.error_reply('KWQ_INVAL task ' .. i .. ' has an option out of range ' ..
+                '(d, t, kt: 0..2^53 ms; m: 0..1000; k: an index of an idempotency key in KEYS)')
+        end
+        if v.k and string.sub(KEYS[v.k], 1, #idem_prefix) ~= idem_prefix then
+            return redis.error_reply('KWQ_INVAL task ' .. i .. ' names KEYS[' .. v.k ..
+                '], which is not an idempotency key of this queue')
+        end
         o = v
     end
     opts[i] = o
     local key = o and o.k and KEYS[o.k]
-    if o and o.k and not key then
-        return redis.error_reply('KWQ_INVAL task ' .. i .. ' names a missing idempotency key')
-    end
     if key then
         local existing = redis.call('GET', key)
         if existing then
@@ -99,6 +119,7 @@ local np, nd = 0, 0
 local sfx = ':' .. now
 local next_id = first
 local dups = 0
+local biggest = 0
 for i = 1, n do
     local d = dup_of[i]
     if d then
@@ -109,9 +130,11 @@ for i = 1, n do
     else
         local id = string.format('%.0f', next_id)
         next_id = next_id + 1
+        local payload = ARGV[2 * i + 2]
         data[nd + 1] = id
-        data[nd + 2] = ARGV[2 * i + 2]
+        data[nd + 2] = payload
         nd = nd + 2
+        if #payload > biggest then biggest = #payload end
         local o = opts[i]
         if not o then
             np = np + 1
@@ -119,10 +142,12 @@ for i = 1, n do
         else
             local m = {}
             local delay = tonumber(o.d) or 0
-            if o.m and tonumber(o.m) > 0 then m.m = tonumber(o.m) end
-            if o.t and tonumber(o.t) > 0 then m.t = tonumber(o.t) end
+            if o.m and o.m > 0 then m.m = o.m end
+            if o.t and o.t > 0 then m.t = o.t end
             if o.k then
-                redis.call('SET', KEYS[o.k], id, 'PX', tonumber(o.kt) or 86400000)
+                local kt = o.kt or 0
+                if kt == 0 then kt = 86400000 end
+                redis.call('SET', KEYS[o.k], id, 'PX', kt)
                 ids_of[i] = id
             end
             if delay > 0 then
@@ -147,6 +172,10 @@ chunked('HSET', K_META, meta, 2 * CHUNK)
 chunked('ZADD', K_DELAYED, delayed, 2 * CHUNK)
 if fresh > 0 then
     redis.call('HINCRBY', K_STATS, 'enqueued', fresh)
+end
+-- The largest payload stored, for lease to size its reads (see lease.lua).
+if biggest > (tonumber(conf[3]) or 0) then
+    redis.call('HSET', K_CONF, 'payload_max', biggest)
 end
 if dups > 0 then
     redis.call('HINCRBY', K_STATS, 'duplicates', dups)

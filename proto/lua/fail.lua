@@ -25,7 +25,7 @@ local conf = redis.call('HMGET', K_CONF, 'max_attempts', 'backoff_base_ms', 'bac
 local max_default = tonumber(conf[1] or '3')
 local base = tonumber(conf[2] or '1000')
 local cap = tonumber(conf[3] or '3600000')
-local recs, status, gone = check_leases(ids, tokens)
+local recs, status, gone = check_leases(ids, tokens, true)
 local metas = redis.call('HMGET', K_META, unpack(ids))
 -- Seed the jitter from the clock so that tasks failing in different calls do
 -- not share one sequence. The seed must fit a C int (Lua 5.1 randomseed).
@@ -39,7 +39,7 @@ for i, id in ipairs(ids) do
     if r then
         local attempt = r[2]
         local err = ARGV[5 * (i - 1) + 3]
-        if #err > 4096 then err = string.sub(err, 1, 4096) end
+        err = utf8_cut(err, 4096)
         local code = tonumber(ARGV[5 * (i - 1) + 4]) or -1
         local no_retry = ARGV[5 * (i - 1) + 5] == '1'
         local m = meta_decode(metas[i])
@@ -47,7 +47,7 @@ for i, id in ipairs(ids) do
         m.q = r[4]
         m.e = err
         m.c = code
-        local h = {n = attempt, o = 'failed', at = now, c = code, e = string.sub(err, 1, 200)}
+        local h = {n = attempt, o = 'failed', at = now, c = code, e = utf8_cut(err, 200)}
         failed = failed + 1
         if no_retry or attempt >= (m.m or max_default) then
             is_dead = 1

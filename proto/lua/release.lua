@@ -17,7 +17,7 @@ for i = 1, #ARGV, 2 do
     ids[#ids + 1] = ARGV[i]
     tokens[#tokens + 1] = ARGV[i + 1]
 end
-local recs, status, gone = check_leases(ids, tokens)
+local recs, status, gone = check_leases(ids, tokens, true)
 local metas = redis.call('HMGET', K_META, unpack(ids))
 local back, done = {}, {}
 for i = #ids, 1, -1 do
@@ -25,6 +25,9 @@ for i = #ids, 1, -1 do
     if r then
         local id = ids[i]
         local m = meta_decode(metas[i])
+        -- Keep the enqueue time in meta (as reaping does), so that task can report it
+        -- wherever its entry ends up in a long pending list.
+        m.q = r[4]
         push_history(m, {n = r[2], o = 'released', at = now})
         redis.call('HSET', K_META, id, cjson.encode(m))
         back[#back + 1] = id .. ':' .. r[4]

@@ -19,7 +19,7 @@ for i = 2, #ARGV, 2 do
     ids[#ids + 1] = ARGV[i]
     tokens[#tokens + 1] = ARGV[i + 1]
 end
-local recs, status, gone = check_leases(ids, tokens)
+local recs, status, gone = check_leases(ids, tokens, false)
 local zargs = {}
 for i, id in ipairs(ids) do
     if recs[i] then

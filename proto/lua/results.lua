@@ -30,8 +30,15 @@ if op == 'get' then
     return {eid, field(e[1][2], 'r')}
 elseif op == 'read' then
     local cursor, count = ARGV[2], tonumber(ARGV[3])
-    if not cursor or not string.match(cursor, '^%d+%-?%d*$') or not count or count < 1 or
-        count > 10000 then
+    -- A cursor is "0" or an entry ID "<ms>-<seq>" (or "<ms>"), as XRANGE reads them:
+    -- each part a decimal number up to 2^64 - 1.
+    local function part(p)
+        return #p < 20 or (#p == 20 and p <= '18446744073709551615')
+    end
+    local ms, sq = string.match(cursor or '', '^(%d+)%-?(%d*)$')
+    local good = ms and part(ms) and part(sq) and
+        (sq ~= '' or not string.find(cursor, '-', 1, true))
+    if not good or not count or count < 1 or count > 10000 or count % 1 ~= 0 then
         return redis.error_reply('KWQ_INVAL results read needs a cursor (an entry ID or 0) ' ..
             'and a count in 1..10000')
     end

@@ -34,6 +34,7 @@ void kwq_client_opts_init(struct kwq_client_opts *o)
     o->max_payload = KWQ_DEFAULT_MAX_PAYLOAD;
     o->max_result = KWQ_DEFAULT_MAX_RESULT;
     o->result_ttl_ms = 86400000;
+    o->max_lease_bytes = KWQ_DEFAULT_MAX_LEASE_BYTES;
 }
 
 static bool dup_opt(const char **dst, const char *src)
@@ -68,6 +69,8 @@ struct kwq_client *kwq_client_new(const struct kwq_client_opts *opts)
         c->opts.max_result = d.max_result;
     if (!c->opts.result_ttl_ms)
         c->opts.result_ttl_ms = d.result_ttl_ms;
+    if (!c->opts.max_lease_bytes)
+        c->opts.max_lease_bytes = d.max_lease_bytes;
     /* The copy owns its strings: none of the caller's pointers survive. */
     c->opts.url = c->opts.password = c->opts.password_file = NULL;
     url = opts->url;
@@ -410,7 +413,7 @@ int kwq__script_reload(struct kwq_client *c, enum kwq__op op)
 int kwq__eval(struct kwq_client *c, enum kwq__op op, const char *queue,
               const struct kwq__args *xkeys, const struct kwq__args *args, redisReply **ret)
 {
-    bool nosc;
+    bool nosc = false; /* set only when a reply was read */
     int rc;
 
     *ret = NULL;

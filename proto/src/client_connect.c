@@ -3,6 +3,7 @@
  * the eviction-policy check and SCRIPT LOAD of every script; and INFO.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +167,8 @@ int kwq_client_connect(struct kwq_client *c)
         kwq__disconnect(c);
         goto cleanup;
     }
+    /* A process the caller starts must not inherit an authenticated connection. */
+    (void)fcntl(c->rc->fd, F_SETFD, fcntl(c->rc->fd, F_GETFD) | FD_CLOEXEC);
     kwq__set_timeout(c, 0);
     if (password) {
         rc = c->url.user ? simple(c, &r, 3, (const char *[]){"AUTH", c->url.user, password})

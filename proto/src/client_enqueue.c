@@ -155,6 +155,9 @@ static char *batch_key(const char *queue, size_t *len)
     return kwq__key_item(queue, "batch", hex, strlen(hex), len);
 }
 
+/* The longest time an enqueue option may give, ms: 2^53. */
+#define KWQ__MAX_MS (1ULL << 53)
+
 /* Check every task before anything is sent. */
 static int check_tasks(struct kwq_client *c, const struct kwq_new_task *tasks, size_t n)
 {
@@ -175,6 +178,13 @@ static int check_tasks(struct kwq_client *c, const struct kwq_new_task *tasks, s
                              "task %zu: the idempotency key must be 1 to 1024 "
                              "bytes",
                              i + 1);
+        /* Scripts count in doubles: every time stays an exact integer up to 2^53 ms. */
+        if (t->delay_ms > KWQ__MAX_MS || t->timeout_ms > KWQ__MAX_MS ||
+            t->idem_ttl_ms > KWQ__MAX_MS)
+            return kwq__fail(c, KWQ_EINVAL,
+                             "task %zu: delay_ms, timeout_ms and idem_ttl_ms must be at most "
+                             "%llu ms",
+                             i + 1, (unsigned long long)KWQ__MAX_MS);
         if (t->max_attempts > 1000)
             return kwq__fail(c, KWQ_EINVAL,
                              "task %zu: max_attempts must be between 1 and "

@@ -162,6 +162,27 @@ int kwq_ack(struct kwq_client *c, const char *queue, const struct kwq_ack *acks,
     return rc;
 }
 
+/* The length of e cut to at most max bytes without splitting a UTF-8 character. */
+static size_t utf8_cut(const char *e, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    for (size_t i = max; i > 0 && i + 3 > max; i--) {
+        unsigned char b = (unsigned char)e[i - 1];
+
+        if (b < 0x80)
+            break;
+        if (b >= 0xc0) {
+            size_t n = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : 2;
+
+            if (i - 1 + n > max)
+                return i - 1;
+            break;
+        }
+    }
+    return max;
+}
+
 int kwq_fail(struct kwq_client *c, const char *queue, const struct kwq_failure *f, size_t n,
              struct kwq_fail_outcome *ret)
 {
@@ -186,7 +207,7 @@ int kwq_fail(struct kwq_client *c, const char *queue, const struct kwq_failure *
 
             kwq__args_addz(&a, f[i].id);
             kwq__args_addu(&a, f[i].token);
-            kwq__args_add(&a, e, el > KWQ_MAX_ERROR ? KWQ_MAX_ERROR : el);
+            kwq__args_add(&a, e, utf8_cut(e, el, KWQ_MAX_ERROR));
             kwq__args_addi(&a, f[i].code);
             kwq__args_add(&a, f[i].no_retry ? "1" : "0", 1);
         }

@@ -30,13 +30,11 @@ static int parse_task(const redisReply *const *f, struct kwq_task *t)
 {
     long long token, attempt, max, timeout, enq;
 
-    if (f[0]->type != REDIS_REPLY_STRING || f[0]->len >= KWQ_ID_MAX ||
-        !kwq__reply_int(f[1], &token) || !kwq__reply_int(f[2], &attempt) ||
-        !kwq__reply_int(f[3], &max) || !kwq__reply_int(f[4], &timeout) ||
-        !kwq__reply_int(f[5], &enq) || f[6]->type != REDIS_REPLY_STRING)
+    if (!kwq__copy_id(t->id, f[0]) || !kwq__reply_int(f[1], &token) ||
+        !kwq__reply_int(f[2], &attempt) || !kwq__reply_int(f[3], &max) ||
+        !kwq__reply_int(f[4], &timeout) || !kwq__reply_int(f[5], &enq) ||
+        f[6]->type != REDIS_REPLY_STRING)
         return -1;
-    memcpy(t->id, f[0]->str, f[0]->len);
-    t->id[f[0]->len] = '\0';
     t->token = (uint64_t)token;
     t->attempt = (uint32_t)attempt;
     t->max_attempts = (uint32_t)max;
@@ -61,6 +59,7 @@ static int lease_once(struct kwq_client *c, const char *queue, size_t max, uint6
     kwq__args_init(&a);
     kwq__args_addu(&a, max);
     kwq__args_addu(&a, lease_ms);
+    kwq__args_addu(&a, c->opts.max_lease_bytes);
     rc = kwq__eval(c, KWQ__LEASE, queue, NULL, &a, &r);
     kwq__args_free(&a);
     if (rc)
@@ -68,7 +67,7 @@ static int lease_once(struct kwq_client *c, const char *queue, size_t max, uint6
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 4 ||
         !kwq__reply_int(r->element[0], &sealed) || !kwq__reply_int(r->element[1], &drained) ||
         !kwq__reply_int(r->element[2], &due) || !kwq__reply_int(r->element[3], &k) || k < 0 ||
-        r->elements != 4 + (size_t)k * LEASE_FIELDS) {
+        (size_t)k > max || r->elements != 4 + (size_t)k * LEASE_FIELDS) {
         rc = kwq__bad_reply(c, "a lease reply");
         goto cleanup;
     }
@@ -144,6 +143,11 @@ int kwq_lease(struct kwq_client *c, const char *queue, size_t max, uint64_t leas
     if (lease_ms < 100)
         return kwq__fail(c, KWQ_EINVAL, "lease: the lease must be at least 100 ms, got %llu ms",
                          (unsigned long long)lease_ms);
+    if (c->opts.max_lease_bytes > KWQ_MAX_LEASE_BYTES)
+        return kwq__fail(c, KWQ_EINVAL,
+                         "lease: max_lease_bytes must be between 1 and %u, got %zu; "
+                         "lease fewer tasks at a time instead",
+                         KWQ_MAX_LEASE_BYTES, c->opts.max_lease_bytes);
     deadline = kwq_monotonic_ms() + wait_ms;
     for (;;) {
         uint64_t now, t;

@@ -119,7 +119,9 @@ static int results_block(struct kwq_client *c, const char *queue, const char *cu
         return rc;
     if (r->type == REDIS_REPLY_NIL)
         goto cleanup;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 1 || r->element[0]->elements != 2) {
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 1 ||
+        r->element[0]->type != REDIS_REPLY_ARRAY || r->element[0]->elements != 2 ||
+        r->element[0]->element[1]->type != REDIS_REPLY_ARRAY) {
         rc = kwq__bad_reply(c, "an XREAD reply");
         goto cleanup;
     }
@@ -133,12 +135,15 @@ static int results_block(struct kwq_client *c, const char *queue, const char *cu
         const redisReply *e = entries->element[i], *f, *id = NULL, *data = NULL;
         int x;
 
-        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2) {
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+            e->element[1]->type != REDIS_REPLY_ARRAY) {
             rc = kwq__bad_reply(c, "a results stream entry");
             break;
         }
         f = e->element[1];
         for (size_t j = 0; j + 1 < f->elements; j += 2) {
+            if (f->element[j]->type != REDIS_REPLY_STRING)
+                continue;
             if (f->element[j]->len == 2 && memcmp(f->element[j]->str, "id", 2) == 0)
                 id = f->element[j + 1];
             else if (f->element[j]->len == 1 && f->element[j]->str[0] == 'r')

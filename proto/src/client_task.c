@@ -46,12 +46,15 @@ int kwq_task_get(struct kwq_client *c, const char *queue, const char *id, struct
     if (rc)
         return rc;
     f = r->element;
+    /* Never trust a reply's shape: every field's type is checked before use. */
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 12 || f[0]->type != REDIS_REPLY_STRING ||
         kwq_state_from_string(f[0]->str, &ret->state) != 0 || !kwq__copy_id(ret->task.id, f[1]) ||
         !kwq__reply_int(f[3], &token) || !kwq__reply_int(f[4], &att) ||
         !kwq__reply_int(f[5], &max) || !kwq__reply_int(f[6], &timeout) ||
         !kwq__reply_int(f[7], &enq) || !kwq__reply_int(f[8], &due) ||
-        f[9]->type != REDIS_REPLY_STRING || !kwq__reply_int(f[11], &done_ms)) {
+        f[9]->type != REDIS_REPLY_STRING || !kwq__reply_int(f[11], &done_ms) ||
+        (f[2]->type != REDIS_REPLY_STRING && f[2]->type != REDIS_REPLY_NIL) ||
+        (f[10]->type != REDIS_REPLY_STRING && f[10]->type != REDIS_REPLY_NIL)) {
         rc = kwq__bad_reply(c, "a task record");
         memset(ret, 0, sizeof(*ret));
         goto cleanup;

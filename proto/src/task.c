@@ -140,6 +140,75 @@ static int get_uint(const cJSON *o, const char *name, double max, uint64_t *ret,
     return 0;
 }
 
+/* True when the n bytes of JSON string text at s (between its quotes) hold a NUL. */
+static bool json_text_has_nul(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\0')
+            return true;
+        if (s[i] == '\\') {
+            if (i + 5 < n && s[i + 1] == 'u' && memcmp(s + i + 2, "0000", 4) == 0)
+                return true;
+            i++; /* the escaped character */
+        }
+    }
+    return false;
+}
+
+/*
+ * cJSON ends a string at a NUL (an escaped \u0000 or a raw 0 byte) and drops
+ * the rest of it without a word. Look for one in the object's top level: in
+ * any field name, or in the value of a field the envelope reads (id,
+ * payload, enc). buf is the text cJSON parsed into o: its top-level members
+ * come in the same order as o's children, which give their decoded names.
+ */
+static int check_nul(const cJSON *o, const char *buf, size_t len, struct kwq_error *err)
+{
+    static const char *const read_fields[] = {"id", "payload", "enc"};
+    const cJSON *member = NULL;
+    bool want_key = false;
+    int depth = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        size_t start;
+
+        if (buf[i] == '{' || buf[i] == '[') {
+            depth++;
+            want_key = depth == 1;
+        } else if (buf[i] == '}' || buf[i] == ']') {
+            depth--;
+        } else if (buf[i] == ',' && depth == 1) {
+            want_key = true;
+        } else if (buf[i] == '"') {
+            start = ++i;
+            while (i < len && buf[i] != '"')
+                i += buf[i] == '\\' ? 2 : 1;
+            if (depth != 1 || i > len)
+                continue;
+            if (want_key) {
+                member = member ? member->next : o->child;
+                want_key = false;
+                if (json_text_has_nul(buf + start, i - start))
+                    return kwq_error_set(err, KWQ_EINVAL,
+                                         "envelope has a field name holding a NUL character "
+                                         "(\\u0000): field names are plain text");
+                continue;
+            }
+            for (size_t f = 0; member && f < sizeof(read_fields) / sizeof(read_fields[0]); f++) {
+                if (strcmp(member->string, read_fields[f]) == 0 &&
+                    json_text_has_nul(buf + start, i - start))
+                    return kwq_error_set(err, KWQ_EINVAL,
+                                         "envelope field '%s' holds a NUL character (\\u0000)%s",
+                                         read_fields[f],
+                                         f == 1 ? ": send such a payload as base64 with "
+                                                  "\"enc\":\"base64\""
+                                                : "");
+            }
+        }
+    }
+    return 0;
+}
+
 int kwq_task_from_json(const char *buf, size_t len, struct kwq_task *ret, struct kwq_error *err)
 {
     cJSON *o = NULL;
@@ -163,6 +232,8 @@ int kwq_task_from_json(const char *buf, size_t len, struct kwq_task *ret, struct
             goto cleanup;
         }
     }
+    if (check_nul(o, buf, end ? (size_t)(end - buf) : len, err))
+        goto cleanup;
     v = cJSON_GetObjectItemCaseSensitive(o, "v");
     if (!cJSON_IsNumber(v)) {
         kwq_error_set(err, KWQ_EINVAL, "envelope has no numeric version field \"v\"");

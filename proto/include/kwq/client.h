@@ -43,7 +43,13 @@ struct kwq_client_opts {
     size_t max_payload;          /* enqueue cap, bytes; default KWQ_DEFAULT_MAX_PAYLOAD */
     size_t max_result;           /* ack result cap, bytes; default KWQ_DEFAULT_MAX_RESULT */
     uint64_t result_ttl_ms;      /* how long acked results are kept; default 86400000 (1 day) */
+    /* cap of the payload bytes one kwq_lease returns (the first task is leased whatever its
+       size); 1..KWQ_MAX_LEASE_BYTES, default KWQ_DEFAULT_MAX_LEASE_BYTES */
+    size_t max_lease_bytes;
 };
+
+#define KWQ_DEFAULT_MAX_LEASE_BYTES (16u * 1024u * 1024u)   /* 16 MiB */
+#define KWQ_MAX_LEASE_BYTES         (1024u * 1024u * 1024u) /* 1 GiB */
 
 /* Fill o with the defaults above (all pointers NULL). */
 void kwq_client_opts_init(struct kwq_client_opts *o);
@@ -60,7 +66,8 @@ void kwq_client_free(struct kwq_client *c);
 /*
  * (Re)connect: resolve the password, connect within connect_timeout_ms, AUTH,
  * SELECT the db, refuse a server whose maxmemory-policy is not noeviction,
- * and load the scripts. Errors: KWQ_EINVAL (bad URL, unreadable password
+ * and load the scripts. The socket is close-on-exec: programs the caller
+ * starts do not inherit the connection. Errors: KWQ_EINVAL (bad URL, unreadable password
  * file), KWQ_ECONN (unreachable), KWQ_ETIMEOUT, KWQ_EAUTH (password refused
  * or required), KWQ_EPOLICY (eviction policy), KWQ_EREDIS.
  */
@@ -99,7 +106,8 @@ struct kwq_enqueued {
  * trip. ret (n entries, may be NULL) receives the IDs. *ret_accepted (may be
  * NULL) is always set to how many tasks, from the first, went in (new or
  * duplicate) - also on failure, so a caller can say exactly what happened.
- * Errors: KWQ_EINVAL, KWQ_ETOOBIG, KWQ_ESEALED, KWQ_EFULL, transport errors.
+ * Errors: KWQ_EINVAL (also for delay_ms, timeout_ms or idem_ttl_ms over 2^53),
+ * KWQ_ETOOBIG, KWQ_ESEALED, KWQ_EFULL, transport errors.
  */
 #define KWQ_ENQUEUE_CHUNK 1000
 int kwq_enqueue(struct kwq_client *c, const char *queue, const struct kwq_new_task *tasks, size_t n,
@@ -121,12 +129,15 @@ void kwq_lease_result_done(struct kwq_lease_result *r);
 
 /*
  * Lease up to max tasks for lease_ms each (first expired leases and due
- * delayed tasks are reaped, inline). When none is leased and wait_ms > 0,
- * block on the queue's wake list (no polling) until a task arrives, the
+ * delayed tasks are reaped, inline). Fewer are leased when their payloads
+ * would exceed opts.max_lease_bytes in all; the first task is leased whatever
+ * its size, and the others stay pending in their order. When none is leased
+ * and wait_ms > 0, block on the queue's wake list (no polling) until a task arrives, the
  * queue drains, or wait_ms passes; a task enqueued while waiting is leased
  * within one round trip of its arrival. Returns the number leased (0 on
  * timeout or drain: see ret->drained). Errors: KWQ_EINVAL (max 0 or over
- * 10000, lease_ms under 100), transport errors.
+ * 10000, lease_ms under 100, max_lease_bytes over KWQ_MAX_LEASE_BYTES),
+ * transport errors.
  */
 int kwq_lease(struct kwq_client *c, const char *queue, size_t max, uint64_t lease_ms,
               uint64_t wait_ms, struct kwq_lease_result *ret);
@@ -197,7 +208,8 @@ struct kwq_fail_outcome {
  * Report n failed attempts. Each task is retried after an exponential
  * backoff with jitter (base * 2^(attempt-1), capped; see kwq_queue_set), or
  * dead-lettered when out of attempts or no_retry. error is truncated to
- * KWQ_MAX_ERROR bytes. ret (n entries) receives each outcome.
+ * KWQ_MAX_ERROR bytes (never inside a UTF-8 character). ret (n entries)
+ * receives each outcome.
  */
 #define KWQ_MAX_ERROR 4096
 int kwq_fail(struct kwq_client *c, const char *queue, const struct kwq_failure *f, size_t n,
@@ -228,7 +240,12 @@ int kwq_seal(struct kwq_client *c, const char *queue);
 /* Unseal: enqueue is accepted again. Idempotent. */
 int kwq_unseal(struct kwq_client *c, const char *queue);
 
-/* *ret = sealed and nothing pending, leased or delayed, read atomically. */
+/*
+ * *ret = sealed and nothing pending, leased or delayed, read atomically.
+ * Also ensures the wake token when the queue is drained or tasks are
+ * pending: a client that took the token from a wait and will not lease
+ * calls this to pass the token on.
+ */
 int kwq_drained(struct kwq_client *c, const char *queue, bool *ret);
 
 struct kwq_stats {

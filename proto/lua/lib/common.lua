@@ -57,6 +57,22 @@ local function push_history(m, e)
     m.h = h
 end
 
+-- s cut to at most n bytes without splitting a UTF-8 character (error texts
+-- are shown and printed as JSON: half a character would make them invalid).
+local function utf8_cut(s, n)
+    if #s <= n then return s end
+    for i = n, math.max(1, n - 2), -1 do
+        local b = string.byte(s, i)
+        if b < 0x80 then break end
+        if b >= 0xC0 then
+            local len = b >= 0xF0 and 4 or (b >= 0xE0 and 3 or 2)
+            if i + len - 1 > n then n = i - 1 end
+            break
+        end
+    end
+    return string.sub(s, 1, n)
+end
+
 -- Apply a variadic command to list in slices (unpack() takes ~8000 values at most).
 local function chunked(cmd, key, list, step)
     for s = 1, #list, step do
@@ -73,10 +89,17 @@ local function delete_tasks(ids)
     chunked('HDEL', K_META, ids, 1000)
 end
 
+-- The oldest results-stream entry ID (ms) a result ttl keeps: never below 0,
+-- which XADD and XTRIM refuse (a ttl longer than the clock's age keeps all).
+local function results_minid(ttl)
+    if ttl >= now then return 0 end
+    return now - ttl
+end
+
 -- Trim the results stream to the result ttl last used by an ack.
 local function trim_results(ttl)
     ttl = tonumber(ttl)
     if ttl and redis.call('EXISTS', K_RESULTS) == 1 then
-        redis.call('XTRIM', K_RESULTS, 'MINID', '~', now - ttl)
+        redis.call('XTRIM', K_RESULTS, 'MINID', '~', results_minid(ttl))
     end
 end

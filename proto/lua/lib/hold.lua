@@ -6,21 +6,27 @@
 -- per-item status ('OK', 'KWQ_LEASELOST' or 'KWQ_CANCELLED') and how many
 -- cancelled tasks were deleted: the holder of a cancelled task is the one who
 -- learns it, and the task goes then.
-local function check_leases(ids, tokens)
+-- consume: the operation ends the lease (ack, fail, release). A task named
+-- again later in the same call then answers as a second call would:
+-- KWQ_LEASELOST, so that no task is acked, failed or released twice.
+local function check_leases(ids, tokens, consume)
     local recs = redis.call('HMGET', K_LEASES, unpack(ids))
-    local out, status, gone = {}, {}, {}
+    local out, status, gone, taken = {}, {}, {}, {}
     for i, id in ipairs(ids) do
         local rec, tok = recs[i], tokens[i]
         -- The record starts with "<token>:": compare that prefix before parsing anything.
-        if not rec or string.sub(rec, #tok + 1, #tok + 1) ~= ':'
+        if not rec or taken[id] or not string.find(tok, '^%d+$')
+            or string.sub(rec, #tok + 1, #tok + 1) ~= ':'
             or string.sub(rec, 1, #tok) ~= tok then
             status[i] = 'KWQ_LEASELOST'
         elseif string.sub(rec, -2) == ':c' then
             status[i] = 'KWQ_CANCELLED'
             gone[#gone + 1] = id
+            taken[id] = true -- deleted now
         else
             status[i] = 'OK'
             out[i] = rec
+            taken[id] = consume
         end
     end
     delete_tasks(gone)
