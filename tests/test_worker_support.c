@@ -191,3 +191,30 @@ struct kwq_stats stats_of(struct kwq_client *c)
     cr_assert(kwq_stats(c, TEST_QUEUE, &st) == 0, "stats: %s", kwq_client_errstr(c));
     return st;
 }
+
+/* Clients blocked in Redis right now (the idle workers' waits). */
+long blocked_clients(struct kwq_client *c)
+{
+    char *info = NULL;
+    const char *p;
+    long n = -1;
+
+    cr_assert(kwq_server_info(c, "clients", &info) == 0, "%s", kwq_client_errstr(c));
+    p = strstr(info, "blocked_clients:");
+    if (p)
+        n = strtol(p + strlen("blocked_clients:"), NULL, 10);
+    free(info);
+    return n;
+}
+
+void wait_blocked(struct kwq_client *c, long want)
+{
+    for (int i = 0; i < SAFETY_S * 100; i++) {
+        struct timespec ts = {0, 10L * 1000 * 1000};
+
+        if (blocked_clients(c) == want)
+            return;
+        (void)nanosleep(&ts, NULL);
+    }
+    cr_assert_fail("blocked clients did not become %ld", want);
+}

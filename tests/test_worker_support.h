@@ -56,4 +56,10 @@ void enqueue_n(struct kwq_client *c, size_t n, const char *prefix, struct kwq_en
 /* Read queue stats (asserts success). */
 struct kwq_stats stats_of(struct kwq_client *c);
 
+/* Clients blocked in Redis right now: the idle workers' waits. */
+long blocked_clients(struct kwq_client *c);
+
+/* Wait until blocked_clients is want (safety limit). */
+void wait_blocked(struct kwq_client *c, long want);
+
 #endif /* KWQ_TEST_WORKER_SUPPORT_H */

@@ -1,11 +1,13 @@
 # Tests of kwq-worker: real worker processes against a private redis-server,
 # running the helper handlers of tests/helpers/.
-set(kwq_worker_tests drain crash sigterm fail config stream)
+set(kwq_worker_tests drain crash sigterm fail config stream
+  spawn prefetch wake answers)
 foreach(t ${kwq_worker_tests})
   kwq_test(NAME test_worker_${t}
     SOURCES test_worker_${t}.c test_worker_support.c
     LABELS worker)
   add_dependencies(test_worker_${t} kwq-worker
     helper_exit helper_echo helper_sleep helper_wait_go helper_once_hang helper_ignore_term
-    helper_crash helper_orphan helper_stream)
+    helper_crash helper_orphan helper_stream
+    helper_fds helper_nofile helper_gate helper_stream_odd)
 endforeach()

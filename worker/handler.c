@@ -17,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -151,6 +153,7 @@ struct spawn_args {
     char *const *envp;
     int fds[3];       /* become the child's 0, 1, 2 */
     pid_t parent;     /* the worker, for the PDEATHSIG race check */
+    int fd_limit;     /* highest fd number + 1, for kernels without close_range */
     volatile int err; /* errno of the failed step, 0 when exec succeeded */
 };
 
@@ -161,6 +164,20 @@ struct spawn_args {
  */
 #define SPAWN_STACK_SIZE (64 * 1024)
 static unsigned char spawn_stack[SPAWN_STACK_SIZE] __attribute__((aligned(64)));
+
+/*
+ * In the child: close every fd above 2. The worker's own fds are O_CLOEXEC
+ * where the worker creates them, but not all are (hiredis opens its sockets
+ * without it), and fds the worker itself inherited would pass on too: a
+ * handler must not get the worker's authenticated Redis connection.
+ */
+__attribute__((no_sanitize("address"))) static void close_from_3(int limit)
+{
+    if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0)
+        return;
+    for (int fd = 3; fd < limit; fd++)
+        (void)close(fd);
+}
 
 /*
  * In the child, on spawn_stack, sharing the parent's memory: only system
@@ -186,10 +203,21 @@ __attribute__((no_sanitize("address"), noinline)) static int child_main(void *ar
             _exit(127);
         }
     }
+    close_from_3(a->fd_limit);
     (void)sigprocmask(SIG_SETMASK, &sig_none, NULL);
     execve(a->path, a->argv, a->envp);
     a->err = errno ? errno : ENOEXEC;
     _exit(127);
+}
+
+/* Bound of the fd numbers in use, for close_from_3's fallback (found in the parent). */
+static int fd_limit(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 65536)
+        return 65536;
+    return (int)rl.rlim_cur;
 }
 
 /* Pipe ends are moved above 2 so the child's dup2 onto 0..2 never overlaps them. */
@@ -256,6 +284,7 @@ int handler_spawn(const char *path, char *const argv[], char *const envp[],
     if (rc < 0)
         goto out_close;
     a.parent = getpid();
+    a.fd_limit = fd_limit();
     a.fds[0] = p[0][0];
     a.fds[1] = p[1][1];
     a.fds[2] = p[2][1];
@@ -285,6 +314,11 @@ out_close:
     for (int i = 0; i < 3; i++)
         close_pair(p[i]);
     return rc;
+}
+
+bool handler_spawn_error_is_resource(int rc)
+{
+    return rc == -EAGAIN || rc == -ENOMEM || rc == -EMFILE || rc == -ENFILE;
 }
 
 void handler_signal_group(pid_t pgid, int sig)

@@ -3,13 +3,14 @@
  *
  * A handler runs in its own process group (pgid = pid) so that stopping it
  * reaches everything it started. Its stdin, stdout and stderr are pipes to
- * the worker; every worker fd is O_CLOEXEC, so a handler inherits nothing
- * else.
+ * the worker; every other fd is closed before exec, so a handler inherits
+ * nothing else (in particular not the worker's Redis connections).
  */
 #ifndef KWQ_WORKER_HANDLER_H
 #define KWQ_WORKER_HANDLER_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <sys/types.h>
 
 struct kwq_error;
@@ -35,9 +36,17 @@ int handler_resolve(const char *name, char **ret_path, struct kwq_error *err);
  * dispositions and the mask, asks for SIGKILL if the worker dies, and reports
  * an exec failure through that shared memory. Returns 0 and fills ret, or -errno (the exec
  * error, or a pipe/fork failure); on error no process is left running.
+ * handler_spawn_error_is_resource tells the two kinds apart.
  */
 int handler_spawn(const char *path, char *const argv[], char *const envp[],
                   struct handler_proc *ret);
+
+/*
+ * True when a handler_spawn error is a shortage (processes, fds, memory)
+ * rather than a handler that cannot be executed: the first may pass, the
+ * second is a configuration error.
+ */
+bool handler_spawn_error_is_resource(int rc);
 
 /* Send sig to the whole process group of pgid; a group already gone is not an error. */
 void handler_signal_group(pid_t pgid, int sig);

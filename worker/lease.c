@@ -238,11 +238,24 @@ static void job_run(struct worker *w, struct job *j)
         kwq_log(KWQ_LOG_ERROR, "cannot start the handler: releasing the task and stopping",
                 KWQ_LS("task", j->task.id), KWQ_LS("handler", w->cfg->handler_path),
                 KWQ_LS("err", strerror(-rc)));
-        lease_job_finished(j);
+        ev_timer_stop(w->loop, &j->timeout_w);
+        j->state = JOB_REPORT;
+        w->running--;
         j->outcome = OUT_RELEASE;
-        w->fatal = true;
-        shutdown_start(w);
+        lease_spawn_failed(w, rc);
     }
+}
+
+void lease_spawn_failed(struct worker *w, int rc)
+{
+    if (handler_spawn_error_is_resource(rc))
+        kwq_log(KWQ_LOG_ERROR,
+                "out of processes, file descriptors or memory for handlers: exiting 70 once the "
+                "running handlers are done; lower --concurrency or raise the pod's limits",
+                KWQ_LS("err", strerror(-rc)));
+    if (!w->fatal_code)
+        w->fatal_code = handler_spawn_error_is_resource(rc) ? KWQ_EXIT_SOFTWARE : KWQ_EXIT_CONFIG;
+    shutdown_start(w);
 }
 
 /* Take ownership of *t (zeroed): start its handler, or queue it when queued (prefetch). */
@@ -382,6 +395,7 @@ static void on_wait_readable(struct ev_loop *loop, ev_io *io, int revents)
     if (rc == KWQ_WAIT_AGAIN)
         return;
     wait_end(w);
+    w->woke = rc == KWQ_WAIT_WOKEN;
     if (rc < 0) {
         char why[KWQ_ERRSTR_LEN];
         (void)snprintf(why, sizeof(why), "%s", kwq_client_errstr(w->waitc));
@@ -472,6 +486,9 @@ static size_t prefetch_want(const struct worker *w, size_t slots)
 
     if (w->cfg->stream || !w->task_ms_known || w->task_ms_avg >= PREFETCH_TASK_MS)
         return 0;
+    /* The queue had no more last time: lease ahead again only along with a free slot. */
+    if (slots == 0 && w->prefetch_dry)
+        return 0;
     if (w->queued >= PREFETCH_MAX || (slots == 0 && w->queued > PREFETCH_MAX / 2))
         return 0;
     n = PREFETCH_MAX - w->queued;
@@ -495,16 +512,23 @@ static void lease_some(struct worker *w, size_t slots, size_t ahead)
         conn_lost(w, "lease", kwq_client_errstr(w->cmd));
         return;
     }
+    w->woke = false;
     for (size_t i = 0; i < r.n; i++) {
         w->leased_total++;
-        job_start(w, &r.tasks[i], i >= slots);
+        /* Once a start failed the worker is stopping: the rest are queued, then released. */
+        job_start(w, &r.tasks[i], i >= slots || w->stopping);
     }
+    w->prefetch_dry = r.n < want;
     if (r.n == 0 && r.drained && w->njobs == 0) {
         kwq_log(KWQ_LOG_INFO, "queue drained: exiting", KWQ_LS("queue", w->cfg->queue),
                 KWQ_LI("tasks", w->leased_total));
         lease_finish(w, KWQ_EXIT_OK);
-    } else if (r.n < want && !w->stopping) {
-        /* Nothing more pending right now: block until woken or the next lease expiry. */
+    } else if (r.n < slots && !w->stopping) {
+        /*
+         * Nothing more pending right now: block until woken or the next lease
+         * expiry. Only with a slot left empty: a worker that waited for
+         * prefetch alone could take a wake token it then has no use for.
+         */
         wait_begin(w, r.next_due_ms);
     }
     kwq_lease_result_done(&r);
@@ -743,6 +767,42 @@ static void on_renew(struct ev_loop *loop, ev_timer *t, int revents)
         renew_batch(w, js, n);
 }
 
+/* ---- Stopping ---- */
+
+/*
+ * Idle waiters share one wake token, each passing it on by leasing. A
+ * worker that stops (SIGTERM, idle exit) holding a token it took, or with a
+ * wait outstanding (Redis may have handed it the token already), drops the
+ * wait and puts the token back; else its idle peers would only notice on
+ * their next periodic lease, up to WAIT_MAX_MS later. kwq_drained sets the
+ * token when the queue is drained: the case in which those peers exit 0 and
+ * the Job completes (libkwq has no call that sets it for pending work).
+ * Best effort: the worker is on its way out either way.
+ */
+void lease_pass_wake(struct worker *w)
+{
+    bool drained = false;
+    bool took = w->woke || w->waiting;
+
+    wait_abort(w);
+    w->woke = false;
+    if (!took || !w->connected)
+        return;
+    if (kwq_drained(w->cmd, w->cfg->queue, &drained) < 0) {
+        kwq_log(KWQ_LOG_DEBUG, "could not pass the wake-up on",
+                KWQ_LS("err", kwq_client_errstr(w->cmd)));
+        return;
+    }
+    kwq_log(KWQ_LOG_DEBUG, "wake-up passed on to idle workers", KWQ_LI("drained", drained));
+}
+
+/* Stopped (SIGTERM or a fatal problem) with nothing left running: exit. */
+static void lease_exit_stopped(struct worker *w)
+{
+    lease_pass_wake(w); /* a wait begun before the stop is gone already; this is for safety */
+    lease_finish(w, w->fatal_code ? w->fatal_code : KWQ_EXIT_INTERRUPTED);
+}
+
 /* ---- The loop turn ---- */
 
 static void on_prepare(struct ev_loop *loop, ev_prepare *p, int revents)
@@ -761,7 +821,7 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *p, int revents)
         lease_flush_reports(w);
     if (w->stopping) {
         if (w->running == 0 && (w->njobs == 0 || !w->connected))
-            lease_finish(w, w->fatal ? KWQ_EXIT_CONFIG : KWQ_EXIT_INTERRUPTED);
+            lease_exit_stopped(w);
         return;
     }
     if (!w->connected || w->waiting)
@@ -778,6 +838,23 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *p, int revents)
     ahead = prefetch_want(w, want);
     if (want + ahead > 0)
         lease_some(w, want, ahead);
+    /*
+     * A start that failed during the lease stopped the worker, or left a
+     * task to report: the next turn does that, and must not wait for an
+     * unrelated event (the next renewal may be minutes away).
+     */
+    if (w->stopping || w->njobs > w->running + w->queued) {
+        ev_timer_stop(w->loop, &w->kick_w);
+        ev_timer_set(&w->kick_w, 0., 0.);
+        ev_timer_start(w->loop, &w->kick_w);
+    }
+}
+
+static void on_kick(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)t;
+    (void)revents; /* the turn itself is the point: on_prepare runs before the next poll */
 }
 
 /* ---- Set-up ---- */
@@ -834,6 +911,7 @@ int lease_init(struct worker *w)
     w->renew_w.data = w;
     ev_timer_init(&w->reconnect_w, on_reconnect, 0., 0.);
     w->reconnect_w.data = w;
+    ev_timer_init(&w->kick_w, on_kick, 0., 0.);
     return 0;
 }
 
@@ -851,6 +929,7 @@ void lease_done(struct worker *w)
     wait_end(w);
     ev_timer_stop(w->loop, &w->renew_w);
     ev_timer_stop(w->loop, &w->reconnect_w);
+    ev_timer_stop(w->loop, &w->kick_w);
     while (w->jobs)
         job_free(w, w->jobs);
     kwq_client_free(w->cmd);

@@ -44,10 +44,7 @@ static int reserve(struct linebuf *lb, size_t need)
 static void emit(struct linebuf *lb, linebuf_line_cb cb, void *arg, bool overflow)
 {
     lb->buf[lb->len] = '\0';
-    if (overflow && !lb->split)
-        cb(arg, NULL, 0, true);
-    else
-        cb(arg, lb->buf, lb->len, overflow);
+    cb(arg, lb->buf, lb->len, overflow);
     lb->len = 0;
 }
 

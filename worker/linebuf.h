@@ -13,8 +13,8 @@
  * Called once per line, without the newline: line is NUL-terminated at
  * len, lives in the linebuf until the callback returns, and may be
  * modified in place. overflow is true when the line was longer than the
- * maximum: in split mode line holds the next max bytes of it; in discard
- * mode line is NULL and the rest of that line is skipped.
+ * maximum: line then holds the next max bytes of it; in split mode the rest
+ * follows in further calls, in discard mode it is skipped.
  */
 typedef void (*linebuf_line_cb)(void *arg, char *line, size_t len, bool overflow);
 

@@ -16,15 +16,18 @@
 
 static int setup(struct worker *w)
 {
+    int rc;
+
     if (lease_init(w) < 0) {
         kwq_log(KWQ_LOG_ERROR, "out of memory at start-up");
         return KWQ_EXIT_SOFTWARE;
     }
     shutdown_init(w);
-    if (w->cfg->stream && stream_init(w) < 0) {
+    rc = w->cfg->stream ? stream_init(w) : 0;
+    if (rc < 0) {
         kwq_log(KWQ_LOG_ERROR, "cannot start the stream handler",
-                KWQ_LS("handler", w->cfg->handler_path));
-        return KWQ_EXIT_CONFIG;
+                KWQ_LS("handler", w->cfg->handler_path), KWQ_LS("err", strerror(-rc)));
+        return handler_spawn_error_is_resource(rc) ? KWQ_EXIT_SOFTWARE : KWQ_EXIT_CONFIG;
     }
     return -1;
 }

@@ -54,6 +54,8 @@ void shutdown_start(struct worker *w)
         return;
     w->stopping = true;
     ev_timer_stop(w->loop, &w->idle_w);
+    /* It leases nothing more: a wait would only take wake-ups from the idle peers. */
+    lease_pass_wake(w);
     kwq_format_duration(w->cfg->grace_ms, buf, sizeof(buf));
     kwq_log(KWQ_LOG_INFO, "stopping: no new tasks; running handlers may finish",
             KWQ_LI("running", w->running), KWQ_LS("grace", w->cfg->grace_ms ? buf : "0"));
@@ -102,6 +104,7 @@ static void on_idle(struct ev_loop *loop, ev_timer *t, int revents)
     kwq_format_duration(w->cfg->idle_exit_ms, buf, sizeof(buf));
     kwq_log(KWQ_LOG_INFO, "idle on an empty, unsealed queue: exiting", KWQ_LS("idle", buf),
             KWQ_LS("queue", w->cfg->queue));
+    lease_pass_wake(w);
     lease_finish(w, KWQ_EXIT_IDLE);
 }
 

@@ -111,18 +111,21 @@ struct worker {
     bool waiting;                    /* a wait is outstanding on waitc */
     bool stopping;                   /* SIGTERM/SIGINT seen: lease nothing more */
     bool stop_now;                   /* second signal: stop handlers at once */
-    bool fatal;                      /* a configuration problem appeared: stop */
-    int exit_code;                   /* code to exit with once the loop ends */
-    ev_prepare prep_w;               /* once per loop turn: report, then lease */
-    ev_io wait_w;                    /* waitc readable */
-    ev_timer wait_guard_w;           /* the wait's reply is overdue */
-    ev_timer renew_w;                /* renew every lease / 3 */
-    ev_timer reconnect_w;            /* next reconnect attempt */
-    ev_timer idle_w;                 /* --idle-exit */
-    ev_timer grace_w;                /* --grace after SIGTERM */
-    ev_signal term_w, int_w;         /* SIGTERM, SIGINT */
-    struct stream *stream;           /* stream mode state, or NULL */
-    bool ready_on;                   /* the readiness file exists */
+    int fatal_code;                  /* exit code of a problem that stops the worker, 0 none */
+    bool woke;                       /* the last wait took a wake token not yet acted on */
+    bool prefetch_dry;       /* the last lease came back short: no lease for prefetch only */
+    int exit_code;           /* code to exit with once the loop ends */
+    ev_prepare prep_w;       /* once per loop turn: report, then lease */
+    ev_io wait_w;            /* waitc readable */
+    ev_timer wait_guard_w;   /* the wait's reply is overdue */
+    ev_timer renew_w;        /* renew every lease / 3 */
+    ev_timer reconnect_w;    /* next reconnect attempt */
+    ev_timer kick_w;         /* zero delay: one more loop turn, work left for it */
+    ev_timer idle_w;         /* --idle-exit */
+    ev_timer grace_w;        /* --grace after SIGTERM */
+    ev_signal term_w, int_w; /* SIGTERM, SIGINT */
+    struct stream *stream;   /* stream mode state, or NULL */
+    bool ready_on;           /* the readiness file exists */
 };
 
 /* ---- lease.c ---- */
@@ -134,8 +137,12 @@ void lease_start(struct worker *w);
 void lease_job_finished(struct job *j);
 /* Send every reported outcome now (used on the way out). */
 void lease_flush_reports(struct worker *w);
+/* Before an exit other than drained: give back a wake token this worker will not use. */
+void lease_pass_wake(struct worker *w);
 /* End the loop with code. */
 void lease_finish(struct worker *w, int code);
+/* A handler could not be started (handler_spawn error rc): stop with the matching code. */
+void lease_spawn_failed(struct worker *w, int rc);
 /* Time since the job was leased, ms (monotonic). */
 uint64_t lease_job_duration_ms(const struct job *j);
 /* The task's time limit (its own, else --timeout), ms; 0 = none. */

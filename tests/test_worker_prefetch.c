@@ -1,0 +1,254 @@
+/*
+ * test_worker_prefetch.c - exec-mode prefetch: while handlers are short, a
+ * worker leases tasks beyond its free slots. When it cannot start them
+ * (its running handler turned out to be long, or SIGTERM came), they go
+ * back uncharged, and another worker runs them as attempt 1.
+ *
+ * A busy worker also never waits for work to lease ahead, so a new task
+ * goes to an idle peer, not into its prefetch queue.
+ *
+ * Prefetch needs the worker's measured handler times to be short, which a
+ * loaded machine may deny: a round that did not prefetch is let finish
+ * and tried again, and the test is skipped (never passed) if none did.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <criterion/criterion.h>
+
+#include "kwq/client.h"
+#include "kwq/exit.h"
+
+#include "redis_fixture.h"
+#include "test_worker_support.h"
+
+TestSuite(worker_prefetch, .init = redis_setup, .fini = redis_teardown, .timeout = 240);
+
+#define AHEAD  4 /* PREFETCH_MAX in worker/lease.c */
+#define WARM   20
+#define ROUNDS 5
+
+static void nap(void)
+{
+    struct timespec ts = {0, 10L * 1000 * 1000};
+
+    (void)nanosleep(&ts, NULL);
+}
+
+static void enqueue_payloads(struct kwq_client *c, char **payloads, size_t n,
+                             struct kwq_enqueued *ids)
+{
+    struct kwq_new_task t[WARM];
+    size_t accepted = 0;
+
+    cr_assert(n <= WARM);
+    for (size_t i = 0; i < n; i++)
+        t[i] = (struct kwq_new_task){.payload = payloads[i], .payload_len = strlen(payloads[i])};
+    cr_assert(kwq_enqueue(c, TEST_QUEUE, t, n, ids, &accepted) >= 0, "%s", kwq_client_errstr(c));
+    cr_assert_eq(accepted, n);
+}
+
+static void wait_done(struct kwq_client *c, uint64_t done)
+{
+    for (int i = 0; i < SAFETY_S * 100 && stats_of(c).done < done; i++)
+        nap();
+    cr_assert_eq(stats_of(c).done, done);
+}
+
+static const char *gate(const char *name)
+{
+    return test_path(name);
+}
+
+/*
+ * One round: WARM short tasks (so the worker measures short handlers), then
+ * "block:rN" and AHEAD short ones in one enqueue. Returns true when the
+ * worker, with rN running, leased the AHEAD behind it in the same call;
+ * else lets the round finish and returns false. ids gets the AHEAD ones.
+ */
+static bool round_prefetches(struct kwq_client *c, int r, struct kwq_enqueued *ids)
+{
+    char names[WARM][32], *p[WARM], pidfile[64], gofile[64];
+    struct kwq_enqueued all[AHEAD + 1];
+    struct kwq_stats before = stats_of(c), st;
+
+    for (int i = 0; i < WARM; i++) {
+        (void)snprintf(names[i], sizeof(names[i]), "warm-%d-%d", r, i);
+        p[i] = names[i];
+    }
+    enqueue_payloads(c, p, WARM, NULL);
+    wait_done(c, before.done + WARM);
+
+    (void)snprintf(names[0], sizeof(names[0]), "block:r%d", r);
+    for (int i = 1; i <= AHEAD; i++)
+        (void)snprintf(names[i], sizeof(names[i]), "after-%d-%d", r, i);
+    before = stats_of(c);
+    enqueue_payloads(c, p, AHEAD + 1, all);
+    (void)snprintf(pidfile, sizeof(pidfile), "gate/r%d.pid", r);
+    wait_for_file(gate(pidfile));
+    st = stats_of(c);
+    /* Leased with the blocking task, in the one lease before it started (some maybe released). */
+    if (st.leased + (st.released - before.released) == AHEAD + 1) {
+        memcpy(ids, all + 1, AHEAD * sizeof(*ids));
+        return true;
+    }
+    (void)snprintf(gofile, sizeof(gofile), "gate/r%d.go", r);
+    write_file(gate(gofile), "");
+    wait_done(c, before.done + AHEAD + 1);
+    return false;
+}
+
+static int prefetching_round(struct kwq_client *c, struct kwq_enqueued *ids)
+{
+    for (int r = 0; r < ROUNDS; r++)
+        if (round_prefetches(c, r, ids))
+            return r;
+    return -1;
+}
+
+static void assert_attempt_1(struct kwq_client *c, const struct kwq_enqueued *ids)
+{
+    for (int i = 0; i < AHEAD; i++) {
+        char *res = NULL;
+        size_t len = 0;
+
+        cr_assert(kwq_result_get(c, TEST_QUEUE, ids[i].id, &res, &len) == 0, "%s",
+                  kwq_client_errstr(c));
+        cr_assert_str_eq(res, "attempt 1", "a prefetched task given back is not charged");
+        free(res);
+    }
+}
+
+Test(worker_prefetch, prefetched_tasks_are_released_uncharged_on_sigterm)
+{
+    struct kwq_client *c = test_client();
+    struct kwq_enqueued ids[AHEAD];
+    const char *args[] = {"--lease",    "10m", "--grace", "60s", "--", helper_path("helper_gate"),
+                          gate("gate"), NULL};
+    const char *cargs[] = {"--", helper_path("helper_gate"), gate("gate"), NULL};
+    struct kwq_stats before;
+    char go[64];
+    pid_t a, b;
+    int r;
+
+    cr_assert(mkdir(gate("gate"), 0755) == 0);
+    a = worker_start("a.log", args);
+    r = prefetching_round(c, ids);
+    if (r < 0) {
+        (void)kill(a, SIGKILL);
+        (void)worker_wait(a, "a.log");
+        cr_skip_test("the worker never measured handlers short enough to prefetch");
+    }
+    before = stats_of(c);
+    cr_assert(kill(a, SIGTERM) == 0);
+    wait_for_text(test_path("a.log"), "signal received");
+    (void)snprintf(go, sizeof(go), "gate/r%d.go", r);
+    write_file(gate(go), ""); /* the running task finishes within the grace period */
+    cr_assert_eq(worker_wait(a, "a.log"), KWQ_EXIT_INTERRUPTED);
+
+    struct kwq_stats st = stats_of(c);
+    cr_assert_eq(st.done, before.done + 1, "the running task was acked");
+    cr_assert_eq(st.pending, AHEAD, "the prefetched tasks are back in the queue");
+    cr_assert_eq(st.leased, 0);
+    cr_assert_eq(st.released, AHEAD, "each was released once (on SIGTERM or its hold time)");
+    cr_assert(kwq_seal(c, TEST_QUEUE) == 0);
+    b = worker_start("b.log", cargs);
+    cr_assert_eq(worker_wait(b, "b.log"), KWQ_EXIT_OK);
+    st = stats_of(c);
+    cr_assert_eq(st.failed + st.expired + st.dead, 0);
+    assert_attempt_1(c, ids);
+    kwq_client_free(c);
+}
+
+Test(worker_prefetch, prefetched_task_not_started_in_time_is_released_uncharged)
+{
+    struct kwq_client *c = test_client();
+    struct kwq_enqueued ids[AHEAD];
+    const char *args[] = {"--lease", "10m", "--", helper_path("helper_gate"), gate("gate"), NULL};
+    struct kwq_stats before;
+    char go[64];
+    pid_t a, b;
+    int r;
+
+    cr_assert(mkdir(gate("gate"), 0755) == 0);
+    a = worker_start("a.log", args);
+    r = prefetching_round(c, ids);
+    if (r < 0) {
+        (void)kill(a, SIGKILL);
+        (void)worker_wait(a, "a.log");
+        cr_skip_test("the worker never measured handlers short enough to prefetch");
+    }
+    /* Its one slot stays busy: the tasks leased ahead go back after their hold time. */
+    for (int i = 0; i < SAFETY_S * 100 && stats_of(c).released < AHEAD; i++)
+        nap();
+    cr_assert_eq(stats_of(c).released, AHEAD);
+    cr_assert(file_contains(test_path("a.log"), "prefetched task not started in time"));
+
+    before = stats_of(c);
+    b = worker_start("b.log",
+                     (const char *const[]){"--", helper_path("helper_gate"), gate("gate"), NULL});
+    wait_done(c, before.done + AHEAD); /* another worker runs them while a is still busy */
+    (void)snprintf(go, sizeof(go), "gate/r%d.go", r);
+    write_file(gate(go), "");
+    cr_assert(kwq_seal(c, TEST_QUEUE) == 0);
+    cr_assert_eq(worker_wait(a, "a.log"), KWQ_EXIT_OK);
+    cr_assert_eq(worker_wait(b, "b.log"), KWQ_EXIT_OK);
+
+    struct kwq_stats st = stats_of(c);
+    cr_assert_eq(st.released, AHEAD, "released once each, never again");
+    cr_assert_eq(st.failed + st.expired + st.dead, 0);
+    assert_attempt_1(c, ids);
+    kwq_client_free(c);
+}
+
+/*
+ * The worker's one slot is busy and the queue is empty: it does not wait for
+ * more (it could only lease ahead), so the wake-up of a new task goes to the
+ * idle peer, which runs it; it does not detour through the busy worker's
+ * prefetch queue (leased, held, released).
+ */
+Test(worker_prefetch, new_task_goes_to_an_idle_peer_not_a_busy_worker)
+{
+    struct kwq_client *c = test_client();
+    const char *args[] = {"--lease", "10m", "--", helper_path("helper_gate"), gate("gate"), NULL};
+    char warm[WARM][32], *p[WARM], block[] = "block:busy", late[] = "late";
+    struct kwq_enqueued id;
+    struct kwq_stats before;
+    long idle_waits;
+    pid_t a, b;
+
+    cr_assert(mkdir(gate("gate"), 0755) == 0);
+    a = worker_start("a.log", args);
+    for (int i = 0; i < WARM; i++) {
+        (void)snprintf(warm[i], sizeof(warm[i]), "warm-%d", i);
+        p[i] = warm[i];
+    }
+    enqueue_payloads(c, p, WARM, NULL);
+    wait_done(c, WARM);
+    p[0] = block;
+    enqueue_payloads(c, p, 1, NULL); /* leased alone: the queue had no more */
+    wait_for_file(gate("gate/busy.pid"));
+
+    idle_waits = blocked_clients(c);
+    b = worker_start("b.log", args);
+    wait_blocked(c, idle_waits + 1);
+    before = stats_of(c);
+    p[0] = late;
+    enqueue_payloads(c, p, 1, &id);
+    wait_done(c, before.done + 1);
+
+    struct kwq_stats st = stats_of(c);
+    cr_assert_eq(st.released, before.released, "the new task went through the busy worker");
+    char done[64];
+    (void)snprintf(done, sizeof(done), "\"task\":\"%s\"", id.id);
+    cr_assert(file_contains(test_path("b.log"), done), "the idle worker ran it");
+    write_file(gate("gate/busy.go"), "");
+    cr_assert(kwq_seal(c, TEST_QUEUE) == 0);
+    cr_assert_eq(worker_wait(a, "a.log"), KWQ_EXIT_OK);
+    cr_assert_eq(worker_wait(b, "b.log"), KWQ_EXIT_OK);
+    kwq_client_free(c);
+}
