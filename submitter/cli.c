@@ -4,6 +4,7 @@
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -303,6 +304,21 @@ const char *cli_num(uint64_t v, char *buf, size_t len)
     }
     buf[o] = '\0';
     return buf;
+}
+
+int cli_stdout_finish(int rc)
+{
+    int e;
+
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return rc;
+    e = errno ? errno : EIO;
+    if (e == EPIPE || cli.stdout_reported)
+        return rc;
+    (void)cli_error(KWQ_EXIT_FAILURE, "cannot write to stdout: %s; check the disk or the pipe",
+                    strerror(e));
+    return rc == KWQ_EXIT_OK ? KWQ_EXIT_FAILURE : rc;
 }
 
 bool cli_stdin_is_tty(void)

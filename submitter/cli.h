@@ -28,6 +28,7 @@ struct cli_global {
     bool version;              /* --version */
     bool print_config;         /* --print-config */
     uint64_t max_payload;      /* not an option: set by commands that enqueue; 0 = default */
+    bool stdout_reported;      /* not an option: a failure writing stdout was already reported */
 };
 
 extern struct cli_global cli;
@@ -145,6 +146,14 @@ int cli_json_add_bytes(struct cJSON *obj, const char *key, const char *p, size_t
 
 /* Print a cJSON value as one line on stdout and delete it. Returns an exit code. */
 int cli_json_print(struct cJSON *v);
+
+/*
+ * Flush stdout at the end of a command whose exit code is rc. A reader that
+ * left early (EPIPE: `kwq results | head -1`) is not an error: rc stands.
+ * Any other failure (a full disk) prints "kwq: cannot write to stdout: ..."
+ * unless already reported, and turns a success into KWQ_EXIT_FAILURE.
+ */
+int cli_stdout_finish(int rc);
 
 /* True when stdin is a terminal (for confirmations). */
 bool cli_stdin_is_tty(void);

@@ -2,8 +2,10 @@
  * cmd_enqueue.c - `kwq enqueue`: items from arguments, a file or stdin onto
  * a queue, with an exact report of what went in.
  */
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "kwq/client.h"
 #include "kwq/exit.h"
@@ -103,6 +105,17 @@ int cmd_enqueue(int argc, char **argv)
         if (r < 0) {
             (void)report(&rep, false, cfg.ids);
             r = cli_fail(c, r, "every item is in, but sealing failed");
+            goto out;
+        }
+    }
+    if (cfg.ids && fflush(stdout) != 0) {
+        int e = errno;
+        cli.stdout_reported = true;
+        if (e != EPIPE) { /* EPIPE: the reader left (| head); the items are in all the same */
+            r = cli_error(KWQ_EXIT_FAILURE,
+                          "every item is in (%zu added, %zu duplicates%s), but their IDs could "
+                          "not be written to stdout: %s; 'kwq status' shows the queue",
+                          rep.added, rep.duplicates, cfg.seal ? ", sealed" : "", strerror(e));
             goto out;
         }
     }

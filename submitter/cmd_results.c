@@ -2,6 +2,7 @@
  * cmd_results.c - `kwq results`: the kept results, in completion order; with
  * --follow, new ones as they arrive until the queue drains.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +15,9 @@
 #include "cli.h"
 #include "results_out.h"
 
-#define READ_COUNT 1000
-#define BLOCK_MS   1000
+#define READ_COUNT          1000
+#define RESULTS_READER_LEFT 1000 /* not an exit code: stop, then exit 0 */
+#define BLOCK_MS            1000
 
 struct results_cfg {
     bool follow;      /* --follow */
@@ -48,6 +50,22 @@ static const struct cli_spec spec = {
     .nopts = sizeof(opts) / sizeof(opts[0]),
 };
 
+/*
+ * stdout failed with -errno e after `printed` results. A reader that left
+ * (EPIPE: `kwq results | head`) ends the command quietly with success.
+ * Returns the exit code, never 0 for a real failure.
+ */
+static int write_failed(int e, uint64_t printed)
+{
+    cli.stdout_reported = true;
+    if (e == -EPIPE)
+        return RESULTS_READER_LEFT;
+    return cli_error(KWQ_EXIT_FAILURE,
+                     "cannot write the results to stdout after %llu results: %s; check the disk "
+                     "or the pipe",
+                     (unsigned long long)printed, strerror(-e));
+}
+
 /* One read; 1 when some were printed, 0 none, or a negative exit code. */
 static int read_some(struct kwq_client *c, const struct results_cfg *cfg, char *cursor,
                      size_t cursor_len, uint64_t *printed, uint64_t block_ms)
@@ -66,7 +84,7 @@ static int read_some(struct kwq_client *c, const struct results_cfg *cfg, char *
     r = results_write(stdout, cfg->json ? RESULTS_JSON : RESULTS_RAW, list, n);
     kwq_results_free(list, n);
     if (r < 0)
-        return -cli_error(KWQ_EXIT_FAILURE, "cannot write the results to stdout");
+        return -write_failed(r, *printed);
     *printed += n;
     return n > 0;
 }
@@ -84,6 +102,8 @@ static int results_loop(struct kwq_client *c, const struct results_cfg *cfg)
             return KWQ_EXIT_OK;
         r = read_some(c, cfg, cursor, sizeof(cursor), &printed,
                       cfg->follow && !drained ? BLOCK_MS : 0);
+        if (r == -RESULTS_READER_LEFT)
+            return KWQ_EXIT_OK;
         if (r < 0)
             return -r;
         if (r > 0)
@@ -118,8 +138,10 @@ static int results_by_id(struct kwq_client *c, const struct results_cfg *cfg, ch
         (void)snprintf(res.id, sizeof(res.id), "%s", ids[i]);
         r = results_write(stdout, cfg->json ? RESULTS_JSON : RESULTS_RAW, &res, 1);
         free(res.data);
-        if (r < 0)
-            return cli_error(KWQ_EXIT_FAILURE, "cannot write the results to stdout");
+        if (r < 0) {
+            r = write_failed(r, (uint64_t)i);
+            return r == RESULTS_READER_LEFT ? rc : r;
+        }
     }
     return rc;
 }

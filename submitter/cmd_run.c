@@ -79,7 +79,9 @@ static const struct cli_spec spec = {
         "run HANDLER once per item, the item on its stdin, without a shell. Their number follows\n"
         "the scaling rule: ceil((pending + leased) / --tasks-per-worker), between --min and\n"
         "--max. Results (each handler's stdout) are written as tasks finish; progress and a\n"
-        "summary go to stderr. Exit 0 when every task is done, 3 when some were dead-lettered.\n"
+        "summary go to stderr. Exit 0 when every task is done, 3 when some were dead-lettered,\n"
+        "75 when interrupted (Ctrl-C: workers release their tasks; twice: they are killed), 78\n"
+        "when HANDLER or kwq-worker cannot be run, 69 when Redis is lost.\n"
         "Without --redis or KWQ_REDIS_URL, kwq uses a running 'kwq local-redis', else starts\n"
         "a private redis-server for this run and stops it at the end. A sealed queue that has\n"
         "drained (a finished run) is unsealed for new input.",
@@ -241,14 +243,23 @@ static int run_job(struct run_ctx *x)
             return r;
     }
     if (runner_interrupted())
-        return cli_error(KWQ_EXIT_INTERRUPTED, "interrupted before the workers started");
+        return x->redis.pid > 0
+                   ? cli_error(KWQ_EXIT_INTERRUPTED,
+                               "interrupted before the workers started; the private Redis is "
+                               "stopped, so nothing was run")
+                   : cli_error(KWQ_EXIT_INTERRUPTED,
+                               "interrupted before the workers started; queue '%s' is not sealed "
+                               "and keeps what was enqueued: 'kwq seal', then 'kwq run --local -- "
+                               "HANDLER' runs it",
+                               cli.queue);
     r = kwq_seal(x->c, cli.queue);
     if (r < 0)
         return cli_fail(x->c, r, "cannot seal the queue");
     x->rc.url = x->url;
+    x->rc.redis = x->redis.pid > 0 ? &x->redis : NULL;
     r = runner_run(x->c, &x->rc, &sum);
     summary(&sum, r != 0);
-    return r != 0 ? r : run_exit(&sum, x->redis.pid > 0);
+    return r != 0 ? r : run_exit(&sum, x->rc.redis != NULL);
 }
 
 static int prepare(struct run_ctx *x, char **handler)
@@ -273,8 +284,8 @@ static int prepare(struct run_ctx *x, char **handler)
     if (x->cfg.output) {
         x->out = fopen(x->cfg.output, "we");
         if (!x->out)
-            return cli_error(KWQ_EXIT_FAILURE, "cannot write %s: %s", x->cfg.output,
-                             strerror(errno));
+            return cli_error(KWQ_EXIT_FAILURE, "cannot write %s: %s; check the --output path",
+                             x->cfg.output, strerror(errno));
     }
     (void)results_format_parse(x->cfg.results, &fmt);
     x->rc.queue = cli.queue;
@@ -288,6 +299,7 @@ static int prepare(struct run_ctx *x, char **handler)
     x->rc.log_format = strcmp(cli.log_format, "auto") == 0 ? NULL : cli.log_format;
     x->rc.results = fmt;
     x->rc.out = x->out ? x->out : stdout;
+    x->rc.out_name = x->out ? x->cfg.output : "stdout";
     x->rc.quiet = cli.quiet;
     return 0;
 }
@@ -314,7 +326,8 @@ int cmd_run(int argc, char **argv)
     if (x.redis.pid > 0 || x.redis.private_dir)
         (void)local_redis_stop(&x.redis, NULL);
     if (x.out && fclose(x.out) != 0 && r == 0)
-        r = cli_error(KWQ_EXIT_FAILURE, "cannot write %s", x.cfg.output);
+        r = cli_error(KWQ_EXIT_FAILURE, "cannot write %s: %s; check the disk", x.cfg.output,
+                      strerror(errno));
     input_set_done(&x.set);
     return r;
 }

@@ -40,7 +40,8 @@ static const struct cli_spec spec = {
         "Wait until the queue is drained: sealed, with nothing pending, leased or delayed. On a\n"
         "terminal a progress bar shows done/total, rate and ETA; otherwise a line every\n"
         "--interval. Exit 0 when drained, 3 when drained with dead-lettered tasks, 4 when\n"
-        "--timeout passed first. An unsealed queue never drains: seal it when all work is in.",
+        "--timeout passed first, 69 when Redis stays unreachable for 30s. An unsealed queue\n"
+        "never drains: seal it when all work is in.",
     .opts = opts,
     .nopts = sizeof(opts) / sizeof(opts[0]),
 };

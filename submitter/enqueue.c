@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kwq/client.h"
@@ -42,10 +43,17 @@ static int read_stream(const struct enqueue_source *src, struct input_set *set, 
 
     *name = is_stdin ? "stdin" : src->file;
     if (!is_stdin) {
+        struct stat st;
         fd = open(src->file, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
             return cli_error(KWQ_EXIT_NOINPUT, "cannot open %s: %s; check the path", src->file,
                              strerror(errno));
+        if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+            (void)close(fd);
+            return cli_error(KWQ_EXIT_NOINPUT,
+                             "%s is a directory; give a file of items (or '-' for stdin)",
+                             src->file);
+        }
     } else if (isatty(STDIN_FILENO) == 1) {
         cli_note("reading items from the terminal, one per line; end with Ctrl-D");
     }
@@ -79,6 +87,12 @@ int enqueue_read(const char *cmd, const struct enqueue_source *src, struct input
         r = read_stream(src, set, &name);
         if (r != 0)
             return r;
+    }
+    if (src->rules.format == INPUT_JSON) {
+        r = input_check_keys(set, src->nargs > 0 ? "argument" : "line",
+                             src->nargs > 0 ? NULL : name, &err);
+        if (r < 0)
+            return cli_error(input_exit(r), "%s", err.msg);
     }
     if (set->n == 0)
         return cli_error(KWQ_EXIT_NOINPUT,

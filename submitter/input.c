@@ -199,9 +199,9 @@ static int payload_of(struct input_set *set, const cJSON *v, const char **ret, s
 }
 
 static int object_parse(struct input_set *set, const cJSON *root, const struct input_rules *rules,
-                        const char *where, struct kwq_error *err)
+                        size_t rec, const char *where, struct kwq_error *err)
 {
-    struct input_opts o = {0};
+    struct input_opts o = {.rec = rec};
     const cJSON *payload = NULL, *m;
     const char *p = NULL;
     size_t n = 0;
@@ -242,9 +242,10 @@ static int object_parse(struct input_set *set, const cJSON *root, const struct i
     return push_item(set, p, n, index);
 }
 
-/* Parse one NUL-terminated NDJSON line of n bytes. Blank lines are skipped. */
+/* Parse one NUL-terminated NDJSON line of n bytes, record rec. Blank lines are skipped. */
 static int json_line(struct input_set *set, const char *line, size_t n,
-                     const struct input_rules *rules, const char *where, struct kwq_error *err)
+                     const struct input_rules *rules, size_t rec, const char *where,
+                     struct kwq_error *err)
 {
     const char *end = NULL;
     cJSON *root;
@@ -254,6 +255,11 @@ static int json_line(struct input_set *set, const char *line, size_t n,
         return 0;
     if (strlen(line) != n)
         return kwq_error_set(err, KWQ_EINVAL, "%s holds a NUL byte; NDJSON must be text", where);
+    if (!kwq_utf8_valid(line, n)) /* cJSON would pass the bytes through into the payload */
+        return kwq_error_set(err, KWQ_EINVAL,
+                             "%s is not valid UTF-8; NDJSON must be UTF-8 text (give binary "
+                             "items as lines or --null records, without --json)",
+                             where);
     root = cJSON_ParseWithOpts(line, &end, 1);
     if (!root)
         return kwq_error_set(err, KWQ_EINVAL,
@@ -265,7 +271,7 @@ static int json_line(struct input_set *set, const char *line, size_t n,
                           "{\"payload\":\"x\"}",
                           where);
     else
-        r = object_parse(set, root, rules, where, err);
+        r = object_parse(set, root, rules, rec, where, err);
     cJSON_Delete(root);
     return r;
 }
@@ -273,7 +279,7 @@ static int json_line(struct input_set *set, const char *line, size_t n,
 /* ---- Records ------------------------------------------------------------------------ */
 
 static int record(struct input_set *set, char *p, size_t n, const struct input_rules *rules,
-                  const char *where, struct kwq_error *err)
+                  size_t rec, const char *where, struct kwq_error *err)
 {
     size_t json_max = rules->max_item * 6 + JSON_LINE_PAD;
     char lim_text[32];
@@ -284,7 +290,7 @@ static int record(struct input_set *set, char *p, size_t n, const struct input_r
                                  "%s is %zu bytes, over the %s limit for an NDJSON line; split it "
                                  "or raise --max-item",
                                  where, n, fmt_size(json_max, lim_text, sizeof(lim_text)));
-        return json_line(set, p, n, rules, where, err);
+        return json_line(set, p, n, rules, rec, where, err);
     }
     if (n == 0)
         return 0;
@@ -325,7 +331,7 @@ int input_parse(struct input_set *set, char *buf, size_t len, const struct input
         buf[end] = '\0';
         (void)snprintf(where, sizeof(where), "%s %zu of %s",
                        rules->format == INPUT_NUL ? "item" : "line", rec, name);
-        r = record(set, buf + start, end - start, rules, where, err);
+        r = record(set, buf + start, end - start, rules, rec, where, err);
         start = end + 1;
     }
     if (r == KWQ_ENOMEM)
@@ -346,7 +352,7 @@ int input_add_arg(struct input_set *set, const char *arg, size_t argno,
 
     (void)snprintf(where, sizeof(where), "argument %zu", argno);
     if (rules->format == INPUT_JSON)
-        r = json_line(set, arg, n, rules, where, err);
+        r = json_line(set, arg, n, rules, argno, where, err);
     else if (n > rules->max_item)
         r = too_big(where, "", n, rules->max_item, err);
     else if (n == 0)
@@ -364,21 +370,20 @@ int input_read_fd(int fd, const char *name, size_t max_input, char **ret_buf, si
                   struct kwq_error *err)
 {
     size_t len = 0, cap = (size_t)64 * 1024;
-    char *buf = malloc(cap + 1);
+    char *buf;
 
+    if (cap > max_input) /* the limit holds below the first block's size too */
+        cap = max_input;
+    buf = malloc(cap + 1);
     if (!buf)
         return kwq_error_set(err, KWQ_ENOMEM, "out of memory reading %s", name);
     for (;;) {
+        /* At the limit, read into the spare byte: only a byte beyond it is too much. */
+        size_t room = len == cap && cap >= max_input ? 1 : cap - len;
         ssize_t n;
-        if (len == cap) {
+
+        if (len == cap && cap < max_input) {
             char *nb;
-            if (cap >= max_input) {
-                free(buf);
-                return kwq_error_set(err, KWQ_ETOOBIG,
-                                     "%s is larger than the --max-input limit of %zu bytes; split "
-                                     "it or raise --max-input",
-                                     name, max_input);
-            }
             cap = cap * 2 > max_input ? max_input : cap * 2;
             nb = realloc(buf, cap + 1);
             if (!nb) {
@@ -386,22 +391,100 @@ int input_read_fd(int fd, const char *name, size_t max_input, char **ret_buf, si
                 return kwq_error_set(err, KWQ_ENOMEM, "out of memory reading %s", name);
             }
             buf = nb;
+            room = cap - len;
         }
-        n = read(fd, buf + len, cap - len);
+        n = read(fd, buf + len, room);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
             int e = errno;
             free(buf);
-            return kwq_error_set(err, -e, "cannot read %s: %s", name, strerror(e));
+            return kwq_error_set(err, -e, "cannot read %s: %s; check the file or device", name,
+                                 strerror(e));
         }
         if (n == 0)
             break;
+        if (len + (size_t)n > max_input) {
+            free(buf);
+            return kwq_error_set(err, KWQ_ETOOBIG,
+                                 "%s is larger than the --max-input limit of %zu bytes; split "
+                                 "it or raise --max-input",
+                                 name, max_input);
+        }
         len += (size_t)n;
     }
     *ret_buf = buf;
     *ret_len = len;
     return 0;
+}
+
+/* ---- Idempotency keys ---------------------------------------------------------------------- */
+
+struct keyed {
+    const struct input_item *item; /* the item */
+    const struct input_opts *o;    /* its options, idem_key set */
+};
+
+static int key_cmp(const void *a, const void *b)
+{
+    const struct keyed *x = a, *y = b;
+    int c = strcmp(x->o->idem_key, y->o->idem_key);
+
+    if (c != 0)
+        return c;
+    return x->o->rec < y->o->rec ? -1 : (x->o->rec > y->o->rec);
+}
+
+/* Same payload and options: a repeat of the item, harmless. */
+static bool same_item(const struct keyed *x, const struct keyed *y)
+{
+    const struct input_opts *a = x->o, *b = y->o;
+
+    return x->item->len == y->item->len &&
+           memcmp(x->item->payload, y->item->payload, x->item->len) == 0 && a->has == b->has &&
+           a->delay_ms == b->delay_ms && a->timeout_ms == b->timeout_ms &&
+           a->max_attempts == b->max_attempts && a->idem_ttl_ms == b->idem_ttl_ms;
+}
+
+int input_check_keys(const struct input_set *set, const char *what, const char *name,
+                     struct kwq_error *err)
+{
+    struct keyed *k = malloc((set->nopts ? set->nopts : 1) * sizeof(*k));
+    const struct keyed *first = NULL, *again = NULL;
+    size_t n = 0, group = 0;
+    char of[280] = "";
+
+    if (!k)
+        return kwq_error_set(err, KWQ_ENOMEM, "out of memory");
+    for (size_t i = 0; i < set->n; i++) {
+        const struct input_opts *o = input_item_opts(set, i);
+        if (o && o->idem_key)
+            k[n++] = (struct keyed){.item = &set->items[i], .o = o};
+    }
+    qsort(k, n, sizeof(*k), key_cmp);
+    /* Against the first of each key; report the earliest conflict in input order. */
+    for (size_t i = 1; i < n; i++) {
+        if (strcmp(k[i].o->idem_key, k[group].o->idem_key) != 0) {
+            group = i;
+            continue;
+        }
+        if (!same_item(&k[i], &k[group]) && (!again || k[i].o->rec < again->o->rec)) {
+            first = &k[group];
+            again = &k[i];
+        }
+    }
+    if (!again) {
+        free(k);
+        return 0;
+    }
+    if (name)
+        (void)snprintf(of, sizeof(of), " of %s", name);
+    (void)kwq_error_set(err, KWQ_EINVAL,
+                        "%s %zu%s reuses the idempotency key \"%.60s\" of %s %zu for a different "
+                        "item, which would be dropped; give each item its own key",
+                        what, again->o->rec, of, again->o->idem_key, what, first->o->rec);
+    free(k);
+    return KWQ_EINVAL;
 }
 
 /* ---- Access and cleanup ----------------------------------------------------------------- */

@@ -12,7 +12,7 @@
  *   {"payload": "...", "delay": "30s", "timeout": "5m", "max_attempts": 5,
  *    "idempotency_key": "k-1", "idempotency_ttl": "7d"}
  * "payload" is required; a string is taken as its bytes, any other JSON value
- * as its compact JSON text. "delay_ms", "timeout_ms", "idempotency_ttl_ms"
+ * as its compact JSON text. Lines must be UTF-8 (RFC 8259). "delay_ms", "timeout_ms", "idempotency_ttl_ms"
  * take integers. Unknown fields are refused (a typo must not be ignored).
  */
 #ifndef KWQ_INPUT_H
@@ -43,6 +43,7 @@ struct input_opts {
     uint64_t timeout_ms;   /* handler timeout, ms */
     uint32_t max_attempts; /* attempts before dead-lettering */
     unsigned has;          /* INPUT_HAS_* bits: which fields were given */
+    size_t rec;            /* record (line or argument) number it came from, for messages */
 };
 
 struct input_item {
@@ -97,6 +98,16 @@ int input_parse(struct input_set *set, char *buf, size_t len, const struct input
  */
 int input_add_arg(struct input_set *set, const char *arg, size_t argno,
                   const struct input_rules *rules, struct kwq_error *err);
+
+/*
+ * Refuse an idempotency key given to two different items of the set (the
+ * second would be dropped as a duplicate, surely by mistake); the same item
+ * repeated with its key is a duplicate, as across inputs. what names
+ * the records: "line" or "argument"; name the input ("stdin", a path, or
+ * NULL for arguments). Errors: KWQ_EINVAL naming both records, KWQ_ENOMEM.
+ */
+int input_check_keys(const struct input_set *set, const char *what, const char *name,
+                     struct kwq_error *err);
 
 /* The option record of item i, or NULL when it has none. */
 const struct input_opts *input_item_opts(const struct input_set *set, size_t i);

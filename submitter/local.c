@@ -208,7 +208,9 @@ int local_redis_start_private(struct local_redis *r, struct kwq_error *err)
     memset(r, 0, sizeof(*r));
     (void)snprintf(r->dir, sizeof(r->dir), "%s/kwq-run-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(r->dir))
-        return kwq_error_set(err, -errno, "cannot create a temp dir in %s: %s",
+        return kwq_error_set(err, -errno,
+                             "cannot create the private Redis's directory in %s: %s; set TMPDIR "
+                             "to a writable directory, or give --redis URL",
                              tmp && *tmp ? tmp : "/tmp", strerror(errno));
     r->private_dir = true;
     rc = spawn(r, false, err);

@@ -89,11 +89,11 @@ int main(int argc, char **argv)
         return -ind;
     if (cli.version) {
         cli_version();
-        return KWQ_EXIT_OK;
+        return cli_stdout_finish(KWQ_EXIT_OK);
     }
     if (cli.help) {
         usage();
-        return KWQ_EXIT_OK;
+        return cli_stdout_finish(KWQ_EXIT_OK);
     }
     if (cli.print_config && ind >= argc) {
         struct kwq_opt_set g = {.opts = cli_global_opts,
@@ -105,12 +105,19 @@ int main(int argc, char **argv)
     }
     if (ind >= argc)
         return cli_usage_error(NULL, "no command given");
-    if (strcmp(argv[ind], "help") == 0 && ind + 1 < argc && find_command(argv[ind + 1])) {
+    if (strcmp(argv[ind], "help") == 0) {
+        if (ind + 1 >= argc) {
+            usage();
+            return cli_stdout_finish(KWQ_EXIT_OK);
+        }
+        cmd = find_command(argv[ind + 1]);
+        if (!cmd)
+            return cli_usage_error(NULL, "unknown command '%s'", argv[ind + 1]);
         help_argv[0] = argv[ind + 1];
-        return find_command(argv[ind + 1])->run(2, help_argv);
+        return cli_stdout_finish(cmd->run(2, help_argv));
     }
     cmd = find_command(argv[ind]);
     if (!cmd)
         return cli_usage_error(NULL, "unknown command '%s'", argv[ind]);
-    return cmd->run(argc - ind, argv + ind);
+    return cli_stdout_finish(cmd->run(argc - ind, argv + ind));
 }

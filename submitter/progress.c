@@ -26,7 +26,12 @@ static void fmt_eta(char *buf, size_t len, int64_t ms)
         return;
     }
     s = ((uint64_t)ms + 999) / 1000;
-    if (s >= 3600)
+    if (s >= 100ULL * 86400)
+        (void)snprintf(buf, len, ">99d");
+    else if (s >= 86400)
+        (void)snprintf(buf, len, "%llud%02lluh", (unsigned long long)(s / 86400),
+                       (unsigned long long)(s % 86400 / 3600));
+    else if (s >= 3600)
         (void)snprintf(buf, len, "%lluh%02llum", (unsigned long long)(s / 3600),
                        (unsigned long long)(s % 3600 / 60));
     else if (s >= 60)
@@ -86,25 +91,47 @@ static int term_width(void)
     return 80;
 }
 
+void progress_sample(struct progress *p, uint64_t fin, uint64_t now)
+{
+    if (!p->sampled || fin < p->first_done) { /* the first call, or counters reset (purge) */
+        p->sampled = true;
+        p->first_done = fin;
+        p->last_done = fin;
+        p->last_ms = now;
+        p->rate = -1;
+        return;
+    }
+    if (p->rate < 0) {
+        /* A window of a few ms would make a wild first rate, and an ETA to match. */
+        if (fin == p->first_done || now < p->start_ms + PROGRESS_WARMUP_MS)
+            return;
+        p->rate = (double)(fin - p->first_done) * 1000.0 / (double)(now - p->start_ms);
+    } else if (fin >= p->last_done && now > p->last_ms) {
+        kwq_rate_update(&p->rate, fin - p->last_done, now - p->last_ms, RATE_TAU_MS);
+    }
+    p->last_ms = now;
+    p->last_done = fin;
+}
+
 void progress_update(struct progress *p, const struct progress_counts *c, bool force)
 {
     uint64_t now = kwq_monotonic_ms(), fin = c->done + c->dead;
     char line[512];
+    double rate;
     int64_t eta;
     int bar;
 
-    if (fin >= p->last_done && now > p->last_ms) {
-        kwq_rate_update(&p->rate, fin - p->last_done, now - p->last_ms, RATE_TAU_MS);
-        p->last_ms = now;
-    }
-    p->last_done = fin;
+    progress_sample(p, fin, now);
     if (p->quiet)
         return;
-    eta = kwq_eta_ms(c->total > fin ? c->total - fin : 0, p->rate);
+    rate = p->rate;
+    if (rate < 0 && force && p->sampled && fin > p->first_done && now > p->start_ms)
+        rate = (double)(fin - p->first_done) * 1000.0 / (double)(now - p->start_ms); /* the end */
+    eta = kwq_eta_ms(c->total > fin ? c->total - fin : 0, rate);
     if (p->tty) {
         bar = term_width() - 60;
         bar = bar < BAR_MIN ? 0 : (bar > BAR_MAX ? BAR_MAX : bar);
-        progress_format(line, sizeof(line), c, p->rate, eta, bar);
+        progress_format(line, sizeof(line), c, rate, eta, bar);
         (void)fprintf(stderr, "\r\033[K%s", line);
         (void)fflush(stderr);
         p->drawn = true;
@@ -113,7 +140,7 @@ void progress_update(struct progress *p, const struct progress_counts *c, bool f
     if (!force && now - p->last_line_ms < p->interval_ms)
         return;
     p->last_line_ms = now;
-    progress_format(line, sizeof(line), c, p->rate, eta, 0);
+    progress_format(line, sizeof(line), c, rate, eta, 0);
     (void)fprintf(stderr, "kwq: %s\n", line);
 }
 

@@ -20,6 +20,8 @@ struct progress {
     uint64_t last_ms;      /* monotonic time of the last update */
     uint64_t last_line_ms; /* plain mode: time of the last line */
     uint64_t last_done;    /* processed count at the last update */
+    uint64_t first_done;   /* processed count at the first update: the baseline */
+    bool sampled;          /* first_done is set */
     double rate;           /* smoothed items/s, < 0 before the first estimate */
 };
 
@@ -33,6 +35,16 @@ struct progress_counts {
 
 void progress_init(struct progress *p, bool quiet, uint64_t interval_ms);
 
+/*
+ * Feed the rate estimate with the processed count fin at monotonic time
+ * now_ms (progress_update does it; public for tests). No estimate during
+ * the first PROGRESS_WARMUP_MS nor before anything was processed; the first
+ * one is the average since the start, later ones are smoothed.
+ */
+void progress_sample(struct progress *p, uint64_t fin, uint64_t now_ms);
+
+#define PROGRESS_WARMUP_MS 1000
+
 /* Show the counts (a plain line only when the interval has passed, or when forced). */
 void progress_update(struct progress *p, const struct progress_counts *c, bool force);
 
@@ -44,7 +56,8 @@ void progress_end(struct progress *p);
 
 /*
  * Render one progress text into buf (pure, for tests): with width > 0 a bar
- * of that many cells first. eta_ms < 0 prints "ETA -".
+ * of that many cells first. eta_ms < 0 prints "ETA -", and an ETA of 100
+ * days or more "ETA >99d" (a rate that low is no estimate).
  */
 void progress_format(char *buf, size_t len, const struct progress_counts *c, double rate,
                      int64_t eta_ms, int width);

@@ -3,6 +3,7 @@
  */
 #include "results_out.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,20 +46,27 @@ static int write_json(FILE *f, const struct kwq_result *r)
     return rc;
 }
 
+/* The errno of a failed write, never 0 (a short write without one counts as EIO). */
+static int write_error(void)
+{
+    return errno ? -errno : -EIO;
+}
+
 int results_write(FILE *f, enum results_format fmt, const struct kwq_result *list, size_t n)
 {
+    errno = 0;
     for (size_t i = 0; i < n && fmt != RESULTS_NONE; i++) {
         const struct kwq_result *r = &list[i];
 
         if (fmt == RESULTS_JSON) {
             if (write_json(f, r) < 0)
-                return -1;
+                return write_error();
             continue;
         }
         if (r->len && fwrite(r->data, 1, r->len, f) != r->len)
-            return -1;
+            return write_error();
         if ((r->len == 0 || r->data[r->len - 1] != '\n') && fputc('\n', f) == EOF)
-            return -1;
+            return write_error();
     }
-    return fflush(f) == 0 ? 0 : -1;
+    return fflush(f) == 0 ? 0 : write_error();
 }

@@ -21,7 +21,7 @@ enum results_format {
 /* Parse "raw", "json" or "none". Returns 0 or -1. */
 int results_format_parse(const char *s, enum results_format *ret);
 
-/* Write n results to f. Returns 0, or -1 when f failed (e.g. a closed pipe). */
+/* Write n results to f. Returns 0, or -errno when f failed (-EPIPE: a reader that left). */
 int results_write(FILE *f, enum results_format fmt, const struct kwq_result *list, size_t n);
 
 #endif /* KWQ_RESULTS_OUT_H */

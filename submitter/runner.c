@@ -26,11 +26,14 @@
 #include "kwq/util.h"
 
 #include "cli.h"
+#include "local.h"
+#include "orphans.h"
 #include "progress.h"
 
 #define TICK_MS         100
 #define STATS_EVERY_MS  200
 #define DRAIN_GRACE_MS  10000
+#define STOP_GRACE_MS   30000 /* > a worker's own --grace (20s) + --kill-grace (5s) */
 #define MAX_FAILURES    5
 #define RESULT_READS    20
 #define LOG_BUF         8192
@@ -54,7 +57,11 @@ struct runner {
     uint32_t failures;            /* abnormal worker exits since the last progress */
     uint64_t done_at_failure;     /* done count at the last abnormal exit */
     int fatal;                    /* exit code that ends the run, 0 none */
+    int err;                      /* libkwq error that ends the run, 0 none */
+    int out_err;                  /* -errno of the failed results output, 0 none */
     bool stopping;                /* workers were told to stop */
+    uint64_t stop_ms;             /* monotonic time they were told, for STOP_GRACE_MS */
+    bool killed;                  /* workers were sent SIGKILL: their exits are expected */
     bool out_is_tty;              /* results go to the terminal the bar is drawn on */
     struct runner_summary *sum;   /* filled as we go */
 };
@@ -74,6 +81,7 @@ void runner_catch_signals(void)
     (void)sigemptyset(&sa.sa_mask);
     (void)sigaction(SIGINT, &sa, NULL);
     (void)sigaction(SIGTERM, &sa, NULL);
+    (void)sigaction(SIGHUP, &sa, NULL); /* the terminal closed: stop as for Ctrl-C */
 }
 
 bool runner_interrupted(void)
@@ -134,12 +142,30 @@ static void exec_worker(const struct runner *r)
 
 static int start_worker(struct runner *r)
 {
-    pid_t pid = fork();
+    sigset_t stop_sigs, old;
+    pid_t pid;
 
+    /*
+     * Until exec the child has kwq's handlers: a SIGTERM from stop_all()
+     * landing there would be swallowed, and the worker would run on. Held
+     * back over the fork, it reaches the child with the default action.
+     */
+    (void)sigemptyset(&stop_sigs);
+    (void)sigaddset(&stop_sigs, SIGINT);
+    (void)sigaddset(&stop_sigs, SIGTERM);
+    (void)sigaddset(&stop_sigs, SIGHUP);
+    (void)sigprocmask(SIG_BLOCK, &stop_sigs, &old);
+    pid = fork();
+    if (pid == 0) {
+        (void)signal(SIGINT, SIG_DFL);
+        (void)signal(SIGTERM, SIG_DFL);
+        (void)signal(SIGHUP, SIG_DFL);
+        (void)sigprocmask(SIG_SETMASK, &old, NULL);
+        exec_worker(r);
+    }
+    (void)sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0)
         return -errno;
-    if (pid == 0)
-        exec_worker(r);
     r->pids[r->n++] = pid;
     if (r->n > r->sum->peak_workers)
         r->sum->peak_workers = r->n;
@@ -157,11 +183,24 @@ static void stop_all(struct runner *r, const char *why)
     if (r->stopping)
         return;
     r->stopping = true;
+    r->stop_ms = kwq_monotonic_ms();
     if (why) {
         progress_clear(&r->pg);
         cli_note("%s", why);
     }
     signal_all(r, SIGTERM);
+}
+
+/* SIGKILL every worker (again each tick: one started meanwhile must not escape). */
+static void kill_all(struct runner *r, const char *why)
+{
+    if (!r->killed && why && r->n > 0) {
+        progress_clear(&r->pg);
+        cli_note("%s", why);
+    }
+    r->stopping = true;
+    r->killed = true;
+    signal_all(r, SIGKILL);
 }
 
 /* What an exited worker's status means for the run. */
@@ -170,10 +209,14 @@ static void worker_exited(struct runner *r, pid_t pid, int st)
     int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     uint64_t done = r->st.done;
 
-    if (code == KWQ_EXIT_OK || (r->stopping && code == KWQ_EXIT_INTERRUPTED))
+    if (code == KWQ_EXIT_OK ||
+        (r->stopping && (code == KWQ_EXIT_INTERRUPTED || code == 128 + SIGTERM)) ||
+        (r->killed && code == 128 + SIGKILL))
         return;
     progress_clear(&r->pg);
     if (code == KWQ_EXIT_CONFIG) {
+        if (r->fatal) /* said once, not once per worker */
+            return;
         r->fatal = cli_error(KWQ_EXIT_CONFIG,
                              "kwq-worker (pid %d) stopped with a configuration error (exit 78); "
                              "see its message above",
@@ -181,6 +224,8 @@ static void worker_exited(struct runner *r, pid_t pid, int st)
         stop_all(r, NULL);
         return;
     }
+    if (r->err || r->fatal) /* the run is ending for a reason already given */
+        return;
     if (done != r->done_at_failure)
         r->failures = 0;
     r->done_at_failure = done;
@@ -258,8 +303,10 @@ static int gather(struct runner *r)
         }
         rc = results_write(r->cfg->out, r->cfg->results, list, n);
         kwq_results_free(list, n);
-        if (rc < 0)
+        if (rc < 0) {
+            r->out_err = rc;
             return KWQ_EIO;
+        }
         r->sum->results += n;
         if (n < 1000)
             return 0;
@@ -293,7 +340,7 @@ static void scale(struct runner *r)
     uint32_t target;
     struct kwq_scale_plan plan;
 
-    if (r->stopping || r->fatal || r->st.drained)
+    if (r->stopping || r->fatal || r->err || r->st.drained)
         return;
     target = kwq_scale_target(&r->cfg->rule, r->st.pending, r->st.leased);
     /* A local worker's business is not visible from here: treat all as busy (never stop one). */
@@ -308,58 +355,91 @@ static void scale(struct runner *r)
     }
 }
 
-static int tick(struct runner *r)
+/* The run's private redis-server is gone: nothing can be released, so the workers go at once. */
+static void check_private_redis(struct runner *r)
+{
+    struct local_redis *lr = r->cfg->redis;
+    int st, code;
+
+    if (!lr || lr->pid <= 0 || waitpid(lr->pid, &st, WNOHANG) != lr->pid)
+        return;
+    code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    lr->pid = 0;
+    kill_all(r, NULL);
+    if (r->fatal)
+        return;
+    progress_clear(&r->pg);
+    if (WIFSIGNALED(st))
+        r->fatal = cli_error(KWQ_EXIT_UNAVAILABLE,
+                             "the run's private redis-server was killed by signal %d; the run is "
+                             "lost (%llu results were written); run it again",
+                             WTERMSIG(st), (unsigned long long)r->sum->results);
+    else
+        r->fatal = cli_error(KWQ_EXIT_UNAVAILABLE,
+                             "the run's private redis-server exited with status %d; the run is "
+                             "lost (%llu results were written); run it again",
+                             code, (unsigned long long)r->sum->results);
+}
+
+/* Stats, results and progress; a failure ends the run (the workers are told to stop). */
+static void observe(struct runner *r, uint64_t now)
+{
+    int rc = kwq_stats(r->c, r->cfg->queue, &r->st);
+
+    if (rc == 0)
+        rc = gather(r);
+    r->stats_ms = now;
+    if (rc < 0) {
+        r->err = rc;
+        progress_clear(&r->pg);
+        stop_all(r, NULL);
+        return;
+    }
+    show(r, false);
+}
+
+static void tick(struct runner *r)
 {
     uint64_t now = kwq_monotonic_ms();
-    int rc;
 
     if (got_signal == 1)
         stop_all(r, "interrupted: stopping the workers (their tasks are released); Ctrl-C "
                     "again to kill them");
     else if (got_signal > 1)
-        signal_all(r, SIGKILL);
+        kill_all(r, "interrupted again: killing the workers; the tasks they held return to the "
+                    "queue when their leases expire");
     relay_logs(r);
+    check_private_redis(r);
     reap(r);
-    if (now - r->stats_ms >= STATS_EVERY_MS || r->n == 0) {
-        rc = kwq_stats(r->c, r->cfg->queue, &r->st);
-        if (rc < 0)
-            return rc;
-        r->stats_ms = now;
-        rc = gather(r);
-        if (rc < 0)
-            return rc;
-        show(r, false);
-    }
+    if (r->stopping && !r->killed && now - r->stop_ms > STOP_GRACE_MS)
+        kill_all(r, "workers did not stop within 30s of SIGTERM; killing them");
+    if (r->killed)
+        signal_all(r, SIGKILL);
+    if (!r->err && !r->fatal && (now - r->stats_ms >= STATS_EVERY_MS || r->n == 0))
+        observe(r, now);
     if (r->st.drained && !r->drained_ms)
         r->drained_ms = now;
     if (r->drained_ms && r->n > 0 && now - r->drained_ms > DRAIN_GRACE_MS)
         stop_all(r, "the queue drained but workers did not exit; stopping them");
     scale(r);
-    return 0;
 }
 
 static bool finished(const struct runner *r)
 {
-    return r->n == 0 && (r->st.drained || r->stopping || r->fatal);
+    return r->n == 0 && (r->st.drained || r->stopping || r->fatal || r->err);
 }
 
-static int loop(struct runner *r)
+static void loop(struct runner *r)
 {
     while (!finished(r)) {
         struct pollfd pfd = {.fd = r->log_rd, .events = POLLIN};
-        int rc = tick(r);
 
-        if (rc < 0) {
-            progress_clear(&r->pg);
-            stop_all(r, NULL);
-            return rc;
-        }
+        tick(r);
         if (finished(r))
             break;
         (void)poll(&pfd, 1, TICK_MS);
     }
     relay_logs(r);
-    return 0;
 }
 
 static int setup(struct runner *r, struct kwq_client *c, const struct runner_cfg *cfg,
@@ -381,22 +461,52 @@ static int setup(struct runner *r, struct kwq_client *c, const struct runner_cfg
     r->log_wr = fds[1];
     (void)fcntl(r->log_rd, F_SETFL, O_NONBLOCK);
     progress_init(&r->pg, cfg->quiet, 5000);
+    orphans_adopt();
     r->out_is_tty = cfg->results != RESULTS_NONE && isatty(fileno(cfg->out)) == 1;
     return 0;
 }
 
 static void teardown(struct runner *r)
 {
-    while (r->n > 0) { /* only after an error: make sure no worker outlives the run */
+    size_t left;
+
+    r->killed = true;
+    while (r->n > 0) { /* only when setup failed: make sure no worker outlives the run */
         signal_all(r, SIGKILL);
         reap(r);
     }
     progress_end(&r->pg);
+    left = orphans_kill(r->cfg->redis ? r->cfg->redis->pid : 0);
+    if (left > 0)
+        cli_note("killed %zu process%s that the handlers of killed workers had left running", left,
+                 left == 1 ? "" : "es");
     if (r->log_rd >= 0)
         (void)close(r->log_rd);
     if (r->log_wr >= 0)
         (void)close(r->log_wr);
     free(r->pids);
+}
+
+/* Print why the run stopped (a libkwq error, or the results' output); returns the exit code. */
+static int report_error(struct runner *r)
+{
+    const char *lost = r->cfg->redis ? "; the run's private Redis is stopped, so the "
+                                       "unfinished tasks are dropped"
+                                     : "; the unfinished tasks stay on the queue";
+
+    if (r->cfg->out == stdout)
+        cli.stdout_reported = true;
+    if (r->err == KWQ_EIO && r->out_err == -EPIPE)
+        return cli_error(KWQ_EXIT_FAILURE,
+                         "%s was closed after %llu results (broken pipe); stopped the workers%s",
+                         r->cfg->out_name, (unsigned long long)r->sum->results, lost);
+    if (r->err == KWQ_EIO)
+        return cli_error(KWQ_EXIT_FAILURE,
+                         "cannot write the results to %s: %s; stopped the workers after %llu "
+                         "results were written%s",
+                         r->cfg->out_name, strerror(-r->out_err),
+                         (unsigned long long)r->sum->results, lost);
+    return cli_fail(r->c, r->err, "the run stopped");
 }
 
 int runner_run(struct kwq_client *c, const struct runner_cfg *cfg, struct runner_summary *ret)
@@ -416,19 +526,20 @@ int runner_run(struct kwq_client *c, const struct runner_cfg *cfg, struct runner
     /* Results acked from now on: stream IDs start with the server's ms clock. */
     (void)snprintf(r.cursor, sizeof(r.cursor), "%lld-18446744073709551615",
                    (long long)r.st0.server_time_ms - 1);
-    rc = loop(&r);
-    if (rc == 0 && !r.fatal) {
+    loop(&r);
+    check_private_redis(&r);
+    if (!r.err && !r.fatal) {
         rc = kwq_stats(c, cfg->queue, &r.st);
         if (rc == 0)
             rc = gather(&r);
+        if (rc < 0)
+            r.err = rc;
         show(&r, true);
     }
     ret->interrupted = got_signal > 0 && !r.st.drained;
     ret->ms = progress_elapsed_ms(&r.pg);
     teardown(&r);
-    if (rc == KWQ_EIO)
-        return cli_error(KWQ_EXIT_FAILURE, "cannot write the results; is the output closed?");
-    if (rc < 0)
-        return cli_fail(c, rc, "the run stopped");
-    return r.fatal;
+    if (r.fatal) /* its message is out already, and explains a Redis error too */
+        return r.fatal;
+    return r.err ? report_error(&r) : 0;
 }

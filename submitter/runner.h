@@ -16,6 +16,7 @@
 #include "results_out.h"
 
 struct kwq_client;
+struct local_redis;
 
 struct runner_cfg {
     const char *url;             /* Redis URL the workers are given */
@@ -31,6 +32,8 @@ struct runner_cfg {
     const char *log_format;      /* worker --log-format, NULL: text at a terminal, else json */
     enum results_format results; /* how gathered results are written */
     FILE *out;                   /* where they are written */
+    const char *out_name;        /* its name for messages: "stdout" or the --output path */
+    struct local_redis *redis;   /* the run's private redis-server, or NULL (not ours) */
     bool quiet;                  /* no progress */
 };
 
@@ -45,7 +48,7 @@ struct runner_summary {
 };
 
 /*
- * Catch SIGINT and SIGTERM from now on (for the rest of the process): the
+ * Catch SIGINT, SIGTERM and SIGHUP from now on (for the rest of the process): the
  * first asks the run to stop, the second to stop at once. Call it before
  * anything that must be cleaned up (a private redis-server).
  */
@@ -57,9 +60,12 @@ bool runner_interrupted(void);
 /*
  * Run workers until the (sealed) queue drains, or until SIGINT/SIGTERM
  * (workers get SIGTERM and release their tasks; a second signal kills
- * them); runner_catch_signals() must have been called. c is a connected client for stats and results. Returns 0 or an
- * exit code after printing the error (a worker's configuration error,
- * workers failing over and over, Redis lost).
+ * them); runner_catch_signals() must have been called. c is a connected
+ * client for stats and results. Returns 0 or an exit code after printing
+ * the error: a worker's configuration error (78), workers failing over and
+ * over (1), the results' output failing (1), Redis lost or the private
+ * redis-server gone (69). On every error the workers get SIGTERM and
+ * 30s to release their tasks, then SIGKILL; none outlives the call.
  */
 int runner_run(struct kwq_client *c, const struct runner_cfg *cfg, struct runner_summary *ret);
 

@@ -3,9 +3,12 @@
  * error with its exact message and exit code, against a private
  * redis-server (one per test).
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
@@ -123,6 +126,7 @@ Test(cli, usage_errors_exit_2)
     static const struct usage_case cases[] = {
         {{NULL}, "kwq: no command given; see 'kwq --help'\n"},
         {{"frob"}, "kwq: unknown command 'frob'; see 'kwq --help'\n"},
+        {{"help", "frob"}, "kwq: unknown command 'frob'; see 'kwq --help'\n"},
         {{"--frob"}, "kwq: unknown option '--frob'; see 'kwq --help'\n"},
         {{"enqueue", "--frob=1", "x"}, "kwq: unknown option '--frob'; see 'kwq enqueue --help'\n"},
         {{"enqueue", "--fil", "x"}, "kwq: unknown option '--fil'; see 'kwq enqueue --help'\n"},
@@ -258,7 +262,7 @@ Test(cli, enqueue_json_duplicates_and_seal)
 
     kwq(&r,
         "{\"payload\":\"a\",\"idempotency_key\":\"k1\"}\n"
-        "{\"payload\":\"a again\",\"idempotency_key\":\"k1\"}\n"
+        "{\"payload\":\"a\",\"idempotency_key\":\"k1\"}\n" /* the same item again */
         "{\"payload\":{\"n\":2},\"delay\":\"1h\",\"max_attempts\":7}\n",
         "enqueue", "--json", "--seal");
     expect(&r, 0, "queue 'default': 2 added, 1 duplicate, sealed\n", "");
@@ -313,6 +317,174 @@ Test(cli, enqueue_bad_input_changes_nothing)
     cr_assert_eq(cli_stats(c, "default").pending, 0);
     cr_assert_eq(cli_stats(c, "default").enqueued, 0);
     kwq_client_free(c);
+}
+
+/* Bad input beyond issue 4's list: each one line, its exit code, nothing enqueued. */
+Test(cli, enqueue_more_bad_input_changes_nothing)
+{
+    static const struct input_error cases[] = {
+        {"{\"payload\":\"ok\"}\n{\"payload\":\"caf\xe9\"}\n", "--json", KWQ_EXIT_DATAERR,
+         "kwq: line 2 of stdin is not valid UTF-8; NDJSON must be UTF-8 text (give binary items "
+         "as lines or --null records, without --json)\n"},
+        {"\xff\xfe{}\n", "--json", KWQ_EXIT_DATAERR,
+         "kwq: line 1 of stdin is not valid UTF-8; NDJSON must be UTF-8 text (give binary items "
+         "as lines or --null records, without --json)\n"},
+        {"[\"payload\", \"x\"]\n", "--json", KWQ_EXIT_DATAERR,
+         "kwq: line 1 of stdin is not a JSON object; give one object per line, e.g. "
+         "{\"payload\":\"x\"}\n"},
+        {"{\"payload\":\"a\"}\n\"just a string\"\n", "--json", KWQ_EXIT_DATAERR,
+         "kwq: line 2 of stdin is not a JSON object; give one object per line, e.g. "
+         "{\"payload\":\"x\"}\n"},
+        {"{\"payload\":\"a\",\"idempotency_key\":\"k\"}\n"
+         "{\"payload\":\"b\",\"idempotency_key\":\"j\"}\n"
+         "\n"
+         "{\"payload\":\"c\",\"idempotency_key\":\"j\"}\n"
+         "{\"payload\":\"a\",\"idempotency_key\":\"k\"}\n",
+         "--json", KWQ_EXIT_DATAERR,
+         "kwq: line 4 of stdin reuses the idempotency key \"j\" of line 2 for a different item, "
+         "which would be dropped; give each item its own key\n"},
+    };
+    struct kwq_client *c = test_client();
+    struct cli_out r;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        kwq(&r, cases[i].input, "enqueue", cases[i].flag);
+        cr_assert_eq(r.status, cases[i].code, "case %zu: exit %d: %s", i, r.status, r.err);
+        cr_assert_str_eq(r.err, cases[i].err, "case %zu", i);
+        cr_assert_str_eq(r.out, "");
+        cli_out_free(&r);
+    }
+    kwq(&r, NULL, "enqueue", "--json", "{\"payload\":1,\"idempotency_key\":\"same\"}",
+        "{\"payload\":2,\"idempotency_key\":\"same\"}");
+    expect(&r, KWQ_EXIT_DATAERR, "",
+           "kwq: argument 2 reuses the idempotency key \"same\" of argument 1 for a different "
+           "item, which would be dropped; give each item its own key\n");
+    cli_out_free(&r);
+    kwq(&r, NULL, "enqueue", "--file", test_path("."));
+    cr_assert_eq(r.status, KWQ_EXIT_NOINPUT, "%s", r.err);
+    cr_assert(strstr(r.err, " is a directory; give a file of items (or '-' for stdin)\n") &&
+                  strncmp(r.err, "kwq: ", 5) == 0 && strchr(r.err, '\n') == r.err + r.err_len - 1,
+              "%s", r.err);
+    cli_out_free(&r);
+    /* A file that opens but cannot be read. */
+    kwq(&r, NULL, "enqueue", "--file", "/proc/self/mem");
+    expect(&r, KWQ_EXIT_NOINPUT, "",
+           "kwq: cannot read /proc/self/mem: Input/output error; check the file or device\n");
+    cli_out_free(&r);
+    if (geteuid() != 0) { /* root reads any file */
+        FILE *f = fopen(test_path("secret.txt"), "w");
+        char want[1024];
+        cr_assert(f && fputs("x\n", f) >= 0 && fclose(f) == 0);
+        cr_assert_eq(chmod(test_path("secret.txt"), 0), 0);
+        kwq(&r, NULL, "enqueue", "--file", test_path("secret.txt"));
+        (void)snprintf(want, sizeof(want),
+                       "kwq: cannot open %s: Permission denied; check the path\n",
+                       test_path("secret.txt"));
+        expect(&r, KWQ_EXIT_NOINPUT, "", want);
+        cli_out_free(&r);
+    }
+    /* An NDJSON line too long, and an input over --max-input. */
+    {
+        char *line = malloc(5002);
+        cr_assert_not_null(line);
+        memset(line, 'x', 5000);
+        line[5000] = '\n';
+        line[5001] = '\0';
+        kwq(&r, line, "enqueue", "--json", "--max-item", "10");
+        expect(&r, KWQ_EXIT_DATAERR, "",
+               "kwq: line 1 of stdin is 5000 bytes, over the 4156-byte limit for an NDJSON line; "
+               "split it or raise --max-item\n");
+        cli_out_free(&r);
+        kwq(&r, line, "enqueue", "--max-input", "1k");
+        expect(&r, KWQ_EXIT_DATAERR, "",
+               "kwq: stdin is larger than the --max-input limit of 1024 bytes; split it or raise "
+               "--max-input\n");
+        cli_out_free(&r);
+        free(line);
+    }
+    kwq(&r, "ab\ncd\n", "enqueue", "--queue", "limit", "--max-input", "6"); /* just fits */
+    expect(&r, 0, "queue 'limit': 2 added, 0 duplicates\n", "");
+    cli_out_free(&r);
+    kwq(&r, "ab\ncd\n", "enqueue", "--queue", "limit", "--max-input", "5");
+    expect(&r, KWQ_EXIT_DATAERR, "",
+           "kwq: stdin is larger than the --max-input limit of 5 bytes; split it or raise "
+           "--max-input\n");
+    cli_out_free(&r);
+    cr_assert_eq(cli_stats(c, "limit").enqueued, 2);
+    cr_assert_eq(cli_stats(c, "default").enqueued, 0);
+    /* Across inputs a key is what makes a retried enqueue safe. */
+    kwq(&r, "{\"payload\":\"a\",\"idempotency_key\":\"k\"}\n", "enqueue", "--json");
+    expect(&r, 0, "queue 'default': 1 added, 0 duplicates\n", "");
+    cli_out_free(&r);
+    kwq(&r, "{\"payload\":\"a\",\"idempotency_key\":\"k\"}\n", "enqueue", "--json");
+    expect(&r, 0, "queue 'default': 0 added, 1 duplicate\n", "");
+    cli_out_free(&r);
+    kwq_client_free(c);
+}
+
+/* stdout closed early (| head) or full (-o on a full disk). */
+Test(cli, stdout_closed_early_or_full)
+{
+    struct kwq_client *c = test_client();
+    struct cli_out r;
+    int p[2], full = open("/dev/full", O_WRONLY | O_CLOEXEC);
+
+    cr_assert_geq(full, 0);
+    kwq(&r, NULL, "enqueue", "--seal", "a", "b", "c");
+    cli_out_free(&r);
+    ack_all(c, "default", "!");
+
+    /* A reader that stops early (kwq results | head -1) is no error. */
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    (void)close(p[0]);
+    cli_exec_out_fd(&r, p[1], (const char *const[]){"results", NULL});
+    expect(&r, 0, none, "");
+    cli_out_free(&r);
+    cli_exec_out_fd(&r, p[1], (const char *const[]){"results", "--follow", "--json", NULL});
+    expect(&r, 0, none, "");
+    cli_out_free(&r);
+    cli_exec_out_fd(&r, p[1], (const char *const[]){"status", "--sample", "0", NULL});
+    expect(&r, 0, none, "");
+    cli_out_free(&r);
+    (void)close(p[1]);
+
+    /* A full disk is: one line, exit 1. */
+    cli_exec_out_fd(&r, full, (const char *const[]){"results", NULL});
+    expect(&r, KWQ_EXIT_FAILURE, none,
+           "kwq: cannot write the results to stdout after 0 results: No space left on device; "
+           "check the disk or the pipe\n");
+    cli_out_free(&r);
+    cli_exec_out_fd(&r, full, (const char *const[]){"status", "--sample", "0", NULL});
+    expect(&r, KWQ_EXIT_FAILURE, none,
+           "kwq: cannot write to stdout: No space left on device; check the disk or the pipe\n");
+    cli_out_free(&r);
+    cli_exec_out_fd(&r, full, (const char *const[]){"--help", NULL});
+    expect(&r, KWQ_EXIT_FAILURE, none,
+           "kwq: cannot write to stdout: No space left on device; check the disk or the pipe\n");
+    cli_out_free(&r);
+    cli_exec_out_fd(&r, full,
+                    (const char *const[]){"enqueue", "--queue", "ids", "--ids", "x", "y", NULL});
+    expect(&r, KWQ_EXIT_FAILURE, none,
+           "kwq: every item is in (2 added, 0 duplicates), but their IDs could not be written "
+           "to stdout: No space left on device; 'kwq status' shows the queue\n");
+    cli_out_free(&r);
+    cr_assert_eq(cli_stats(c, "ids").pending, 2);
+    (void)close(full);
+    kwq_client_free(c);
+}
+
+Test(cli, help_command)
+{
+    struct cli_out r;
+
+    kwq(&r, NULL, "help");
+    expect(&r, 0, none, "");
+    cr_assert(strncmp(r.out, "Usage: kwq [global options] COMMAND", 35) == 0, "%s", r.out);
+    cli_out_free(&r);
+    kwq(&r, NULL, "help", "run");
+    expect(&r, 0, none, "");
+    cr_assert(strncmp(r.out, "Usage: kwq run --local ", 23) == 0, "%s", r.out);
+    cli_out_free(&r);
 }
 
 Test(cli, enqueue_sealed_queue_exit_6)
@@ -445,6 +617,94 @@ Test(cli, wait_drained_timeout_and_dead)
            "dlq requeue' once fixed\n");
     cli_out_free(&r);
     kwq_client_free(c);
+}
+
+/* The --json fields of `kwq status`, in the order docs/kwq.md documents them. */
+Test(cli, status_json_fields_as_documented)
+{
+    static const char *const fields[] = {"queue",
+                                         "redis",
+                                         "sealed",
+                                         "drained",
+                                         "pending",
+                                         "leased",
+                                         "delayed",
+                                         "dead",
+                                         "done",
+                                         "enqueued",
+                                         "duplicates",
+                                         "failed",
+                                         "retries",
+                                         "expired",
+                                         "released",
+                                         "cancelled",
+                                         "requeued",
+                                         "results",
+                                         "oldest_pending_ms",
+                                         "server_time_ms",
+                                         "rates"};
+    static const char *const rates[] = {"done_per_s", "enqueued_per_s", "window_ms"};
+    struct cli_out r;
+    const cJSON *f;
+    cJSON *j;
+    size_t i = 0;
+
+    kwq(&r, NULL, "status", "--json", "--sample", "100ms");
+    expect(&r, 0, none, "");
+    cr_assert_eq(strchr(r.out, '\n'), r.out + r.out_len - 1, "one line: %s", r.out);
+    j = cJSON_Parse(r.out);
+    cr_assert_not_null(j, "%s", r.out);
+    cJSON_ArrayForEach(f, j)
+    {
+        cr_assert_lt(i, sizeof(fields) / sizeof(fields[0]), "extra field %s", f->string);
+        cr_assert_str_eq(f->string, fields[i]);
+        if (i < 2)
+            cr_assert(cJSON_IsString(f), "%s", f->string);
+        else if (i < 4)
+            cr_assert(cJSON_IsBool(f), "%s", f->string);
+        else if (i < 20)
+            cr_assert(cJSON_IsNumber(f), "%s", f->string);
+        i++;
+    }
+    cr_assert_eq(i, sizeof(fields) / sizeof(fields[0]));
+    cr_assert_eq(cJSON_GetObjectItem(j, "oldest_pending_ms")->valuedouble, -1);
+    i = 0;
+    cJSON_ArrayForEach(f, cJSON_GetObjectItem(j, "rates"))
+    {
+        cr_assert_lt(i, 3);
+        cr_assert_str_eq(f->string, rates[i]);
+        cr_assert(cJSON_IsNumber(f));
+        i++;
+    }
+    cr_assert_eq(i, 3);
+    cJSON_Delete(j);
+    cli_out_free(&r);
+}
+
+/* Off a terminal: plain lines only, and no rate or ETA before anything finished. */
+Test(cli, wait_plain_lines)
+{
+    struct cli_out r;
+    const char *line;
+    size_t lines = 0;
+
+    kwq(&r, NULL, "enqueue", "--seal", "x");
+    cli_out_free(&r);
+    kwq(&r, NULL, "wait", "--timeout", "1s", "--interval", "100ms");
+    cr_assert_eq(r.status, KWQ_EXIT_TIMEOUT, "%s", r.err);
+    cr_assert_null(strchr(r.err, '\r'), "%s", r.err);
+    cr_assert_null(strchr(r.err, '\033'), "%s", r.err);
+    for (line = r.err; *line; line = strchr(line, '\n') + 1) {
+        cr_assert_not_null(strchr(line, '\n'), "unterminated line: %s", line);
+        static const char timeout[] = "kwq: queue 'default' did not drain";
+        static const char progress[] = "kwq: 0/1 done   0%  0/s  ETA -\n";
+        if (strncmp(line, timeout, sizeof(timeout) - 1) == 0)
+            continue;
+        cr_assert(strncmp(line, progress, sizeof(progress) - 1) == 0, "%s", r.err);
+        lines++;
+    }
+    cr_assert_geq(lines, 1, "%s", r.err);
+    cli_out_free(&r);
 }
 
 Test(cli, wait_sees_work_finish)

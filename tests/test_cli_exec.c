@@ -4,6 +4,7 @@
  */
 #include "test_cli_exec.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -160,6 +161,82 @@ void cli_exec(struct cli_out *r, const char *input, size_t input_len, const char
         argv[n++] = args[i];
     argv[n] = NULL;
     cli_exec_prog(r, input, input_len, argv);
+}
+
+char *cli_read_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *buf = calloc(1, 1);
+    size_t len = 0, n;
+    char tmp[4096];
+
+    cr_assert_not_null(buf);
+    while (f && (n = fread(tmp, 1, sizeof(tmp), f)) > 0) {
+        buf = realloc(buf, len + n + 1);
+        cr_assert_not_null(buf);
+        memcpy(buf + len, tmp, n);
+        len += n;
+        buf[len] = '\0';
+    }
+    if (f)
+        (void)fclose(f);
+    return buf;
+}
+
+void cli_exec_out_fd(struct cli_out *r, int out_fd, const char *const *args)
+{
+    const char *argv[64];
+    char errpath[4096];
+    size_t n = 0;
+    int null = open("/dev/null", O_RDONLY | O_CLOEXEC), err;
+    pid_t pid;
+
+    (void)snprintf(errpath, sizeof(errpath), "%s", test_path("exec-out-fd.err"));
+    err = open(errpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    cr_assert(null >= 0 && err >= 0);
+    argv[n++] = KWQ_TEST_KWQ_BIN;
+    for (size_t i = 0; args[i] && n < 63; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    pid = test_proc_start(argv, (const int[3]){null, out_fd, err});
+    (void)close(null);
+    (void)close(err);
+    r->status = test_proc_wait(pid, time(NULL) + CLI_SAFETY_S);
+    cr_assert(r->status >= 0, "kwq did not finish within %ds", CLI_SAFETY_S);
+    r->out = calloc(1, 1);
+    r->out_len = 0;
+    r->err = cli_read_file(errpath);
+    r->err_len = strlen(r->err);
+}
+
+size_t cli_children(pid_t pid, const char *comm, pid_t *ret, size_t max)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    size_t n = 0;
+
+    cr_assert_not_null(d);
+    while ((e = readdir(d)) != NULL && n < max) {
+        char path[300], buf[512], name[64];
+        int child, ppid;
+        char state;
+        FILE *f;
+
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        (void)snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        f = fopen(path, "r");
+        if (!f)
+            continue;
+        /* pid (comm) state ppid: comm has no spaces or ')' for the programs looked for */
+        if (fgets(buf, sizeof(buf), f) &&
+            sscanf(buf, "%d (%63[^)]) %c %d", &child, name, &state, &ppid) == 4 && ppid == pid &&
+            state != 'Z' && strcmp(name, comm) == 0)
+            ret[n++] = (pid_t)child;
+        (void)fclose(f);
+    }
+    (void)closedir(d);
+    return n;
 }
 
 void cli_out_free(struct cli_out *r)

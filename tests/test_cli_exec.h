@@ -40,6 +40,19 @@ void cli_exec(struct cli_out *r, const char *input, size_t input_len, const char
 /* Run any program the same way (args[0] is its path). */
 void cli_exec_prog(struct cli_out *r, const char *input, size_t input_len, const char *const *args);
 
+/*
+ * Run kwq with args, stdin from /dev/null and stdout on out_fd (a closed
+ * pipe, /dev/full, a file: what kwq must cope with); r->out stays empty,
+ * r->err is its stderr.
+ */
+void cli_exec_out_fd(struct cli_out *r, int out_fd, const char *const *args);
+
+/* Pids of the running children of pid whose name (comm) is comm; returns how many (<= max). */
+size_t cli_children(pid_t pid, const char *comm, pid_t *ret, size_t max);
+
+/* Whole contents of a file (malloc'd, NUL-terminated; "" when missing). */
+char *cli_read_file(const char *path);
+
 void cli_out_free(struct cli_out *r);
 
 /* strlen, 0 for NULL. */

@@ -292,6 +292,300 @@ Test(run, sigint_stops_workers_and_loses_nothing)
     kwq_client_free(c);
 }
 
+/* ---- When things go wrong during a run ------------------------------------------------------ */
+
+/* Wait until pid exits (asserting the safety limit); returns its exit code or 128 + signal. */
+static int wait_exit(pid_t pid)
+{
+    int code = test_proc_wait(pid, time(NULL) + CLI_SAFETY_S);
+
+    cr_assert_geq(code, 0, "kwq did not finish");
+    return code;
+}
+
+/* Wait until kwq (pid) runs at least one kwq-worker; returns one's pid. */
+static pid_t some_worker(pid_t pid)
+{
+    time_t deadline = time(NULL) + CLI_SAFETY_S;
+    pid_t w[8];
+
+    while (cli_children(pid, "kwq-worker", w, 8) == 0) {
+        cr_assert(time(NULL) < deadline, "no kwq-worker started");
+        nap();
+    }
+    return w[0];
+}
+
+static void assert_gone(const pid_t *pids, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        cr_assert(kill(pids[i], 0) < 0, "process %d outlived kwq", (int)pids[i]);
+}
+
+static size_t tmpdir_entries(void)
+{
+    DIR *d = opendir(test_path("tmp"));
+    struct dirent *e;
+    size_t n = 0;
+
+    cr_assert_not_null(d);
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    (void)closedir(d);
+    return n;
+}
+
+/* A worker killed with SIGKILL: its task comes back when the lease expires, and the run completes. */
+Test(run, worker_sigkill_loses_nothing)
+{
+    size_t n = 200, len;
+    char *in = items(n, &len), *out, *err;
+    struct kwq_client *c = test_client();
+    struct kwq_stats st;
+    pid_t pid, w;
+
+    write_file(test_path("items.txt"), in, len);
+    pid = start_run((const char *const[]){KWQ_TEST_KWQ_BIN, "run", "--local", "-P", "2", "--lease",
+                                          "2s", "--input", test_path("items.txt"), "--", "/bin/sh",
+                                          "-c", "sleep 0.02; cat", NULL});
+    w = some_worker(pid);
+    do { /* a task or two done: the worker surely holds one */
+        nap();
+        cr_assert_eq(kwq_stats(c, "default", &st), 0);
+    } while (st.done < 2);
+    cr_assert_eq(kill(w, SIGKILL), 0);
+    cr_assert_eq(wait_exit(pid), 0, "%s", cli_read_file(test_path("run.err")));
+    out = cli_read_file(test_path("run.out"));
+    err = cli_read_file(test_path("run.err"));
+    cr_assert_eq(count_lines(out), n, "%s", err);
+    for (size_t i = 0; i < n; i++) {
+        char line[32];
+        (void)snprintf(line, sizeof(line), "item-%zu", i);
+        cr_assert_eq(cli_count_line(out, line), 1, "%s", line);
+    }
+    {
+        char want[160];
+        (void)snprintf(want, sizeof(want),
+                       "kwq: kwq-worker (pid %d) ended with status 137; its tasks return to the "
+                       "queue when their leases expire\n",
+                       (int)w);
+        cr_assert_not_null(strstr(err, want), "%s", err);
+    }
+    cr_assert_not_null(strstr(err, "kwq: finished: 200 done, 0 failed attempts, 0 dead-lettered"),
+                       "%s", err);
+    free(out);
+    free(err);
+    free(in);
+    kwq_client_free(c);
+}
+
+/* The private redis-server dies mid-run: one clear line, exit 69, no process or file left. */
+Test(run, private_redis_killed_mid_run)
+{
+    size_t n = 500, len;
+    char *in = items(n, &len), *err;
+    pid_t pid, redis[2], workers[16];
+    size_t nworkers;
+    time_t deadline = time(NULL) + CLI_SAFETY_S;
+
+    (void)unsetenv("KWQ_REDIS_URL");
+    write_file(test_path("items.txt"), in, len);
+    pid = start_run((const char *const[]){KWQ_TEST_KWQ_BIN, "run", "--local", "-P", "2", "--input",
+                                          test_path("items.txt"), "--", "/bin/sh", "-c",
+                                          "sleep 0.02; cat", NULL});
+    (void)some_worker(pid);
+    for (;;) { /* some results out: the run is in full swing */
+        char *out = cli_read_file(test_path("run.out"));
+        size_t lines = count_lines(out);
+        free(out);
+        if (lines >= 5)
+            break;
+        cr_assert(time(NULL) < deadline, "no results");
+        nap();
+    }
+    nworkers = cli_children(pid, "kwq-worker", workers, 16);
+    cr_assert_eq(cli_children(pid, "redis-server", redis, 2), 1);
+    cr_assert_eq(kill(redis[0], SIGKILL), 0);
+    cr_assert_eq(wait_exit(pid), KWQ_EXIT_UNAVAILABLE);
+    err = cli_read_file(test_path("run.err"));
+    cr_assert_not_null(strstr(err, "\nkwq: the run's private redis-server was killed by signal 9; "
+                                   "the run is lost ("),
+                       "%s", err);
+    cr_assert_not_null(strstr(err, " results were written); run it again\n"), "%s", err);
+    cr_assert_null(strstr(err, "ended with status"), "%s", err);
+    assert_gone(workers, nworkers);
+    assert_gone(redis, 1);
+    cr_assert_eq(tmpdir_entries(), 0, "the private Redis left files in TMPDIR");
+    free(err);
+    free(in);
+}
+
+/*
+ * Ctrl-C twice: the second kills the workers at once and says so once; what
+ * their handlers started (a sleep under sh) does not outlive kwq either.
+ */
+Test(run, sigint_twice_kills_the_workers)
+{
+    size_t n = 50, len;
+    char *in = items(n, &len), *err;
+    struct kwq_client *c = test_client();
+    struct kwq_stats st;
+    pid_t pid, workers[16], shells[16], sleeps[16];
+    size_t nworkers, nsleeps;
+    time_t deadline = time(NULL) + CLI_SAFETY_S;
+
+    write_file(test_path("items.txt"), in, len);
+    /* Handlers that take long: after the first Ctrl-C the workers would wait 20s for them. */
+    pid = start_run((const char *const[]){KWQ_TEST_KWQ_BIN, "run", "--local", "-P", "2", "--input",
+                                          test_path("items.txt"), "--", "/bin/sh", "-c",
+                                          "sleep 600 & wait", NULL});
+    do { /* two workers, each with its handler (sh) and the sleep it started */
+        cr_assert(time(NULL) < deadline, "no task was leased");
+        nap();
+        cr_assert_eq(kwq_stats(c, "default", &st), 0);
+        nworkers = cli_children(pid, "kwq-worker", workers, 16);
+        nsleeps = 0;
+        for (size_t i = 0; i < nworkers; i++) {
+            if (cli_children(workers[i], "sh", shells, 1) == 1)
+                nsleeps += cli_children(shells[0], "sleep", sleeps + nsleeps, 1);
+        }
+    } while (st.leased < 2 || nworkers < 2 || nsleeps < 2);
+    cr_assert_eq(kill(pid, SIGINT), 0);
+    nap();
+    cr_assert_eq(kill(pid, SIGINT), 0);
+    cr_assert_eq(wait_exit(pid), KWQ_EXIT_INTERRUPTED);
+    err = cli_read_file(test_path("run.err"));
+    cr_assert_not_null(strstr(err, "kwq: interrupted: stopping the workers (their tasks are "
+                                   "released); Ctrl-C again to kill them\n"
+                                   "kwq: interrupted again: killing the workers; the tasks they "
+                                   "held return to the queue when their leases expire\n"),
+                       "%s", err);
+    cr_assert_null(strstr(err, "ended with status"), "%s", err);
+    cr_assert_not_null(strstr(err, "kwq: killed 2 processes that the handlers of killed workers "
+                                   "had left running\n"),
+                       "%s", err);
+    cr_assert_not_null(strstr(err, "kwq: the run was interrupted; unfinished tasks stay on queue "
+                                   "'default' (see 'kwq status')\n"),
+                       "%s", err);
+    assert_gone(workers, nworkers);
+    assert_gone(sleeps, nsleeps);
+    st = cli_stats(c, "default");
+    cr_assert_eq(st.pending + st.leased + st.done, n, "nothing lost");
+    free(err);
+    free(in);
+    kwq_client_free(c);
+}
+
+/* SIGHUP (the terminal closed) stops the run as Ctrl-C does: tasks released, exit 75. */
+Test(run, sighup_stops_like_ctrl_c)
+{
+    size_t n = 200, len;
+    char *in = items(n, &len);
+    struct kwq_client *c = test_client();
+    struct kwq_stats st;
+    pid_t pid;
+    time_t deadline = time(NULL) + CLI_SAFETY_S;
+
+    write_file(test_path("items.txt"), in, len);
+    pid = start_run((const char *const[]){KWQ_TEST_KWQ_BIN, "run", "--local", "-P", "2", "--input",
+                                          test_path("items.txt"), "--", "/bin/sh", "-c",
+                                          "sleep 0.05; cat", NULL});
+    do {
+        cr_assert(time(NULL) < deadline, "no task was done");
+        nap();
+        cr_assert_eq(kwq_stats(c, "default", &st), 0);
+    } while (st.done < 3);
+    cr_assert_eq(kill(pid, SIGHUP), 0);
+    cr_assert_eq(wait_exit(pid), KWQ_EXIT_INTERRUPTED);
+    st = cli_stats(c, "default");
+    cr_assert_eq(st.leased, 0, "the workers released their tasks");
+    cr_assert_eq(st.done + st.pending, n, "nothing lost");
+    free(in);
+    kwq_client_free(c);
+}
+
+/* stdout closed before the first result (kwq run ... | head -0): the workers release their tasks. */
+Test(run, stdout_closed_stops_the_run_cleanly)
+{
+    size_t n = 100, len;
+    char *in = items(n, &len);
+    struct kwq_client *c = test_client();
+    struct kwq_stats st;
+    struct cli_out r;
+    int p[2];
+
+    write_file(test_path("items.txt"), in, len);
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    (void)close(p[0]);
+    cli_exec_out_fd(&r, p[1],
+                    (const char *const[]){"run", "--local", "-P", "2", "--input",
+                                          test_path("items.txt"), "--", "/bin/cat", NULL});
+    (void)close(p[1]);
+    cr_assert_eq(r.status, KWQ_EXIT_FAILURE, "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "kwq: stdout was closed after 0 results (broken pipe); "
+                                     "stopped the workers; the unfinished tasks stay on the "
+                                     "queue\n"),
+                       "%s", r.err);
+    cli_out_free(&r);
+    st = cli_stats(c, "default");
+    cr_assert_eq(st.leased, 0, "the workers released their tasks");
+    cr_assert_eq(st.pending + st.done, n, "nothing lost");
+    free(in);
+    kwq_client_free(c);
+}
+
+/* -o on a full disk: one line naming the file and the reason. */
+Test(run, output_on_a_full_disk)
+{
+    struct cli_out r;
+
+    kwq(&r, "a\nb\n", "run", "--local", "-o", "/dev/full", "--input", "-", "--", "/bin/cat");
+    cr_assert_eq(r.status, KWQ_EXIT_FAILURE, "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "kwq: cannot write the results to /dev/full: No space left on "
+                                     "device; stopped the workers after 0 results were written; "
+                                     "the unfinished tasks stay on the queue\n"),
+                       "%s", r.err);
+    cli_out_free(&r);
+}
+
+/* TMPDIR that cannot hold the private Redis's directory. */
+Test(run, tmpdir_unusable)
+{
+    struct cli_out r;
+    char want[1024];
+
+    (void)unsetenv("KWQ_REDIS_URL");
+    write_file(test_path("not-a-dir"), "x", 1);
+    cr_assert_eq(setenv("TMPDIR", test_path("not-a-dir"), 1), 0);
+    kwq(&r, "a\n", "run", "--local", "--input", "-", "--", "/bin/cat");
+    (void)snprintf(want, sizeof(want),
+                   "kwq: cannot create the private Redis's directory in %s: Not a directory; set "
+                   "TMPDIR to a writable directory, or give --redis URL\n",
+                   test_path("not-a-dir"));
+    cr_assert_eq(r.status, KWQ_EXIT_UNAVAILABLE, "%s", r.err);
+    cr_assert_str_eq(r.err, want);
+    cr_assert_str_eq(r.out, "");
+    cli_out_free(&r);
+}
+
+/* An unreachable --redis: one line, exit 69, before any worker starts or anything is enqueued. */
+Test(run, unreachable_redis_exit_69)
+{
+    struct cli_out r;
+    char url[600], want[1200];
+
+    (void)snprintf(url, sizeof(url), "unix://%s", test_path("no-such.sock"));
+    kwq(&r, "a\n", "run", "--local", "--redis", url, "--input", "-", "--", "/bin/cat");
+    (void)snprintf(want, sizeof(want),
+                   "kwq: cannot connect to Redis at %s: No such file or directory; check --redis "
+                   "or KWQ_REDIS_URL ('kwq local-redis start' runs a local one)\n",
+                   url);
+    cr_assert_eq(r.status, KWQ_EXIT_UNAVAILABLE, "%s", r.err);
+    cr_assert_str_eq(r.err, want);
+    cr_assert_str_eq(r.out, "");
+    cli_out_free(&r);
+}
+
 /* ---- The examples of docs/kwq.md run as printed ------------------------------------------- */
 
 /* The first ```sh block after the line heading in docs/kwq.md (malloc'd). */
@@ -359,4 +653,74 @@ Test(run, docs_run_example)
     cr_assert_eq(cli_count_line(r.out, "4"), 1, "%s", r.out);
     cli_out_free(&r);
     free(script);
+}
+
+Test(run, docs_enqueue_examples)
+{
+    char *script = doc_block("### kwq enqueue"), *full = malloc(strlen(script) + 8192);
+    struct kwq_client *c = test_client();
+    struct cli_out r;
+
+    cr_assert_not_null(full);
+    /* The reader's own: a data directory with two CSV files, and a Redis. */
+    (void)snprintf(full, strlen(script) + 8192,
+                   "cd '%s'\nmkdir -p data\ntouch data/a.csv data/b.csv\n"
+                   "KWQ_REDIS_URL='%s'; export KWQ_REDIS_URL\n%s",
+                   test_path("."), test_redis.url, script);
+    run_doc(&r, full);
+    cr_assert_eq(r.status, 0, "exit %d\n%s\n%s", r.status, full, r.err);
+    cr_assert_str_eq(r.out, "queue 'default': 3 added, 0 duplicates\n"
+                            "queue 'numbers': 100000 added, 0 duplicates, sealed\n"
+                            "queue 'csv': 2 added, 0 duplicates\n"
+                            "queue 'default': 1 added, 0 duplicates\n");
+    cr_assert_eq(cli_stats(c, "default").pending, 4);
+    cli_out_free(&r);
+    free(full);
+    free(script);
+    kwq_client_free(c);
+}
+
+/* --input - with stdin a terminal: kwq says how to end the items, reads to Ctrl-D, and runs them. */
+Test(run, input_from_a_terminal)
+{
+    int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC), slave, code;
+    char *out, *err, drain[256];
+    pid_t pid;
+
+    cr_assert_geq(master, 0);
+    cr_assert(grantpt(master) == 0 && unlockpt(master) == 0);
+    slave = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+    cr_assert_geq(slave, 0);
+    {
+        int o = open(test_path("run.out"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        int e = open(test_path("run.err"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        cr_assert(o >= 0 && e >= 0);
+        pid = test_proc_start((const char *const[]){KWQ_TEST_KWQ_BIN, "run", "--local", "--input",
+                                                    "-", "--", "/bin/cat", NULL},
+                              (const int[3]){slave, o, e});
+        (void)close(o);
+        (void)close(e);
+    }
+    /* Typed lines, then Ctrl-D (VEOF) at the start of a line. */
+    cr_assert_eq(write(master, "a\nb\n\x04", 5), 5);
+    (void)fcntl(master, F_SETFL, O_NONBLOCK);
+    for (time_t deadline = time(NULL) + CLI_SAFETY_S; !test_proc_exited(pid, &code); nap()) {
+        cr_assert(time(NULL) < deadline, "kwq did not finish");
+        (void)read(master, drain, sizeof(drain)); /* the echo */
+    }
+    (void)close(slave);
+    (void)close(master);
+    out = cli_read_file(test_path("run.out"));
+    err = cli_read_file(test_path("run.err"));
+    cr_assert_eq(code, 0, "%s", err);
+    {
+        static const char want[] =
+            "kwq: reading items from the terminal, one per line; end with Ctrl-D\n"
+            "kwq: queue 'default': 2 added, 0 duplicates\n";
+        cr_assert(strncmp(err, want, sizeof(want) - 1) == 0, "%s", err);
+    }
+    cr_assert_eq(cli_count_line(out, "a"), 1, "%s", out);
+    cr_assert_eq(cli_count_line(out, "b"), 1, "%s", out);
+    free(out);
+    free(err);
 }

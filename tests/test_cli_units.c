@@ -419,3 +419,48 @@ Test(progress, format)
     progress_format(buf, sizeof(buf), &c, 10, 3723000, 0);
     cr_assert_str_eq(buf, "1/100000 done   0%  10/s  ETA 1h02m  1 worker");
 }
+
+/* Long ETAs stay readable; one beyond 99 days is no estimate. */
+Test(progress, eta_days_and_cap)
+{
+    struct progress_counts c = {.done = 1, .dead = 0, .total = 1000000, .workers = 0};
+    char buf[256];
+
+    progress_format(buf, sizeof(buf), &c, 1, (int64_t)(2 * 86400 + 5 * 3600) * 1000, 0);
+    cr_assert_str_eq(buf, "1/1000000 done   0%  1/s  ETA 2d05h");
+    progress_format(buf, sizeof(buf), &c, 0.0001, (int64_t)9999999 * 1000000, 0);
+    cr_assert_str_eq(buf, "1/1000000 done   0%  0/s  ETA >99d");
+}
+
+/* No rate from a window of a few ms: nothing during the warm-up, then the average since the start. */
+Test(progress, rate_warms_up_then_smooths)
+{
+    struct progress p;
+
+    progress_init(&p, true, 5000);
+    progress_sample(&p, 0, p.start_ms + 2); /* the first call sets the baseline */
+    cr_assert_eq(progress_rate(&p), 0);
+    progress_sample(&p, 3, p.start_ms + 5); /* 3 in 3ms would be 1000/s */
+    cr_assert_eq(progress_rate(&p), 0);
+    progress_sample(&p, 3, p.start_ms + PROGRESS_WARMUP_MS - 1);
+    cr_assert_eq(progress_rate(&p), 0);
+    progress_sample(&p, 20, p.start_ms + 2000); /* 20 in 2s */
+    cr_assert_float_eq(progress_rate(&p), 10.0, 1e-9);
+    progress_sample(&p, 20, p.start_ms + 2250); /* a quiet 250ms lowers it, gently */
+    cr_assert_gt(progress_rate(&p), 9.0);
+    cr_assert_lt(progress_rate(&p), 10.0);
+}
+
+/* Nothing processed for a long time: still no estimate, so "ETA -" and never a huge one. */
+Test(progress, no_rate_before_the_first_item)
+{
+    struct progress p;
+
+    progress_init(&p, true, 5000);
+    progress_sample(&p, 0, p.start_ms);
+    progress_sample(&p, 0, p.start_ms + 60000);
+    cr_assert_eq(progress_rate(&p), 0);
+    cr_assert_eq(kwq_eta_ms(1000, p.rate), -1);
+    progress_sample(&p, 6, p.start_ms + 61000); /* the first ones: 6 in 61s */
+    cr_assert_float_eq(progress_rate(&p), 6.0 / 61.0, 1e-9);
+}
