@@ -582,6 +582,101 @@ Test(conn_tcp, environment_password_wins_over_the_url)
     kwq_client_free(c);
 }
 
+/* Run ACL SETUSER name with rules (space-separated) as the default user. */
+static void acl_user(const char *name, const char *rules)
+{
+    redisContext *r = tp_redis();
+    const char *argv[32] = {"ACL", "SETUSER", name};
+    char buf[512];
+    int argc = 3;
+    redisReply *rep;
+
+    rep = redisCommand(r, "AUTH %s", PASSWORD);
+    cr_assert(rep != NULL && rep->type == REDIS_REPLY_STATUS);
+    freeReplyObject(rep);
+    (void)snprintf(buf, sizeof(buf), "%s", rules);
+    for (char *t = strtok(buf, " "); t && argc < 32; t = strtok(NULL, " "))
+        argv[argc++] = t;
+    rep = redisCommandArgv(r, argc, argv, NULL);
+    cr_assert(rep != NULL && rep->type == REDIS_REPLY_STATUS, "ACL SETUSER %s: %s", name,
+              rep && rep->str ? rep->str : "?");
+    freeReplyObject(rep);
+    redisFree(r);
+}
+
+/* The least-privilege ACL that docs/PROTOCOL.md gives is enough for every operation. */
+Test(conn_tcp, documented_acl_user_can_do_everything)
+{
+    char url[200];
+    struct kwq_client *c;
+    struct kwq_task t;
+    struct kwq_lease_result lr;
+    struct kwq_result *res = NULL;
+    size_t nres = 0;
+    int st = 1;
+    struct kwq_fail_outcome fo;
+    bool d = false;
+
+    acl_user("kwqapp", "reset on >apppw ~kwq:* resetchannels +@read +@write +@scripting "
+                       "+@connection +@blocking +time +info +select");
+    (void)snprintf(url, sizeof(url), "redis://kwqapp:apppw@127.0.0.1:%s", tcp_port);
+    cr_assert(eq(int, unsetenv("KWQ_REDIS_PASSWORD"), 0));
+    c = new_client(url, NULL);
+    cr_assert(eq(int, kwq_client_connect(c), 0), "%s", kwq_client_errstr(c));
+    tp_enqueue(c, TP_QUEUE, "a", NULL);
+    tp_enqueue(c, TP_QUEUE, "b", NULL);
+    tp_lease1(c, TP_QUEUE, 60000, 0, &t);
+    {
+        struct kwq_ack ack = {.id = t.id, .token = t.token, .result = "r", .result_len = 1};
+        cr_assert(eq(int, kwq_ack(c, TP_QUEUE, &ack, 1, &st), 0), "%s", kwq_client_errstr(c));
+        cr_assert(eq(int, st, 0));
+    }
+    kwq_task_done(&t);
+    tp_lease1(c, TP_QUEUE, 60000, 0, &t);
+    {
+        struct kwq_failure f = {.id = t.id, .token = t.token, .error = "no", .no_retry = true};
+        cr_assert(eq(int, kwq_fail(c, TP_QUEUE, &f, 1, &fo), 0), "%s", kwq_client_errstr(c));
+        cr_assert(fo.dead);
+    }
+    kwq_task_done(&t);
+    cr_assert(eq(int, kwq_dead_requeue(c, TP_QUEUE, NULL, 0), 1), "%s", kwq_client_errstr(c));
+    cr_assert(eq(int, kwq_seal(c, TP_QUEUE), 0));
+    cr_assert(eq(int, kwq_drained(c, TP_QUEUE, &d), 0));
+    cr_assert(not(d));
+    /* A lease that may wait (BLPOP) and the results stream (XREAD) too. */
+    memset(&lr, 0, sizeof(lr));
+    cr_assert(eq(int, kwq_lease(c, TP_QUEUE, 5, 60000, 10, &lr), 1), "%s", kwq_client_errstr(c));
+    cr_assert(eq(sz, lr.n, 1));
+    kwq_lease_result_done(&lr);
+    memset(&lr, 0, sizeof(lr));
+    cr_assert(eq(int, kwq_lease(c, TP_QUEUE, 5, 60000, 10, &lr), 0), "%s", kwq_client_errstr(c));
+    kwq_lease_result_done(&lr);
+    cr_assert(eq(int, kwq_results_read(c, TP_QUEUE, "0", 10, 0, &res, &nres), 0), "%s",
+              kwq_client_errstr(c));
+    cr_assert(eq(sz, nres, 1));
+    kwq_results_free(res, nres);
+    cr_assert(eq(u64, tp_stats(c, TP_QUEUE).done, 1));
+    kwq_client_free(c);
+}
+
+/* A user without the scripting commands: one clear authorisation error, not a Redis error. */
+Test(conn_tcp, user_without_permission_is_eauth)
+{
+    char url[200];
+    struct kwq_client *c;
+
+    acl_user("nolua", "reset on >pw2 ~kwq:* resetchannels +@connection +info +select");
+    (void)snprintf(url, sizeof(url), "redis://nolua:pw2@127.0.0.1:%s", tcp_port);
+    cr_assert(eq(int, unsetenv("KWQ_REDIS_PASSWORD"), 0));
+    c = new_client(url, NULL);
+    cr_assert(eq(int, kwq_client_connect(c), KWQ_EAUTH));
+    cr_assert(tp_contains(kwq_client_errstr(c), "the Redis user may not do what kwq needs (NOPERM"),
+              "%s", kwq_client_errstr(c));
+    cr_assert(tp_contains(kwq_client_errstr(c), "docs/PROTOCOL.md"), "%s", kwq_client_errstr(c));
+    assert_clean_errstr(c);
+    kwq_client_free(c);
+}
+
 /* ---- Eviction policy given at start ------------------------------------------- */
 
 static void lru_setup(void)

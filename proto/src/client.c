@@ -226,6 +226,12 @@ static int error_reply(struct kwq_client *c, const redisReply *r)
         return kwq__fail(c, KWQ_EAUTH,
                          "Redis refused the password (WRONGPASS): check "
                          "KWQ_REDIS_PASSWORD / --redis-password-file");
+    /* Retrying cannot help: the user's ACL must change, so it is an authorisation error. */
+    if (strncmp(msg, "NOPERM", 6) == 0)
+        return kwq__fail(c, KWQ_EAUTH,
+                         "the Redis user may not do what kwq needs (%.*s); grant it the ACL "
+                         "rules in docs/PROTOCOL.md \"Client rules\"",
+                         (int)(r->len > 200 ? 200 : r->len), msg);
     return kwq__fail(c, KWQ_EREDIS, "Redis error: %.*s", (int)(r->len > 200 ? 200 : r->len), msg);
 }
 
