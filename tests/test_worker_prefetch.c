@@ -5,7 +5,8 @@
  * back uncharged, and another worker runs them as attempt 1.
  *
  * A busy worker also never waits for work to lease ahead, so a new task
- * goes to an idle peer, not into its prefetch queue.
+ * goes to an idle peer, not into its prefetch queue. And --max-tasks counts
+ * the tasks a worker started, not the ones it leased ahead and gave back.
  *
  * Prefetch needs the worker's measured handler times to be short, which a
  * loaded machine may deny: a round that did not prefetch is let finish
@@ -102,11 +103,18 @@ static bool round_prefetches(struct kwq_client *c, int r, struct kwq_enqueued *i
     return false;
 }
 
-static int prefetching_round(struct kwq_client *c, struct kwq_enqueued *ids)
+/*
+ * The round in which worker w (started on a.log) prefetched; the test is
+ * skipped, never passed, when it did not within ROUNDS rounds.
+ */
+static int prefetching_round(struct kwq_client *c, struct kwq_enqueued *ids, pid_t w)
 {
     for (int r = 0; r < ROUNDS; r++)
         if (round_prefetches(c, r, ids))
             return r;
+    (void)kill(w, SIGKILL);
+    (void)worker_wait(w, "a.log");
+    cr_skip_test("the worker never measured handlers short enough to prefetch");
     return -1;
 }
 
@@ -137,12 +145,7 @@ Test(worker_prefetch, prefetched_tasks_are_released_uncharged_on_sigterm)
 
     cr_assert(mkdir(gate("gate"), 0755) == 0);
     a = worker_start("a.log", args);
-    r = prefetching_round(c, ids);
-    if (r < 0) {
-        (void)kill(a, SIGKILL);
-        (void)worker_wait(a, "a.log");
-        cr_skip_test("the worker never measured handlers short enough to prefetch");
-    }
+    r = prefetching_round(c, ids, a);
     before = stats_of(c);
     cr_assert(kill(a, SIGTERM) == 0);
     wait_for_text(test_path("a.log"), "signal received");
@@ -176,12 +179,7 @@ Test(worker_prefetch, prefetched_task_not_started_in_time_is_released_uncharged)
 
     cr_assert(mkdir(gate("gate"), 0755) == 0);
     a = worker_start("a.log", args);
-    r = prefetching_round(c, ids);
-    if (r < 0) {
-        (void)kill(a, SIGKILL);
-        (void)worker_wait(a, "a.log");
-        cr_skip_test("the worker never measured handlers short enough to prefetch");
-    }
+    r = prefetching_round(c, ids, a);
     /* Its one slot stays busy: the tasks leased ahead go back after their hold time. */
     for (int i = 0; i < SAFETY_S * 100 && stats_of(c).released < AHEAD; i++)
         nap();
@@ -250,5 +248,48 @@ Test(worker_prefetch, new_task_goes_to_an_idle_peer_not_a_busy_worker)
     cr_assert(kwq_seal(c, TEST_QUEUE) == 0);
     cr_assert_eq(worker_wait(a, "a.log"), KWQ_EXIT_OK);
     cr_assert_eq(worker_wait(b, "b.log"), KWQ_EXIT_OK);
+    kwq_client_free(c);
+}
+
+/*
+ * --max-tasks N: tasks leased ahead and given back unstarted (hold time
+ * over) are not counted, so the worker still runs exactly N tasks before it
+ * exits, and leaves the rest of the queue alone.
+ */
+Test(worker_prefetch, max_tasks_counts_only_the_tasks_started)
+{
+    enum { MAX = 200, EXTRA = 10 };
+    struct kwq_client *c = test_client();
+    struct kwq_enqueued ids[AHEAD];
+    const char *args[] = {"--lease",    "10m", "--max-tasks",
+                          "200",        "--",  helper_path("helper_gate"),
+                          gate("gate"), NULL};
+    size_t enqueued;
+    char go[64];
+    pid_t a;
+    int r;
+
+    cr_assert(mkdir(gate("gate"), 0755) == 0);
+    a = worker_start("a.log", args);
+    r = prefetching_round(c, ids, a);
+    /* The queue is empty and the one slot busy: the tasks leased ahead all go back. */
+    for (int i = 0; i < SAFETY_S * 100 && stats_of(c).leased > 1; i++)
+        nap();
+    cr_assert_eq(stats_of(c).leased, 1, "only the blocked task is still held");
+    cr_assert(stats_of(c).released >= AHEAD);
+
+    enqueued = (size_t)(r + 1) * (WARM + 1 + AHEAD);
+    enqueue_n(c, MAX + EXTRA - enqueued, "rest", NULL);
+    (void)snprintf(go, sizeof(go), "gate/r%d.go", r);
+    write_file(gate(go), "");
+    cr_assert_eq(worker_wait(a, "a.log"), KWQ_EXIT_INTERRUPTED);
+
+    struct kwq_stats st = stats_of(c);
+    cr_assert_eq(st.done, MAX, "tasks run: %llu, want exactly --max-tasks",
+                 (unsigned long long)st.done);
+    cr_assert_eq(st.pending, EXTRA, "the rest is left in the queue");
+    cr_assert_eq(st.leased, 0);
+    cr_assert_eq(st.failed + st.expired + st.dead, 0);
+    cr_assert(file_contains(test_path("a.log"), "\"tasks\":200"));
     kwq_client_free(c);
 }

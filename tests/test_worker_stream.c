@@ -1,7 +1,8 @@
 /*
  * test_worker_stream.c - stream mode: 10,000 tasks through one handler
- * process, and a handler that crashes mid-stream is restarted with every
- * task still done.
+ * process, a handler that crashes mid-stream is restarted with every
+ * task still done, and 1,000 answers in reverse order each land on their
+ * own task.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,5 +138,37 @@ Test(worker_stream, answer_with_retry_false_is_dead_lettered_at_once)
     struct kwq_stats st = stats_of(c);
     cr_assert_eq(st.dead, 1);
     cr_assert_eq(st.retries, 0);
+    kwq_client_free(c);
+}
+
+/*
+ * All 1,000 tasks are leased in one call and in flight at once; the handler
+ * answers them last to first. Every answer must find its own task among the
+ * held ones: each result is its own payload's.
+ */
+Test(worker_stream, answers_in_reverse_order_each_land_on_their_own_task)
+{
+    enum { N = 1000 };
+    struct kwq_client *c = test_client();
+    struct kwq_enqueued *ids = calloc(N, sizeof(*ids));
+    const char *args[] = {
+        "--stream", "--concurrency", "1000", "--", helper_path("helper_stream_rev"), "1000", NULL};
+    pid_t w;
+
+    enqueue_n(c, N, "p", ids);
+    cr_assert(kwq_seal(c, TEST_QUEUE) == 0);
+    w = worker_start("w.log", args);
+    cr_assert_eq(worker_wait(w, "w.log"), KWQ_EXIT_OK);
+
+    struct kwq_stats st = stats_of(c);
+    cr_assert_eq(st.done, N);
+    cr_assert_eq(st.failed + st.dead + st.released + st.expired, 0);
+    for (size_t i = 0; i < N; i++) {
+        char want[32];
+        (void)snprintf(want, sizeof(want), "r:p%zu", i);
+        assert_result(c, ids[i].id, want);
+    }
+    cr_assert(!file_contains(test_path("w.log"), "not in flight"));
+    free(ids);
     kwq_client_free(c);
 }

@@ -20,6 +20,10 @@
  * - A job stays in w->jobs, and its lease is renewed, until Redis has
  *   answered its ack, fail or release. A transport failure keeps the job
  *   and reconnects with capped exponential backoff; handlers keep running.
+ *   After SIGTERM, jobs held that way keep the worker reconnecting until
+ *   the grace period is over (then it says how many outcomes were lost).
+ * - --max-tasks counts tasks leased, less those given back unstarted
+ *   (prefetched): a worker runs exactly N tasks when the queue has them.
  * - Idle waiting is a blocking wait on a second connection (waitc) watched
  *   with ev_io; its timeout is the lease reply's next_due_ms, so a lease
  *   that expires on a dead peer is noticed without polling.
@@ -83,13 +87,17 @@ static void on_job_timeout(struct ev_loop *loop, ev_timer *t, int revents)
         exec_stop(j, STOP_TIMEOUT, false);
 }
 
-static void job_link(struct worker *w, struct job *j)
+/* Link j into w's list and map. 0, or KWQ_ENOMEM (j not linked). */
+static int job_link(struct worker *w, struct job *j)
 {
+    if (jobmap_put(&w->byid, j->task.id, j) < 0)
+        return KWQ_ENOMEM;
     j->next = w->jobs;
     if (w->jobs)
         w->jobs->prev = j;
     w->jobs = j;
     w->njobs++;
+    return 0;
 }
 
 /* Take queued j out of w's prefetch queue (short: at most PREFETCH_MAX entries). */
@@ -120,6 +128,7 @@ static void job_free(struct worker *w, struct job *j)
         j->prev->next = j->next;
     if (j->next)
         j->next->prev = j->prev;
+    jobmap_del(&w->byid, j->task.id, j);
     w->njobs--;
     if (j->state == JOB_RUNNING)
         w->running--;
@@ -147,11 +156,15 @@ void lease_job_finished(struct job *j)
     w->task_ms_known = true;
 }
 
-/* Give a prefetched job back (uncharged) with the next batch of reports. */
+/*
+ * Give a prefetched job back (uncharged) with the next batch of reports. It
+ * never ran here, so it does not count toward --max-tasks.
+ */
 static void queued_release(struct job *j)
 {
     ev_timer_stop(j->w->loop, &j->timeout_w);
     queue_remove(j->w, j);
+    j->w->tasks_taken--;
     j->state = JOB_REPORT;
     j->outcome = OUT_RELEASE;
 }
@@ -171,7 +184,10 @@ static void on_queued_expiry(struct ev_loop *loop, ev_timer *t, int revents)
         w->task_ms_avg = PREFETCH_HOLD_MS;
 }
 
-/* A new job owning *t (zeroed), linked into w: running (time limit armed) or queued. */
+/*
+ * A new job owning *t (then zeroed), linked into w: running (time limit
+ * armed) or queued. NULL when out of memory (*t untouched).
+ */
 static struct job *job_new(struct worker *w, struct kwq_task *t, bool queued)
 {
     struct job *j = calloc(1, sizeof(*j));
@@ -180,9 +196,12 @@ static struct job *job_new(struct worker *w, struct kwq_task *t, bool queued)
         return NULL;
     j->w = w;
     j->task = *t;
+    if (job_link(w, j) < 0) {
+        free(j);
+        return NULL;
+    }
     memset(t, 0, sizeof(*t));
     j->start_ms = kwq_monotonic_ms();
-    job_link(w, j);
     j->timeout_w.data = j;
     if (queued) {
         j->state = JOB_QUEUED;
@@ -241,6 +260,7 @@ static void job_run(struct worker *w, struct job *j)
         ev_timer_stop(w->loop, &j->timeout_w);
         j->state = JOB_REPORT;
         w->running--;
+        w->tasks_taken--;
         j->outcome = OUT_RELEASE;
         lease_spawn_failed(w, rc);
     }
@@ -266,6 +286,7 @@ static void job_start(struct worker *w, struct kwq_task *t, bool queued)
     if (!j) {
         kwq_log(KWQ_LOG_ERROR, "out of memory: task left to its lease expiry",
                 KWQ_LS("task", t->id));
+        w->tasks_taken--;
         return;
     }
     ready_update(w);
@@ -290,6 +311,37 @@ static void release_queued(struct worker *w)
 }
 
 /* ---- Connection ---- */
+
+/*
+ * On the way out with jobs still held (Redis unreachable): say how many
+ * outcomes were never delivered, and that those tasks run again once their
+ * leases expire (a release too: it would have given its task back at once).
+ */
+static void log_undelivered(const struct worker *w)
+{
+    size_t acks = 0, fails = 0, releases = 0, unfinished = 0;
+    char lease[32];
+
+    for (const struct job *j = w->jobs; j; j = j->next) {
+        if (j->state != JOB_REPORT)
+            unfinished++; /* its handler is killed on the way out */
+        else if (j->outcome == OUT_ACK)
+            acks++;
+        else if (j->outcome == OUT_FAIL)
+            fails++;
+        else if (j->outcome == OUT_RELEASE)
+            releases++;
+    }
+    if (acks + fails + releases + unfinished == 0)
+        return;
+    kwq_format_duration(w->cfg->lease_ms, lease, sizeof(lease));
+    kwq_log(KWQ_LOG_WARN,
+            "exiting with outcomes not delivered to Redis: those tasks will run again after "
+            "their leases expire",
+            KWQ_LI("undelivered", acks + fails + releases), KWQ_LI("acks", acks),
+            KWQ_LI("fails", fails), KWQ_LI("releases", releases), KWQ_LI("unfinished", unfinished),
+            KWQ_LS("lease", lease));
+}
 
 void lease_finish(struct worker *w, int code)
 {
@@ -372,6 +424,7 @@ static void on_reconnect(struct ev_loop *loop, ev_timer *t, int revents)
         kwq_format_duration(w->cfg->redis_retry_ms, buf, sizeof(buf));
         kwq_log(KWQ_LOG_ERROR, "Redis unreachable: giving up", KWQ_LS("for", buf),
                 KWQ_LS("err", kwq_client_errstr(w->cmd)));
+        log_undelivered(w);
         lease_finish(w, KWQ_EXIT_UNAVAILABLE);
         return;
     }
@@ -470,8 +523,8 @@ static size_t slots_free(const struct worker *w)
     if (w->running + w->queued >= w->cfg->concurrency)
         return 0;
     n = w->cfg->concurrency - w->running - w->queued;
-    if (w->cfg->max_tasks && w->cfg->max_tasks - w->leased_total < n)
-        n = w->cfg->max_tasks - w->leased_total;
+    if (w->cfg->max_tasks && w->cfg->max_tasks - w->tasks_taken < n)
+        n = w->cfg->max_tasks - w->tasks_taken;
     return (size_t)n;
 }
 
@@ -493,7 +546,7 @@ static size_t prefetch_want(const struct worker *w, size_t slots)
         return 0;
     n = PREFETCH_MAX - w->queued;
     if (w->cfg->max_tasks) {
-        uint64_t left = w->cfg->max_tasks - w->leased_total - slots;
+        uint64_t left = w->cfg->max_tasks - w->tasks_taken - slots;
         n = n < left ? n : left;
     }
     return (size_t)n;
@@ -514,14 +567,14 @@ static void lease_some(struct worker *w, size_t slots, size_t ahead)
     }
     w->woke = false;
     for (size_t i = 0; i < r.n; i++) {
-        w->leased_total++;
+        w->tasks_taken++;
         /* Once a start failed the worker is stopping: the rest are queued, then released. */
         job_start(w, &r.tasks[i], i >= slots || w->stopping);
     }
     w->prefetch_dry = r.n < want;
     if (r.n == 0 && r.drained && w->njobs == 0) {
         kwq_log(KWQ_LOG_INFO, "queue drained: exiting", KWQ_LS("queue", w->cfg->queue),
-                KWQ_LI("tasks", w->leased_total));
+                KWQ_LI("tasks", w->tasks_taken));
         lease_finish(w, KWQ_EXIT_OK);
     } else if (r.n < slots && !w->stopping) {
         /*
@@ -548,7 +601,7 @@ static void finish_quota(struct worker *w)
     kwq_log(KWQ_LOG_INFO,
             drained ? "--max-tasks reached and queue drained: exiting"
                     : "--max-tasks reached: exiting (queue not drained)",
-            KWQ_LI("tasks", w->leased_total));
+            KWQ_LI("tasks", w->tasks_taken));
     lease_finish(w, drained ? KWQ_EXIT_OK : KWQ_EXIT_INTERRUPTED);
 }
 
@@ -800,7 +853,17 @@ void lease_pass_wake(struct worker *w)
 static void lease_exit_stopped(struct worker *w)
 {
     lease_pass_wake(w); /* a wait begun before the stop is gone already; this is for safety */
+    log_undelivered(w);
     lease_finish(w, w->fatal_code ? w->fatal_code : KWQ_EXIT_INTERRUPTED);
+}
+
+void lease_grace_over(struct worker *w)
+{
+    /* The reconnect timer may be seconds away (backoff): try now, before the exit. */
+    if (w->connected || w->njobs == w->running || w->exit_code >= 0)
+        return;
+    ev_timer_stop(w->loop, &w->reconnect_w);
+    on_reconnect(w->loop, &w->reconnect_w, 0);
 }
 
 /* ---- The loop turn ---- */
@@ -820,13 +883,19 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *p, int revents)
     if (w->connected)
         lease_flush_reports(w);
     if (w->stopping) {
-        if (w->running == 0 && (w->njobs == 0 || !w->connected))
+        /*
+         * Outcomes held for an unreachable Redis keep the worker reconnecting
+         * until the grace period is over or a second signal comes.
+         */
+        bool give_up = !w->connected && (w->grace_over || w->stop_now);
+
+        if (w->running == 0 && (w->njobs == 0 || give_up))
             lease_exit_stopped(w);
         return;
     }
     if (!w->connected || w->waiting)
         return;
-    if (w->cfg->max_tasks && w->leased_total >= w->cfg->max_tasks) {
+    if (w->cfg->max_tasks && w->tasks_taken >= w->cfg->max_tasks) {
         if (w->njobs == 0)
             finish_quota(w);
         return;
@@ -898,7 +967,9 @@ int lease_init(struct worker *w)
     w->exit_code = -1;
     w->cmd = client_new(w->cfg);
     w->waitc = client_new(w->cfg);
-    if (!w->cmd || !w->waitc || env_build(w) < 0)
+    /* The most jobs held at once: every slot, plus the tasks leased ahead (grown if ever more). */
+    if (!w->cmd || !w->waitc || env_build(w) < 0 ||
+        jobmap_init(&w->byid, w->cfg->concurrency + PREFETCH_MAX) < 0)
         return KWQ_ENOMEM;
     ev_prepare_init(&w->prep_w, on_prepare);
     w->prep_w.data = w;
@@ -932,6 +1003,7 @@ void lease_done(struct worker *w)
     ev_timer_stop(w->loop, &w->kick_w);
     while (w->jobs)
         job_free(w, w->jobs);
+    jobmap_done(&w->byid);
     kwq_client_free(w->cmd);
     kwq_client_free(w->waitc);
     if (w->env_base && w->env_n)

@@ -6,9 +6,13 @@
  * nothing more; running handlers get --grace to finish (their outcomes are
  * reported as usual); then they are stopped (SIGTERM, SIGKILL after
  * --kill-grace) and their tasks released without charging an attempt, so
- * another pod takes them at once. The exit code is then KWQ_EXIT_INTERRUPTED,
- * never 0: a 0 would tell the Job controller the work is done. A second
- * signal stops the handlers with SIGKILL at once (tasks still released).
+ * another pod takes them at once. Outcomes that cannot be sent because
+ * Redis is away are held, and the worker keeps reconnecting until they are
+ * sent or the grace period is over: an outcome given up is a task run again
+ * after its lease expires. The exit code is then KWQ_EXIT_INTERRUPTED, never
+ * 0: a 0 would tell the Job controller the work is done. A second signal
+ * stops the handlers with SIGKILL at once (tasks still released, if Redis
+ * is there) and exits without waiting for Redis.
  */
 #include "shutdown.h"
 
@@ -39,11 +43,13 @@ static void on_grace(struct ev_loop *loop, ev_timer *t, int revents)
 
     (void)loop;
     (void)revents;
-    if (w->running == 0)
-        return;
-    kwq_log(KWQ_LOG_WARN, "grace period over: stopping handlers, their tasks will be released",
-            KWQ_LI("running", w->running));
-    stop_handlers(w, false);
+    w->grace_over = true;
+    if (w->running > 0) {
+        kwq_log(KWQ_LOG_WARN, "grace period over: stopping handlers, their tasks will be released",
+                KWQ_LI("running", w->running));
+        stop_handlers(w, false);
+    }
+    lease_grace_over(w);
 }
 
 void shutdown_start(struct worker *w)
@@ -59,10 +65,14 @@ void shutdown_start(struct worker *w)
     kwq_format_duration(w->cfg->grace_ms, buf, sizeof(buf));
     kwq_log(KWQ_LOG_INFO, "stopping: no new tasks; running handlers may finish",
             KWQ_LI("running", w->running), KWQ_LS("grace", w->cfg->grace_ms ? buf : "0"));
-    if (w->running > 0) {
-        ev_timer_set(&w->grace_w, (double)w->cfg->grace_ms / 1000.0, 0.);
-        ev_timer_start(w->loop, &w->grace_w);
-    }
+    if (!w->connected && w->njobs > w->running)
+        kwq_log(KWQ_LOG_WARN,
+                "Redis unreachable: reconnecting until the grace period ends to report the "
+                "outcomes held",
+                KWQ_LI("held", w->njobs - w->running));
+    /* Also with nothing running: outcomes held for an absent Redis wait this long at most. */
+    ev_timer_set(&w->grace_w, (double)w->cfg->grace_ms / 1000.0, 0.);
+    ev_timer_start(w->loop, &w->grace_w);
 }
 
 static void on_signal(struct ev_loop *loop, ev_signal *sig, int revents)

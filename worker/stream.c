@@ -66,10 +66,7 @@ struct stream {
 
 static struct job *find_job(struct worker *w, const char *id)
 {
-    for (struct job *j = w->jobs; j; j = j->next)
-        if (strcmp(j->task.id, id) == 0)
-            return j;
-    return NULL;
+    return jobmap_get(&w->byid, id);
 }
 
 /* Offset of the first NUL at or after i, raw or as the escape \u0000; len when none. */

@@ -3,6 +3,7 @@
  * leased task, shared by the files of worker/:
  *
  *   lease.c     Redis connections, leasing, waiting, renewing, reporting
+ *   jobmap.c    the jobs held, by task ID
  *   exec.c      exec mode: one handler process per task
  *   stream.c    stream mode: one long-lived handler, tasks as JSON lines
  *   shutdown.c  signals, grace period, idle exit
@@ -26,6 +27,7 @@
 
 #include "config.h"
 #include "handler.h"
+#include "jobmap.h"
 #include "linebuf.h"
 
 #define STDERR_TAIL_MAX 2048 /* bytes of a handler's stderr kept for its failure report */
@@ -96,12 +98,13 @@ struct worker {
     struct kwq_client *waitc;        /* the blocking wait only */
     struct job *jobs;                /* every job held, any state */
     size_t njobs;                    /* jobs in the list */
+    struct jobmap byid;              /* every job in the list, by task ID (newest per ID) */
     size_t running;                  /* jobs in JOB_RUNNING */
     struct job *qhead, *qtail;       /* jobs in JOB_QUEUED, oldest first */
     size_t queued;                   /* jobs in JOB_QUEUED */
     double task_ms_avg;              /* exec mode: moving average of handler run times, ms */
     bool task_ms_known;              /* task_ms_avg holds at least one run */
-    uint64_t leased_total;           /* tasks leased since start (for --max-tasks) */
+    uint64_t tasks_taken;            /* leased, less those given back unstarted: --max-tasks */
     char **env_base;                 /* handler environment without per-task variables */
     size_t env_n;                    /* entries in env_base */
     bool connected;                  /* cmd is usable */
@@ -111,6 +114,7 @@ struct worker {
     bool waiting;                    /* a wait is outstanding on waitc */
     bool stopping;                   /* SIGTERM/SIGINT seen: lease nothing more */
     bool stop_now;                   /* second signal: stop handlers at once */
+    bool grace_over;                 /* --grace has passed since the first signal */
     int fatal_code;                  /* exit code of a problem that stops the worker, 0 none */
     bool woke;                       /* the last wait took a wake token not yet acted on */
     bool prefetch_dry;       /* the last lease came back short: no lease for prefetch only */
@@ -137,6 +141,8 @@ void lease_start(struct worker *w);
 void lease_job_finished(struct job *j);
 /* Send every reported outcome now (used on the way out). */
 void lease_flush_reports(struct worker *w);
+/* The grace period ended: one last reconnect if outcomes are still held for Redis. */
+void lease_grace_over(struct worker *w);
 /* Before an exit other than drained: give back a wake token this worker will not use. */
 void lease_pass_wake(struct worker *w);
 /* End the loop with code. */
