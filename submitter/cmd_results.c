@@ -120,6 +120,7 @@ static int results_loop(struct kwq_client *c, const struct results_cfg *cfg)
 /* The kept results of the given task IDs, in the order given. */
 static int results_by_id(struct kwq_client *c, const struct results_cfg *cfg, char **ids, int n)
 {
+    uint64_t printed = 0;
     int rc = KWQ_EXIT_OK;
 
     for (int i = 0; i < n; i++) {
@@ -139,9 +140,10 @@ static int results_by_id(struct kwq_client *c, const struct results_cfg *cfg, ch
         r = results_write(stdout, cfg->json ? RESULTS_JSON : RESULTS_RAW, &res, 1);
         free(res.data);
         if (r < 0) {
-            r = write_failed(r, (uint64_t)i);
+            r = write_failed(r, printed);
             return r == RESULTS_READER_LEFT ? rc : r;
         }
+        printed++;
     }
     return rc;
 }

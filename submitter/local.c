@@ -102,7 +102,7 @@ int local_state_dir(char *buf, size_t len, bool create, struct kwq_error *err)
 
 /* ---- Starting and stopping ------------------------------------------------------------ */
 
-static void exec_server(const struct local_redis *r, const char *bin, bool kept)
+static void exec_server(const struct local_redis *r, const char *bin, bool kept, pid_t parent)
 {
     char logfile[PATH_MAX + 16];
     const char *argv[32];
@@ -115,6 +115,8 @@ static void exec_server(const struct local_redis *r, const char *bin, bool kept)
     } else {
         (void)setpgid(0, 0); /* a Ctrl-C at the terminal is kwq's to handle */
         (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) /* kwq died before the line above: no signal would come */
+            _exit(127);
     }
     if (null >= 0) {
         (void)dup2(null, STDIN_FILENO);
@@ -179,7 +181,7 @@ static int wait_ready(struct local_redis *r, struct kwq_error *err)
 static int spawn(struct local_redis *r, bool kept, struct kwq_error *err)
 {
     char bin[PATH_MAX];
-    pid_t pid;
+    pid_t pid, self = getpid();
 
     if (progpath_find_env("KWQ_REDIS_SERVER", "redis-server", bin, sizeof(bin)) < 0)
         return kwq_error_set(err, KWQ_ECONN,
@@ -195,7 +197,7 @@ static int spawn(struct local_redis *r, bool kept, struct kwq_error *err)
     if (pid < 0)
         return kwq_error_set(err, -errno, "fork: %s", strerror(errno));
     if (pid == 0)
-        exec_server(r, bin, kept);
+        exec_server(r, bin, kept, self);
     r->pid = pid;
     return wait_ready(r, err);
 }

@@ -101,7 +101,7 @@ int main(int argc, char **argv)
                                 .base = &cli,
                                 .sources = cli_global_sources};
         kwq_opt_print_config(stdout, &g);
-        return KWQ_EXIT_OK;
+        return cli_stdout_finish(KWQ_EXIT_OK);
     }
     if (ind >= argc)
         return cli_usage_error(NULL, "no command given");

@@ -4,9 +4,11 @@
  * One loop, ticking every 100 ms: relay the workers' log lines (above the
  * progress bar), reap exited workers, read the queue's stats, write new
  * results, redraw progress, and start workers up to the scaling rule's
- * target. Workers run in their own process group, so a Ctrl-C reaches kwq
- * alone, which then stops them with SIGTERM: they release their tasks
- * (no attempt charged) and exit. They also get SIGTERM if kwq dies.
+ * target. What handlers leave running is adopted (orphans.h), reaped as it
+ * ends, and killed when the run ends. Workers run in their own process
+ * group, so a Ctrl-C reaches kwq alone, which then stops them with SIGTERM:
+ * they release their tasks (no attempt charged) and exit. They also get
+ * SIGTERM if kwq dies.
  */
 #include "runner.h"
 
@@ -30,14 +32,15 @@
 #include "orphans.h"
 #include "progress.h"
 
-#define TICK_MS         100
-#define STATS_EVERY_MS  200
-#define DRAIN_GRACE_MS  10000
-#define STOP_GRACE_MS   30000 /* > a worker's own --grace (20s) + --kill-grace (5s) */
-#define MAX_FAILURES    5
-#define RESULT_READS    20
-#define LOG_BUF         8192
-#define WORKER_ARGS_MAX 24
+#define TICK_MS          100
+#define STATS_EVERY_MS   200
+#define ORPHANS_EVERY_MS 1000
+#define DRAIN_GRACE_MS   10000
+#define STOP_GRACE_MS    30000 /* > a worker's own --grace (20s) + --kill-grace (5s) */
+#define MAX_FAILURES     5
+#define RESULT_READS     20
+#define LOG_BUF          8192
+#define WORKER_ARGS_MAX  24
 
 struct runner {
     const struct runner_cfg *cfg; /* what to run */
@@ -52,6 +55,7 @@ struct runner {
     struct kwq_stats st0;         /* stats at the start */
     struct kwq_stats st;          /* latest stats */
     uint64_t stats_ms;            /* monotonic time of the latest stats */
+    uint64_t orphans_ms;          /* monotonic time adopted orphans were last reaped */
     uint64_t drained_ms;          /* monotonic time the drain was seen, 0 before */
     char cursor[64];              /* results stream position */
     uint32_t failures;            /* abnormal worker exits since the last progress */
@@ -91,7 +95,7 @@ bool runner_interrupted(void)
 
 /* ---- Worker processes ----------------------------------------------------------- */
 
-static void exec_worker(const struct runner *r)
+static void exec_worker(const struct runner *r, pid_t parent)
 {
     const struct runner_cfg *cfg = r->cfg;
     const char *argv[WORKER_ARGS_MAX + 64];
@@ -101,6 +105,8 @@ static void exec_worker(const struct runner *r)
 
     (void)setpgid(0, 0);
     (void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) /* kwq died before the line above: no signal would come */
+        _exit(KWQ_EXIT_INTERRUPTED);
     if (null >= 0)
         (void)dup2(null, STDIN_FILENO);
     (void)dup2(r->log_wr, STDOUT_FILENO);
@@ -143,7 +149,7 @@ static void exec_worker(const struct runner *r)
 static int start_worker(struct runner *r)
 {
     sigset_t stop_sigs, old;
-    pid_t pid;
+    pid_t pid, self = getpid();
 
     /*
      * Until exec the child has kwq's handlers: a SIGTERM from stop_all()
@@ -161,7 +167,7 @@ static int start_worker(struct runner *r)
         (void)signal(SIGTERM, SIG_DFL);
         (void)signal(SIGHUP, SIG_DFL);
         (void)sigprocmask(SIG_SETMASK, &old, NULL);
-        exec_worker(r);
+        exec_worker(r, self);
     }
     (void)sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0)
@@ -191,7 +197,7 @@ static void stop_all(struct runner *r, const char *why)
     signal_all(r, SIGTERM);
 }
 
-/* SIGKILL every worker (again each tick: one started meanwhile must not escape). */
+/* SIGKILL every worker; no worker starts after this (scale() stops with stopping). */
 static void kill_all(struct runner *r, const char *why)
 {
     if (!r->killed && why && r->n > 0) {
@@ -411,10 +417,12 @@ static void tick(struct runner *r)
     relay_logs(r);
     check_private_redis(r);
     reap(r);
+    if (now - r->orphans_ms >= ORPHANS_EVERY_MS) {
+        orphans_reap(r->pids, r->n);
+        r->orphans_ms = now;
+    }
     if (r->stopping && !r->killed && now - r->stop_ms > STOP_GRACE_MS)
         kill_all(r, "workers did not stop within 30s of SIGTERM; killing them");
-    if (r->killed)
-        signal_all(r, SIGKILL);
     if (!r->err && !r->fatal && (now - r->stats_ms >= STATS_EVERY_MS || r->n == 0))
         observe(r, now);
     if (r->st.drained && !r->drained_ms)
@@ -471,12 +479,12 @@ static void teardown(struct runner *r)
     size_t left;
 
     r->killed = true;
-    while (r->n > 0) { /* only when setup failed: make sure no worker outlives the run */
+    while (r->n > 0) { /* loop() ends with none; a safety net: no worker outlives the run */
         signal_all(r, SIGKILL);
         reap(r);
     }
     progress_end(&r->pg);
-    left = orphans_kill(r->cfg->redis ? r->cfg->redis->pid : 0);
+    left = orphans_kill();
     if (left > 0)
         cli_note("killed %zu process%s that the handlers of killed workers had left running", left,
                  left == 1 ? "" : "es");

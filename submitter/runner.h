@@ -65,7 +65,8 @@ bool runner_interrupted(void);
  * the error: a worker's configuration error (78), workers failing over and
  * over (1), the results' output failing (1), Redis lost or the private
  * redis-server gone (69). On every error the workers get SIGTERM and
- * 30s to release their tasks, then SIGKILL; none outlives the call.
+ * 30s to release their tasks, then SIGKILL (at once when the private
+ * redis-server is gone: nothing can be released); none outlives the call.
  */
 int runner_run(struct kwq_client *c, const struct runner_cfg *cfg, struct runner_summary *ret);
 

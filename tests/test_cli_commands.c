@@ -454,11 +454,23 @@ Test(cli, stdout_closed_early_or_full)
            "kwq: cannot write the results to stdout after 0 results: No space left on device; "
            "check the disk or the pipe\n");
     cli_out_free(&r);
+    /* By ID: the count is of results written, not of IDs looked at. */
+    cli_exec_out_fd(&r, full, (const char *const[]){"results", "99", "1", NULL});
+    expect(&r, KWQ_EXIT_FAILURE, none,
+           "kwq: no result kept for task 99 in queue 'default' (not done yet, done without "
+           "output, or expired); see 'kwq task 99'\n"
+           "kwq: cannot write the results to stdout after 0 results: No space left on device; "
+           "check the disk or the pipe\n");
+    cli_out_free(&r);
     cli_exec_out_fd(&r, full, (const char *const[]){"status", "--sample", "0", NULL});
     expect(&r, KWQ_EXIT_FAILURE, none,
            "kwq: cannot write to stdout: No space left on device; check the disk or the pipe\n");
     cli_out_free(&r);
     cli_exec_out_fd(&r, full, (const char *const[]){"--help", NULL});
+    expect(&r, KWQ_EXIT_FAILURE, none,
+           "kwq: cannot write to stdout: No space left on device; check the disk or the pipe\n");
+    cli_out_free(&r);
+    cli_exec_out_fd(&r, full, (const char *const[]){"--print-config", NULL});
     expect(&r, KWQ_EXIT_FAILURE, none,
            "kwq: cannot write to stdout: No space left on device; check the disk or the pipe\n");
     cli_out_free(&r);

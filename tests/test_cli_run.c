@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -451,7 +452,15 @@ Test(run, sigint_twice_kills_the_workers)
         }
     } while (st.leased < 2 || nworkers < 2 || nsleeps < 2);
     cr_assert_eq(kill(pid, SIGINT), 0);
-    nap();
+    for (;;) { /* the first Ctrl-C seen, else both may land before kwq looks */
+        char *sofar = cli_read_file(test_path("run.err"));
+        bool seen = strstr(sofar, "Ctrl-C again to kill them\n") != NULL;
+        free(sofar);
+        if (seen)
+            break;
+        cr_assert(time(NULL) < deadline, "kwq did not see the first SIGINT");
+        nap();
+    }
     cr_assert_eq(kill(pid, SIGINT), 0);
     cr_assert_eq(wait_exit(pid), KWQ_EXIT_INTERRUPTED);
     err = cli_read_file(test_path("run.err"));
@@ -473,6 +482,120 @@ Test(run, sigint_twice_kills_the_workers)
     cr_assert_eq(st.pending + st.leased + st.done, n, "nothing lost");
     free(err);
     free(in);
+    kwq_client_free(c);
+}
+
+/*
+ * A child kwq inherited across exec (`sleep 600 & exec kwq run ...`) is not
+ * a handler's orphan: the run ends without killing it.
+ */
+Test(run, inherited_child_is_not_killed_as_an_orphan)
+{
+    pid_t pid, sleeper = 0;
+    char *err;
+    int p[2], st;
+
+    /* The sleeper comes back to this process when kwq exits, to be checked and reaped. */
+    cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+    write_file(test_path("items.txt"), "a\nb\n", 4);
+    cr_assert_eq(pipe(p), 0);
+    pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        pid_t s = fork();
+        if (s == 0)
+            execl("/bin/sleep", "sleep", "600", (char *)NULL);
+        (void)write(p[1], &s, sizeof(s));
+        int out = open(test_path("run.out"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int e = open(test_path("run.err"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        (void)dup2(out, STDOUT_FILENO);
+        (void)dup2(e, STDERR_FILENO);
+        execl(KWQ_TEST_KWQ_BIN, KWQ_TEST_KWQ_BIN, "run", "--local", "--input",
+              test_path("items.txt"), "--", "/bin/cat", (char *)NULL);
+        _exit(127);
+    }
+    (void)close(p[1]);
+    cr_assert_eq(read(p[0], &sleeper, sizeof(sleeper)), (ssize_t)sizeof(sleeper));
+    (void)close(p[0]);
+    cr_assert_gt(sleeper, 0);
+    st = wait_exit(pid);
+    err = cli_read_file(test_path("run.err"));
+    cr_assert_eq(st, 0, "%s", err);
+    cr_assert_eq(waitpid(sleeper, &st, WNOHANG), 0, "kwq killed a process it did not start: %s",
+                 err);
+    cr_assert_null(strstr(err, "kwq: killed "), "%s", err);
+    cr_assert_eq(kill(sleeper, SIGKILL), 0);
+    cr_assert_eq(waitpid(sleeper, &st, 0), sleeper);
+    free(err);
+}
+
+/* Children of pid named comm, zombies included. */
+static size_t children_any_state(pid_t pid, const char *comm)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    size_t n = 0;
+
+    cr_assert_not_null(d);
+    while ((e = readdir(d)) != NULL) {
+        char path[300], buf[512], name[64];
+        int child, ppid;
+        char state;
+        FILE *f;
+
+        (void)snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        f = e->d_name[0] >= '1' && e->d_name[0] <= '9' ? fopen(path, "r") : NULL;
+        if (!f)
+            continue;
+        if (fgets(buf, sizeof(buf), f) &&
+            sscanf(buf, "%d (%63[^)]) %c %d", &child, name, &state, &ppid) == 4 && ppid == pid &&
+            strcmp(name, comm) == 0)
+            n++;
+        (void)fclose(f);
+    }
+    (void)closedir(d);
+    return n;
+}
+
+/*
+ * A handler's `cmd &` outlives the handler, so kwq adopts it; once it ends
+ * kwq reaps it during the run, not at the end: a long run of such handlers
+ * must not pile up zombies until it runs out of pids.
+ */
+Test(run, ended_orphans_are_reaped_during_the_run)
+{
+    struct kwq_client *c = test_client();
+    time_t deadline = time(NULL) + CLI_SAFETY_S;
+    struct kwq_stats st;
+    char go[4096], script[8192];
+    pid_t pid;
+
+    (void)snprintf(go, sizeof(go), "%s", test_path("go"));
+    /*
+     * Each handler leaves a short sleep behind; "hold" keeps the run going
+     * until go exists (or the safety limit passes, should the test fail).
+     */
+    (void)snprintf(script, sizeof(script),
+                   "x=$(cat); sleep 0.01 & i=0; if [ \"$x\" = hold ]; then while [ ! -e '%s' ] "
+                   "&& [ $i -lt %d ]; do sleep 0.1; i=$((i+1)); done; fi; echo \"$x\"",
+                   go, CLI_SAFETY_S * 10);
+    write_file(test_path("items.txt"), "a\nb\nc\nd\ne\nhold\n", 15);
+    pid = start_run((const char *const[]){KWQ_TEST_KWQ_BIN, "run", "--local", "-P", "1", "--input",
+                                          test_path("items.txt"), "--", "/bin/sh", "-c", script,
+                                          NULL});
+    do { /* the five quick ones done: their sleeps are kwq's now, running or ended */
+        cr_assert(time(NULL) < deadline, "the quick items were not done");
+        nap();
+        cr_assert_eq(kwq_stats(c, "default", &st), 0);
+    } while (st.done < 5);
+    while (children_any_state(pid, "sleep") > 0) { /* ended ones reaped, not left as zombies */
+        cr_assert(time(NULL) < deadline, "kwq left its adopted orphans unreaped");
+        nap();
+    }
+    write_file(go, "", 0);
+    cr_assert_eq(wait_exit(pid), 0, "%s", cli_read_file(test_path("run.err")));
+    st = cli_stats(c, "default");
+    cr_assert_eq(st.done, 6, "%llu done", (unsigned long long)st.done);
     kwq_client_free(c);
 }
 
