@@ -454,6 +454,23 @@ Test(hardening, results_cursor_is_checked)
     kwq_client_free(c);
 }
 
+/* The largest possible entry ID is a good cursor too: nothing follows it, and that is no error. */
+Test(hardening, results_after_the_last_possible_entry_id_are_none)
+{
+    struct kwq_client *c = tp_client(NULL);
+    struct kwq_result *res = NULL;
+    size_t n = 99;
+
+    cr_assert(eq(int,
+                 kwq_results_read(c, TP_QUEUE, "18446744073709551615-18446744073709551615", 10, 0,
+                                  &res, &n),
+                 0),
+              "%s", kwq_client_errstr(c));
+    cr_assert(eq(sz, n, 0));
+    kwq_results_free(res, n);
+    kwq_client_free(c);
+}
+
 /*
  * A dead task requeued to the tail of a long pending list (beyond the first
  * 10000 entries that kwq_task_get looks at) still reports its enqueue time.

@@ -181,9 +181,11 @@ __attribute__((no_sanitize("address"))) static void close_from_3(int limit)
 
 /*
  * In the child, on spawn_stack, sharing the parent's memory: only system
- * calls until exec, no allocation and no write to anything but a->err. Not
- * instrumented by AddressSanitizer, which knows neither this stack nor this
- * process. Never returns.
+ * calls until exec, no allocation and no write to anything but a->err and,
+ * when a call fails, errno (the parent thread's: the parent reads errno only
+ * when clone itself fails, before any child ran). Not instrumented by
+ * AddressSanitizer, which knows neither this stack nor this process. Never
+ * returns.
  */
 __attribute__((no_sanitize("address"), noinline)) static int child_main(void *arg)
 {

@@ -257,11 +257,9 @@ static void job_run(struct worker *w, struct job *j)
         kwq_log(KWQ_LOG_ERROR, "cannot start the handler: releasing the task and stopping",
                 KWQ_LS("task", j->task.id), KWQ_LS("handler", w->cfg->handler_path),
                 KWQ_LS("err", strerror(-rc)));
-        ev_timer_stop(w->loop, &j->timeout_w);
-        j->state = JOB_REPORT;
-        w->running--;
-        w->tasks_taken--;
         j->outcome = OUT_RELEASE;
+        lease_job_finished(j); /* its run time no longer matters: the worker stops */
+        w->tasks_taken--;
         lease_spawn_failed(w, rc);
     }
 }
@@ -849,10 +847,12 @@ void lease_pass_wake(struct worker *w)
     kwq_log(KWQ_LOG_DEBUG, "wake-up passed on to idle workers", KWQ_LI("drained", drained));
 }
 
-/* Stopped (SIGTERM or a fatal problem) with nothing left running: exit. */
+/*
+ * Stopped (SIGTERM or a fatal problem) with nothing left running: exit. The
+ * wake token was passed on by shutdown_start, and no wait begins after it.
+ */
 static void lease_exit_stopped(struct worker *w)
 {
-    lease_pass_wake(w); /* a wait begun before the stop is gone already; this is for safety */
     log_undelivered(w);
     lease_finish(w, w->fatal_code ? w->fatal_code : KWQ_EXIT_INTERRUPTED);
 }

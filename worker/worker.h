@@ -119,7 +119,7 @@ struct worker {
     bool woke;                       /* the last wait took a wake token not yet acted on */
     bool prefetch_dry;       /* the last lease came back short: no lease for prefetch only */
     int exit_code;           /* code to exit with once the loop ends */
-    ev_prepare prep_w;       /* once per loop turn: report, then lease */
+    ev_prepare prep_w;       /* once per loop turn: start prefetched tasks, report, lease */
     ev_io wait_w;            /* waitc readable */
     ev_timer wait_guard_w;   /* the wait's reply is overdue */
     ev_timer renew_w;        /* renew every lease / 3 */

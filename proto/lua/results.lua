@@ -42,6 +42,8 @@ elseif op == 'read' then
         return redis.error_reply('KWQ_INVAL results read needs a cursor (an entry ID or 0) ' ..
             'and a count in 1..10000')
     end
+    -- Nothing can follow the largest entry ID, and XRANGE refuses an exclusive start there.
+    if ms == '18446744073709551615' and sq == '18446744073709551615' then return {} end
     local start = '-'
     if cursor ~= '0' then start = '(' .. cursor end
     local reply = {}
