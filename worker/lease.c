@@ -321,7 +321,9 @@ static void log_undelivered(const struct worker *w)
     char lease[32];
 
     for (const struct job *j = w->jobs; j; j = j->next) {
-        if (j->state != JOB_REPORT)
+        if (j->state == JOB_QUEUED)
+            releases++; /* prefetched, never started: it would have been given back */
+        else if (j->state != JOB_REPORT)
             unfinished++; /* its handler is killed on the way out */
         else if (j->outcome == OUT_ACK)
             acks++;

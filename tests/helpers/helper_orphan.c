@@ -1,19 +1,25 @@
 /*
  * helper_orphan PIDFILE - start a grandchild that ignores SIGTERM and would
- * be orphaned, write its pid to PIDFILE, then hang. The worker must kill
- * the whole process group on timeout: the test checks the grandchild is gone.
+ * be orphaned, write its pid to PIDFILE.<KWQ_ATTEMPT>, then hang. The worker
+ * must kill the whole process group on timeout: the test checks that every
+ * grandchild written is gone.
  */
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "helper_common.h"
 
 int main(int argc, char **argv)
 {
+    const char *attempt = getenv("KWQ_ATTEMPT");
+    char path[4000]; /* room for helper_write_pid's ".tmp" */
     pid_t pid;
 
-    if (argc < 2)
+    if (argc < 2 || !attempt)
         return 64;
+    (void)snprintf(path, sizeof(path), "%s.%s", argv[1], attempt);
     helper_drain_stdin();
     pid = fork();
     if (pid < 0)
@@ -23,7 +29,7 @@ int main(int argc, char **argv)
         for (;;)
             pause();
     }
-    helper_write_pid(argv[1], pid);
+    helper_write_pid(path, pid);
     for (;;)
         pause();
 }
