@@ -231,6 +231,19 @@ Test(conn, db_from_the_url_is_selected)
     kwq_client_free(c);
 }
 
+/* A password for a server whose default user has none: an authorisation error that says so. */
+Test(conn, password_for_a_server_without_one_is_eauth)
+{
+    struct kwq_client *c = new_client(test_redis.url, WRONG_PASSWORD);
+
+    cr_assert(eq(int, kwq_client_connect(c), KWQ_EAUTH), "%s", kwq_client_errstr(c));
+    cr_assert(
+        tp_contains(kwq_client_errstr(c), "a password was given but this Redis user has none"),
+        "%s", kwq_client_errstr(c));
+    assert_clean_errstr(c);
+    kwq_client_free(c);
+}
+
 /* Processes the caller starts (handlers, workers) never inherit the connection. */
 Test(conn, connection_is_close_on_exec)
 {

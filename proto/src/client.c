@@ -226,6 +226,12 @@ static int error_reply(struct kwq_client *c, const redisReply *r)
         return kwq__fail(c, KWQ_EAUTH,
                          "Redis refused the password (WRONGPASS): check "
                          "KWQ_REDIS_PASSWORD / --redis-password-file");
+    /* Redis 6+ answers AUTH so when the user (default: "default") has no password at all. */
+    if (strncmp(msg, "ERR AUTH", 8) == 0 && strstr(msg, "without any password configured"))
+        return kwq__fail(c, KWQ_EAUTH,
+                         "a password was given but this Redis user has none; unset "
+                         "KWQ_REDIS_PASSWORD / --redis-password-file, or name the ACL user in the "
+                         "URL (redis://USER@host)");
     /* Retrying cannot help: the user's ACL must change, so it is an authorisation error. */
     if (strncmp(msg, "NOPERM", 6) == 0)
         return kwq__fail(c, KWQ_EAUTH,
