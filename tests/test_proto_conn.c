@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -687,6 +688,73 @@ Test(conn_tcp, user_without_permission_is_eauth)
               "%s", kwq_client_errstr(c));
     cr_assert(tp_contains(kwq_client_errstr(c), "docs/PROTOCOL.md"), "%s", kwq_client_errstr(c));
     assert_clean_errstr(c);
+    kwq_client_free(c);
+}
+
+/* ---- A server still loading its data ------------------------------------------ */
+
+static void loading_setup(void)
+{
+    static const char *const args[] = {"--appendonly", "yes", "--enable-debug-command", "local",
+                                       NULL};
+
+    redis_fixture_start(&test_redis, args);
+}
+
+TestSuite(conn_loading, .init = loading_setup, .fini = redis_teardown);
+
+/* The integer after "name:" in INFO persistence; -1 when absent. */
+static long persistence_field(redisContext *r, const char *name)
+{
+    redisReply *rep = redisCommand(r, "INFO persistence");
+    const char *p;
+    long v = -1;
+
+    cr_assert(rep != NULL && rep->type == REDIS_REPLY_STRING);
+    p = strstr(rep->str, name);
+    if (p)
+        v = strtol(p + strlen(name) + 1, NULL, 10);
+    freeReplyObject(rep);
+    return v;
+}
+
+/*
+ * After a restart Redis replays its data and refuses scripts until it is
+ * done: connecting then is a passing KWQ_ECONN that says so (the worker
+ * retries it with backoff, kwq exits 69), never a session on half the data.
+ */
+Test(conn_loading, loading_server_is_a_passing_econn)
+{
+    /* 20,000 keys loaded at >= 100 us each: seconds of loading, served meanwhile. */
+    static const char *const slow[] = {"--key-load-delay", "100",
+                                       "--loading-process-events-interval-bytes", "1024", NULL};
+    redisContext *r = tp_redis();
+    struct kwq_client *c;
+    redisReply *rep;
+
+    rep = redisCommand(r, "DEBUG POPULATE 20000");
+    cr_assert(rep != NULL && rep->type == REDIS_REPLY_STATUS, "%s", rep ? rep->str : "?");
+    freeReplyObject(rep);
+    rep = redisCommand(r, "BGREWRITEAOF");
+    cr_assert(rep != NULL && rep->type == REDIS_REPLY_STATUS, "%s", rep ? rep->str : "?");
+    freeReplyObject(rep);
+    for (int i = 0; persistence_field(r, "aof_rewrite_in_progress") != 0; i++) {
+        struct timespec ts = {0, 10L * 1000 * 1000};
+
+        cr_assert(i < 6000, "the AOF rewrite did not finish");
+        (void)nanosleep(&ts, NULL);
+    }
+    redisFree(r);
+    redis_fixture_restart_loading(&test_redis, slow);
+
+    c = new_client(test_redis.url, NULL);
+    cr_assert(eq(int, kwq_client_connect(c), KWQ_ECONN), "%s", kwq_client_errstr(c));
+    cr_assert(
+        tp_contains(kwq_client_errstr(c), "is still loading its data set into memory (LOADING, "),
+        "%s", kwq_client_errstr(c));
+    cr_assert(tp_contains(kwq_client_errstr(c), "% done); retry in a moment"), "%s",
+              kwq_client_errstr(c));
+    cr_assert(not(kwq_client_is_connected(c)));
     kwq_client_free(c);
 }
 

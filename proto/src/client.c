@@ -214,6 +214,19 @@ static int error_reply(struct kwq_client *c, const redisReply *r)
 
         return kwq__fail(c, code, "%s", sp ? sp + 1 : kwq_strerror(code));
     }
+    /*
+     * Redis replays its AOF or RDB after a restart and refuses scripts until
+     * it is done: a passing state, like a connection not yet possible, so it
+     * is reported (and handled by callers) as one.
+     */
+    if (strncmp(msg, "LOADING", 7) == 0) {
+        code = kwq__fail(c, KWQ_ECONN,
+                         "Redis at %s is still loading its data set into memory (LOADING); "
+                         "retry in a moment",
+                         kwq__url_for_msg(c));
+        kwq__disconnect(c);
+        return code;
+    }
     if (strncmp(msg, "OOM ", 4) == 0)
         return kwq__fail(c, KWQ_EFULL,
                          "Redis is at its maxmemory limit and refused the write "

@@ -65,29 +65,57 @@ static int simple(struct kwq_client *c, redisReply **ret, int argc, const char *
     return rc;
 }
 
-static int check_policy(struct kwq_client *c)
+/* The value of "name:" in INFO text, and its length in *len; NULL when absent. */
+static const char *info_field(const char *info, const char *name, size_t *len)
+{
+    size_t n = strlen(name);
+    const char *p = info;
+
+    while ((p = strstr(p, name)) != NULL) {
+        if ((p == info || p[-1] == '\n') && p[n] == ':') {
+            p += n + 1;
+            *len = strcspn(p, "\r\n");
+            return p;
+        }
+        p += n;
+    }
+    return NULL;
+}
+
+/*
+ * One INFO (default sections) for what the server must be before kwq uses
+ * it: done loading its data (scripts are refused until then), and never
+ * evicting keys.
+ */
+static int check_server(struct kwq_client *c)
 {
     redisReply *r;
-    const char *p, *e;
-    int rc = simple(c, &r, 2, (const char *[]){"INFO", "memory"});
+    const char *p;
+    size_t n;
+    int rc = simple(c, &r, 1, (const char *[]){"INFO"});
 
     if (rc)
         return rc;
     if (r->type != REDIS_REPLY_STRING) {
         freeReplyObject(r);
-        return kwq__bad_reply(c, "INFO memory text");
+        return kwq__bad_reply(c, "INFO text");
     }
-    p = strstr(r->str, "maxmemory_policy:");
-    if (p) {
-        p += strlen("maxmemory_policy:");
-        e = p + strcspn(p, "\r\n");
-        if ((size_t)(e - p) != strlen("noeviction") || memcmp(p, "noeviction", 10) != 0) {
-            rc = kwq__fail(c, KWQ_EPOLICY,
-                           "Redis maxmemory-policy is '%.*s': kwq needs "
-                           "'noeviction' (it must never evict queue keys); run CONFIG SET "
-                           "maxmemory-policy noeviction",
-                           (int)(e - p > 40 ? 40 : e - p), p);
-        }
+    p = info_field(r->str, "loading", &n);
+    if (p && n == 1 && *p == '1') {
+        const char *perc = info_field(r->str, "loading_loaded_perc", &n);
+
+        rc = kwq__fail(c, KWQ_ECONN,
+                       "Redis at %s is still loading its data set into memory (LOADING, %.*s%% "
+                       "done); retry in a moment",
+                       kwq__url_for_msg(c), perc ? (int)(n > 8 ? 8 : n) : 1, perc ? perc : "?");
+    }
+    p = info_field(r->str, "maxmemory_policy", &n);
+    if (rc == 0 && p && (n != strlen("noeviction") || memcmp(p, "noeviction", n) != 0)) {
+        rc = kwq__fail(c, KWQ_EPOLICY,
+                       "Redis maxmemory-policy is '%.*s': kwq needs "
+                       "'noeviction' (it must never evict queue keys); run CONFIG SET "
+                       "maxmemory-policy noeviction",
+                       (int)(n > 40 ? 40 : n), p);
     }
     freeReplyObject(r);
     return rc;
@@ -186,7 +214,7 @@ int kwq_client_connect(struct kwq_client *c)
             goto fail;
         freeReplyObject(r);
     }
-    rc = check_policy(c);
+    rc = check_server(c);
     if (rc)
         goto fail;
     rc = load_scripts(c);

@@ -57,7 +57,8 @@ static void spawn(struct redis_fixture *f)
     f->pid = pid;
 }
 
-static int ping(const struct redis_fixture *f)
+/* 1 when the server answers PING; with any_reply, also when it answers -LOADING. */
+static int ping(const struct redis_fixture *f, int any_reply)
 {
     struct timeval tv = {.tv_sec = 1, .tv_usec = 0};
     redisContext *c = redisConnectUnixWithTimeout(f->sock, tv);
@@ -66,7 +67,7 @@ static int ping(const struct redis_fixture *f)
     if (c && !c->err) {
         redisReply *r = redisCommand(c, "PING");
         /* A server still loading its AOF answers -LOADING: not ready yet. */
-        ok = r && r->type == REDIS_REPLY_STATUS;
+        ok = r && (r->type == REDIS_REPLY_STATUS || (any_reply && r->type == REDIS_REPLY_ERROR));
         if (r)
             freeReplyObject(r);
     }
@@ -75,11 +76,11 @@ static int ping(const struct redis_fixture *f)
     return ok;
 }
 
-static void wait_ready(struct redis_fixture *f)
+static void wait_ready(struct redis_fixture *f, int any_reply)
 {
     for (int i = 0; i < 2000; i++) {
         int st;
-        if (ping(f))
+        if (ping(f, any_reply))
             return;
         if (waitpid(f->pid, &st, WNOHANG) == f->pid) {
             f->pid = 0;
@@ -105,7 +106,7 @@ void redis_fixture_start(struct redis_fixture *f, const char *const *extra)
         f->extra[i] = extra[i];
     f->extra[i] = NULL;
     spawn(f);
-    wait_ready(f);
+    wait_ready(f, 0);
 }
 
 void redis_fixture_kill(struct redis_fixture *f)
@@ -121,7 +122,23 @@ void redis_fixture_restart(struct redis_fixture *f)
 {
     redis_fixture_kill(f);
     spawn(f);
-    wait_ready(f);
+    wait_ready(f, 0);
+}
+
+void redis_fixture_restart_loading(struct redis_fixture *f, const char *const *more)
+{
+    size_t i = 0;
+
+    while (f->extra[i])
+        i++;
+    for (size_t k = 0; more && more[k]; k++) {
+        cr_assert(i + 1 < REDIS_FIXTURE_MAX_ARGS, "too many redis-server arguments");
+        f->extra[i++] = more[k];
+    }
+    f->extra[i] = NULL;
+    redis_fixture_kill(f);
+    spawn(f);
+    wait_ready(f, 1);
 }
 
 void redis_fixture_stop(struct redis_fixture *f)

@@ -32,6 +32,13 @@ void redis_fixture_kill(struct redis_fixture *f);
 /* Start the server again in the same dir with the same arguments. */
 void redis_fixture_restart(struct redis_fixture *f);
 
+/*
+ * Kill the server and start it again with more arguments (NULL-terminated,
+ * may be NULL) after the first ones, returning as soon as it answers at all:
+ * a server still loading its data answers -LOADING meanwhile.
+ */
+void redis_fixture_restart_loading(struct redis_fixture *f, const char *const *more);
+
 /* The fixture used by TestSuite(.init = redis_setup, .fini = redis_teardown). */
 extern struct redis_fixture test_redis;
 void redis_setup(void);
