@@ -2,7 +2,7 @@
  * test_worker_spawn.c - starting handler processes: a handler inherits no
  * fd of the worker (not its Redis connection), in exec and stream mode; a
  * handler that cannot be executed stops the worker with 78, a worker out
- * of file descriptors with 70 (a shortage, not a broken Job spec); either
+ * of file descriptors with 71 (a shortage, not a broken Job spec); either
  * way the task goes back uncharged.
  */
 #include <fcntl.h>
@@ -91,7 +91,7 @@ Test(worker_spawn, handler_that_cannot_be_executed_exits_78_and_releases_the_tas
  * the event loop's two and the Redis connection fit, a handler's pipes do
  * not.
  */
-Test(worker_spawn, worker_out_of_fds_exits_70_and_releases_the_task)
+Test(worker_spawn, worker_out_of_fds_exits_71_and_releases_the_task)
 {
     struct kwq_client *c = test_client();
     /* A long lease: nothing but the failure itself may move the worker along. */
@@ -112,7 +112,7 @@ Test(worker_spawn, worker_out_of_fds_exits_70_and_releases_the_task)
     fds[1] = fds[2] = fd;
     w = test_proc_start(argv, fds);
     (void)close(fd);
-    cr_assert_eq(worker_wait(w, "w.log"), KWQ_EXIT_SOFTWARE);
+    cr_assert_eq(worker_wait(w, "w.log"), KWQ_EXIT_OSERR);
 
     struct kwq_stats st = stats_of(c);
     cr_assert_eq(st.pending, 1, "the task is back in the queue");

@@ -268,11 +268,11 @@ void lease_spawn_failed(struct worker *w, int rc)
 {
     if (handler_spawn_error_is_resource(rc))
         kwq_log(KWQ_LOG_ERROR,
-                "out of processes, file descriptors or memory for handlers: exiting 70 once the "
+                "out of processes, file descriptors or memory for handlers: exiting 71 once the "
                 "running handlers are done; lower --concurrency or raise the pod's limits",
                 KWQ_LS("err", strerror(-rc)));
     if (!w->fatal_code)
-        w->fatal_code = handler_spawn_error_is_resource(rc) ? KWQ_EXIT_SOFTWARE : KWQ_EXIT_CONFIG;
+        w->fatal_code = handler_spawn_error_is_resource(rc) ? KWQ_EXIT_OSERR : KWQ_EXIT_CONFIG;
     shutdown_start(w);
 }
 

@@ -27,7 +27,7 @@ static int setup(struct worker *w)
     if (rc < 0) {
         kwq_log(KWQ_LOG_ERROR, "cannot start the stream handler",
                 KWQ_LS("handler", w->cfg->handler_path), KWQ_LS("err", strerror(-rc)));
-        return handler_spawn_error_is_resource(rc) ? KWQ_EXIT_SOFTWARE : KWQ_EXIT_CONFIG;
+        return handler_spawn_error_is_resource(rc) ? KWQ_EXIT_OSERR : KWQ_EXIT_CONFIG;
     }
     return -1;
 }

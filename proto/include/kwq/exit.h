@@ -21,6 +21,7 @@
 #define KWQ_EXIT_NOINPUT     66 /* input file missing, unreadable, or empty */
 #define KWQ_EXIT_UNAVAILABLE 69 /* Redis unreachable, password refused, or unsafe eviction policy */
 #define KWQ_EXIT_SOFTWARE    70 /* internal error: a bug, please report it */
+#define KWQ_EXIT_OSERR       71 /* worker: out of processes, file descriptors or memory */
 #define KWQ_EXIT_INTERRUPTED 75 /* worker: stopped by SIGTERM/SIGINT before the queue drained */
 #define KWQ_EXIT_CONFIG      78 /* worker: configuration error (bad option, missing handler) */
 
