@@ -35,21 +35,32 @@ static struct kwq_dead_task the_dead_task(struct kwq_client *c)
     return d;
 }
 
+/*
+ * One task ("t0") in a sealed queue that allows max_attempts, backoff base
+ * backoff_ms; a worker with args runs until the queue is drained (exit 0:
+ * dead-lettered tasks leave it drained). The task's ID goes to *id if given.
+ */
+static void drain_one_task(struct kwq_client *c, int max_attempts, int backoff_ms,
+                           const char *const *args, struct kwq_enqueued *id)
+{
+    pid_t w;
+
+    cr_assert(kwq_queue_set(c, TEST_QUEUE, "max_attempts", max_attempts) == 0);
+    cr_assert(kwq_queue_set(c, TEST_QUEUE, "backoff_base_ms", backoff_ms) == 0);
+    enqueue_n(c, 1, "t", id);
+    cr_assert(kwq_seal(c, TEST_QUEUE) == 0);
+    w = worker_start("w.log", args);
+    cr_assert_eq(worker_wait(w, "w.log"), KWQ_EXIT_OK, "dead-lettered tasks leave it drained");
+}
+
 Test(worker_fail, failing_handler_is_retried_with_backoff_then_dead_lettered)
 {
     struct kwq_client *c = test_client();
     struct kwq_enqueued id;
     struct kwq_task_info info;
     const char *args[] = {"--", helper_path("helper_exit"), "3", "boom: the last words", NULL};
-    pid_t w;
 
-    cr_assert(kwq_queue_set(c, TEST_QUEUE, "max_attempts", 3) == 0);
-    cr_assert(kwq_queue_set(c, TEST_QUEUE, "backoff_base_ms", 50) == 0);
-    enqueue_n(c, 1, "t", &id);
-    cr_assert(kwq_seal(c, TEST_QUEUE) == 0);
-    w = worker_start("w.log", args);
-    cr_assert_eq(worker_wait(w, "w.log"), KWQ_EXIT_OK,
-                 "dead-lettered tasks leave the queue drained");
+    drain_one_task(c, 3, 50, args, &id);
 
     struct kwq_stats st = stats_of(c);
     cr_assert_eq(st.failed, 3);
@@ -77,13 +88,8 @@ Test(worker_fail, bad_input_code_is_dead_lettered_at_once)
 {
     struct kwq_client *c = test_client();
     const char *args[] = {"--", helper_path("helper_exit"), "65", "cannot parse", NULL};
-    pid_t w;
 
-    cr_assert(kwq_queue_set(c, TEST_QUEUE, "max_attempts", 5) == 0);
-    enqueue_n(c, 1, "t", NULL);
-    cr_assert(kwq_seal(c, TEST_QUEUE) == 0);
-    w = worker_start("w.log", args);
-    cr_assert_eq(worker_wait(w, "w.log"), KWQ_EXIT_OK);
+    drain_one_task(c, 5, 1000, args, NULL);
 
     struct kwq_stats st = stats_of(c);
     cr_assert_eq(st.failed, 1);
@@ -128,15 +134,10 @@ Test(worker_fail, timed_out_handler_process_group_is_killed)
     const char *args[] = {"--timeout", "300ms", "--kill-grace",
                           "300ms",     "--",    helper_path("helper_orphan"),
                           gcfile,      NULL};
-    pid_t w, gc[ATTEMPTS];
+    pid_t gc[ATTEMPTS];
     int n = 0;
 
-    cr_assert(kwq_queue_set(c, TEST_QUEUE, "max_attempts", ATTEMPTS) == 0);
-    cr_assert(kwq_queue_set(c, TEST_QUEUE, "backoff_base_ms", 10) == 0);
-    enqueue_n(c, 1, "t", NULL);
-    cr_assert(kwq_seal(c, TEST_QUEUE) == 0);
-    w = worker_start("w.log", args);
-    cr_assert_eq(worker_wait(w, "w.log"), KWQ_EXIT_OK);
+    drain_one_task(c, ATTEMPTS, 10, args, NULL);
 
     struct kwq_dead_task d = the_dead_task(c);
     cr_assert_eq(d.last_code, -1);
@@ -169,13 +170,8 @@ Test(worker_fail, crashing_handler_is_a_failure_with_its_signal)
 {
     struct kwq_client *c = test_client();
     const char *args[] = {"--", helper_path("helper_crash"), NULL};
-    pid_t w;
 
-    cr_assert(kwq_queue_set(c, TEST_QUEUE, "max_attempts", 1) == 0);
-    enqueue_n(c, 1, "t", NULL);
-    cr_assert(kwq_seal(c, TEST_QUEUE) == 0);
-    w = worker_start("w.log", args);
-    cr_assert_eq(worker_wait(w, "w.log"), KWQ_EXIT_OK);
+    drain_one_task(c, 1, 1000, args, NULL);
     struct kwq_dead_task d = the_dead_task(c);
     cr_assert_eq(d.last_code, -1);
     cr_assert(strstr(d.last_error, "killed by signal 6") != NULL, "error: %s", d.last_error);
