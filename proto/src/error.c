@@ -34,6 +34,16 @@ const char *kwq_err_name(int code)
     }
 }
 
+bool kwq_err_is_transient(int code)
+{
+    return code == KWQ_ECONN || code == KWQ_ETIMEOUT || code == KWQ_EOOM;
+}
+
+bool kwq_err_is_config(int code)
+{
+    return code == KWQ_EAUTH || code == KWQ_ENOPERM || code == KWQ_EREADONLY || code == KWQ_EPOLICY;
+}
+
 /* True when reply starts with the word w followed by a space or its end. */
 static int starts_with_word(const char *reply, size_t len, const char *w)
 {

@@ -11,6 +11,7 @@
 #ifndef KWQ_ERROR_H
 #define KWQ_ERROR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Length of every error message buffer, terminating NUL included. */
@@ -37,7 +38,11 @@
     XX(NOTFOUND, -1013, "KWQ_NOTFOUND", "no such task")                                            \
     XX(STATE, -1014, "KWQ_STATE", "task is not in a state that allows this")                       \
     XX(FULL, -1015, "KWQ_FULL", "queue is full")                                                   \
-    XX(IO, -1016, NULL, "input/output error")
+    XX(IO, -1016, NULL, "input/output error")                                                      \
+    XX(READONLY, -1017, NULL, "Redis is a read-only replica")                                      \
+    XX(NOPERM, -1018, NULL, "the Redis user lacks a permission kwq needs")                         \
+    XX(OOM, -1019, NULL, "Redis is at its maxmemory limit")                                        \
+    XX(GONE, -1020, "KWQ_GONE", "the queue vanished from Redis")
 
 enum kwq_err {
 #define KWQ_ERR_ENUM(name, value, wire, text) KWQ_E##name = (value),
@@ -54,6 +59,26 @@ struct kwq_error {
     int code;                 /* KWQ_E* code, 0 when no error */
     char msg[KWQ_ERRSTR_LEN]; /* NUL-terminated message, no trailing newline */
 };
+
+/*
+ * True when retrying the same call later can succeed with nobody changing
+ * anything: the connection failed or was lost (KWQ_ECONN, also a Redis still
+ * loading its data), Redis did not answer in time (KWQ_ETIMEOUT), or it is at
+ * its maxmemory limit (KWQ_EOOM: workers draining queues free memory). Every
+ * other error is permanent: a person must change a setting, the input or the
+ * code first. The worker, the CLI, the broker and the Kubernetes client all
+ * decide "retry or give up" with this one predicate.
+ */
+bool kwq_err_is_transient(int code);
+
+/*
+ * True for a permanent error that lies in how Redis or kwq is configured,
+ * not in the call: a refused password (KWQ_EAUTH), a missing ACL permission
+ * (KWQ_ENOPERM), a replica instead of the master (KWQ_EREADONLY), an
+ * evicting maxmemory-policy (KWQ_EPOLICY). Programs exit KWQ_EXIT_CONFIG
+ * (78) for it, as for KWQ_EINVAL from connecting (bad URL or password file).
+ */
+bool kwq_err_is_config(int code);
 
 /* Static text for a KWQ_E* code or a -errno value ("unknown error" otherwise). */
 const char *kwq_strerror(int code);
