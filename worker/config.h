@@ -29,6 +29,8 @@ struct worker_config {
     uint64_t idle_exit_ms;          /* exit KWQ_EXIT_IDLE after this long idle; 0 = never */
     uint64_t redis_retry_ms;        /* give up (exit 69) after Redis is unreachable this long */
     uint64_t max_result;            /* bytes of handler stdout kept as the result */
+    uint64_t result_ttl_ms;         /* how long Redis keeps a result, ms; 0 = library default */
+    bool no_result;                 /* --no-result: ack without keeping the stdout */
     bool stream;                    /* stream mode: one long-lived handler, NDJSON */
     const char *ready_file;         /* readiness file, borrowed, or NULL */
     enum kwq_log_format log_format; /* json, text or auto */

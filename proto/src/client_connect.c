@@ -109,6 +109,12 @@ static int check_server(struct kwq_client *c)
                        "done); retry in a moment",
                        kwq__url_for_msg(c), perc ? (int)(n > 8 ? 8 : n) : 1, perc ? perc : "?");
     }
+    /* It changes with every restart or failover: scripts use it to notice a rollback. */
+    p = info_field(r->str, "run_id", &n);
+    if (p && n == sizeof(c->run_id) - 1) {
+        memcpy(c->run_id, p, n);
+        c->run_id[n] = '\0';
+    }
     p = info_field(r->str, "maxmemory_policy", &n);
     if (rc == 0 && p && (n != strlen("noeviction") || memcmp(p, "noeviction", n) != 0)) {
         rc = kwq__fail(c, KWQ_EPOLICY,
@@ -226,6 +232,11 @@ fail:
 cleanup:
     kwq__free_secret(password);
     return rc;
+}
+
+const char *kwq_client_server_run_id(const struct kwq_client *c)
+{
+    return c ? c->run_id : "";
 }
 
 /* ---- Server info --------------------------------------------------------------- */

@@ -115,6 +115,7 @@ struct kwq_client {
     int script_index[KWQ__OP_COUNT];
     bool waiting; /* kwq_wait_start sent a BLPOP not read yet */
     char errstr[KWQ_ERRSTR_LEN];
+    char run_id[41]; /* the server's run_id from INFO at the last connect, "" before */
 };
 
 /* Script file names ("enqueue", ...), in enum kwq__op order. */

@@ -82,6 +82,12 @@ const char *kwq_client_errstr(const struct kwq_client *c);
 /* The URL in use with any password replaced by "***" (for logs). Borrowed. */
 const char *kwq_client_url_redacted(const struct kwq_client *c);
 
+/*
+ * The server's run_id as read at the last connect (40 hex digits), "" when
+ * never connected. It changes whenever Redis restarts or fails over.
+ */
+const char *kwq_client_server_run_id(const struct kwq_client *c);
+
 /* ---- Enqueue ------------------------------------------------------------- */
 
 struct kwq_new_task {

@@ -17,6 +17,7 @@
 #define KWQ_EXIT_NOTFOUND    5  /* no such task or result */
 #define KWQ_EXIT_SEALED      6  /* the queue is sealed: enqueue refused */
 #define KWQ_EXIT_IDLE        7  /* worker: --idle-exit elapsed on an unsealed, empty queue */
+#define KWQ_EXIT_GONE        8  /* worker: the queue vanished from Redis (its data was lost) */
 #define KWQ_EXIT_DATAERR     65 /* bad input item: too big, line too long, bad JSON */
 #define KWQ_EXIT_NOINPUT     66 /* input file missing, unreadable, or empty */
 #define KWQ_EXIT_UNAVAILABLE 69 /* Redis unreachable, password refused, or unsafe eviction policy */
