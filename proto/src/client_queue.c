@@ -38,32 +38,42 @@ int kwq_reap(struct kwq_client *c, const char *queue, size_t max, struct kwq_rea
     return rc;
 }
 
+void kwq__seal_args(const char *op, struct kwq__args *args)
+{
+    kwq__args_addz(args, op);
+}
+
+int kwq__seal_parse(struct kwq_client *c, const redisReply *r, bool *sealed, bool *drained)
+{
+    long long s, d;
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || !kwq__reply_int(r->element[0], &s) ||
+        !kwq__reply_int(r->element[1], &d))
+        return kwq__bad_reply(c, "sealed and drained flags");
+    if (sealed)
+        *sealed = s != 0;
+    if (drained)
+        *drained = d != 0;
+    return 0;
+}
+
 /* Run the seal script with op; sealed/drained flags of the reply into the pointers. */
 static int seal_op(struct kwq_client *c, const char *queue, const char *op, bool *sealed,
                    bool *drained)
 {
     struct kwq__args a;
     redisReply *r;
-    long long s, d;
     int rc = kwq__begin(c, queue);
 
     if (rc)
         return rc;
     kwq__args_init(&a);
-    kwq__args_addz(&a, op);
+    kwq__seal_args(op, &a);
     rc = kwq__eval(c, KWQ__SEAL, queue, NULL, &a, &r);
     kwq__args_free(&a);
     if (rc)
         return rc;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || !kwq__reply_int(r->element[0], &s) ||
-        !kwq__reply_int(r->element[1], &d)) {
-        rc = kwq__bad_reply(c, "sealed and drained flags");
-    } else {
-        if (sealed)
-            *sealed = s != 0;
-        if (drained)
-            *drained = d != 0;
-    }
+    rc = kwq__seal_parse(c, r, sealed, drained);
     freeReplyObject(r);
     return rc;
 }
