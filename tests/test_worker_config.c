@@ -138,3 +138,19 @@ Test(worker_config, result_ttl_and_no_result_are_settings)
     cr_assert(file_contains(test_path("env.log"), "no-result              false  (env)"));
     expect_config_error(bad, "--result-ttl must be a duration");
 }
+
+Test(worker_config, unknown_kwq_variable_is_a_warning_naming_the_closest)
+{
+    struct kwq_client *c = test_client();
+    const char *args[] = {"--", "/bin/true", NULL};
+    pid_t w;
+
+    cr_assert(kwq_seal(c, TEST_QUEUE) == 0);
+    cr_assert(setenv("KWQ_CONCURENCY", "4", 1) == 0);
+    w = worker_start("w.log", args);
+    cr_assert_eq(worker_wait(w, "w.log"), KWQ_EXIT_OK);
+    cr_assert(file_contains(test_path("w.log"), "\"msg\":\"unknown KWQ_ variable: ignored\","
+                                                "\"name\":\"KWQ_CONCURENCY\","
+                                                "\"did_you_mean\":\"KWQ_CONCURRENCY\""));
+    kwq_client_free(c);
+}

@@ -265,6 +265,23 @@ int config_parse(struct worker_config *cfg, int argc, char **argv)
     return check_semantics(cfg, src);
 }
 
+static void warn_unknown_env(const char *name, const char *closest, void *arg)
+{
+    (void)arg;
+    if (closest)
+        kwq_log(KWQ_LOG_WARN, "unknown KWQ_ variable: ignored", KWQ_LS("name", name),
+                KWQ_LS("did_you_mean", closest));
+    else
+        kwq_log(KWQ_LOG_WARN, "unknown KWQ_ variable: ignored", KWQ_LS("name", name));
+}
+
+void config_warn_env(void)
+{
+    const struct kwq_opt_set set = {.opts = opts, .n = NOPTS};
+
+    (void)kwq_opt_env_check(&set, 1, warn_unknown_env, NULL);
+}
+
 void config_done(struct worker_config *cfg)
 {
     free(cfg->handler_path);

@@ -1,0 +1,96 @@
+/*
+ * test_cli_checks.c - the kwq binary against input it must refuse or warn
+ * about, found by issue 8: unknown KWQ_* variables (a typo) get a warning
+ * naming the closest known one, and no variable the programs document is
+ * taken for one.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "kwq/client.h"
+#include "kwq/exit.h"
+#include "kwq/opts.h"
+
+#include "redis_fixture.h"
+#include "test_cli_exec.h"
+
+TestSuite(cli_checks, .init = cli_setup, .fini = cli_teardown, .timeout = 120);
+
+/* Assert exit code, and stdout/stderr exactly when not NULL. */
+#define expect(r, code, out_text, err_text)                                                        \
+    do {                                                                                           \
+        cr_assert_eq((r)->status, (code), "exit %d, want %d; stderr: %s", (r)->status, (code),     \
+                     (r)->err);                                                                    \
+        if ((out_text) != NULL)                                                                    \
+            cr_assert_str_eq((r)->out, (const char *)(out_text));                                  \
+        if ((err_text) != NULL)                                                                    \
+            cr_assert_str_eq((r)->err, (const char *)(err_text));                                  \
+    } while (0)
+
+/* ---- Unknown KWQ_* variables ------------------------------------------------------------- */
+
+Test(cli_checks, unknown_variable_is_a_warning_naming_the_closest)
+{
+    struct cli_out r;
+
+    cr_assert_eq(setenv("KWQ_CONCURENCY", "4", 1), 0);
+    cr_assert_eq(setenv("KWQ_XYZZY_PLUGH", "1", 1), 0);
+    kwq(&r, NULL, "enqueue", "a");
+    expect(&r, 0, "queue 'default': 1 added, 0 duplicates\n", NULL);
+    cr_assert_not_null(strstr(r.err, "kwq: warning: KWQ_CONCURENCY is not a kwq variable (did "
+                                     "you mean KWQ_CONCURRENCY?); ignored\n"),
+                       "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "kwq: warning: KWQ_XYZZY_PLUGH is not a kwq variable; "
+                                     "ignored\n"),
+                       "%s", r.err);
+    cr_assert_eq(cli_count_line(r.err, ""), 0);
+    cli_out_free(&r);
+}
+
+/* Every KWQ_ name in s (help text) must be one a kwq program reads. */
+static void assert_all_known(const char *s, const char *what)
+{
+    size_t seen = 0;
+
+    for (const char *p = strstr(s, "KWQ_"); p; p = strstr(p + 1, "KWQ_")) {
+        char name[80];
+        size_t n = 0;
+
+        while ((isupper((unsigned char)p[n]) || p[n] == '_') && n < sizeof(name) - 1) {
+            name[n] = p[n];
+            n++;
+        }
+        name[n] = '\0';
+        cr_assert(kwq_opt_env_known(NULL, 0, name), "%s names %s, which kwq would warn about", what,
+                  name);
+        seen++;
+    }
+    cr_assert(seen > 0, "%s names no KWQ_ variable", what);
+}
+
+Test(cli_checks, every_documented_variable_is_known_to_both_programs)
+{
+    static const char *const cmds[] = {"enqueue", "seal",  "unseal", "status",
+                                       "wait",    "dlq",   "task",   "results",
+                                       "cancel",  "purge", "run",    "local-redis"};
+    struct cli_out r;
+
+    cli_exec_prog(&r, NULL, 0, (const char *const[]){KWQ_TEST_WORKER_BIN, "--help", NULL});
+    expect(&r, 0, NULL, "");
+    assert_all_known(r.out, "kwq-worker --help");
+    cli_out_free(&r);
+    kwq(&r, NULL, "--help");
+    assert_all_known(r.out, "kwq --help");
+    cli_out_free(&r);
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        kwq(&r, NULL, cmds[i], "--help");
+        expect(&r, 0, NULL, "");
+        assert_all_known(r.out, cmds[i]);
+        cli_out_free(&r);
+    }
+    cr_assert(!kwq_opt_env_known(NULL, 0, "KWQ_CONCURENCY"));
+}
