@@ -20,17 +20,6 @@
 
 TestSuite(cli_checks, .init = cli_setup, .fini = cli_teardown, .timeout = 120);
 
-/* Assert exit code, and stdout/stderr exactly when not NULL. */
-#define expect(r, code, out_text, err_text)                                                        \
-    do {                                                                                           \
-        cr_assert_eq((r)->status, (code), "exit %d, want %d; stderr: %s", (r)->status, (code),     \
-                     (r)->err);                                                                    \
-        if ((out_text) != NULL)                                                                    \
-            cr_assert_str_eq((r)->out, (const char *)(out_text));                                  \
-        if ((err_text) != NULL)                                                                    \
-            cr_assert_str_eq((r)->err, (const char *)(err_text));                                  \
-    } while (0)
-
 /* ---- Unknown KWQ_* variables ------------------------------------------------------------- */
 
 Test(cli_checks, unknown_variable_is_a_warning_naming_the_closest)
