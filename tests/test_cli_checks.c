@@ -83,3 +83,35 @@ Test(cli_checks, every_documented_variable_is_known_to_both_programs)
     }
     cr_assert(!kwq_opt_env_known(NULL, 0, "KWQ_CONCURENCY"));
 }
+
+/* ---- Input -------------------------------------------------------------------------------- */
+
+/* cJSON would end the string at the NUL: "a" stored, "1 added" said. */
+Test(cli_checks, json_nul_escape_is_refused_and_adds_nothing)
+{
+    struct kwq_client *c = test_client();
+    struct cli_out r;
+    struct kwq_task_info info;
+
+    kwq(&r, NULL, "enqueue", "--json", "{\"payload\":\"a\\u0000b\"}");
+    expect(&r, KWQ_EXIT_DATAERR, "",
+           "kwq: argument 1 holds \\u0000 (a NUL character), which JSON input cannot carry (give "
+           "items with NUL bytes as lines, without --json)\n");
+    cli_out_free(&r);
+    kwq(&r, "{\"payload\":\"ok\"}\n{\"payload\":{\"k\":\"x\\\\\\u0000\"}}\n", "enqueue", "--json");
+    expect(&r, KWQ_EXIT_DATAERR, "",
+           "kwq: line 2 of stdin holds \\u0000 (a NUL character), which JSON input cannot carry "
+           "(give items with NUL bytes as lines, without --json)\n");
+    cli_out_free(&r);
+    cr_assert_eq(cli_stats(c, "default").enqueued, 0);
+    /* An escaped backslash before u0000 is text, not the escape. */
+    kwq(&r, NULL, "enqueue", "--json", "{\"payload\":\"a\\\\u0000b\"}");
+    expect(&r, 0, "queue 'default': 1 added, 0 duplicates\n", "");
+    cli_out_free(&r);
+    memset(&info, 0, sizeof(info));
+    cr_assert_eq(kwq_task_get(c, "default", "1", &info), 0, "%s", kwq_client_errstr(c));
+    cr_assert_eq(info.task.payload_len, 8);
+    cr_assert(memcmp(info.task.payload, "a\\u0000b", 8) == 0);
+    kwq_task_info_done(&info);
+    kwq_client_free(c);
+}
