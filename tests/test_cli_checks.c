@@ -115,3 +115,54 @@ Test(cli_checks, json_nul_escape_is_refused_and_adds_nothing)
     kwq_task_info_done(&info);
     kwq_client_free(c);
 }
+
+/* ---- kwq results --after, kwq wait on a queue never used ------------------------------------ */
+
+Test(cli_checks, results_after_garbage_is_a_usage_error)
+{
+    static const char *const bad[] = {"garbage", "1-", "-1",  "12-3-4",
+                                      "1 2",     "",   "1-x", "123456789012345678901-0"};
+    struct cli_out r;
+    char want[512];
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        kwq(&r, NULL, "results", "--after", bad[i]);
+        (void)snprintf(want, sizeof(want),
+                       "kwq: --after '%s' is not a results cursor: give the \"cursor\" of a result "
+                       "in --json output, such as 1733312345678-0, or 0 for the oldest kept; see "
+                       "'kwq results --help'\n",
+                       bad[i]);
+        expect(&r, KWQ_EXIT_USAGE, "", want);
+        cli_out_free(&r);
+    }
+    kwq(&r, NULL, "results", "--after", "1733312345678-0");
+    expect(&r, 0, "", "");
+    cli_out_free(&r);
+    kwq(&r, NULL, "results", "--after", "1733312345678");
+    expect(&r, 0, "", "");
+    cli_out_free(&r);
+}
+
+Test(cli_checks, wait_on_a_queue_never_used_says_so_and_waits)
+{
+    static const char note[] = "kwq: queue 'nevr' has never been used (nothing enqueued, not "
+                               "sealed): waiting for it; check the queue name (--queue, "
+                               "KWQ_QUEUE)\n";
+    struct cli_out r;
+
+    kwq(&r, NULL, "--queue", "nevr", "wait", "--timeout", "300ms", "--interval", "1h");
+    cr_assert_eq(r.status, KWQ_EXIT_TIMEOUT, "%s", r.err);
+    cr_assert_not_null(strstr(r.err, note), "%s", r.err);
+    cr_assert_null(strstr(r.err, "is not sealed"), "%s", r.err);
+    cli_out_free(&r);
+    /* Used but unsealed: the usual note, not this one. */
+    kwq(&r, NULL, "--queue", "used", "enqueue", "x");
+    cli_out_free(&r);
+    kwq(&r, NULL, "--queue", "used", "wait", "--timeout", "300ms", "--interval", "1h");
+    cr_assert_eq(r.status, KWQ_EXIT_TIMEOUT, "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "kwq: queue 'used' is not sealed: it drains only once "
+                                     "sealed ('kwq seal')\n"),
+                       "%s", r.err);
+    cr_assert_null(strstr(r.err, "never been used"), "%s", r.err);
+    cli_out_free(&r);
+}
