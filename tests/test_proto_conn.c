@@ -858,7 +858,7 @@ Test(conn_repl, replica_is_refused_at_connect)
     c = new_client(replica.url, NULL);
     cr_assert(eq(int, kwq_client_connect(c), KWQ_EREADONLY), "%s", kwq_client_errstr(c));
     (void)snprintf(want, sizeof(want),
-                   "Redis at %s is a read-only replica of 127.0.0.1:%s: point the Redis URL at "
+                   "Redis at %s is a read-only replica of 127.0.0.1:%s; point the Redis URL at "
                    "the master",
                    replica.url, master_port);
     tp_assert_str_eq(kwq_client_errstr(c), want);
