@@ -81,7 +81,8 @@ static const struct cli_spec spec = {
         "--max. Results (each handler's stdout) are written as tasks finish; progress and a\n"
         "summary go to stderr. Exit 0 when every task is done, 3 when some were dead-lettered,\n"
         "75 when interrupted (Ctrl-C: workers release their tasks; twice: they are killed), 78\n"
-        "when HANDLER or kwq-worker cannot be run, 69 when Redis is lost.\n"
+        "when HANDLER or kwq-worker cannot be run or Redis refuses the password or user or is\n"
+        "a replica, 69 when Redis is lost.\n"
         "Without --redis or KWQ_REDIS_URL, kwq uses a running 'kwq local-redis', else starts\n"
         "a private redis-server for this run and stops it at the end. A sealed queue that has\n"
         "drained (a finished run) is unsealed for new input.",

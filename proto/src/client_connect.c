@@ -112,7 +112,7 @@ int kwq__info_check(const char *info, const char *url, char *run_id, struct kwq_
     /* A replica refuses every write: permanent, whether or not it is loading. */
     if (info_field(info, "role", &n) && !info_is(info, "role", "master"))
         return kwq_error_set(err, KWQ_EREADONLY,
-                             "Redis at %s is a read-only replica of %s:%s: point the Redis URL at "
+                             "Redis at %s is a read-only replica of %s:%s; point the Redis URL at "
                              "the master",
                              url, info_copy(info, "master_host", a, sizeof(a)),
                              info_copy(info, "master_port", b, sizeof(b)));
