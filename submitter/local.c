@@ -119,13 +119,7 @@ int local_state_dir(char *buf, size_t len, bool create, struct kwq_error *err)
 
 /* ---- Starting and stopping ------------------------------------------------------------ */
 
-/*
- * What redis-server said last, for a message: the last lines of its stdout and
- * stderr (a bad argument is reported there, before the log opens), else of
- * its log. A private server's directory is removed once it failed, so the
- * words must be in the message itself.
- */
-static void server_said(const struct local_redis *r, char *buf, size_t len)
+void local_redis_said(const struct local_redis *r, char *buf, size_t len)
 {
     static const char *const files[] = {"redis.out", "redis.log"};
     char path[PATH_MAX + 16], text[1024];
@@ -219,7 +213,7 @@ static int wait_ready(struct local_redis *r, struct kwq_error *err)
             return 0;
         if (waitpid(r->pid, &st, WNOHANG) == r->pid) {
             r->pid = 0;
-            server_said(r, said, sizeof(said));
+            local_redis_said(r, said, sizeof(said));
             return kwq_error_set(err, KWQ_ECONN,
                                  "redis-server exited during start-up (status %d): %s%s%s",
                                  WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
@@ -227,7 +221,7 @@ static int wait_ready(struct local_redis *r, struct kwq_error *err)
                                  r->private_dir ? "" : r->dir);
         }
         if (kwq_monotonic_ms() > until) {
-            server_said(r, said, sizeof(said));
+            local_redis_said(r, said, sizeof(said));
             return kwq_error_set(err, KWQ_ETIMEOUT,
                                  "redis-server did not answer within 10s: %s%s%s",
                                  said[0] ? said : "it said nothing", r->private_dir ? "" : "; see ",
