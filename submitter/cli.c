@@ -438,3 +438,30 @@ int cli_json_print(struct cJSON *v)
     cJSON_free(text);
     return KWQ_EXIT_OK;
 }
+
+size_t cli_last_lines(const char *text, size_t n, size_t max, const char **start, size_t *len)
+{
+    size_t k = 0;
+
+    for (size_t end = n; end > 0 && k < max;) {
+        size_t b = end;
+
+        while (b > 0 && text[b - 1] != '\n')
+            b--;
+        if (end > b && strspn(text + b, " \r\t") < end - b) {
+            start[k] = text + b;
+            len[k++] = end - b;
+        }
+        end = b > 0 ? b - 1 : 0;
+    }
+    for (size_t i = 0; i < k / 2; i++) { /* oldest first */
+        const char *s = start[i];
+        size_t l = len[i];
+
+        start[i] = start[k - 1 - i];
+        len[i] = len[k - 1 - i];
+        start[k - 1 - i] = s;
+        len[k - 1 - i] = l;
+    }
+    return k;
+}

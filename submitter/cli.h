@@ -188,6 +188,13 @@ int cli_json_print(struct cJSON *v);
  */
 int cli_stdout_finish(int rc);
 
+/*
+ * The last (up to) max lines of text[0..n) that hold more than blanks, oldest
+ * first: start[i] and len[i] (without the newline). Returns how many. For
+ * quoting the end of a log or a stderr tail in a message.
+ */
+size_t cli_last_lines(const char *text, size_t n, size_t max, const char **start, size_t *len);
+
 /* True when stdin is a terminal (for confirmations). */
 bool cli_stdin_is_tty(void);
 

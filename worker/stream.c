@@ -33,6 +33,7 @@
 #include "kwq/util.h"
 
 #include "handler.h"
+#include "stream_probe.h"
 #include "worker.h"
 
 #define RESTART_MIN_MS   100
@@ -60,6 +61,7 @@ struct stream {
     uint64_t answered;        /* answers from the current process */
     unsigned silent_exits;    /* exits in a row without an answer */
     char **envp;              /* handler environment (strings borrowed) */
+    struct stream_probe pr;   /* is it an exec-style handler that never answers? */
 };
 
 /* ---- Answers ---- */
@@ -441,6 +443,7 @@ static void proc_cleanup(struct stream *s)
     ev_child_stop(loop, &s->child_w);
     ev_timer_stop(loop, &s->kill_w);
     ev_timer_stop(loop, &s->eof_w);
+    stream_probe_stop(&s->pr);
     handler_close_fds(&s->p);
     linebuf_done(&s->outlb);
     linebuf_done(&s->errlb);
@@ -510,6 +513,7 @@ static int spawn_now(struct stream *s)
     ev_io_start(loop, &s->out_w);
     ev_io_set(&s->err_w, s->p.err_fd, EV_READ);
     ev_io_start(loop, &s->err_w);
+    stream_probe_start(&s->pr, w, s->p.pid, s->p.in_fd, &s->answered);
     kwq_log(KWQ_LOG_INFO, "stream handler started", KWQ_LI("pid", s->p.pid),
             KWQ_LS("handler", w->cfg->handler_path));
     return 0;
