@@ -95,7 +95,7 @@ void cli_note(const char *fmt, ...)
 
 int cli_exit_code(int err)
 {
-    /* The one classification libkwq gives every program: retrying may help, or a setting must change. */
+    /* libkwq's one classification: retrying may help, or a setting must change. */
     if (kwq_err_is_transient(err))
         return KWQ_EXIT_UNAVAILABLE;
     if (kwq_err_is_config(err))
