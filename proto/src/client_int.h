@@ -100,6 +100,7 @@ struct kwq__args {
 
 void kwq__args_init(struct kwq__args *a);
 void kwq__args_free(struct kwq__args *a);
+void kwq__args_clear(struct kwq__args *a); /* empty it, keeping its memory for reuse */
 void kwq__args_add(struct kwq__args *a, const void *s, size_t len);     /* borrowed */
 void kwq__args_addz(struct kwq__args *a, const char *s);                /* borrowed */
 void kwq__args_addcopy(struct kwq__args *a, const char *s, size_t len); /* copied, <= 4096 */
