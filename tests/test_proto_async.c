@@ -695,6 +695,99 @@ Test(async, wait_is_woken_by_an_enqueue_and_times_out)
     ev_loop_destroy(loop);
 }
 
+/* More than 1000 items go as several script calls, answered as one call. */
+Test(async, calls_over_a_chunk_answer_as_the_sync_client)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_client *c = tp_client(NULL);
+    struct kwq_async *a = async_client(loop);
+    static struct kwq_lease_ref refs[2345];
+    static int sst[2345];
+    static struct kwq_failure f[1001];
+    static struct kwq_fail_outcome sout[1001];
+    int seen = 0;
+
+    tp_enqueue_n(c, TP_QUEUE, "t", 3);
+    for (size_t i = 0; i < 2345; i++)
+        refs[i] = (struct kwq_lease_ref){.id = "424242", .token = i};
+    for (size_t i = 0; i < 1001; i++)
+        f[i] = (struct kwq_failure){.id = "424242", .token = i, .code = 1};
+    cr_assert(eq(int, kwq_renew(c, TP_QUEUE, refs, 2345, 60000, sst), 0));
+    cr_assert(eq(int, kwq_fail(c, TP_QUEUE, f, 1001, sout), 0));
+    cr_assert(eq(int, kwq_async_renew(a, TP_QUEUE, refs, 2345, 60000, on_status, TAG(0)), 0));
+    cr_assert(eq(int, kwq_async_fail(a, TP_QUEUE, f, 1001, on_fail, TAG(1)), 0));
+    cr_assert(eq(int, kwq_async_release(a, TP_QUEUE, refs, 1500, on_status, TAG(2)), 0));
+    run_until(loop, 3, 20);
+    cr_assert(eq(int, calls[0].rc, 0), "%s", calls[0].err);
+    cr_assert(eq(sz, calls[0].n, 2345));
+    cr_assert(eq(int, calls[1].rc, 0), "%s", calls[1].err);
+    cr_assert(eq(sz, calls[1].n, 1001));
+    cr_assert(eq(int, calls[2].rc, 0), "%s", calls[2].err);
+    cr_assert(eq(sz, calls[2].n, 1500));
+    for (size_t i = 0; i < 8; i++) {
+        cr_assert(eq(int, calls[0].st[i], sst[i]));
+        cr_assert(eq(int, calls[1].out[i].status, sout[i].status));
+        seen += calls[2].st[i] == KWQ_ELEASELOST;
+    }
+    cr_assert(eq(int, sst[2344], KWQ_ELEASELOST));
+    cr_assert(eq(int, seen, 8));
+    kwq_async_free(a);
+    kwq_client_free(c);
+    ev_loop_destroy(loop);
+}
+
+/* A call made behind a wait is not timed out while the wait legitimately blocks. */
+Test(async, a_call_behind_a_wait_gets_its_time_after_the_wait)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_client_opts o;
+    struct kwq_async *a;
+    const int want[] = {0, 0};
+
+    kwq_client_opts_init(&o);
+    o.command_timeout_ms = 200;
+    a = async_opts(loop, &o);
+    cr_assert(eq(int, kwq_async_wait(a, "idle", 800, on_flag, TAG(0)), 0));
+    cr_assert(eq(int, kwq_async_drained(a, "idle", on_flag, TAG(1)), 0));
+    run_until(loop, 2, 10);
+    assert_codes(want, 2);
+    cr_assert(not(calls[0].flag));
+    cr_assert(kwq_async_is_connected(a));
+    kwq_async_free(a);
+    ev_loop_destroy(loop);
+}
+
+/* The database of the URL is selected in the handshake. */
+Test(async, db_from_the_url_is_selected)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_client_opts o;
+    struct kwq_client *c;
+    struct kwq_async *a;
+    char url[400];
+
+    (void)snprintf(url, sizeof(url), "%s?db=3", test_redis.url);
+    c = tp_client(url);
+    tp_enqueue(c, TP_QUEUE, "in db 3", NULL);
+    kwq_client_opts_init(&o);
+    o.url = test_redis.url;
+    a = async_opts(loop, &o);
+    cr_assert(eq(int, kwq_async_lease(a, TP_QUEUE, 1, 60000, on_lease, TAG(0)), 0));
+    run_until(loop, 1, 10);
+    cr_assert(eq(sz, calls[0].n, 0), "db 0 has no task");
+    kwq_async_free(a);
+    forget_calls();
+    o.url = url;
+    a = async_opts(loop, &o);
+    cr_assert(eq(int, kwq_async_lease(a, TP_QUEUE, 1, 60000, on_lease, TAG(0)), 0));
+    run_until(loop, 1, 10);
+    cr_assert(eq(sz, calls[0].n, 1));
+    tp_assert_str_eq(calls[0].lease.tasks[0].payload, "in db 3");
+    kwq_async_free(a);
+    kwq_client_free(c);
+    ev_loop_destroy(loop);
+}
+
 /* ---- Callbacks that act on the client ----------------------------------------------- */
 
 static void disconnect_in_callback(struct kwq_async *a, int rc, bool flag, void *data)
@@ -711,6 +804,13 @@ static void call_again_in_callback(struct kwq_async *a, int rc, bool flag, void 
 {
     on_flag(a, rc, flag, data);
     cr_assert(eq(int, kwq_async_drained(a, TP_QUEUE, on_flag, TAG(3)), 0));
+}
+
+static void reconnect_in_callback(struct kwq_async *a, int rc, bool flag, void *data)
+{
+    on_flag(a, rc, flag, data);
+    kwq_async_disconnect(a);
+    cr_assert(eq(int, kwq_async_connect(a, on_connect, TAG(2)), 0), "%s", kwq_async_errstr(a));
 }
 
 Test(async, a_callback_may_call_again_and_may_disconnect)
@@ -736,6 +836,18 @@ Test(async, a_callback_may_call_again_and_may_disconnect)
     /* Nothing is left behind: the loop has no more callbacks for us. */
     ev_run(loop, EVRUN_NOWAIT);
     cr_assert(eq(sz, ncalls, 3));
+
+    /* Reconnecting from the callback, while hiredis still holds the old connection. */
+    forget_calls();
+    cr_assert(eq(int, kwq_async_connect(a, on_connect, TAG(0)), 0));
+    run_until(loop, 1, 10);
+    cr_assert(eq(int, kwq_async_drained(a, TP_QUEUE, reconnect_in_callback, TAG(1)), 0));
+    run_until(loop, 3, 10);
+    assert_codes(want1, 3);
+    cr_assert(kwq_async_is_connected(a));
+    cr_assert(eq(int, kwq_async_drained(a, TP_QUEUE, on_flag, TAG(3)), 0));
+    run_until(loop, 4, 10);
+    assert_codes(want1, 4);
     kwq_async_free(a);
     ev_loop_destroy(loop);
 }
