@@ -35,6 +35,7 @@ struct got {
     int st[8]; /* statuses */
     struct kwq_fail_outcome out[8];
     struct kwq_lease_result lease; /* tasks moved out of the library's result */
+    struct kwq_stats stats;
     char err[KWQ_ERRSTR_LEN];
 };
 
@@ -83,6 +84,15 @@ static void on_fail(struct kwq_async *a, int rc, const struct kwq_fail_outcome *
 static void on_flag(struct kwq_async *a, int rc, bool flag, void *data)
 {
     record(a, rc, data)->flag = flag;
+}
+
+static void on_stats(struct kwq_async *a, int rc, const struct kwq_stats *st, void *data)
+{
+    struct got *g = record(a, rc, data);
+
+    cr_assert(rc < 0 ? st == NULL : st != NULL);
+    if (st)
+        g->stats = *st;
 }
 
 /* Takes every task out of the library's result (the documented way). */
@@ -348,19 +358,27 @@ Test(async, every_operation_answers_as_the_sync_client)
     cr_assert(eq(int, calls[5].flag, sdr));
 
     ss = tp_stats(c, "s");
-    as = tp_stats(c, "a");
+    cr_assert(eq(int, kwq_async_stats(a, "a", on_stats, TAG(6)), 0));
+    run_until(loop, 7, 10);
+    cr_assert(eq(int, calls[6].rc, 0), "%s", calls[6].err);
+    as = calls[6].stats;
     tp_assert_same_stats(&ss, &as);
     cr_assert(eq(u64, as.done, 1));
     cr_assert(eq(u64, as.dead, 1));
     cr_assert(eq(u64, as.pending, 3));
+    cr_assert(eq(i64, as.oldest_pending_ms >= 0, 1));
+    cr_assert(gt(i64, as.server_time_ms, 0));
 
     /* sealed and empty: drained */
     cr_assert(eq(int, kwq_purge(c, "a"), 0));
     cr_assert(eq(int, kwq_seal(c, "a"), 0));
-    cr_assert(eq(int, kwq_async_drained(a, "a", on_flag, TAG(6)), 0));
-    run_until(loop, 7, 10);
-    cr_assert(eq(int, calls[6].rc, 0), "%s", calls[6].err);
-    cr_assert(calls[6].flag);
+    cr_assert(eq(int, kwq_async_drained(a, "a", on_flag, TAG(7)), 0));
+    cr_assert(eq(int, kwq_async_stats(a, "a", on_stats, TAG(8)), 0));
+    run_until(loop, 9, 10);
+    cr_assert(eq(int, calls[7].rc, 0), "%s", calls[7].err);
+    cr_assert(calls[7].flag);
+    cr_assert(calls[8].stats.sealed && calls[8].stats.drained);
+    cr_assert(eq(i64, calls[8].stats.oldest_pending_ms, -1));
 
     kwq_lease_result_done(&sl);
     kwq_async_free(a);

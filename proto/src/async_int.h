@@ -65,6 +65,7 @@ struct kwq__req {
     size_t *sent;                 /* ack: per chunk, which items were sent */
     struct kwq_fail_outcome *out; /* fail: n outcomes */
     struct kwq_lease_result lease;
+    struct kwq_stats stats;
     bool flag; /* drained, woken */
     union {
         kwq_async_connect_cb *connect;
@@ -72,6 +73,7 @@ struct kwq__req {
         kwq_async_status_cb *status;
         kwq_async_fail_cb *fail;
         kwq_async_drained_cb *drained;
+        kwq_async_stats_cb *stats;
         kwq_async_wait_cb *wait;
     } cb;
     void *data;

@@ -254,7 +254,7 @@ int kwq_async_fail(struct kwq_async *a, const char *queue, const struct kwq_fail
     return submit(a, r, rc, a->c->opts.command_timeout_ms);
 }
 
-/* ---- drained, wait -------------------------------------------------------------------- */
+/* ---- drained, stats, wait -------------------------------------------------------------------- */
 
 static int parse_drained(struct kwq_async *a, struct kwq__req *r, struct kwq__part *p,
                          const redisReply *reply)
@@ -283,6 +283,35 @@ int kwq_async_drained(struct kwq_async *a, const char *queue, kwq_async_drained_
     kwq__args_clear(&a->items);
     kwq__seal_args("drained", &a->items);
     rc = kwq__async_eval_part(a, r, queue, NULL, &a->items, 0, 0);
+    return submit(a, r, rc, a->c->opts.command_timeout_ms);
+}
+
+static int parse_stats(struct kwq_async *a, struct kwq__req *r, struct kwq__part *p,
+                       const redisReply *reply)
+{
+    (void)p;
+    return kwq__stats_parse(a->c, reply, &r->stats);
+}
+
+static void deliver_stats(struct kwq_async *a, struct kwq__req *r, int rc)
+{
+    if (r->cb.stats)
+        r->cb.stats(a, rc, rc < 0 ? NULL : &r->stats, r->data);
+}
+
+int kwq_async_stats(struct kwq_async *a, const char *queue, kwq_async_stats_cb *cb, void *data)
+{
+    struct kwq__req *r;
+    int rc = kwq__async_begin(a, queue);
+
+    if (rc)
+        return rc;
+    r = script_req(a, KWQ__STATS, 1, parse_stats, deliver_stats, data);
+    if (!r)
+        return KWQ_ENOMEM;
+    r->cb.stats = cb;
+    r->stats.oldest_pending_ms = -1;
+    rc = kwq__async_eval_part(a, r, queue, NULL, NULL, 0, 0);
     return submit(a, r, rc, a->c->opts.command_timeout_ms);
 }
 

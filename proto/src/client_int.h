@@ -271,6 +271,9 @@ int kwq__fail_parse(struct kwq_client *c, const redisReply *r, size_t m,
 void kwq__seal_args(const char *op, struct kwq__args *args);
 int kwq__seal_parse(struct kwq_client *c, const redisReply *r, bool *sealed, bool *drained);
 
+/* The stats script's name/value pairs into ret (zeroed, oldest_pending_ms -1, by the caller). */
+int kwq__stats_parse(struct kwq_client *c, const redisReply *r, struct kwq_stats *ret);
+
 /* ---- reply helpers ---------------------------------------------------------- */
 
 /* Integer value of an integer or numeric string reply; false when neither. */

@@ -153,6 +153,11 @@ int kwq_async_fail(struct kwq_async *a, const char *queue, const struct kwq_fail
 typedef void kwq_async_drained_cb(struct kwq_async *a, int rc, bool drained, void *data);
 int kwq_async_drained(struct kwq_async *a, const char *queue, kwq_async_drained_cb *cb, void *data);
 
+/* stats: as kwq_stats fills; NULL when rc < 0. */
+typedef void kwq_async_stats_cb(struct kwq_async *a, int rc, const struct kwq_stats *stats,
+                                void *data);
+int kwq_async_stats(struct kwq_async *a, const char *queue, kwq_async_stats_cb *cb, void *data);
+
 /*
  * The blocking wait of kwq_wait_start/kwq_wait_finish: block on the queue's
  * wake list for up to timeout_ms. woken: a wake token was taken. The
