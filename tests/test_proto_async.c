@@ -985,6 +985,21 @@ Test(async, eviction_policy_is_refused_through_the_callback)
     ev_loop_destroy(loop);
 }
 
+Test(async, a_replica_is_ereadonly_through_the_callback)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    redisContext *r = tp_redis();
+    struct kwq_async *a;
+    redisReply *rep = redisCommand(r, "REPLICAOF 127.0.0.1 1");
+
+    cr_assert(rep != NULL && rep->type == REDIS_REPLY_STATUS);
+    freeReplyObject(rep);
+    redisFree(r);
+    cr_assert(eq(int, connect_outcome(loop, NULL, &a), KWQ_EREADONLY), "%s", calls[0].err);
+    kwq_async_free(a);
+    ev_loop_destroy(loop);
+}
+
 Test(async, wrong_password_is_eauth_through_the_callback)
 {
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
