@@ -100,6 +100,7 @@ struct kwq__args {
 
 void kwq__args_init(struct kwq__args *a);
 void kwq__args_free(struct kwq__args *a);
+void kwq__args_clear(struct kwq__args *a); /* empty it, keeping its memory for reuse */
 void kwq__args_add(struct kwq__args *a, const void *s, size_t len);     /* borrowed */
 void kwq__args_addz(struct kwq__args *a, const char *s);                /* borrowed */
 void kwq__args_addcopy(struct kwq__args *a, const char *s, size_t len); /* copied, <= 4096 */
@@ -297,6 +298,9 @@ int kwq__fail_parse(struct kwq_client *c, const redisReply *r, size_t m,
 /* The seal script (client_queue.c): op "seal", "unseal" or "drained"; its flags. */
 void kwq__seal_args(const char *op, struct kwq__args *args);
 int kwq__seal_parse(struct kwq_client *c, const redisReply *r, bool *sealed, bool *drained);
+
+/* The stats script's name/value pairs into ret (zeroed, oldest_pending_ms -1, by the caller). */
+int kwq__stats_parse(struct kwq_client *c, const redisReply *r, struct kwq_stats *ret);
 
 /* ---- reply helpers ---------------------------------------------------------- */
 
