@@ -160,6 +160,14 @@ int cli_fail(struct kwq_client *c, int err, const char *context)
     return cli_exit_code(err);
 }
 
+void cli_sleep_ms(uint64_t ms)
+{
+    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
 /* ---- Connecting ---------------------------------------------------------------- */
 
 const char *cli_redis_url(char *buf, size_t len)
@@ -220,14 +228,6 @@ int cli_open(struct kwq_client **ret)
 #define OUTAGE_FIRST_DELAY_MS 250
 #define OUTAGE_MAX_DELAY_MS   5000
 
-static void sleep_ms(uint64_t ms)
-{
-    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
 int cli_outage_retry(struct kwq_client *c, struct cli_outage *o, int err)
 {
     uint64_t now = kwq_monotonic_ms();
@@ -252,7 +252,7 @@ int cli_outage_retry(struct kwq_client *c, struct cli_outage *o, int err)
             return err;
         if (wait > end - now)
             wait = end - now;
-        sleep_ms(wait);
+        cli_sleep_ms(wait);
         o->delay_ms = o->delay_ms * 2 > OUTAGE_MAX_DELAY_MS ? OUTAGE_MAX_DELAY_MS : o->delay_ms * 2;
         /* KWQ_EOOM leaves the connection up: only the operation is to be repeated. */
         err = kwq_client_is_connected(c) ? 0 : kwq_client_connect(c);

@@ -195,6 +195,9 @@ int cli_stdout_finish(int rc);
  */
 size_t cli_last_lines(const char *text, size_t n, size_t max, const char **start, size_t *len);
 
+/* Sleep ms milliseconds, the whole time even when a caught signal interrupts it. */
+void cli_sleep_ms(uint64_t ms);
+
 /* True when stdin is a terminal (for confirmations). */
 bool cli_stdin_is_tty(void);
 

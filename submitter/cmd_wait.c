@@ -7,7 +7,6 @@
  * wake list: a wake token taken by a watcher would be one a worker missed.
  */
 #include <stdio.h>
-#include <time.h>
 
 #include "kwq/client.h"
 #include "kwq/error.h"
@@ -48,13 +47,6 @@ static const struct cli_spec spec = {
     .opts = opts,
     .nopts = sizeof(opts) / sizeof(opts[0]),
 };
-
-static void sleep_ms(uint64_t ms)
-{
-    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
-
-    (void)nanosleep(&ts, NULL);
-}
 
 static uint64_t delta(uint64_t now, uint64_t then)
 {
@@ -122,7 +114,7 @@ static int wait_loop(struct kwq_client *c, const struct wait_cfg *cfg)
     if (r < 0)
         return cli_fail(c, r, NULL);
     progress_init(&pg, cli.quiet, cfg->interval_ms);
-    for (;; sleep_ms(POLL_MS)) {
+    for (;; cli_sleep_ms(POLL_MS)) {
         r = read_stats(c, &o, &pg, &st);
         if (r < 0) {
             progress_end(&pg);

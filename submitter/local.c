@@ -19,7 +19,6 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "kwq/client.h"
@@ -33,14 +32,6 @@
 #define STOP_TIMEOUT_MS  5000
 
 /* ---- Low level ----------------------------------------------------------------- */
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
 
 static void set_paths(struct local_redis *r)
 {
@@ -227,7 +218,7 @@ static int wait_ready(struct local_redis *r, struct kwq_error *err)
                                  said[0] ? said : "it said nothing", r->private_dir ? "" : "; see ",
                                  r->private_dir ? "" : r->dir);
         }
-        sleep_ms(10);
+        cli_sleep_ms(10);
     }
 }
 
@@ -352,7 +343,7 @@ static bool wait_gone(pid_t pid, uint64_t timeout_ms)
             return true;
         if (kwq_monotonic_ms() > until)
             return false;
-        sleep_ms(10);
+        cli_sleep_ms(10);
     }
 }
 
