@@ -1118,7 +1118,7 @@ Test(errors, wait_gives_up_after_redis_retry)
     (void)snprintf(err, sizeof(err), "%s", test_path("wait.err"));
     pid = kwq_bg((const char *const[]){KWQ_TEST_KWQ_BIN, "wait", "--redis-retry", "1s", NULL}, out,
                  err);
-    wait_for_text(err, "is not sealed");
+    wait_for_text(err, "has never been used");
     redis_fixture_kill(&test_redis);
     code = test_proc_wait(pid, time(NULL) + CLI_SAFETY_S);
     text = cli_read_file(err);
