@@ -935,6 +935,33 @@ Test(cli, local_redis_start_use_stop)
     cli_out_free(&r);
 }
 
+/*
+ * `local-redis start` that cannot start one: a redis-server that exits at
+ * once is a passing state (69), a state directory that is not a directory is
+ * the operator's to fix (1); one line each, nothing on stdout.
+ */
+Test(cli, local_redis_start_failures)
+{
+    struct cli_out r;
+    char want[900];
+
+    (void)unsetenv("KWQ_REDIS_URL");
+    cr_assert_eq(setenv("KWQ_REDIS_SERVER", "/bin/false", 1), 0);
+    kwq(&r, NULL, "local-redis", "start");
+    (void)snprintf(want, sizeof(want),
+                   "kwq: redis-server exited during start-up (status 1): it said nothing; see %s\n",
+                   test_path("state"));
+    expect(&r, KWQ_EXIT_UNAVAILABLE, "", want);
+    cli_out_free(&r);
+    cr_assert_eq(unsetenv("KWQ_REDIS_SERVER"), 0);
+    cr_assert_eq(setenv("KWQ_STATE_DIR", "/dev/null", 1), 0);
+    kwq(&r, NULL, "local-redis", "start");
+    expect(&r, KWQ_EXIT_FAILURE, "",
+           "kwq: state directory /dev/null must be a directory owned by you and writable only by "
+           "you; remove it or set KWQ_STATE_DIR\n");
+    cli_out_free(&r);
+}
+
 /* ---- A Redis with a password ----------------------------------------------------------------- */
 
 #define PASSWORD "s3cret-pw"
