@@ -21,7 +21,7 @@
 /* Script file names, in enum kwq__op order. */
 const char *const kwq__op_names[KWQ__OP_COUNT] = {
     "enqueue", "lease", "renew", "ack",    "fail",    "release", "reap", "seal",
-    "stats",   "dead",  "task",  "cancel", "results", "purge",   "conf",
+    "stats",   "dead",  "task",  "cancel", "results", "purge",   "conf", "ack_result",
 };
 
 /* ---- Options, lifetime ----------------------------------------------------- */

@@ -106,6 +106,7 @@ int kwq__server_check(struct kwq_client *c, const redisReply *r)
     }
     /* It changes with every restart or failover: scripts use it to notice a rollback. */
     p = info_field(r->str, "run_id", &n);
+    c->run_id[0] = '\0'; /* never the previous server's */
     if (p && n == sizeof(c->run_id) - 1) {
         memcpy(c->run_id, p, n);
         c->run_id[n] = '\0';
@@ -277,6 +278,14 @@ cleanup:
 const char *kwq_client_server_run_id(const struct kwq_client *c)
 {
     return c ? c->run_id : "";
+}
+
+void kwq__args_run_id(const struct kwq_client *c, struct kwq__args *args)
+{
+    if (c->run_id[0])
+        kwq__args_addcopy(args, c->run_id, strlen(c->run_id));
+    else
+        kwq__args_addz(args, "unknown");
 }
 
 /* ---- Server info --------------------------------------------------------------- */

@@ -53,6 +53,7 @@ void kwq__lease_args(const struct kwq_client *c, size_t max, uint64_t lease_ms,
     kwq__args_addu(args, max);
     kwq__args_addu(args, lease_ms);
     kwq__args_addu(args, c->opts.max_lease_bytes);
+    kwq__args_run_id(c, args);
 }
 
 int kwq__lease_parse(struct kwq_client *c, const redisReply *r, size_t max,
