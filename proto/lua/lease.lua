@@ -10,11 +10,16 @@
 --   the reply. A task is leased only while the total stays within it, except the
 --   first, which is leased whatever its size; the rest stay pending, in order.
 -- ARGV[4]: the server run_id the client read at connect (lib/fence.lua).
+-- ARGV[5] (optional; absent or empty: all): charge, how many of the leased
+--   tasks (the first ones) are charged an attempt now. The rest are leased
+--   uncharged (lease record suffix ":u"), prefetched by a worker that has not
+--   started them: the start script charges each when it starts; an uncharged
+--   lease that expires returns to pending without using an attempt.
 -- Reply: flat array: sealed (0/1), drained (0/1), next_due_ms, count k, then k
 --   groups of 7: id, token, attempt, max_attempts, timeout_ms, enqueued_ms, payload.
 --   next_due_ms (only when k = 0, else -1): ms until the earliest lease deadline
 --   or delayed due time, -1 when there is none.
--- Errors: KWQ_INVAL (bad max, lease_ms or max_bytes).
+-- Errors: KWQ_INVAL (bad max, lease_ms, max_bytes, run_id or charge).
 -- kwq:include common
 -- kwq:include fence
 -- kwq:include reap
@@ -33,6 +38,14 @@ if ARGV[3] ~= '' then
     if not cap or cap < 1 or cap > 1073741824 then
         return redis.error_reply('KWQ_INVAL lease max_bytes must be between 1 and 1073741824, ' ..
             'got ' .. tostring(ARGV[3]))
+    end
+end
+local charge = max
+if ARGV[5] and ARGV[5] ~= '' then
+    charge = string.match(ARGV[5], '^%d+$') and tonumber(ARGV[5])
+    if not charge or charge > max then
+        return redis.error_reply('KWQ_INVAL lease charge must be between 0 and max (' .. max ..
+            '), got ' .. tostring(ARGV[5]))
     end
 end
 local conf = redis.call('HMGET', K_CONF, 'sealed', 'max_attempts', 'payload_max', 'run_id')
@@ -131,6 +144,7 @@ if k > 0 then
         zargs[z + 2] = id
         hargs[z + 1] = id
         hargs[z + 2] = string.format('%.0f', token) .. ':' .. attempt .. mid .. enqs[i]
+        if i > charge then hargs[z + 2] = hargs[z + 2] .. ':u' end
         z = z + 2
         reply[r + 1] = id
         reply[r + 2] = token

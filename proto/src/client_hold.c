@@ -321,3 +321,13 @@ int kwq_release(struct kwq_client *c, const char *queue, const struct kwq_lease_
         rc = kwq__refs_check(c, "release", refs, n);
     return rc ? rc : refs_op(c, queue, KWQ__RELEASE, refs, n, 0, ret_status);
 }
+
+int kwq_start(struct kwq_client *c, const char *queue, const struct kwq_lease_ref *refs, size_t n,
+              int *ret_status)
+{
+    int rc = kwq__begin(c, queue);
+
+    if (!rc)
+        rc = kwq__refs_check(c, "start", refs, n);
+    return rc ? rc : refs_op(c, queue, KWQ__START, refs, n, 0, ret_status);
+}

@@ -35,6 +35,7 @@ enum kwq__op {
     KWQ__PURGE,
     KWQ__CONF,
     KWQ__ACK_RESULT,
+    KWQ__START,
     KWQ__OP_COUNT
 };
 
@@ -238,6 +239,8 @@ void kwq__lease_args(const struct kwq_client *c, size_t max, uint64_t lease_ms,
                      struct kwq__args *args);
 int kwq__lease_parse(struct kwq_client *c, const redisReply *r, size_t max,
                      struct kwq_lease_result *ret);
+/* After kwq__lease_args: charge only the first charge tasks (< max); see kwq_lease_prefetch. */
+void kwq__lease_charge_arg(size_t charge, struct kwq__args *args);
 
 /* The wait: BLPOP of the queue's wake list for ms (0 counts as 1); woken or not. */
 void kwq__wait_argv(const char *queue, uint64_t ms, struct kwq__args *argv);

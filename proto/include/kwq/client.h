@@ -151,6 +151,18 @@ int kwq_lease(struct kwq_client *c, const char *queue, size_t max, uint64_t leas
               uint64_t wait_ms, struct kwq_lease_result *ret);
 
 /*
+ * kwq_lease for a worker that prefetches: only the first charge of the
+ * leased tasks (0..max) are charged an attempt now; the others are leased
+ * uncharged, and kwq_start charges each when the worker starts it. An
+ * uncharged lease that expires (the worker died before starting the task)
+ * returns the task to pending without using an attempt; ack, fail and
+ * release work on it as on any lease (fail charges it). charge >= max is
+ * kwq_lease. Errors: as kwq_lease, KWQ_EINVAL for charge over max.
+ */
+int kwq_lease_prefetch(struct kwq_client *c, const char *queue, size_t max, size_t charge,
+                       uint64_t lease_ms, uint64_t wait_ms, struct kwq_lease_result *ret);
+
+/*
  * Event-loop form of the wait: kwq_wait_start sends the blocking wait for
  * up to timeout_ms and returns at once; the caller watches kwq_client_fd()
  * for readability and then calls kwq_wait_finish, which returns
@@ -168,6 +180,13 @@ int kwq_wait_finish(struct kwq_client *c);
 int kwq_client_fd(const struct kwq_client *c);
 
 /* ---- Holding a lease: renew, ack, fail, release ---------------------------- */
+
+/*
+ * Each of these fails whole with KWQ_EGONE, changing nothing, when a lease
+ * it names is missing and so is the queue itself (Redis restarted empty, was
+ * flushed, or rolled back to before the queue's first enqueue; see
+ * docs/PROTOCOL.md "Rollbacks"): the caller's tasks are lost with it.
+ */
 
 struct kwq_lease_ref {
     const char *id; /* task ID */
@@ -236,6 +255,14 @@ int kwq_fail(struct kwq_client *c, const char *queue, const struct kwq_failure *
  */
 int kwq_release(struct kwq_client *c, const char *queue, const struct kwq_lease_ref *refs, size_t n,
                 int *ret_status);
+
+/*
+ * The holder starts n tasks leased uncharged by kwq_lease_prefetch: their
+ * attempts are charged now (a charged lease is left as it is).
+ * ret_status[i]: 0, KWQ_ELEASELOST, KWQ_ECANCELLED. Errors: KWQ_EGONE as renew.
+ */
+int kwq_start(struct kwq_client *c, const char *queue, const struct kwq_lease_ref *refs, size_t n,
+              int *ret_status);
 
 /* ---- Maintenance, state and statistics ---------------------------------- */
 
