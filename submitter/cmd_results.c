@@ -148,6 +148,19 @@ static int results_by_id(struct kwq_client *c, const struct results_cfg *cfg, ch
     return rc;
 }
 
+/* A results stream position: "MS-SEQ" or "MS", as --json prints it ("0" = the start). */
+static bool cursor_valid(const char *s)
+{
+    size_t ms = strspn(s, "0123456789");
+
+    if (ms == 0 || ms > 20)
+        return false;
+    if (s[ms] == '\0')
+        return true;
+    return s[ms] == '-' && strspn(s + ms + 1, "0123456789") == strlen(s + ms + 1) &&
+           s[ms + 1] != '\0' && strlen(s + ms + 1) <= 20;
+}
+
 int cmd_results(int argc, char **argv)
 {
     struct results_cfg cfg = {0};
@@ -163,8 +176,12 @@ int cmd_results(int argc, char **argv)
         return r;
     if (ind < argc && (cfg.follow || cfg.limit))
         return cli_usage_error(spec.name, "--follow and --limit apply to the stream, not to IDs");
-    if (strlen(cfg.from) >= 48)
-        return cli_usage_error(spec.name, "'%s' is not a results cursor", cfg.from);
+    if (!cursor_valid(cfg.from))
+        return cli_usage_error(spec.name,
+                               "--after '%.60s' is not a results cursor: give the \"cursor\" of a "
+                               "result in --json output, such as 1733312345678-0, or 0 for the "
+                               "oldest kept",
+                               cfg.from);
     r = cli_open(&c);
     if (r != 0)
         return r;

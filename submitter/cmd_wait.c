@@ -41,7 +41,8 @@ static const struct cli_spec spec = {
         "terminal a progress bar shows done/total, rate and ETA; otherwise a line every\n"
         "--interval. Exit 0 when drained, 3 when drained with dead-lettered tasks, 4 when\n"
         "--timeout passed first, 69 when Redis stays unreachable for 30s. An unsealed queue\n"
-        "never drains: seal it when all work is in.",
+        "never drains: seal it when all work is in. A queue never used yet gets a note, and\n"
+        "is waited for like any other.",
     .opts = opts,
     .nopts = sizeof(opts) / sizeof(opts[0]),
 };
@@ -72,6 +73,21 @@ static int read_stats(struct kwq_client *c, struct kwq_stats *st)
             r = kwq_stats(c, cli.queue, st);
     }
     return r;
+}
+
+/*
+ * Why the queue cannot drain yet. A queue that never held a task is often a
+ * misspelt name: waiting goes on (a submitter may not have started yet), but
+ * the note says what to check.
+ */
+static void note_not_sealed(const struct kwq_stats *st)
+{
+    if (st->enqueued == 0 && st->duplicates == 0 && st->done == 0 && st->dead == 0)
+        cli_note("queue '%s' has never been used (nothing enqueued, not sealed): waiting for it; "
+                 "check the queue name (--queue, KWQ_QUEUE)",
+                 cli.queue);
+    else
+        cli_note("queue '%s' is not sealed: it drains only once sealed ('kwq seal')", cli.queue);
 }
 
 static int finish(const struct kwq_stats *st, const struct progress_counts *pc, uint64_t ms)
@@ -113,8 +129,7 @@ static int wait_loop(struct kwq_client *c, const struct wait_cfg *cfg)
             break;
         if (!st.sealed && !told) {
             progress_clear(&pg);
-            cli_note("queue '%s' is not sealed: it drains only once sealed ('kwq seal')",
-                     cli.queue);
+            note_not_sealed(&st);
             told = true;
         }
         if (cfg->timeout_ms && progress_elapsed_ms(&pg) >= cfg->timeout_ms) {

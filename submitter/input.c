@@ -6,6 +6,7 @@
 #include "input.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,6 +243,27 @@ static int object_parse(struct input_set *set, const cJSON *root, const struct i
     return push_item(set, p, n, index);
 }
 
+/*
+ * True when the JSON text holds the escape \u0000 (a backslash that is not
+ * itself escaped, then u0000). cJSON decodes it into a NUL byte that ends its
+ * C string, so the rest of that string would be lost without a word.
+ */
+static bool has_nul_escape(const char *s, size_t n)
+{
+    const char *p = s;
+
+    while ((p = memmem(p, n - (size_t)(p - s), "\\u0000", 6)) != NULL) {
+        size_t before = 0;
+
+        while (p - before > s && p[-1 - (ptrdiff_t)before] == '\\')
+            before++;
+        if (before % 2 == 0)
+            return true;
+        p++;
+    }
+    return false;
+}
+
 /* Parse one NUL-terminated NDJSON line of n bytes, record rec. Blank lines are skipped. */
 static int json_line(struct input_set *set, const char *line, size_t n,
                      const struct input_rules *rules, size_t rec, const char *where,
@@ -259,6 +281,11 @@ static int json_line(struct input_set *set, const char *line, size_t n,
         return kwq_error_set(err, KWQ_EINVAL,
                              "%s is not valid UTF-8; NDJSON must be UTF-8 text (give binary "
                              "items as lines or --null records, without --json)",
+                             where);
+    if (has_nul_escape(line, n))
+        return kwq_error_set(err, KWQ_EINVAL,
+                             "%s holds \\u0000 (a NUL character), which JSON input cannot carry "
+                             "(give items with NUL bytes as lines, without --json)",
                              where);
     root = cJSON_ParseWithOpts(line, &end, 1);
     if (!root)

@@ -53,6 +53,17 @@ static const struct cli_command *find_command(const char *name)
     return NULL;
 }
 
+static void warn_unknown_env(const char *name, const char *closest, void *arg)
+{
+    (void)arg;
+    if (closest)
+        (void)fprintf(stderr,
+                      "kwq: warning: %s is not a kwq variable (did you mean %s?); ignored\n", name,
+                      closest);
+    else
+        (void)fprintf(stderr, "kwq: warning: %s is not a kwq variable; ignored\n", name);
+}
+
 /* Global options before the command; returns the command's index in argv, or -exit code. */
 static int parse_global(int argc, char **argv)
 {
@@ -65,6 +76,7 @@ static int parse_global(int argc, char **argv)
     enum kwq_log_format fmt;
     int ind;
 
+    (void)kwq_opt_env_check(&g, 1, warn_unknown_env, NULL);
     if (kwq_opt_load_defaults(&g, &rules, &err) < 0)
         return -cli_usage_error(NULL, "%s", err.msg);
     ind = kwq_opt_parse(&g, 1, argc, argv, &rules, &err);

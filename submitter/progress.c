@@ -41,29 +41,41 @@ static void fmt_eta(char *buf, size_t len, int64_t ms)
         (void)snprintf(buf, len, "%llus", (unsigned long long)s);
 }
 
+/* "[###xx>....]": '#' per cell of done tasks, 'x' per cell of dead-lettered ones. */
+static void fmt_bar(char *bar, const struct progress_counts *c, int width)
+{
+    uint64_t fin = c->done + c->dead;
+    int done = c->total ? (int)((c->done * (uint64_t)width) / c->total) : width;
+    int filled = c->total ? (int)((fin * (uint64_t)width) / c->total) : width;
+    size_t o = 0;
+
+    bar[o++] = '[';
+    for (int i = 0; i < width; i++)
+        bar[o++] = (char)(i < done ? '#' : i < filled ? 'x' : (i == filled ? '>' : '.'));
+    bar[o++] = ']';
+    bar[o] = '\0';
+}
+
+/*
+ * Dead-lettered tasks are finished but not done: they count toward the
+ * percentage and the ETA, and are shown apart ("990/1000 done, 10 dead").
+ */
 void progress_format(char *buf, size_t len, const struct progress_counts *c, double rate,
                      int64_t eta_ms, int width)
 {
     uint64_t fin = c->done + c->dead;
     unsigned pct = c->total ? (unsigned)(fin * 100 / c->total) : 100;
-    char eta[32], bar[BAR_MAX + 3] = "";
-    size_t o = 0;
+    char eta[32], bar[BAR_MAX + 3] = "", dead[40] = "";
+    size_t o;
 
-    if (width > 0) {
-        int filled = c->total ? (int)((fin * (uint64_t)width) / c->total) : width;
-        bar[o++] = '[';
-        for (int i = 0; i < width; i++)
-            bar[o++] = (char)(i < filled ? '#' : (i == filled ? '>' : '.'));
-        bar[o++] = ']';
-        bar[o] = '\0';
-    }
+    if (width > 0)
+        fmt_bar(bar, c, width);
+    if (c->dead)
+        (void)snprintf(dead, sizeof(dead), ", %llu dead", (unsigned long long)c->dead);
     fmt_eta(eta, sizeof(eta), eta_ms);
-    (void)snprintf(buf, len, "%s%s%llu/%llu done %3u%%  %.0f/s  ETA %s", bar, width > 0 ? " " : "",
-                   (unsigned long long)fin, (unsigned long long)c->total, pct,
-                   rate > 0 ? rate : 0.0, eta);
-    o = strlen(buf);
-    if (c->dead && o < len)
-        (void)snprintf(buf + o, len - o, "  %llu dead", (unsigned long long)c->dead);
+    (void)snprintf(buf, len, "%s%s%llu/%llu done%s %3u%%  %.0f/s  ETA %s", bar,
+                   width > 0 ? " " : "", (unsigned long long)c->done, (unsigned long long)c->total,
+                   dead, pct, rate > 0 ? rate : 0.0, eta);
     o = strlen(buf);
     if (c->workers && o < len)
         (void)snprintf(buf + o, len - o, "  %llu worker%s", (unsigned long long)c->workers,

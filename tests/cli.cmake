@@ -5,7 +5,7 @@
 kwq_test(NAME test_cli_units SOURCES test_cli_units.c LABELS unit)
 target_link_libraries(test_cli_units PRIVATE kwq_cli_core)
 
-foreach(t commands run)
+foreach(t commands run checks)
   kwq_test(NAME test_cli_${t} SOURCES test_cli_${t}.c test_cli_exec.c LABELS redis cli TIMEOUT 900)
   add_dependencies(test_cli_${t} kwq kwq-worker kwq-example-primes)
   target_compile_definitions(test_cli_${t} PRIVATE

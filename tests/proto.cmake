@@ -6,9 +6,11 @@ add_library(kwq_proto_test_support STATIC test_proto_support.c)
 target_link_libraries(kwq_proto_test_support PUBLIC kwq_test_support)
 
 kwq_test(NAME test_util SOURCES test_util.c LABELS unit)
+# Also the I/O-free reply and INFO checks of proto/src/client_int.h.
+target_include_directories(test_util PRIVATE ${PROJECT_SOURCE_DIR}/proto/src)
 kwq_test(NAME test_proto_envelope SOURCES test_proto_envelope.c LABELS unit)
 target_link_libraries(test_proto_envelope PRIVATE PkgConfig::CJSON)
-foreach(area enqueue lease fail admin results conn rollback memory)
+foreach(area enqueue lease fail admin results conn async rollback memory)
   kwq_test(NAME test_proto_${area} SOURCES test_proto_${area}.c LABELS redis)
   target_link_libraries(test_proto_${area} PRIVATE kwq_proto_test_support PkgConfig::CJSON)
 endforeach()

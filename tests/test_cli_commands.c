@@ -22,17 +22,6 @@
 
 TestSuite(cli, .init = cli_setup, .fini = cli_teardown, .timeout = 120);
 
-/* Assert exit code, and stdout/stderr exactly when not NULL. */
-#define expect(r, code, out_text, err_text)                                                        \
-    do {                                                                                           \
-        cr_assert_eq((r)->status, (code), "exit %d, want %d; stderr: %s", (r)->status, (code),     \
-                     (r)->err);                                                                    \
-        if ((out_text) != NULL)                                                                    \
-            cr_assert_str_eq((r)->out, (const char *)(out_text));                                  \
-        if ((err_text) != NULL)                                                                    \
-            cr_assert_str_eq((r)->err, (const char *)(err_text));                                  \
-    } while (0)
-
 static const char *none = NULL;
 
 /* A dead task in queue q: enqueue payload, lease it, fail it with no retry. */

@@ -62,6 +62,17 @@ size_t cli_len(const char *s);
 #define kwq(r, input, ...)                                                                         \
     cli_exec((r), (input), cli_len(input), (const char *const[]){__VA_ARGS__, NULL})
 
+/* In a Criterion test: assert exit code, and stdout/stderr exactly when not NULL. */
+#define expect(r, code, out_text, err_text)                                                        \
+    do {                                                                                           \
+        cr_assert_eq((r)->status, (code), "exit %d, want %d; stderr: %s", (r)->status, (code),     \
+                     (r)->err);                                                                    \
+        if ((out_text) != NULL)                                                                    \
+            cr_assert_str_eq((r)->out, (const char *)(out_text));                                  \
+        if ((err_text) != NULL)                                                                    \
+            cr_assert_str_eq((r)->err, (const char *)(err_text));                                  \
+    } while (0)
+
 /* Queue stats (asserts success). */
 struct kwq_stats cli_stats(struct kwq_client *c, const char *queue);
 

@@ -414,7 +414,11 @@ Test(progress, format)
     cr_assert_str_eq(buf, "[##>.......] 250/1000 done  25%  125/s  ETA 6s  4 workers");
     c = (struct progress_counts){.done = 990, .dead = 10, .total = 1000, .workers = 0};
     progress_format(buf, sizeof(buf), &c, 0, -1, 0);
-    cr_assert_str_eq(buf, "1000/1000 done 100%  0/s  ETA -  10 dead");
+    cr_assert_str_eq(buf, "990/1000 done, 10 dead 100%  0/s  ETA -");
+    /* Dead-lettered tasks are finished, not done: apart in the text and in the bar. */
+    c = (struct progress_counts){.done = 300, .dead = 200, .total = 1000, .workers = 2};
+    progress_format(buf, sizeof(buf), &c, 50, 10000, 10);
+    cr_assert_str_eq(buf, "[###xx>....] 300/1000 done, 200 dead  50%  50/s  ETA 10s  2 workers");
     c = (struct progress_counts){.done = 1, .dead = 0, .total = 100000, .workers = 1};
     progress_format(buf, sizeof(buf), &c, 10, 3723000, 0);
     cr_assert_str_eq(buf, "1/100000 done   0%  10/s  ETA 1h02m  1 worker");

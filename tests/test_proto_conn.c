@@ -3,7 +3,8 @@
  * their defaults, URL errors, unreachable servers, passwords from every
  * source (and never in errstr), a server that may evict keys, command
  * timeouts, a server killed mid-session or mid-wait, database selection,
- * and a restart with AOF on that keeps every acknowledged enqueue.
+ * ACL permissions, maxmemory, a replica and a demoted master, and a
+ * restart with AOF on that keeps every acknowledged enqueue.
  *
  * Every failure must come back as a code and one line, quickly: a hang is
  * caught by the test timeout, a crash by the sanitizers.
@@ -232,6 +233,68 @@ Test(conn, db_from_the_url_is_selected)
     kwq_client_free(c);
 }
 
+/* A db the server does not have is the URL's fault, not an unreachable Redis. */
+Test(conn, db_out_of_range_is_einval)
+{
+    char url[400], want[600];
+    struct kwq_client *c;
+
+    (void)snprintf(url, sizeof(url), "%s?db=99", test_redis.url);
+    c = new_client(url, NULL);
+    cr_assert(eq(int, kwq_client_connect(c), KWQ_EINVAL), "%s", kwq_client_errstr(c));
+    (void)snprintf(want, sizeof(want),
+                   "Redis at %s has fewer databases than the URL's db (DB index is out of range); "
+                   "use a db below its 'databases' setting (16 by default)",
+                   url);
+    tp_assert_str_eq(kwq_client_errstr(c), want);
+    cr_assert(not(kwq_client_is_connected(c)));
+    kwq_client_free(c);
+}
+
+/* Run an admin command (CONFIG SET, REPLICAOF) through a plain connection: it must say OK. */
+static void admin(int argc, const char **argv)
+{
+    redisContext *r = tp_redis();
+    redisReply *rep = redisCommandArgv(r, argc, argv, NULL);
+
+    cr_assert(rep != NULL && rep->type == REDIS_REPLY_STATUS, "%s: %s", argv[0],
+              rep && rep->str ? rep->str : "?");
+    freeReplyObject(rep);
+    redisFree(r);
+}
+
+static void config_set(const char *name, const char *value)
+{
+    admin(4, (const char *[]){"CONFIG", "SET", name, value});
+}
+
+/*
+ * At maxmemory (noeviction) an enqueue is refused: KWQ_EOOM, a transient
+ * error on a connection that stays usable, apart from the queue's own
+ * max_tasks limit (KWQ_EFULL); the same call succeeds once memory is free.
+ */
+Test(conn, enqueue_at_maxmemory_is_a_transient_eoom)
+{
+    struct kwq_client *c = tp_client(test_redis.url);
+    struct kwq_new_task t = {.payload = "x", .payload_len = 1};
+    int rc;
+
+    tp_enqueue(c, TP_QUEUE, "before", NULL);
+    config_set("maxmemory", "1");
+    rc = kwq_enqueue(c, TP_QUEUE, &t, 1, NULL, NULL);
+    cr_assert(eq(int, rc, KWQ_EOOM), "%s: %s", kwq_err_name(rc), kwq_client_errstr(c));
+    cr_assert(kwq_err_is_transient(rc));
+    cr_assert(tp_contains(kwq_client_errstr(c), "is at its maxmemory limit and refused the write "
+                                                "(OOM); let workers drain queues or raise "
+                                                "maxmemory"),
+              "%s", kwq_client_errstr(c));
+    cr_assert(kwq_client_is_connected(c));
+    config_set("maxmemory", "0");
+    cr_assert(eq(int, kwq_enqueue(c, TP_QUEUE, &t, 1, NULL, NULL), 0), "%s", kwq_client_errstr(c));
+    cr_assert(eq(u64, tp_stats(c, TP_QUEUE).enqueued, 2));
+    kwq_client_free(c);
+}
+
 /* A password for a server whose default user has none: an authorisation error that says so. */
 Test(conn, password_for_a_server_without_one_is_eauth)
 {
@@ -440,15 +503,18 @@ Test(conn_auth, password_from_environment)
     kwq_client_free(c);
 }
 
-/* Write the password (and a second line) to a file in the server's dir. */
-static void write_password_file(char *path, size_t len, const char *pw)
+/*
+ * Write text to a password file in the server's dir, e.g. the password with
+ * the newline that a Kubernetes Secret made from a file keeps.
+ */
+static void write_password_file(char *path, size_t len, const char *text)
 {
     FILE *f;
 
     (void)snprintf(path, len, "%s/password", test_redis.dir);
     f = fopen(path, "w");
     cr_assert(f != NULL);
-    cr_assert(ge(int, fprintf(f, "%s\nsecond line is ignored\n", pw), 0));
+    cr_assert(ge(int, fputs(text, f), 0));
     cr_assert(eq(int, fclose(f), 0));
 }
 
@@ -458,7 +524,7 @@ Test(conn_auth, password_from_file_option)
     struct kwq_client *c;
     char path[400];
 
-    write_password_file(path, sizeof(path), PASSWORD);
+    write_password_file(path, sizeof(path), PASSWORD "\n");
     /* The file option wins over the environment. */
     cr_assert(eq(int, setenv("KWQ_REDIS_PASSWORD", WRONG_PASSWORD, 1), 0));
     kwq_client_opts_init(&o);
@@ -475,11 +541,53 @@ Test(conn_auth, password_file_from_environment)
     struct kwq_client *c;
     char path[400];
 
-    write_password_file(path, sizeof(path), PASSWORD);
+    write_password_file(path, sizeof(path), PASSWORD "\n");
     cr_assert(eq(int, setenv("KWQ_REDIS_PASSWORD_FILE", path, 1), 0));
     cr_assert(eq(int, setenv("KWQ_REDIS_PASSWORD", WRONG_PASSWORD, 1), 0));
     c = new_client(test_redis.url, NULL);
     cr_assert(eq(int, kwq_client_connect(c), 0), "%s", kwq_client_errstr(c));
+    kwq_client_free(c);
+}
+
+/* The one newline a Secret or `echo` leaves goes, from the environment as from a file. */
+Test(conn_auth, environment_password_loses_one_trailing_newline)
+{
+    struct kwq_client *c;
+
+    cr_assert(eq(int, unsetenv("KWQ_REDIS_PASSWORD_FILE"), 0));
+    cr_assert(eq(int, setenv("KWQ_REDIS_PASSWORD", PASSWORD "\n", 1), 0));
+    c = new_client(test_redis.url, NULL);
+    cr_assert(eq(int, kwq_client_connect(c), 0), "%s", kwq_client_errstr(c));
+    tp_enqueue(c, TP_QUEUE, "x", NULL);
+    cr_assert(eq(int, setenv("KWQ_REDIS_PASSWORD", PASSWORD "\r\n", 1), 0));
+    cr_assert(eq(int, kwq_client_connect(c), 0), "%s", kwq_client_errstr(c));
+    /* Two lines are a mistake, said as such rather than sent as a wrong password. */
+    cr_assert(eq(int, setenv("KWQ_REDIS_PASSWORD", PASSWORD "\n\n", 1), 0));
+    cr_assert(eq(int, kwq_client_connect(c), KWQ_EINVAL));
+    tp_assert_str_eq(kwq_client_errstr(c), "KWQ_REDIS_PASSWORD holds a line break inside: a "
+                                           "password is one line (one trailing newline is "
+                                           "dropped)");
+    kwq_client_free(c);
+}
+
+Test(conn_auth, password_file_with_crlf_or_a_second_line)
+{
+    struct kwq_client *c;
+    char path[400], want[600];
+
+    cr_assert(eq(int, unsetenv("KWQ_REDIS_PASSWORD"), 0));
+    write_password_file(path, sizeof(path), PASSWORD "\r\n");
+    cr_assert(eq(int, setenv("KWQ_REDIS_PASSWORD_FILE", path, 1), 0));
+    c = new_client(test_redis.url, NULL);
+    cr_assert(eq(int, kwq_client_connect(c), 0), "%s", kwq_client_errstr(c));
+    write_password_file(path, sizeof(path), PASSWORD "\n# a comment\n");
+    cr_assert(eq(int, kwq_client_connect(c), KWQ_EINVAL));
+    (void)snprintf(want, sizeof(want),
+                   "the password file %s holds a line break inside: a password is one line (one "
+                   "trailing newline is dropped)",
+                   path);
+    tp_assert_str_eq(kwq_client_errstr(c), want);
+    assert_clean_errstr(c);
     kwq_client_free(c);
 }
 
@@ -505,23 +613,29 @@ static char tcp_port[16];
 
 /*
  * A port the kernel just handed out (bound to port 0, then released) rather
- * than a fixed one, so that parallel tests do not collide; the server also
+ * than a fixed one, so that parallel tests do not collide; a server also
  * keeps its unix socket for the fixture's readiness check.
  */
-static void tcp_setup(void)
+static void pick_port(char *buf, size_t buflen)
 {
-    static const char *args[] = {"--port", tcp_port, "--bind", "127.0.0.1", NULL};
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof(sa);
-    redisContext *r;
-    redisReply *rep;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
 
     cr_assert(ge(int, fd, 0));
     cr_assert(eq(int, bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0));
     cr_assert(eq(int, getsockname(fd, (struct sockaddr *)&sa, &len), 0));
-    (void)snprintf(tcp_port, sizeof(tcp_port), "%u", (unsigned)ntohs(sa.sin_port));
+    (void)snprintf(buf, buflen, "%u", (unsigned)ntohs(sa.sin_port));
     (void)close(fd);
+}
+
+static void tcp_setup(void)
+{
+    static const char *args[] = {"--port", tcp_port, "--bind", "127.0.0.1", NULL};
+    redisContext *r;
+    redisReply *rep;
+
+    pick_port(tcp_port, sizeof(tcp_port));
     redis_fixture_start(&test_redis, args);
     r = tp_redis();
     rep = redisCommand(r, "CONFIG SET requirepass %s", PASSWORD);
@@ -673,8 +787,8 @@ Test(conn_tcp, documented_acl_user_can_do_everything)
     kwq_client_free(c);
 }
 
-/* A user without the scripting commands: one clear authorisation error, not a Redis error. */
-Test(conn_tcp, user_without_permission_is_eauth)
+/* A user without the scripting commands: one clear permission error, not a Redis error. */
+Test(conn_tcp, user_without_permission_is_enoperm)
 {
     char url[200];
     struct kwq_client *c;
@@ -683,11 +797,145 @@ Test(conn_tcp, user_without_permission_is_eauth)
     (void)snprintf(url, sizeof(url), "redis://nolua:pw2@127.0.0.1:%s", tcp_port);
     cr_assert(eq(int, unsetenv("KWQ_REDIS_PASSWORD"), 0));
     c = new_client(url, NULL);
-    cr_assert(eq(int, kwq_client_connect(c), KWQ_EAUTH));
+    cr_assert(eq(int, kwq_client_connect(c), KWQ_ENOPERM), "%s", kwq_client_errstr(c));
+    cr_assert(not(kwq_err_is_transient(KWQ_ENOPERM)));
     cr_assert(tp_contains(kwq_client_errstr(c), "the Redis user may not do what kwq needs (NOPERM"),
               "%s", kwq_client_errstr(c));
     cr_assert(tp_contains(kwq_client_errstr(c), "docs/PROTOCOL.md"), "%s", kwq_client_errstr(c));
     assert_clean_errstr(c);
+    kwq_client_free(c);
+}
+
+/* Permission for the scripts but not for this queue's keys: the operation is KWQ_ENOPERM. */
+Test(conn_tcp, operation_on_keys_not_granted_is_enoperm)
+{
+    char url[200];
+    struct kwq_client *c;
+    struct kwq_new_task t = {.payload = "x", .payload_len = 1};
+    int rc;
+
+    acl_user("otherq", "reset on >pw3 ~kwq:{other}:* resetchannels +@read +@write +@scripting "
+                       "+@connection +@blocking +time +info +select");
+    (void)snprintf(url, sizeof(url), "redis://otherq:pw3@127.0.0.1:%s", tcp_port);
+    cr_assert(eq(int, unsetenv("KWQ_REDIS_PASSWORD"), 0));
+    c = new_client(url, NULL);
+    cr_assert(eq(int, kwq_client_connect(c), 0), "%s", kwq_client_errstr(c));
+    rc = kwq_enqueue(c, TP_QUEUE, &t, 1, NULL, NULL);
+    cr_assert(eq(int, rc, KWQ_ENOPERM), "%s: %s", kwq_err_name(rc), kwq_client_errstr(c));
+    cr_assert(kwq_err_is_config(rc));
+    cr_assert(tp_contains(kwq_client_errstr(c), "grant it the ACL rules in docs/PROTOCOL.md"), "%s",
+              kwq_client_errstr(c));
+    cr_assert(eq(int, kwq_enqueue(c, "other", &t, 1, NULL, NULL), 0), "%s", kwq_client_errstr(c));
+    kwq_client_free(c);
+}
+
+/* ---- A replica, and a master demoted under a client -------------------------- */
+
+static char master_port[16];
+
+/* The master listens on loopback too, so that a replica can follow it. */
+static void repl_setup(void)
+{
+    static const char *args[] = {"--port", master_port, "--bind", "127.0.0.1", NULL};
+
+    pick_port(master_port, sizeof(master_port));
+    redis_fixture_start(&test_redis, args);
+}
+
+TestSuite(conn_repl, .init = repl_setup, .fini = redis_teardown);
+
+/* A URL that points at a replica: a configuration error at connect that names its master. */
+Test(conn_repl, replica_is_refused_at_connect)
+{
+    static const char *args[] = {"--replicaof", "127.0.0.1", master_port, NULL};
+    struct redis_fixture replica = {.pid = 0};
+    struct kwq_client *c;
+    char want[600];
+    redisContext *r;
+    const char *dbsize[] = {"DBSIZE"};
+
+    redis_fixture_start(&replica, args);
+    c = new_client(replica.url, NULL);
+    cr_assert(eq(int, kwq_client_connect(c), KWQ_EREADONLY), "%s", kwq_client_errstr(c));
+    (void)snprintf(want, sizeof(want),
+                   "Redis at %s is a read-only replica of 127.0.0.1:%s: point the Redis URL at "
+                   "the master",
+                   replica.url, master_port);
+    tp_assert_str_eq(kwq_client_errstr(c), want);
+    cr_assert(not(kwq_client_is_connected(c)));
+    cr_assert(kwq_err_is_config(KWQ_EREADONLY));
+    cr_assert(not(kwq_err_is_transient(KWQ_EREADONLY)));
+    /* Nothing reached the master. */
+    r = tp_redis();
+    cr_assert(eq(llong, tp_redis_int(r, 1, dbsize), 0));
+    redisFree(r);
+    kwq_client_free(c);
+    redis_fixture_stop(&replica);
+}
+
+/* Make the fixture's server a replica of a port where nothing listens. */
+static void demote(const char *port)
+{
+    admin(3, (const char *[]){"REPLICAOF", "127.0.0.1", port});
+}
+
+/*
+ * The master becomes a replica after connect (a failover): the next write is
+ * KWQ_EREADONLY, permanent, not a lost connection to retry; connecting again
+ * says the URL points at a replica.
+ */
+Test(conn_repl, master_demoted_after_connect_is_ereadonly)
+{
+    struct kwq_client *c = tp_client(test_redis.url);
+    struct kwq_new_task t = {.payload = "x", .payload_len = 1};
+    struct kwq_lease_result lr = {.n = 0};
+    char nowhere[16];
+    int rc;
+
+    tp_enqueue(c, TP_QUEUE, "before", NULL);
+    pick_port(nowhere, sizeof(nowhere));
+    demote(nowhere);
+    rc = kwq_enqueue(c, TP_QUEUE, &t, 1, NULL, NULL);
+    cr_assert(eq(int, rc, KWQ_EREADONLY), "%s: %s", kwq_err_name(rc), kwq_client_errstr(c));
+    cr_assert(not(kwq_err_is_transient(rc)));
+    cr_assert(tp_contains(kwq_client_errstr(c), "the URL points at a replica; use the master"),
+              "%s", kwq_client_errstr(c));
+    rc = kwq_lease(c, TP_QUEUE, 1, 60000, 0, &lr);
+    cr_assert(eq(int, rc, KWQ_EREADONLY), "%s: %s", kwq_err_name(rc), kwq_client_errstr(c));
+    cr_assert(eq(int, kwq_client_connect(c), KWQ_EREADONLY), "%s", kwq_client_errstr(c));
+    cr_assert(tp_contains(kwq_client_errstr(c), "is a read-only replica of 127.0.0.1:"), "%s",
+              kwq_client_errstr(c));
+    kwq_client_free(c);
+}
+
+/* Demoted while a lease waits on the wake list: the wait ends, and reconnecting says why. */
+Test(conn_repl, master_demoted_during_a_blocking_wait)
+{
+    struct kwq_client *c = tp_client(test_redis.url);
+    struct kwq_lease_result lr;
+    char nowhere[16];
+    pid_t pid;
+    int rc, st = 0;
+
+    pick_port(nowhere, sizeof(nowhere));
+    pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        struct timeval tv = {.tv_sec = 5, .tv_usec = 0};
+        redisContext *r = redisConnectUnixWithTimeout(test_redis.sock, tv);
+        redisReply *rep;
+
+        if (!r || r->err || tp_wait_blocked_clients(r, 1) != 0)
+            _exit(80);
+        rep = redisCommand(r, "REPLICAOF 127.0.0.1 %s", nowhere);
+        _exit(rep && rep->type == REDIS_REPLY_STATUS ? 0 : 81);
+    }
+    memset(&lr, 0, sizeof(lr));
+    rc = kwq_lease(c, TP_QUEUE, 1, 60000, 60000, &lr);
+    cr_assert(eq(int, rc, KWQ_ECONN), "lease: %s (%s)", kwq_err_name(rc), kwq_client_errstr(c));
+    cr_assert(eq(int, waitpid(pid, &st, 0), pid));
+    cr_assert(eq(int, st, 0));
+    cr_assert(eq(int, kwq_client_connect(c), KWQ_EREADONLY), "%s", kwq_client_errstr(c));
     kwq_client_free(c);
 }
 

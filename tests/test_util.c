@@ -17,6 +17,8 @@
 #include "kwq/log.h"
 #include "kwq/util.h"
 
+#include "client_int.h"
+
 #define tp_assert_str_eq(a, b) cr_assert(eq(str, (char *)(a), (char *)(b)))
 
 #define HOUR_MS 3600000ULL
@@ -262,40 +264,127 @@ Test(util, utf8_validation)
 
 /* ---- Secrets, clock --------------------------------------------------------------- */
 
-Test(util, secret_file_first_line)
+/* One trailing newline goes, as a file or a Kubernetes Secret leaves it; anything else stays. */
+Test(util, secret_line_drops_one_trailing_newline)
 {
-    char dir[] = "/tmp/kwq-util-XXXXXX";
-    char path[64], empty[64], crlf[64];
+    static const struct {
+        const char *in;
+        const char *out;
+    } ok[] = {
+        {"hunter2", "hunter2"},         {"hunter2\n", "hunter2"}, {"hunter2\r\n", "hunter2"},
+        {" spaced pw ", " spaced pw "}, {"tab\tpw\n", "tab\tpw"}, {"x", "x"},
+    };
+    static const struct {
+        const char *in;
+        const char *msg;
+    } bad[] = {
+        {"", "KWQ_REDIS_PASSWORD is empty"},
+        {"\n", "KWQ_REDIS_PASSWORD is empty"},
+        {"\r\n", "KWQ_REDIS_PASSWORD is empty"},
+        {"pw\n\n", "KWQ_REDIS_PASSWORD holds a line break inside: a password is one line (one "
+                   "trailing newline is dropped)"},
+        {"pw\nsecond\n", "KWQ_REDIS_PASSWORD holds a line break inside: a password is one line "
+                         "(one trailing newline is dropped)"},
+        {"pw\r", "KWQ_REDIS_PASSWORD holds a line break inside: a password is one line (one "
+                 "trailing newline is dropped)"},
+    };
+    struct kwq_error err = {0};
     char *s = NULL;
+    char big[KWQ_SECRET_MAX + 2];
+
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        cr_assert(
+            eq(int, kwq_secret_line("KWQ_REDIS_PASSWORD", ok[i].in, strlen(ok[i].in), &s, &err), 0),
+            "'%s'", ok[i].in);
+        tp_assert_str_eq(s, ok[i].out);
+        free(s);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        s = (char *)"untouched";
+        cr_assert(eq(int,
+                     kwq_secret_line("KWQ_REDIS_PASSWORD", bad[i].in, strlen(bad[i].in), &s, &err),
+                     KWQ_EINVAL),
+                  "case %zu", i);
+        cr_assert(eq(ptr, s, NULL));
+        tp_assert_str_eq(err.msg, bad[i].msg);
+    }
+    cr_assert(eq(int, kwq_secret_line("X", "a\0b", 3, &s, &err), KWQ_EINVAL));
+    tp_assert_str_eq(err.msg,
+                     "X holds a NUL byte inside: a password is one line (one trailing newline is "
+                     "dropped)");
+    /* The longest accepted, with its newline; one byte more is refused. */
+    memset(big, 'p', sizeof(big));
+    big[KWQ_SECRET_MAX] = '\n';
+    cr_assert(eq(int, kwq_secret_line("X", big, KWQ_SECRET_MAX + 1, &s, &err), 0));
+    cr_assert(eq(sz, strlen(s), KWQ_SECRET_MAX));
+    free(s);
+    big[KWQ_SECRET_MAX] = '\r';
+    big[KWQ_SECRET_MAX + 1] = '\n';
+    cr_assert(eq(int, kwq_secret_line("X", big, KWQ_SECRET_MAX + 2, &s, &err), 0));
+    cr_assert(eq(sz, strlen(s), KWQ_SECRET_MAX));
+    free(s);
+    big[KWQ_SECRET_MAX] = 'p';
+    cr_assert(eq(int, kwq_secret_line("X", big, KWQ_SECRET_MAX + 1, &s, &err), KWQ_EINVAL));
+    tp_assert_str_eq(err.msg, "X is longer than 4096 bytes");
+}
+
+/* Write text to dir/name; the path into path. */
+static void write_file(char *path, size_t len, const char *dir, const char *name, const char *text,
+                       size_t n)
+{
     FILE *f;
 
-    cr_assert(mkdtemp(dir) != NULL);
-    (void)snprintf(path, sizeof(path), "%s/pw", dir);
-    (void)snprintf(empty, sizeof(empty), "%s/empty", dir);
-    (void)snprintf(crlf, sizeof(crlf), "%s/crlf", dir);
+    (void)snprintf(path, len, "%s/%s", dir, name);
     f = fopen(path, "w");
     cr_assert(f != NULL);
-    fputs("hunter2\nsecond\n", f);
-    fclose(f);
-    f = fopen(empty, "w");
-    cr_assert(f != NULL);
-    fclose(f);
-    f = fopen(crlf, "w");
-    cr_assert(f != NULL);
-    fputs("pw-from-windows\r\n", f);
-    fclose(f);
+    cr_assert(eq(sz, fwrite(text, 1, n, f), n));
+    cr_assert(eq(int, fclose(f), 0));
+}
 
-    cr_assert(eq(int, kwq_read_secret_file(path, &s), 0));
+Test(util, secret_file_is_one_line)
+{
+    char dir[] = "/tmp/kwq-util-XXXXXX";
+    char pw[64], crlf[64], two[64], empty[64], big[64], want[200];
+    char text[KWQ_SECRET_MAX + 10];
+    struct kwq_error err = {0};
+    char *s = NULL;
+
+    cr_assert(mkdtemp(dir) != NULL);
+    write_file(pw, sizeof(pw), dir, "pw", "hunter2\n", 8);
+    write_file(crlf, sizeof(crlf), dir, "crlf", "pw-from-windows\r\n", 17);
+    write_file(two, sizeof(two), dir, "two", "hunter2\nsecond\n", 15);
+    write_file(empty, sizeof(empty), dir, "empty", "\n", 1);
+    memset(text, 'p', sizeof(text));
+    write_file(big, sizeof(big), dir, "big", text, sizeof(text));
+
+    cr_assert(eq(int, kwq_read_secret_file(pw, &s, &err), 0));
     tp_assert_str_eq(s, "hunter2");
     free(s);
-    cr_assert(eq(int, kwq_read_secret_file(crlf, &s), 0));
+    cr_assert(eq(int, kwq_read_secret_file(crlf, &s, &err), 0));
     tp_assert_str_eq(s, "pw-from-windows");
     free(s);
-    cr_assert(eq(int, kwq_read_secret_file(empty, &s), KWQ_EINVAL));
-    (void)unlink(path);
-    cr_assert(eq(int, kwq_read_secret_file(path, &s), -ENOENT));
-    (void)unlink(empty);
+    cr_assert(eq(int, kwq_read_secret_file(two, &s, &err), KWQ_EINVAL));
+    (void)snprintf(want, sizeof(want),
+                   "the password file %s holds a line break inside: a password is one line (one "
+                   "trailing newline is dropped)",
+                   two);
+    tp_assert_str_eq(err.msg, want);
+    cr_assert(eq(int, kwq_read_secret_file(empty, &s, &err), KWQ_EINVAL));
+    (void)snprintf(want, sizeof(want), "the password file %s is empty", empty);
+    tp_assert_str_eq(err.msg, want);
+    cr_assert(eq(int, kwq_read_secret_file(big, &s, &err), KWQ_EINVAL));
+    (void)snprintf(want, sizeof(want), "the password file %s is longer than 4096 bytes", big);
+    tp_assert_str_eq(err.msg, want);
+    (void)unlink(pw);
+    cr_assert(eq(int, kwq_read_secret_file(pw, &s, &err), KWQ_EINVAL));
+    (void)snprintf(want, sizeof(want), "cannot read the password file %s: %s", pw,
+                   strerror(ENOENT));
+    tp_assert_str_eq(err.msg, want);
+    cr_assert(eq(ptr, s, NULL));
     (void)unlink(crlf);
+    (void)unlink(two);
+    (void)unlink(empty);
+    (void)unlink(big);
     (void)rmdir(dir);
 }
 
@@ -341,6 +430,156 @@ Test(util, error_names_texts_and_wire_words)
     cr_assert(eq(int, kwq_err_from_wire(NULL, 0), KWQ_EREDIS));
     /* len bounds the reply: the word must end within it. */
     cr_assert(eq(int, kwq_err_from_wire("KWQ_FULLER", 8), KWQ_EFULL));
+}
+
+/* Exactly the codes that retrying can cure, and exactly those a setting must change. */
+Test(util, error_classes_transient_and_config)
+{
+    static const int transient[] = {KWQ_ECONN, KWQ_ETIMEOUT, KWQ_EOOM};
+    static const int config[] = {KWQ_EAUTH, KWQ_ENOPERM, KWQ_EREADONLY, KWQ_EPOLICY};
+    static const int codes[] = {
+#define KWQ_ERR_CODE(name, value, wire, text) KWQ_E##name,
+        KWQ_ERR_MAP(KWQ_ERR_CODE)
+#undef KWQ_ERR_CODE
+    };
+    size_t nt = 0, nc = 0;
+
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+        bool t = false, cf = false;
+
+        for (size_t j = 0; j < sizeof(transient) / sizeof(transient[0]); j++)
+            t = t || codes[i] == transient[j];
+        for (size_t j = 0; j < sizeof(config) / sizeof(config[0]); j++)
+            cf = cf || codes[i] == config[j];
+        cr_assert(eq(int, kwq_err_is_transient(codes[i]), t), "%s", kwq_err_name(codes[i]));
+        cr_assert(eq(int, kwq_err_is_config(codes[i]), cf), "%s", kwq_err_name(codes[i]));
+        nt += t;
+        nc += cf;
+    }
+    cr_assert(eq(sz, nt, 3));
+    cr_assert(eq(sz, nc, 4));
+    /* A lost queue, a Redis error, success and errno values are neither. */
+    static const int neither[] = {0,       KWQ_EGONE,     KWQ_EREDIS, KWQ_EFULL, KWQ_EINVAL,
+                                  -ENOENT, -ECONNREFUSED, 1,          12345};
+    for (size_t i = 0; i < sizeof(neither) / sizeof(neither[0]); i++) {
+        cr_assert(not(kwq_err_is_transient(neither[i])), "%d", neither[i]);
+        cr_assert(not(kwq_err_is_config(neither[i])), "%d", neither[i]);
+    }
+}
+
+/* Every Redis error reply kwq names: its code, and a message that says what to do. */
+Test(util, redis_error_replies_map_to_codes)
+{
+    static const struct {
+        const char *reply;
+        int code;
+        const char *msg;
+    } v[] = {
+        {"KWQ_SEALED queue 'q' is sealed", KWQ_ESEALED, "queue 'q' is sealed"},
+        {"KWQ_FULL", KWQ_EFULL, "queue is full"},
+        {"LOADING Redis is loading the dataset in memory", KWQ_ECONN,
+         "Redis at U is still loading its data set into memory (LOADING); retry in a moment"},
+        {"BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
+         KWQ_ECONN,
+         "Redis at U is busy running a script past its time limit (BUSY); retry in a moment, or "
+         "SCRIPT KILL it"},
+        {"BUSYKEY Target key name already exists.", KWQ_EREDIS,
+         "Redis error: BUSYKEY Target key name already exists."},
+        {"MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+         KWQ_ECONN,
+         "Redis at U lost the link to its master (MASTERDOWN); retry in a moment, and point the "
+         "URL at the master"},
+        {"TRYAGAIN Multiple keys request during rehashing of slot", KWQ_ECONN,
+         "Redis at U cannot serve the keys now (TRYAGAIN Multiple keys request during rehashing "
+         "of slot)"},
+        {"CLUSTERDOWN The cluster is down", KWQ_ECONN,
+         "Redis at U cannot serve the keys now (CLUSTERDOWN The cluster is down)"},
+        {"ERR max number of clients reached", KWQ_ECONN,
+         "Redis at U has its maximum number of clients connected; retry in a moment, or raise its "
+         "maxclients"},
+        {"MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist "
+         "to disk.",
+         KWQ_ECONN,
+         "Redis at U refuses writes because it cannot save to disk (MISCONF); free its disk or "
+         "check its log"},
+        {"NOREPLICAS Not enough good replicas to write.", KWQ_ECONN,
+         "Redis at U has fewer replicas than its min-replicas-to-write (NOREPLICAS); retry in a "
+         "moment"},
+        {"UNBLOCKED force unblock from blocking operation, instance state changed (master -> "
+         "replica?)",
+         KWQ_ECONN,
+         "Redis at U cut a blocking wait short (UNBLOCKED force unblock from blocking operation, "
+         "instance state changed (master -> replica?))"},
+        {"OOM command not allowed when used memory > 'maxmemory'.", KWQ_EOOM,
+         "Redis at U is at its maxmemory limit and refused the write (OOM); let workers drain "
+         "queues or raise maxmemory"},
+        {"READONLY You can't write against a read only replica.", KWQ_EREADONLY,
+         "Redis at U is a read-only replica (READONLY): the URL points at a replica; use the "
+         "master"},
+        {"NOAUTH Authentication required.", KWQ_EAUTH,
+         "Redis requires a password: set KWQ_REDIS_PASSWORD or --redis-password-file"},
+        {"WRONGPASS invalid username-password pair or user is disabled.", KWQ_EAUTH,
+         "Redis refused the password (WRONGPASS): check KWQ_REDIS_PASSWORD / "
+         "--redis-password-file"},
+        {"ERR invalid password", KWQ_EAUTH,
+         "Redis refused the password (WRONGPASS): check KWQ_REDIS_PASSWORD / "
+         "--redis-password-file"},
+        {"ERR AUTH <password> called without any password configured for the default user. Are "
+         "you sure your configuration is correct?",
+         KWQ_EAUTH,
+         "a password was given but this Redis user has none; unset KWQ_REDIS_PASSWORD / "
+         "--redis-password-file, or name the ACL user in the URL (redis://USER@host)"},
+        {"NOPERM this user has no permissions to run the 'evalsha' command", KWQ_ENOPERM,
+         "the Redis user may not do what kwq needs (NOPERM this user has no permissions to run "
+         "the 'evalsha' command); grant it the ACL rules in docs/PROTOCOL.md \"Client rules\""},
+        {"ERR DB index is out of range", KWQ_EINVAL,
+         "Redis at U has fewer databases than the URL's db (DB index is out of range); use a db "
+         "below its 'databases' setting (16 by default)"},
+        {"WRONGTYPE Operation against a key holding the wrong kind of value", KWQ_EREDIS,
+         "Redis error: WRONGTYPE Operation against a key holding the wrong kind of value"},
+        {"ERR unknown command 'FOO'", KWQ_EREDIS, "Redis error: ERR unknown command 'FOO'"},
+    };
+    struct kwq_error err = {0};
+
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        cr_assert(eq(int, kwq__redis_error(v[i].reply, strlen(v[i].reply), "U", &err), v[i].code),
+                  "'%s'", v[i].reply);
+        tp_assert_str_eq(err.msg, v[i].msg);
+    }
+}
+
+/* The INFO text decides: a replica, a loading server, an evicting one; run_id kept. */
+Test(util, server_check_reads_info)
+{
+    static const char master[] = "# Server\r\nrun_id:0123456789abcdef0123456789abcdef01234567\r\n"
+                                 "# Persistence\r\nloading:0\r\n# Memory\r\n"
+                                 "maxmemory_policy:noeviction\r\n# Replication\r\nrole:master\r\n";
+    static const char replica[] = "loading:0\r\nmaxmemory_policy:noeviction\r\nrole:slave\r\n"
+                                  "master_host:10.0.0.7\r\nmaster_port:6380\r\n";
+    static const char loading[] = "loading:1\r\nloading_loaded_perc:42.50\r\nrole:master\r\n"
+                                  "maxmemory_policy:noeviction\r\n";
+    static const char lru[] = "loading:0\r\nmaxmemory_policy:allkeys-lru\r\nrole:master\r\n";
+    /* Fields missing (an old or a restricted INFO) are not held against the server. */
+    static const char bare[] = "# Server\r\nredis_version:7.0.15\r\n";
+    struct kwq_error err = {0};
+    char run_id[KWQ__RUN_ID_LEN + 1] = "";
+
+    cr_assert(eq(int, kwq__info_check(master, "U", run_id, &err), 0));
+    tp_assert_str_eq(run_id, "0123456789abcdef0123456789abcdef01234567");
+    cr_assert(eq(int, kwq__info_check(replica, "U", run_id, &err), KWQ_EREADONLY));
+    tp_assert_str_eq(err.msg,
+                     "Redis at U is a read-only replica of 10.0.0.7:6380: point the Redis URL at "
+                     "the master");
+    cr_assert(eq(int, kwq__info_check(loading, "U", run_id, &err), KWQ_ECONN));
+    tp_assert_str_eq(err.msg, "Redis at U is still loading its data set into memory (LOADING, "
+                              "42.50% done); retry in a moment");
+    cr_assert(eq(int, kwq__info_check(lru, "U", run_id, &err), KWQ_EPOLICY));
+    tp_assert_str_eq(err.msg, "Redis maxmemory-policy is 'allkeys-lru': kwq needs 'noeviction' "
+                              "(it must never evict queue keys); run CONFIG SET maxmemory-policy "
+                              "noeviction");
+    cr_assert(eq(int, kwq__info_check(bare, "U", run_id, &err), 0));
+    /* A field name must start a line: "xrole:" is not "role:". */
+    cr_assert(eq(int, kwq__info_check("xrole:slave\r\n", "U", run_id, &err), 0));
 }
 
 Test(util, error_set_fills_and_truncates)

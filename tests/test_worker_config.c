@@ -4,6 +4,7 @@
  * attempt charged); bad options exit 78 too; --help exits 0.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -101,4 +102,55 @@ Test(worker_config, help_exits_0)
     cr_assert_eq(worker_wait(w, "help.log"), KWQ_EXIT_OK);
     cr_assert(file_contains(test_path("help.log"), "KWQ_CONCURRENCY"));
     cr_assert(file_contains(test_path("help.log"), "--ready-file"));
+}
+
+Test(worker_config, ready_file_in_a_missing_directory_exits_78_before_leasing)
+{
+    struct kwq_client *c = test_client();
+    struct kwq_enqueued id;
+    char path[4096];
+    const char *args[] = {"--ready-file", path, "--", "/bin/true", NULL};
+
+    (void)snprintf(path, sizeof(path), "%s", test_path("no-such-dir/busy"));
+    enqueue_n(c, 1, "t", &id);
+    expect_config_error(args, "/no-such-dir does not exist: create it or choose another path");
+    assert_untouched(c, id.id);
+    kwq_client_free(c);
+}
+
+Test(worker_config, result_ttl_and_no_result_are_settings)
+{
+    const char *flags[] = {"--result-ttl", "2h",        "--no-result", "--print-config",
+                           "--",           "/bin/true", NULL};
+    const char *defaults[] = {"--print-config", "--", "/bin/true", NULL};
+    const char *bad[] = {"--result-ttl", "soon", "--", "/bin/true", NULL};
+    pid_t w;
+
+    w = worker_start("flags.log", flags);
+    cr_assert_eq(worker_wait(w, "flags.log"), KWQ_EXIT_OK);
+    cr_assert(file_contains(test_path("flags.log"), "result-ttl             2h  (flag)"));
+    cr_assert(file_contains(test_path("flags.log"), "no-result              true  (flag)"));
+    cr_assert(setenv("KWQ_RESULT_TTL", "3d", 1) == 0);
+    cr_assert(setenv("KWQ_NO_RESULT", "false", 1) == 0);
+    w = worker_start("env.log", defaults);
+    cr_assert_eq(worker_wait(w, "env.log"), KWQ_EXIT_OK);
+    cr_assert(file_contains(test_path("env.log"), "result-ttl             3d  (env)"));
+    cr_assert(file_contains(test_path("env.log"), "no-result              false  (env)"));
+    expect_config_error(bad, "--result-ttl must be a duration");
+}
+
+Test(worker_config, unknown_kwq_variable_is_a_warning_naming_the_closest)
+{
+    struct kwq_client *c = test_client();
+    const char *args[] = {"--", "/bin/true", NULL};
+    pid_t w;
+
+    cr_assert(kwq_seal(c, TEST_QUEUE) == 0);
+    cr_assert(setenv("KWQ_CONCURENCY", "4", 1) == 0);
+    w = worker_start("w.log", args);
+    cr_assert_eq(worker_wait(w, "w.log"), KWQ_EXIT_OK);
+    cr_assert(file_contains(test_path("w.log"), "\"msg\":\"unknown KWQ_ variable: ignored\","
+                                                "\"name\":\"KWQ_CONCURENCY\","
+                                                "\"did_you_mean\":\"KWQ_CONCURRENCY\""));
+    kwq_client_free(c);
 }

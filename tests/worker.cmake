@@ -17,3 +17,9 @@ kwq_test(NAME test_worker_jobmap
   SOURCES test_worker_jobmap.c ${PROJECT_SOURCE_DIR}/worker/jobmap.c
   LABELS worker)
 target_include_directories(test_worker_jobmap PRIVATE ${PROJECT_SOURCE_DIR}/worker)
+
+# Starting one handler process, on its own: worker/handler.c compiled into the test.
+kwq_test(NAME test_worker_handler
+  SOURCES test_worker_handler.c ${PROJECT_SOURCE_DIR}/worker/handler.c
+  LABELS worker)
+target_include_directories(test_worker_handler PRIVATE ${PROJECT_SOURCE_DIR}/worker)

@@ -10,10 +10,13 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "kwq/error.h"
 #include "kwq/exit.h"
@@ -59,6 +62,10 @@ static const struct kwq_opt opts[] = {
      "how long to keep reconnecting to Redis before exiting 69", OFF(redis_retry_ms)},
     {"max-result", 0, "KWQ_MAX_RESULT", KWQ_OPT_SIZE, "1MiB", 0, (uint64_t)KWQ_DEFAULT_MAX_RESULT,
      "SIZE", "bytes of handler stdout kept as the task's result", OFF(max_result)},
+    {"result-ttl", 0, "KWQ_RESULT_TTL", KWQ_OPT_DURATION, "0", 0, MS_H * 24 * 365, "DURATION",
+     "how long Redis keeps each task's result; 0 = one day", OFF(result_ttl_ms)},
+    {"no-result", 0, "KWQ_NO_RESULT", KWQ_OPT_BOOL, "false", 0, 0, NULL,
+     "keep no result: the handler's stdout is read and dropped", OFF(no_result)},
     {"stream", 's', "KWQ_STREAM", KWQ_OPT_BOOL, "false", 0, 0, NULL,
      "stream mode: one long-lived handler gets tasks as JSON lines on stdin", OFF(stream)},
     {"ready-file", 0, "KWQ_READY_FILE", KWQ_OPT_STR, NULL, 0, 0, "PATH",
@@ -163,6 +170,47 @@ static bool url_has_password(const char *url)
     return at && (!slash || at < slash);
 }
 
+/* Why the readiness file cannot be made in dir, or NULL when it can. */
+static const char *dir_problem(const char *dir)
+{
+    struct stat st;
+
+    if (stat(dir, &st) < 0)
+        return errno == ENOENT ? "does not exist" : strerror(errno);
+    if (!S_ISDIR(st.st_mode))
+        return "is not a directory";
+    if (access(dir, W_OK | X_OK) < 0)
+        return "is not writable";
+    return NULL;
+}
+
+/*
+ * The readiness file is created and removed while the worker runs, where a
+ * failure can only be logged: a directory that is missing or not writable is
+ * found here instead, before any task is leased.
+ */
+static int check_ready_file(const char *path)
+{
+    char dir[4096], msg[KWQ_ERRSTR_LEN + 4200];
+    const char *slash = strrchr(path, '/');
+    const char *problem;
+
+    if (!*path)
+        return config_error("--ready-file is empty: give the path of the readiness file");
+    if (!slash)
+        (void)snprintf(dir, sizeof(dir), ".");
+    else
+        (void)snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    problem = dir_problem(dir);
+    if (!problem)
+        return -1;
+    (void)snprintf(msg, sizeof(msg),
+                   "--ready-file %s: its directory %s %s: create it or choose "
+                   "another path",
+                   path, dir, problem);
+    return config_error(msg);
+}
+
 static int check_semantics(struct worker_config *cfg, const enum kwq_opt_source *src)
 {
     struct kwq_error err = {0};
@@ -176,6 +224,8 @@ static int check_semantics(struct worker_config *cfg, const enum kwq_opt_source 
         return config_error("no queue given: use --queue NAME or set KWQ_QUEUE");
     if (kwq_queue_name_check(cfg->queue, &err) < 0)
         return config_error(err.msg);
+    if (cfg->ready_file && check_ready_file(cfg->ready_file) >= 0)
+        return KWQ_EXIT_CONFIG;
     if (!cfg->handler_argv || !cfg->handler_argv[0]) {
         return config_error("no handler given: kwq-worker [OPTION]... -- HANDLER [ARG]...");
     }
@@ -213,6 +263,23 @@ int config_parse(struct worker_config *cfg, int argc, char **argv)
         return KWQ_EXIT_OK;
     }
     return check_semantics(cfg, src);
+}
+
+static void warn_unknown_env(const char *name, const char *closest, void *arg)
+{
+    (void)arg;
+    if (closest)
+        kwq_log(KWQ_LOG_WARN, "unknown KWQ_ variable: ignored", KWQ_LS("name", name),
+                KWQ_LS("did_you_mean", closest));
+    else
+        kwq_log(KWQ_LOG_WARN, "unknown KWQ_ variable: ignored", KWQ_LS("name", name));
+}
+
+void config_warn_env(void)
+{
+    const struct kwq_opt_set set = {.opts = opts, .n = NOPTS};
+
+    (void)kwq_opt_env_check(&set, 1, warn_unknown_env, NULL);
 }
 
 void config_done(struct worker_config *cfg)

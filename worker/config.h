@@ -50,6 +50,9 @@ struct worker_config {
  */
 int config_parse(struct worker_config *cfg, int argc, char **argv);
 
+/* Log a warning for each KWQ_* variable of the environment that no kwq program reads (a typo). */
+void config_warn_env(void);
+
 /* Free what cfg owns (the resolved handler path). */
 void config_done(struct worker_config *cfg);
 

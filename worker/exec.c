@@ -415,7 +415,8 @@ int exec_start(struct job *j)
         free(pr);
         return -ENOMEM;
     }
-    rc = handler_spawn(cfg->handler_path, cfg->handler_argv, pr->envp, &pr->p);
+    rc = handler_spawn_input(cfg->handler_path, cfg->handler_argv, pr->envp, j->task.payload,
+                             j->task.payload_len, &pr->p, &pr->in_off);
     if (rc < 0) {
         free(pr->envp);
         free(pr);

@@ -268,13 +268,34 @@ static int open_pipes(int p[3][2])
 }
 
 /*
+ * Into the stdin pipe before the child exists: what fits now (the write end is
+ * non-blocking, so a payload larger than the pipe is cut, not waited for).
+ */
+static int prefill(int fd, const char *in, size_t in_len, size_t *ret_written)
+{
+    ssize_t n;
+
+    *ret_written = 0;
+    set_nonblock(fd);
+    if (in_len == 0)
+        return 0;
+    do {
+        n = write(fd, in, in_len);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return errno == EAGAIN ? 0 : -errno;
+    *ret_written = (size_t)n;
+    return 0;
+}
+
+/*
  * The child is made with CLONE_VM | CLONE_VFORK, as posix_spawn does: the
  * worker's page tables are not copied and no page of it is copied on write
  * afterwards, which is most of what a fork of the worker would cost. The
  * child does what posix_spawn cannot (PR_SET_PDEATHSIG) before exec.
  */
-int handler_spawn(const char *path, char *const argv[], char *const envp[],
-                  struct handler_proc *ret)
+int handler_spawn_input(const char *path, char *const argv[], char *const envp[], const char *in,
+                        size_t in_len, struct handler_proc *ret, size_t *ret_written)
 {
     int p[3][2]; /* stdin, stdout, stderr */
     struct spawn_args a = {.path = path, .argv = argv, .envp = envp, .err = 0};
@@ -283,6 +304,8 @@ int handler_spawn(const char *path, char *const argv[], char *const envp[],
     int rc = open_pipes(p);
 
     find_reset_sigs();
+    if (rc == 0)
+        rc = prefill(p[0][1], in, in_len, ret_written);
     if (rc < 0)
         goto out_close;
     a.parent = getpid();
@@ -309,13 +332,20 @@ int handler_spawn(const char *path, char *const argv[], char *const envp[],
     ret->out_fd = p[1][0];
     ret->err_fd = p[2][0];
     p[0][1] = p[1][0] = p[2][0] = -1;
-    set_nonblock(ret->in_fd);
     set_nonblock(ret->out_fd);
     set_nonblock(ret->err_fd);
 out_close:
     for (int i = 0; i < 3; i++)
         close_pair(p[i]);
     return rc;
+}
+
+int handler_spawn(const char *path, char *const argv[], char *const envp[],
+                  struct handler_proc *ret)
+{
+    size_t written;
+
+    return handler_spawn_input(path, argv, envp, NULL, 0, ret, &written);
 }
 
 bool handler_spawn_error_is_resource(int rc)

@@ -42,6 +42,16 @@ int handler_spawn(const char *path, char *const argv[], char *const envp[],
                   struct handler_proc *ret);
 
 /*
+ * handler_spawn, with the first bytes of the handler's stdin already in the
+ * pipe before the child exists: as much of in[0..in_len) as the pipe takes
+ * (its whole buffer, 64 KiB by default), the count in *ret_written. A worker
+ * killed right after the spawn then leaves a handler that reads its payload,
+ * not an empty stdin. The caller writes the rest, if any, to ret->in_fd.
+ */
+int handler_spawn_input(const char *path, char *const argv[], char *const envp[], const char *in,
+                        size_t in_len, struct handler_proc *ret, size_t *ret_written);
+
+/*
  * True when a handler_spawn error is a shortage (processes, fds, memory)
  * rather than a handler that cannot be executed: the first may pass, the
  * second is a configuration error.

@@ -72,6 +72,7 @@ int main(int argc, char **argv)
     rc = config_parse(&cfg, argc, argv);
     if (rc < 0) {
         kwq_log_init("worker", cfg.log_format, cfg.log_level);
+        config_warn_env();
         (void)signal(SIGPIPE, SIG_IGN);
         rc = run(&cfg);
     }

@@ -202,55 +202,176 @@ static int transport_error(struct kwq_client *c)
     return code;
 }
 
-/* Map an error reply to a code and errstr; *drop when the connection must go. */
-static int error_reply(struct kwq_client *c, const redisReply *r, bool *drop)
+/* True when the reply starts with prefix. */
+static bool reply_starts(const char *reply, size_t len, const char *prefix)
 {
-    int code = kwq_err_from_wire(r->str, r->len);
-    const char *msg = r->str;
+    size_t n = strlen(prefix);
+
+    return len >= n && memcmp(reply, prefix, n) == 0;
+}
+
+/* Redis's own error replies that kwq names, by the start of their text. */
+enum rerr_kind {
+    RERR_LOADING,
+    RERR_BUSY,
+    RERR_MASTERDOWN,
+    RERR_CLUSTER,
+    RERR_MAXCLIENTS,
+    RERR_MISCONF,
+    RERR_NOREPLICAS,
+    RERR_UNBLOCKED,
+    RERR_READONLY,
+    RERR_OOM,
+    RERR_NOAUTH,
+    RERR_WRONGPASS,
+    RERR_NOPASS,
+    RERR_NOPERM,
+    RERR_NODB,
+    RERR_OTHER,
+};
+
+static enum rerr_kind rerr_kind(const char *r, size_t len)
+{
+    static const struct {
+        const char *prefix;
+        enum rerr_kind kind;
+    } prefixes[] = {
+        {"LOADING", RERR_LOADING},
+        {"BUSY ", RERR_BUSY},
+        {"MASTERDOWN", RERR_MASTERDOWN},
+        {"TRYAGAIN", RERR_CLUSTER},
+        {"CLUSTERDOWN", RERR_CLUSTER},
+        {"ERR max number of clients reached", RERR_MAXCLIENTS},
+        {"MISCONF", RERR_MISCONF},
+        {"NOREPLICAS", RERR_NOREPLICAS},
+        {"UNBLOCKED", RERR_UNBLOCKED},
+        {"READONLY", RERR_READONLY},
+        {"OOM ", RERR_OOM},
+        {"NOAUTH", RERR_NOAUTH},
+        {"WRONGPASS", RERR_WRONGPASS},
+        {"ERR invalid password", RERR_WRONGPASS},
+        {"NOPERM", RERR_NOPERM},
+        {"ERR DB index is out of range", RERR_NODB},
+    };
+
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+        if (reply_starts(r, len, prefixes[i].prefix))
+            return prefixes[i].kind;
+    }
+    /* Redis 6+ answers AUTH so when the user (default: "default") has no password at all. */
+    if (reply_starts(r, len, "ERR AUTH") && memmem(r, len, "without any password configured", 31))
+        return RERR_NOPASS;
+    return RERR_OTHER;
+}
+
+int kwq__redis_error(const char *reply, size_t len, const char *url, struct kwq_error *err)
+{
+    int code = kwq_err_from_wire(reply, len);
+    int shown = (int)(len > 200 ? 200 : len);
 
     if (code != KWQ_EREDIS) {
         /* Our own error: the text after the wire word is the message. */
-        const char *sp = memchr(r->str, ' ', r->len);
+        const char *sp = memchr(reply, ' ', len);
 
-        return kwq__fail(c, code, "%s", sp ? sp + 1 : kwq_strerror(code));
+        if (!sp)
+            return kwq_error_set(err, code, "%s", kwq_strerror(code));
+        return kwq_error_set(err, code, "%.*s", (int)(reply + len - sp - 1), sp + 1);
     }
+    switch (rerr_kind(reply, len)) {
     /*
-     * Redis replays its AOF or RDB after a restart and refuses scripts until
-     * it is done: a passing state, like a connection not yet possible, so it
-     * is reported (and handled by callers) as one.
+     * Passing states: the command was refused, not run, and the same call
+     * can succeed later with nobody changing anything. They are reported as
+     * a lost connection (and the caller drops it) so that every caller
+     * reconnects and retries them the one way it already does.
      */
-    if (strncmp(msg, "LOADING", 7) == 0) {
-        *drop = true;
-        return kwq__fail(c, KWQ_ECONN,
-                         "Redis at %s is still loading its data set into memory (LOADING); "
-                         "retry in a moment",
-                         kwq__url_for_msg(c));
+    case RERR_LOADING:
+        return kwq_error_set(err, KWQ_ECONN,
+                             "Redis at %s is still loading its data set into memory (LOADING); "
+                             "retry in a moment",
+                             url);
+    case RERR_BUSY:
+        return kwq_error_set(err, KWQ_ECONN,
+                             "Redis at %s is busy running a script past its time limit (BUSY); "
+                             "retry in a moment, or SCRIPT KILL it",
+                             url);
+    case RERR_MASTERDOWN:
+        return kwq_error_set(err, KWQ_ECONN,
+                             "Redis at %s lost the link to its master (MASTERDOWN); retry in a "
+                             "moment, and point the URL at the master",
+                             url);
+    case RERR_CLUSTER:
+        return kwq_error_set(err, KWQ_ECONN, "Redis at %s cannot serve the keys now (%.*s)", url,
+                             shown, reply);
+    case RERR_MAXCLIENTS:
+        return kwq_error_set(err, KWQ_ECONN,
+                             "Redis at %s has its maximum number of clients connected; retry in a "
+                             "moment, or raise its maxclients",
+                             url);
+    case RERR_MISCONF:
+        return kwq_error_set(err, KWQ_ECONN,
+                             "Redis at %s refuses writes because it cannot save to disk "
+                             "(MISCONF); free its disk or check its log",
+                             url);
+    case RERR_NOREPLICAS:
+        return kwq_error_set(err, KWQ_ECONN,
+                             "Redis at %s has fewer replicas than its min-replicas-to-write "
+                             "(NOREPLICAS); retry in a moment",
+                             url);
+    case RERR_UNBLOCKED:
+        /* E.g. a master turned replica under a BLPOP: connecting again finds out which. */
+        return kwq_error_set(err, KWQ_ECONN, "Redis at %s cut a blocking wait short (%.*s)", url,
+                             shown, reply);
+    case RERR_OOM:
+        /* Transient too, but the connection is sound: workers draining queues free memory. */
+        return kwq_error_set(err, KWQ_EOOM,
+                             "Redis at %s is at its maxmemory limit and refused the write (OOM); "
+                             "let workers drain queues or raise maxmemory",
+                             url);
+    /* Permanent: a person must change the URL, the password or the ACL first. */
+    case RERR_READONLY:
+        return kwq_error_set(err, KWQ_EREADONLY,
+                             "Redis at %s is a read-only replica (READONLY): the URL points at a "
+                             "replica; use the master",
+                             url);
+    case RERR_NOAUTH:
+        return kwq_error_set(err, KWQ_EAUTH,
+                             "Redis requires a password: set KWQ_REDIS_PASSWORD or "
+                             "--redis-password-file");
+    case RERR_WRONGPASS:
+        return kwq_error_set(err, KWQ_EAUTH,
+                             "Redis refused the password (WRONGPASS): check "
+                             "KWQ_REDIS_PASSWORD / --redis-password-file");
+    case RERR_NOPASS:
+        return kwq_error_set(err, KWQ_EAUTH,
+                             "a password was given but this Redis user has none; unset "
+                             "KWQ_REDIS_PASSWORD / --redis-password-file, or name the ACL user in "
+                             "the URL (redis://USER@host)");
+    case RERR_NOPERM:
+        return kwq_error_set(err, KWQ_ENOPERM,
+                             "the Redis user may not do what kwq needs (%.*s); grant it the ACL "
+                             "rules in docs/PROTOCOL.md \"Client rules\"",
+                             shown, reply);
+    case RERR_NODB: /* only SELECT at connect: the URL's db */
+        return kwq_error_set(err, KWQ_EINVAL,
+                             "Redis at %s has fewer databases than the URL's db (DB index is out "
+                             "of range); use a db below its 'databases' setting (16 by default)",
+                             url);
+    case RERR_OTHER:
+        break;
     }
-    if (strncmp(msg, "OOM ", 4) == 0)
-        return kwq__fail(c, KWQ_EFULL,
-                         "Redis is at its maxmemory limit and refused the write "
-                         "(OOM); let workers drain queues or raise maxmemory");
-    if (strncmp(msg, "NOAUTH", 6) == 0)
-        return kwq__fail(c, KWQ_EAUTH,
-                         "Redis requires a password: set KWQ_REDIS_PASSWORD or "
-                         "--redis-password-file");
-    if (strncmp(msg, "WRONGPASS", 9) == 0 || strncmp(msg, "ERR invalid password", 20) == 0)
-        return kwq__fail(c, KWQ_EAUTH,
-                         "Redis refused the password (WRONGPASS): check "
-                         "KWQ_REDIS_PASSWORD / --redis-password-file");
-    /* Redis 6+ answers AUTH so when the user (default: "default") has no password at all. */
-    if (strncmp(msg, "ERR AUTH", 8) == 0 && strstr(msg, "without any password configured"))
-        return kwq__fail(c, KWQ_EAUTH,
-                         "a password was given but this Redis user has none; unset "
-                         "KWQ_REDIS_PASSWORD / --redis-password-file, or name the ACL user in the "
-                         "URL (redis://USER@host)");
-    /* Retrying cannot help: the user's ACL must change, so it is an authorisation error. */
-    if (strncmp(msg, "NOPERM", 6) == 0)
-        return kwq__fail(c, KWQ_EAUTH,
-                         "the Redis user may not do what kwq needs (%.*s); grant it the ACL "
-                         "rules in docs/PROTOCOL.md \"Client rules\"",
-                         (int)(r->len > 200 ? 200 : r->len), msg);
-    return kwq__fail(c, KWQ_EREDIS, "Redis error: %.*s", (int)(r->len > 200 ? 200 : r->len), msg);
+    /* WRONGTYPE, a protocol mismatch and the unknown: retrying the same call cannot help. */
+    return kwq_error_set(err, KWQ_EREDIS, "Redis error: %.*s", shown, reply);
+}
+
+/* Map an error reply to a code and errstr; *drop for a passing state: the connection must go. */
+static int error_reply(struct kwq_client *c, const redisReply *r, bool *drop)
+{
+    struct kwq_error e = {0};
+    int code = kwq__redis_error(r->str, r->len, kwq__url_for_msg(c), &e);
+
+    kwq__fail(c, code, "%s", e.msg);
+    *drop = code == KWQ_ECONN;
+    return code;
 }
 
 int kwq__reply_error(struct kwq_client *c, const redisReply *r, bool *nosc, bool *drop)

@@ -14,12 +14,17 @@
 #include "client_int.h"
 #include "lua_scripts.h"
 
-/* The password by precedence: opts, opts file, env file, env, URL. */
+/*
+ * The password by precedence: opts, opts file, env file, env, URL. A file
+ * and KWQ_REDIS_PASSWORD lose one trailing newline (kwq_secret_line), the
+ * same for both: a Kubernetes Secret made from a file keeps it.
+ */
 static int resolve_password(struct kwq_client *c, char **ret)
 {
+    struct kwq_error e = {0};
     const char *file = c->opts.password_file;
     const char *env;
-    int rc;
+    int rc = 0;
 
     *ret = NULL;
     if (c->opts.password) {
@@ -30,25 +35,14 @@ static int resolve_password(struct kwq_client *c, char **ret)
         env = getenv("KWQ_REDIS_PASSWORD_FILE");
         file = env && *env ? env : NULL;
     }
-    if (file) {
-        rc = kwq_read_secret_file(file, ret);
-        if (rc == KWQ_EINVAL)
-            return kwq__fail(c, KWQ_EINVAL, "the password file %s is empty", file);
-        if (rc)
-            return kwq__fail(c, KWQ_EINVAL, "cannot read the password file %s: %s", file,
-                             kwq_strerror(rc));
-        return 0;
-    }
     env = getenv("KWQ_REDIS_PASSWORD");
-    if (env && *env) {
-        *ret = strdup(env);
-        return *ret ? 0 : kwq__fail(c, KWQ_ENOMEM, "out of memory");
-    }
-    if (c->url.password) {
-        *ret = strdup(c->url.password);
-        return *ret ? 0 : kwq__fail(c, KWQ_ENOMEM, "out of memory");
-    }
-    return 0;
+    if (file)
+        rc = kwq_read_secret_file(file, ret, &e);
+    else if (env && *env)
+        rc = kwq_secret_line("KWQ_REDIS_PASSWORD", env, strlen(env), ret, &e);
+    else if (c->url.password && !(*ret = strdup(c->url.password)))
+        rc = kwq_error_set(&e, KWQ_ENOMEM, "out of memory");
+    return rc ? kwq__fail(c, rc, "%s", e.msg) : 0;
 }
 
 /* Run one command given as strings; reply in *ret. */
@@ -82,47 +76,73 @@ static const char *info_field(const char *info, const char *name, size_t *len)
     return NULL;
 }
 
-/*
- * The INFO (default sections) reply r for what the server must be before kwq
- * uses it: done loading its data (scripts are refused until then), and never
- * evicting keys. Records its run_id.
- */
-int kwq__server_check(struct kwq_client *c, const redisReply *r)
+/* Copy the field name's value from info into buf (len bytes), "?" when absent. */
+static const char *info_copy(const char *info, const char *name, char *buf, size_t len)
+{
+    size_t n;
+    const char *p = info_field(info, name, &n);
+
+    if (!p)
+        n = 0;
+    (void)snprintf(buf, len, "%.*s", (int)n, p ? p : "");
+    return buf;
+}
+
+/* True when the value of the field name in info is exactly want. */
+static bool info_is(const char *info, const char *name, const char *want)
+{
+    size_t n;
+    const char *p = info_field(info, name, &n);
+
+    return p && n == strlen(want) && memcmp(p, want, n) == 0;
+}
+
+int kwq__info_check(const char *info, const char *url, char *run_id, struct kwq_error *err)
 {
     const char *p;
     size_t n;
-    int rc = 0;
+    char a[48], b[48];
+
+    /* It changes with every restart or failover: scripts use it to notice a rollback. */
+    p = info_field(info, "run_id", &n);
+    run_id[0] = '\0'; /* never the previous server's */
+    if (p && n == KWQ__RUN_ID_LEN) {
+        memcpy(run_id, p, n);
+        run_id[n] = '\0';
+    }
+    /* A replica refuses every write: permanent, whether or not it is loading. */
+    if (info_field(info, "role", &n) && !info_is(info, "role", "master"))
+        return kwq_error_set(err, KWQ_EREADONLY,
+                             "Redis at %s is a read-only replica of %s:%s: point the Redis URL at "
+                             "the master",
+                             url, info_copy(info, "master_host", a, sizeof(a)),
+                             info_copy(info, "master_port", b, sizeof(b)));
+    if (info_is(info, "loading", "1"))
+        return kwq_error_set(err, KWQ_ECONN,
+                             "Redis at %s is still loading its data set into memory (LOADING, %s%% "
+                             "done); retry in a moment",
+                             url, *info_copy(info, "loading_loaded_perc", a, 9) ? a : "?");
+    if (info_field(info, "maxmemory_policy", &n) &&
+        !info_is(info, "maxmemory_policy", "noeviction"))
+        return kwq_error_set(err, KWQ_EPOLICY,
+                             "Redis maxmemory-policy is '%s': kwq needs 'noeviction' (it must "
+                             "never evict queue keys); run CONFIG SET maxmemory-policy noeviction",
+                             info_copy(info, "maxmemory_policy", a, 41));
+    return 0;
+}
+
+int kwq__server_check(struct kwq_client *c, const redisReply *r)
+{
+    struct kwq_error e = {0};
+    int rc;
 
     if (r->type != REDIS_REPLY_STRING)
         return kwq__bad_reply(c, "INFO text");
-    p = info_field(r->str, "loading", &n);
-    if (p && n == 1 && *p == '1') {
-        const char *perc = info_field(r->str, "loading_loaded_perc", &n);
-
-        rc = kwq__fail(c, KWQ_ECONN,
-                       "Redis at %s is still loading its data set into memory (LOADING, %.*s%% "
-                       "done); retry in a moment",
-                       kwq__url_for_msg(c), perc ? (int)(n > 8 ? 8 : n) : 1, perc ? perc : "?");
-    }
-    /* It changes with every restart or failover: scripts use it to notice a rollback. */
-    p = info_field(r->str, "run_id", &n);
-    c->run_id[0] = '\0'; /* never the previous server's */
-    if (p && n == sizeof(c->run_id) - 1) {
-        memcpy(c->run_id, p, n);
-        c->run_id[n] = '\0';
-    }
-    p = info_field(r->str, "maxmemory_policy", &n);
-    if (rc == 0 && p && (n != strlen("noeviction") || memcmp(p, "noeviction", n) != 0)) {
-        rc = kwq__fail(c, KWQ_EPOLICY,
-                       "Redis maxmemory-policy is '%.*s': kwq needs "
-                       "'noeviction' (it must never evict queue keys); run CONFIG SET "
-                       "maxmemory-policy noeviction",
-                       (int)(n > 40 ? 40 : n), p);
-    }
-    return rc;
+    rc = kwq__info_check(r->str, kwq__url_for_msg(c), c->run_id, &e);
+    return rc ? kwq__fail(c, rc, "%s", e.msg) : 0;
 }
 
-/* One INFO, checked by kwq__server_check. */
+/* One INFO (default sections) for what the server must be before kwq uses it. */
 static int check_server(struct kwq_client *c)
 {
     redisReply *r;

@@ -178,7 +178,7 @@ static const char ack_oom_msg[] =
 int kwq__ack_refused(struct kwq_client *c, int rc, size_t k, const size_t *sent, int *st)
 {
     /* Only ack_result can be refused so: Redis's OOM before the script ran. */
-    if (rc == KWQ_EFULL || rc == KWQ_EOOM) {
+    if (rc == KWQ_EOOM) {
         rc = kwq__fail(c, KWQ_EOOM, "%s", ack_oom_msg);
         for (size_t j = 0; st && j < k; j++)
             st[sent[j]] = KWQ_EOOM;

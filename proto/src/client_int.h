@@ -102,11 +102,15 @@ struct kwq__args {
 
 void kwq__args_init(struct kwq__args *a);
 void kwq__args_free(struct kwq__args *a);
+void kwq__args_clear(struct kwq__args *a); /* empty it, keeping its memory for reuse */
 void kwq__args_add(struct kwq__args *a, const void *s, size_t len);     /* borrowed */
 void kwq__args_addz(struct kwq__args *a, const char *s);                /* borrowed */
 void kwq__args_addcopy(struct kwq__args *a, const char *s, size_t len); /* copied, <= 4096 */
 void kwq__args_addu(struct kwq__args *a, uint64_t v);                   /* copied */
 void kwq__args_addi(struct kwq__args *a, int64_t v);                    /* copied */
+
+/* Length of a Redis server's run_id (hex digits). */
+#define KWQ__RUN_ID_LEN 40
 
 struct kwq_client {
     struct kwq_client_opts opts; /* copy; url, password, password_file owned */
@@ -117,8 +121,19 @@ struct kwq_client {
     int script_index[KWQ__OP_COUNT];
     bool waiting; /* kwq_wait_start sent a BLPOP not read yet */
     char errstr[KWQ_ERRSTR_LEN];
-    char run_id[41]; /* the server's run_id from INFO at the last connect, "" before */
+    char run_id[KWQ__RUN_ID_LEN + 1]; /* the server's run_id at the last connect, "" before */
 };
+
+/*
+ * What the server must be before kwq uses it, from the text of INFO (its
+ * default sections): the master (KWQ_EREADONLY for a replica), done loading
+ * its data (KWQ_ECONN, a passing state: scripts are refused until then), and
+ * never evicting keys (KWQ_EPOLICY). Copies its run_id into run_id
+ * (KWQ__RUN_ID_LEN + 1 bytes) when INFO has one. Returns 0, or the code with
+ * one line in err naming url. No I/O: the blocking and the non-blocking
+ * connect share it.
+ */
+int kwq__info_check(const char *info, const char *url, char *run_id, struct kwq_error *err);
 
 /* Script file names ("enqueue", ...), in enum kwq__op order. */
 extern const char *const kwq__op_names[KWQ__OP_COUNT];
@@ -136,6 +151,19 @@ int kwq__script_load_reply(struct kwq_client *c, enum kwq__op op);
 /* Set c->errstr (printf-style) and return code. */
 int kwq__fail(struct kwq_client *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/*
+ * The KWQ_E* code of an error reply and one line for it in err naming url:
+ * kwq's own wire words (docs/PROTOCOL.md "Errors"), then Redis's own. A
+ * passing state that the same call can outlive (LOADING, BUSY, MASTERDOWN,
+ * TRYAGAIN, CLUSTERDOWN, MISCONF, NOREPLICAS, max clients, UNBLOCKED) is
+ * KWQ_ECONN, and the caller drops the connection so that it reconnects;
+ * OOM is KWQ_EOOM (transient, the connection kept); READONLY, NOPERM and the
+ * password errors are their configuration codes; SELECT's "DB index is out
+ * of range" is KWQ_EINVAL (the URL's db); anything else KWQ_EREDIS.
+ * No I/O: the blocking and the non-blocking client share it.
+ */
+int kwq__redis_error(const char *reply, size_t len, const char *url, struct kwq_error *err);
 
 /* Clear errstr, check the connection and the queue name. Returns 0 or an error. */
 int kwq__begin(struct kwq_client *c, const char *queue);
@@ -219,11 +247,12 @@ int kwq__script_sha(struct kwq_client *c, const redisReply *r, enum kwq__op op);
  * Connecting (client_connect.c). prepare: parse the URL, find the scripts,
  * resolve the password (*password: NULL or a secret to free with
  * kwq__free_secret). Then AUTH when there is a password, SELECT when db is
- * not 0, INFO checked by server_check, and SCRIPT LOAD of every op.
+ * not 0, INFO checked by kwq__server_check, and SCRIPT LOAD of every op.
  */
 int kwq__connect_prepare(struct kwq_client *c, char **password);
 void kwq__auth_argv(const struct kwq_client *c, const char *password, struct kwq__args *argv);
 void kwq__select_argv(const struct kwq_client *c, struct kwq__args *argv);
+/* kwq__info_check over an INFO reply, into c->errstr and c->run_id. */
 int kwq__server_check(struct kwq_client *c, const redisReply *r);
 
 /*
@@ -289,6 +318,9 @@ int kwq__fail_parse(struct kwq_client *c, const redisReply *r, size_t m,
 /* The seal script (client_queue.c): op "seal", "unseal" or "drained"; its flags. */
 void kwq__seal_args(const char *op, struct kwq__args *args);
 int kwq__seal_parse(struct kwq_client *c, const redisReply *r, bool *sealed, bool *drained);
+
+/* The stats script's name/value pairs into ret (zeroed, oldest_pending_ms -1, by the caller). */
+int kwq__stats_parse(struct kwq_client *c, const redisReply *r, struct kwq_stats *ret);
 
 /* ---- reply helpers ---------------------------------------------------------- */
 

@@ -354,6 +354,154 @@ void kwq_opt_print_config(FILE *f, const struct kwq_opt_set *set)
     }
 }
 
+/* ---- Unknown KWQ_* variables ------------------------------------------------------- */
+
+extern char **environ;
+
+/*
+ * Every KWQ_* variable a kwq program reads, whichever program: kwq run passes
+ * its environment to the workers it starts, and a pod or shell often sets the
+ * variables of both, so neither program warns about the other's. The first
+ * group is read outside the option tables.
+ */
+static const char *const known_env[] = {
+    "KWQ_REDIS_PASSWORD",
+    "KWQ_REDIS_PASSWORD_FILE",
+    "KWQ_TASK_ID",
+    "KWQ_ATTEMPT",
+    "KWQ_MAX_ATTEMPTS",
+    "KWQ_WORKER_BIN",
+    "KWQ_REDIS_SERVER",
+    "KWQ_STATE_DIR",
+    /* kwq-worker's options */
+    "KWQ_REDIS_URL",
+    "KWQ_QUEUE",
+    "KWQ_CONCURRENCY",
+    "KWQ_LEASE",
+    "KWQ_TIMEOUT",
+    "KWQ_GRACE",
+    "KWQ_KILL_GRACE",
+    "KWQ_MAX_TASKS",
+    "KWQ_IDLE_EXIT",
+    "KWQ_REDIS_RETRY",
+    "KWQ_MAX_RESULT",
+    "KWQ_RESULT_TTL",
+    "KWQ_NO_RESULT",
+    "KWQ_STREAM",
+    "KWQ_READY_FILE",
+    "KWQ_LOG_FORMAT",
+    "KWQ_LOG_LEVEL",
+    /* kwq's options */
+    "KWQ_QUIET",
+    "KWQ_WAIT_TIMEOUT",
+    "KWQ_MAX_WORKERS",
+    "KWQ_MIN_WORKERS",
+    "KWQ_TASKS_PER_WORKER",
+};
+
+#define KNOWN_N      (sizeof(known_env) / sizeof(known_env[0]))
+#define NAME_MAX_LEN 64
+
+/* The project's own build, test and benchmark scripts (dev.sh, bench/) read these. */
+static const char *const known_prefixes[] = {"KWQ_BUILD_", "KWQ_TEST_", "KWQ_BENCH_"};
+
+bool kwq_opt_env_known(const struct kwq_opt_set *sets, size_t nsets, const char *name)
+{
+    for (size_t i = 0; i < sizeof(known_prefixes) / sizeof(known_prefixes[0]); i++) {
+        if (strncmp(known_prefixes[i], name, strlen(known_prefixes[i])) == 0)
+            return true;
+    }
+    for (size_t i = 0; i < KNOWN_N; i++) {
+        if (strcmp(known_env[i], name) == 0)
+            return true;
+    }
+    for (size_t k = 0; k < nsets; k++) {
+        for (size_t i = 0; i < sets[k].n; i++) {
+            if (sets[k].opts[i].env && strcmp(sets[k].opts[i].env, name) == 0)
+                return true;
+        }
+    }
+    return false;
+}
+
+/* Edit distance (insertions, deletions, substitutions) of two short names. */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    size_t row[NAME_MAX_LEN + 1];
+
+    if (la > NAME_MAX_LEN || lb > NAME_MAX_LEN)
+        return SIZE_MAX;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* The known name nearest to name, when it is a plausible typo of it (3 edits at most). */
+static const char *closest_known(const struct kwq_opt_set *sets, size_t nsets, const char *name)
+{
+    const char *best = NULL;
+    size_t best_d = 4;
+
+    for (size_t i = 0; i < KNOWN_N; i++) {
+        size_t d = distance(name, known_env[i]);
+
+        if (d < best_d) {
+            best = known_env[i];
+            best_d = d;
+        }
+    }
+    for (size_t k = 0; k < nsets; k++) {
+        for (size_t i = 0; i < sets[k].n; i++) {
+            const char *env = sets[k].opts[i].env;
+            size_t d = env ? distance(name, env) : SIZE_MAX;
+
+            if (d < best_d) {
+                best = env;
+                best_d = d;
+            }
+        }
+    }
+    return best;
+}
+
+size_t kwq_opt_env_check(const struct kwq_opt_set *sets, size_t nsets,
+                         void (*unknown)(const char *name, const char *closest, void *arg),
+                         void *arg)
+{
+    size_t found = 0;
+
+    for (char **e = environ; e && *e; e++) {
+        char name[256]; /* a longer name is cut: it is unknown all the same */
+        size_t len = strcspn(*e, "=");
+
+        if (strncmp(*e, "KWQ_", 4) != 0)
+            continue;
+        (void)snprintf(name, sizeof(name), "%.*s", (int)len, *e);
+        if (kwq_opt_env_known(sets, nsets, name))
+            continue;
+        unknown(name, closest_known(sets, nsets, name), arg);
+        found++;
+    }
+    return found;
+}
+
 /* ---- Help ------------------------------------------------------------------------ */
 
 void kwq_opt_print_help(FILE *f, const struct kwq_opt *opts, size_t n)

@@ -7,10 +7,13 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kwq/error.h"
 
@@ -259,23 +262,54 @@ uint64_t kwq_monotonic_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-int kwq_read_secret_file(const char *path, char **ret)
+int kwq_secret_line(const char *what, const char *s, size_t len, char **ret, struct kwq_error *err)
 {
-    char buf[1024];
-    FILE *f = fopen(path, "re");
-    size_t len;
-
-    if (!f)
-        return -errno;
-    if (!fgets(buf, sizeof(buf), f))
-        buf[0] = '\0';
-    (void)fclose(f);
-    len = strcspn(buf, "\r\n");
-    buf[len] = '\0';
+    *ret = NULL;
+    if (len > 0 && s[len - 1] == '\n')
+        len -= len > 1 && s[len - 2] == '\r' ? 2 : 1;
     if (len == 0)
-        return KWQ_EINVAL;
-    *ret = strdup(buf);
+        return kwq_error_set(err, KWQ_EINVAL, "%s is empty", what);
+    if (len > KWQ_SECRET_MAX)
+        return kwq_error_set(err, KWQ_EINVAL, "%s is longer than %d bytes", what, KWQ_SECRET_MAX);
+    /* A second line is a mistake (two secrets, a comment), never part of a password. */
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '\n' || s[i] == '\r' || s[i] == '\0')
+            return kwq_error_set(err, KWQ_EINVAL,
+                                 "%s holds a %s inside: a password is one line (one trailing "
+                                 "newline is dropped)",
+                                 what, s[i] ? "line break" : "NUL byte");
+    }
+    *ret = strndup(s, len);
+    return *ret ? 0 : kwq_error_set(err, KWQ_ENOMEM, "out of memory");
+}
+
+int kwq_read_secret_file(const char *path, char **ret, struct kwq_error *err)
+{
+    char buf[KWQ_SECRET_MAX + 3]; /* one byte more than a secret and its "\r\n" */
+    char what[64 + PATH_MAX];
+    size_t len = 0;
+    ssize_t n = 1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), e = 0, rc;
+
+    *ret = NULL;
+    (void)snprintf(what, sizeof(what), "the password file %s", path);
+    if (fd < 0)
+        return kwq_error_set(err, KWQ_EINVAL, "cannot read %s: %s", what, strerror(errno));
+    while (len < sizeof(buf) && n > 0) {
+        n = read(fd, buf + len, sizeof(buf) - len);
+        if (n > 0)
+            len += (size_t)n;
+        else if (n < 0 && errno == EINTR)
+            n = 1;
+        else if (n < 0)
+            e = errno;
+    }
+    (void)close(fd);
+    if (e)
+        rc = kwq_error_set(err, KWQ_EINVAL, "cannot read %s: %s", what, strerror(e));
+    else
+        rc = kwq_secret_line(what, buf, len, ret, err);
     /* The secret must not linger on the stack. */
-    memset(buf, 0, sizeof(buf));
-    return *ret ? 0 : KWQ_ENOMEM;
+    explicit_bzero(buf, sizeof(buf));
+    return rc;
 }

@@ -110,4 +110,22 @@ void kwq_opt_print_config(FILE *f, const struct kwq_opt_set *set);
 /* Print one help line per option of the table to f (secret rows left out). */
 void kwq_opt_print_help(FILE *f, const struct kwq_opt *opts, size_t n);
 
+/*
+ * True when name is a KWQ_* variable some kwq program reads: a row of one of
+ * the sets, an option of another kwq program (kwq and kwq-worker share one
+ * environment in a shell or a pod), or a variable read outside the tables
+ * (KWQ_REDIS_PASSWORD, KWQ_TASK_ID and the rest of a handler's environment).
+ */
+bool kwq_opt_env_known(const struct kwq_opt_set *sets, size_t nsets, const char *name);
+
+/*
+ * Call unknown(name, closest, arg) for each KWQ_* variable of the environment
+ * that kwq_opt_env_known refuses, in environment order: a typo such as
+ * KWQ_CONCURENCY is otherwise silently ignored. closest is the known name
+ * nearest in spelling, or NULL when none is near. Returns how many were found.
+ */
+size_t kwq_opt_env_check(const struct kwq_opt_set *sets, size_t nsets,
+                         void (*unknown)(const char *name, const char *closest, void *arg),
+                         void *arg);
+
 #endif /* KWQ_OPTS_H */

@@ -49,10 +49,26 @@ bool kwq_utf8_valid(const void *s, size_t n);
 /* Monotonic clock in ms (CLOCK_MONOTONIC), for intervals only. */
 uint64_t kwq_monotonic_ms(void);
 
+/* The longest secret (a Redis password) kwq accepts, in bytes. */
+#define KWQ_SECRET_MAX 4096
+
 /*
- * Read a secret from a file: its first line, without the newline. *ret is
- * malloc'd. Errors: -errno (file), KWQ_EINVAL (empty).
+ * A secret given as text (a Redis password from KWQ_REDIS_PASSWORD or a
+ * file): the len bytes of s less ONE trailing newline ("\n" or "\r\n"),
+ * which a file, a Kubernetes Secret made from one or `echo` leaves there.
+ * Anything else is kept as given. Refused with KWQ_EINVAL and a message in
+ * err that starts with what ("KWQ_REDIS_PASSWORD is empty") when nothing is
+ * left, when a line break or a NUL byte remains (a password is one line),
+ * or when longer than KWQ_SECRET_MAX; KWQ_ENOMEM. *ret is a malloc'd copy:
+ * overwrite it before freeing it.
  */
-int kwq_read_secret_file(const char *path, char **ret);
+int kwq_secret_line(const char *what, const char *s, size_t len, char **ret, struct kwq_error *err);
+
+/*
+ * kwq_secret_line of a whole file's content, what being "the password file
+ * <path>". A file that cannot be read is KWQ_EINVAL too, its message naming
+ * the path and errno's text.
+ */
+int kwq_read_secret_file(const char *path, char **ret, struct kwq_error *err);
 
 #endif /* KWQ_UTIL_H */
