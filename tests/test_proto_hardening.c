@@ -292,6 +292,9 @@ static const char *const fixed_suffixes[12] = {
     "dead",    "stats", "conf", "seq",    "wake",   "results",
 };
 
+/* A server run_id for the scripts that issue IDs and tokens (any 1..64 letters and digits). */
+#define RUN "0123456789abcdef0123456789abcdef01234567"
+
 /* EVALSHA of the named script on queue TP_QUEUE: extra keys, then args. */
 static redisReply *raw_eval(redisContext *r, const char *script, const char *const *xkeys,
                             size_t nx, const char *const *args, size_t na)
@@ -348,25 +351,29 @@ Test(hardening, raw_enqueue_options_are_checked_before_any_write)
     static const char *const other[] = {"kwq:{other}:idem:x"};
     static const char *const own[] = {"kwq:{jobs}:idem:x"};
 
-    assert_error(raw_eval(r, "enqueue", NULL, 0, (const char *[]){"1", "", "{\"k\":10}", "p"}, 4),
-                 "KWQ_INVAL");
-    assert_error(raw_eval(r, "enqueue", other, 1, (const char *[]){"1", "", "{\"k\":13}", "p"}, 4),
+    assert_error(
+        raw_eval(r, "enqueue", NULL, 0, (const char *[]){"1", "", RUN, "{\"k\":10}", "p"}, 5),
+        "KWQ_INVAL");
+    assert_error(
+        raw_eval(r, "enqueue", other, 1, (const char *[]){"1", "", RUN, "{\"k\":13}", "p"}, 5),
+        "KWQ_INVAL");
+    assert_error(raw_eval(r, "enqueue", own, 1,
+                          (const char *[]){"2", "", RUN, "{\"k\":13}", "p", "{\"m\":\"x\"}", "q"},
+                          7),
                  "KWQ_INVAL");
     assert_error(raw_eval(r, "enqueue", own, 1,
-                          (const char *[]){"2", "", "{\"k\":13}", "p", "{\"m\":\"x\"}", "q"}, 6),
+                          (const char *[]){"1", "", RUN, "{\"kt\":1e300,\"k\":13}", "p"}, 5),
                  "KWQ_INVAL");
-    assert_error(raw_eval(r, "enqueue", own, 1,
-                          (const char *[]){"1", "", "{\"kt\":1e300,\"k\":13}", "p"}, 4),
-                 "KWQ_INVAL");
-    assert_error(raw_eval(r, "enqueue", NULL, 0, (const char *[]){"1", "", "{\"t\":-5}", "p"}, 4),
-                 "KWQ_INVAL");
+    assert_error(
+        raw_eval(r, "enqueue", NULL, 0, (const char *[]){"1", "", RUN, "{\"t\":-5}", "p"}, 5),
+        "KWQ_INVAL");
     /* Nothing was written: no sequence, no key, no task. */
     cr_assert(eq(llong, tp_key_len(r, "EXISTS", TP_QUEUE, "seq"), 0));
     cr_assert(eq(llong, tp_key_len(r, "EXISTS", TP_QUEUE, "idem:x"), 0));
     cr_assert(eq(llong, tp_key_len(r, "EXISTS", TP_QUEUE, "data"), 0));
     {
         redisReply *rep =
-            raw_eval(r, "enqueue", own, 1, (const char *[]){"1", "", "{\"k\":13}", "p"}, 4);
+            raw_eval(r, "enqueue", own, 1, (const char *[]){"1", "", RUN, "{\"k\":13}", "p"}, 5);
 
         cr_assert(eq(int, rep->type, REDIS_REPLY_ARRAY));
         cr_assert(eq(llong, rep->element[0]->integer, 1));
@@ -387,10 +394,10 @@ Test(hardening, raw_ack_result_key_must_be_the_tasks_own)
     tp_enqueue(c, TP_QUEUE, "x", NULL);
     tp_lease1(c, TP_QUEUE, 60000, 0, &t);
     (void)snprintf(tok, sizeof(tok), "%llu", (unsigned long long)t.token);
-    assert_error(raw_eval(r, "ack", (const char *[]){"kwq:{other}:result:1"}, 1,
+    assert_error(raw_eval(r, "ack_result", (const char *[]){"kwq:{other}:result:1"}, 1,
                           (const char *[]){"60000", t.id, tok, "1", "res"}, 5),
                  "KWQ_INVAL");
-    assert_error(raw_eval(r, "ack", (const char *[]){"kwq:{jobs}:result:2"}, 1,
+    assert_error(raw_eval(r, "ack_result", (const char *[]){"kwq:{jobs}:result:2"}, 1,
                           (const char *[]){"60000", t.id, tok, "1", "res"}, 5),
                  "KWQ_INVAL");
     cr_assert(eq(u64, tp_stats(c, TP_QUEUE).leased, 1));

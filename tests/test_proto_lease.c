@@ -833,3 +833,56 @@ Test(lease, tasks_of_a_killed_worker_come_back)
     cr_assert(eq(u64, s.expired, N));
     kwq_client_free(c);
 }
+
+/*
+ * A worker prefetches 3 tasks but charges only the one it starts; it dies.
+ * With max_attempts 1, the started task is dead-lettered on expiry, while
+ * the two it never started go back to pending with no attempt used, and
+ * run as attempt 1. kwq_start charges a prefetched task when it starts.
+ */
+Test(lease, prefetched_tasks_are_charged_only_when_started)
+{
+    struct kwq_client *c = tp_client(NULL);
+    redisContext *r = tp_redis();
+    struct kwq_lease_result lr;
+    struct kwq_reap_result rr;
+    struct kwq_task_info info;
+    int st[2] = {1, 1};
+
+    cr_assert(eq(int, kwq_queue_set(c, TP_QUEUE, "max_attempts", 1), 0));
+    tp_enqueue_n(c, TP_QUEUE, "t", 4);
+    cr_assert(eq(int, kwq_lease_prefetch(c, TP_QUEUE, 3, 4, 200, 0, &lr), KWQ_EINVAL));
+    tp_assert_str_eq(kwq_client_errstr(c), "lease: charge must be between 0 and max (3), got 4");
+    cr_assert(eq(int, kwq_lease_prefetch(c, TP_QUEUE, 3, 1, 200, 0, &lr), 3));
+    for (size_t i = 0; i < 3; i++)
+        cr_assert(eq(u32, lr.tasks[i].attempt, 1));
+    {
+        /* The third is started; a stale token is refused and changes nothing. */
+        struct kwq_lease_ref refs[2] = {{.id = lr.tasks[2].id, .token = lr.tasks[2].token},
+                                        {.id = lr.tasks[1].id, .token = lr.tasks[1].token + 7}};
+
+        cr_assert(eq(int, kwq_start(c, TP_QUEUE, refs, 2, st), 0));
+        cr_assert(eq(int, st[0], 0));
+        cr_assert(eq(int, st[1], KWQ_ELEASELOST));
+    }
+    tp_server_wait_ms(r, 400); /* the worker died: every lease expires */
+    cr_assert(eq(int, kwq_reap(c, TP_QUEUE, 100, &rr), 0));
+    cr_assert(eq(u64, rr.expired, 1)); /* back to pending: the one never started */
+    cr_assert(eq(u64, rr.dead, 2));    /* tasks 1 (charged at lease) and 3 (started) */
+    cr_assert(eq(int, kwq_task_get(c, TP_QUEUE, lr.tasks[1].id, &info), 0));
+    cr_assert(eq(int, info.state, KWQ_STATE_PENDING));
+    cr_assert(eq(u32, info.task.attempt, 0));
+    cr_assert(tp_contains(info.history_json, "\"u\":1"), "%s", info.history_json);
+    kwq_task_info_done(&info);
+    kwq_lease_result_done(&lr);
+
+    /* It runs as its first attempt, ahead of the task never leased. */
+    cr_assert(eq(int, kwq_lease(c, TP_QUEUE, 2, 60000, 0, &lr), 2));
+    tp_assert_str_eq(lr.tasks[0].id, "2");
+    cr_assert(eq(u32, lr.tasks[0].attempt, 1));
+    tp_assert_str_eq(lr.tasks[1].id, "4");
+    kwq_lease_result_done(&lr);
+    cr_assert(eq(u64, tp_stats(c, TP_QUEUE).dead, 2));
+    redisFree(r);
+    kwq_client_free(c);
+}

@@ -5,6 +5,7 @@
 --   backoff_base_ms  0..86400000          default 1000
 --   backoff_max_ms   0..604800000         default 3600000
 --   max_tasks        0..1000000000000     default 10000000 (0: no limit)
+--   max_results      0..1000000000        default 1000000 (results kept, about; 0: no cap)
 -- KEYS[1..12]: the queue's fixed keys.
 -- ARGV: "get", name  |  "set", name, value (a decimal integer).
 -- Reply: the value (integer): the current one for get (the default when
@@ -17,12 +18,13 @@ local settings = {
     backoff_base_ms = {0, 86400000, 1000},
     backoff_max_ms = {0, 604800000, 3600000},
     max_tasks = {0, 1000000000000, 10000000},
+    max_results = {0, 1000000000, 1000000},
 }
 local op, name = ARGV[1], ARGV[2]
 local s = name and settings[name]
 if not s then
     return redis.error_reply("KWQ_INVAL unknown setting '" .. tostring(name) .. "': use " ..
-        'max_attempts, backoff_base_ms, backoff_max_ms or max_tasks')
+        'max_attempts, backoff_base_ms, backoff_max_ms, max_tasks or max_results')
 end
 if op == 'get' then
     return tonumber(redis.call('HGET', K_CONF, name) or s[3])

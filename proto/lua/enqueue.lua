@@ -9,7 +9,8 @@
 --   pipelined batch, last = 1 for its final chunk. Chunk k > 1 runs only when
 --   the batch key says chunk k-1 went in; each chunk records itself there (10
 --   minutes), the final one deletes it. So a batch goes in as an exact prefix.
--- ARGV[3..]: per task two arguments:
+-- ARGV[3]: the server run_id the client read at connect (lib/fence.lua).
+-- ARGV[4..]: per task two arguments:
 --   opts    "" for a default task, else JSON {"d":delay_ms,"m":max_attempts,
 --           "t":timeout_ms,"k":index into KEYS of its idempotency key,"kt":idem ttl ms}
 --           (whole numbers: d, t, kt 0..2^53, m 0..1000; 0 means the default)
@@ -21,6 +22,7 @@
 --   KWQ_INVAL (malformed arguments), KWQ_STATE (an earlier chunk of the batch did
 --   not go in). Nothing is added on error.
 -- kwq:include common
+-- kwq:include fence
 local CHUNK = 1000
 
 local n = tonumber(ARGV[1])
@@ -30,9 +32,10 @@ if ARGV[2] ~= '' then
     chunk_no, last = string.match(ARGV[2] or '', '^(%d+):([01])$')
     chunk_no = tonumber(chunk_no)
 end
-if not n or n < 0 or #ARGV ~= 2 + 2 * n or (ARGV[2] ~= '' and not (batch and chunk_no)) then
-    return redis.error_reply('KWQ_INVAL enqueue needs a count, a batch position and two ' ..
-        'arguments per task')
+if not n or n < 0 or #ARGV ~= 3 + 2 * n or (ARGV[2] ~= '' and not (batch and chunk_no)) or
+    not run_id_ok(ARGV[3]) then
+    return redis.error_reply('KWQ_INVAL enqueue needs a count, a batch position, the server ' ..
+        'run_id and two arguments per task')
 end
 local batch_prefix = 'kwq:{' .. queue_name() .. '}:batch:'
 if batch and (chunk_no < 1 or string.sub(batch, 1, #batch_prefix) ~= batch_prefix) then
@@ -43,7 +46,7 @@ if batch and chunk_no > 1 and redis.call('GET', batch) ~= tostring(chunk_no - 1)
     return redis.error_reply('KWQ_STATE an earlier part of this enqueue batch did not go in; ' ..
         'nothing of this part was added')
 end
-local conf = redis.call('HMGET', K_CONF, 'sealed', 'max_tasks', 'payload_max')
+local conf = redis.call('HMGET', K_CONF, 'sealed', 'max_tasks', 'payload_max', 'run_id')
 if conf[1] then
     return redis.error_reply("KWQ_SEALED queue '" .. queue_name() ..
         "' is sealed; unseal it or use another queue")
@@ -61,7 +64,7 @@ end
 local opts, dup_of, seen = {}, {}, {}
 local fresh = 0
 for i = 1, n do
-    local raw = ARGV[2 * i + 1]
+    local raw = ARGV[2 * i + 2]
     local o = nil
     if raw ~= '' then
         local ok, v = pcall(cjson.decode, raw)
@@ -105,6 +108,7 @@ if fresh > 0 and max_tasks > 0 then
     end
 end
 
+fence(ARGV[3], conf[4])
 local first = 0
 if fresh > 0 then
     first = redis.call('INCRBY', K_SEQ, fresh) - fresh + 1
@@ -130,7 +134,7 @@ for i = 1, n do
     else
         local id = string.format('%.0f', next_id)
         next_id = next_id + 1
-        local payload = ARGV[2 * i + 2]
+        local payload = ARGV[2 * i + 3]
         data[nd + 1] = id
         data[nd + 2] = payload
         nd = nd + 2

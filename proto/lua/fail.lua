@@ -9,7 +9,8 @@
 --   delay drawn uniformly from [b/2, b] (full jitter over the upper half).
 -- Reply: flat array of triples per item: status ("OK", "KWQ_LEASELOST",
 --   "KWQ_CANCELLED"), dead (0/1), retry_at_ms (server time, 0 when dead or not OK).
--- Errors: KWQ_INVAL (bad arguments).
+-- Errors: KWQ_INVAL (bad arguments), KWQ_GONE (a lease is missing and so is the
+--   queue's ID sequence: the queue vanished from Redis; nothing was changed).
 -- kwq:include common
 -- kwq:include hold
 
@@ -26,6 +27,7 @@ local max_default = tonumber(conf[1] or '3')
 local base = tonumber(conf[2] or '1000')
 local cap = tonumber(conf[3] or '3600000')
 local recs, status, gone = check_leases(ids, tokens, true)
+if not recs then return status end
 local metas = redis.call('HMGET', K_META, unpack(ids))
 -- Seed the jitter from the clock so that tasks failing in different calls do
 -- not share one sequence. The seed must fit a C int (Lua 5.1 randomseed).

@@ -9,30 +9,48 @@
 --   default 16777216): max_bytes (1..1073741824), the cap of the payload bytes in
 --   the reply. A task is leased only while the total stays within it, except the
 --   first, which is leased whatever its size; the rest stay pending, in order.
+-- ARGV[4]: the server run_id the client read at connect (lib/fence.lua).
+-- ARGV[5] (optional; absent or empty: all): charge, how many of the leased
+--   tasks (the first ones) are charged an attempt now. The rest are leased
+--   uncharged (lease record suffix ":u"), prefetched by a worker that has not
+--   started them: the start script charges each when it starts; an uncharged
+--   lease that expires returns to pending without using an attempt.
 -- Reply: flat array: sealed (0/1), drained (0/1), next_due_ms, count k, then k
 --   groups of 7: id, token, attempt, max_attempts, timeout_ms, enqueued_ms, payload.
 --   next_due_ms (only when k = 0, else -1): ms until the earliest lease deadline
 --   or delayed due time, -1 when there is none.
--- Errors: KWQ_INVAL (bad max, lease_ms or max_bytes).
+-- Errors: KWQ_INVAL (bad max, lease_ms, max_bytes, run_id or charge).
 -- kwq:include common
+-- kwq:include fence
 -- kwq:include reap
 
 local max, lease_ms = tonumber(ARGV[1]), tonumber(ARGV[2])
-if not max or max < 1 or max > 10000 or max % 1 ~= 0 or not lease_ms or lease_ms < 1 then
-    return redis.error_reply('KWQ_INVAL lease needs max in 1..10000 and lease_ms >= 1')
+if not max or max < 1 or max > 10000 or max % 1 ~= 0 or not lease_ms or lease_ms < 1 or
+    not run_id_ok(ARGV[4]) then
+    return redis.error_reply('KWQ_INVAL lease needs max in 1..10000, lease_ms >= 1, ' ..
+        'max_bytes and the server run_id')
 end
 -- The reply's payload bytes are capped: a worker asking for many big tasks
 -- must not get (or make Redis build) a reply of gigabytes.
 local cap = 16777216
-if ARGV[3] and ARGV[3] ~= '' then
+if ARGV[3] ~= '' then
     cap = string.match(ARGV[3], '^%d+$') and tonumber(ARGV[3])
     if not cap or cap < 1 or cap > 1073741824 then
         return redis.error_reply('KWQ_INVAL lease max_bytes must be between 1 and 1073741824, ' ..
             'got ' .. tostring(ARGV[3]))
     end
 end
-local conf = redis.call('HMGET', K_CONF, 'sealed', 'max_attempts', 'payload_max')
+local charge = max
+if ARGV[5] and ARGV[5] ~= '' then
+    charge = string.match(ARGV[5], '^%d+$') and tonumber(ARGV[5])
+    if not charge or charge > max then
+        return redis.error_reply('KWQ_INVAL lease charge must be between 0 and max (' .. max ..
+            '), got ' .. tostring(ARGV[5]))
+    end
+end
+local conf = redis.call('HMGET', K_CONF, 'sealed', 'max_attempts', 'payload_max', 'run_id')
 local sealed = conf[1] ~= false
+fence(ARGV[4], conf[4])
 local max_default = tonumber(conf[2] or '3')
 -- The largest payload stored since the queue was last empty (enqueue keeps
 -- it): slices are sized so that what is read stays within the cap plus one task.
@@ -100,9 +118,14 @@ if k > 0 then
         local m = redis.call('HMGET', K_META, unpack(ids, s, math.min(s + 999, k)))
         for j = 1, #m do metas[s + j - 1] = m[j] end
     end
-    -- Tokens count the leases granted (stats "leases"): unique per task ID, and IDs are
-    -- never reused, so a token can never match another lease of the same task.
+    -- Tokens come from one counter (stats "leases"), so no two leases share one. A
+    -- new counter starts from the clock (ms * 1000), above the tokens of an earlier
+    -- life of the queue that Redis lost whole (see "Rollbacks" in docs/PROTOCOL.md).
     local token = redis.call('HINCRBY', K_STATS, 'leases', k) - k + 1
+    if token == 1 then
+        token = now * 1000 + 1
+        redis.call('HSET', K_STATS, 'leases', string.format('%.0f', token + k - 1))
+    end
     local deadline = now + lease_ms
     local zargs, hargs = {}, {}
     local z, r = 0, 4
@@ -121,6 +144,7 @@ if k > 0 then
         zargs[z + 2] = id
         hargs[z + 1] = id
         hargs[z + 2] = string.format('%.0f', token) .. ':' .. attempt .. mid .. enqs[i]
+        if i > charge then hargs[z + 2] = hargs[z + 2] .. ':u' end
         z = z + 2
         reply[r + 1] = id
         reply[r + 2] = token

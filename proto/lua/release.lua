@@ -5,7 +5,8 @@
 -- KEYS[1..12]: the queue's fixed keys.
 -- ARGV: pairs: id, token.
 -- Reply: array with one status per pair: "OK", "KWQ_LEASELOST", "KWQ_CANCELLED".
--- Errors: KWQ_INVAL (bad arguments).
+-- Errors: KWQ_INVAL (bad arguments), KWQ_GONE (a lease is missing and so is the
+--   queue's ID sequence: the queue vanished from Redis; nothing was changed).
 -- kwq:include common
 -- kwq:include hold
 
@@ -18,6 +19,7 @@ for i = 1, #ARGV, 2 do
     tokens[#tokens + 1] = ARGV[i + 1]
 end
 local recs, status, gone = check_leases(ids, tokens, true)
+if not recs then return status end
 local metas = redis.call('HMGET', K_META, unpack(ids))
 local back, done = {}, {}
 for i = #ids, 1, -1 do

@@ -6,7 +6,8 @@
 -- Reply: array with one status per pair: "OK", "KWQ_LEASELOST" (token not
 --   current: expired and re-leased, or gone) or "KWQ_CANCELLED" (the task was
 --   cancelled and is now deleted: stop working on it).
--- Errors: KWQ_INVAL (bad arguments).
+-- Errors: KWQ_INVAL (bad arguments), KWQ_GONE (a lease is missing and so is the
+--   queue's ID sequence: the queue vanished from Redis; nothing was changed).
 -- kwq:include common
 -- kwq:include hold
 
@@ -20,6 +21,7 @@ for i = 2, #ARGV, 2 do
     tokens[#tokens + 1] = ARGV[i + 1]
 end
 local recs, status, gone = check_leases(ids, tokens, false)
+if not recs then return status end
 local zargs = {}
 for i, id in ipairs(ids) do
     if recs[i] then

@@ -208,6 +208,8 @@ int kwq__async_eval_part(struct kwq_async *a, struct kwq__req *r, const char *qu
 
     kwq__args_clear(&a->argv);
     rc = kwq__eval_argv(a->c, r->op, queue, xkeys, args, &a->argv);
+    if (!rc)
+        r->parts[r->nparts].op = r->op;
     return rc ? rc : kwq__async_part(a, r, &a->argv, first, count);
 }
 
@@ -365,7 +367,7 @@ static int resend(struct kwq_async *a, struct kwq__part *p)
 
     p->retried = true;
     kwq__args_clear(&a->argv);
-    kwq__script_load_argv(a->c, r->op, &a->argv);
+    kwq__script_load_argv(a->c, p->op, &a->argv);
     /* Its reply is not needed: if the load fails, the resent call says NOSCRIPT again. */
     if (a->argv.oom ||
         redisAsyncCommandArgv(a->ac, NULL, NULL, (int)a->argv.n, a->argv.v, a->argv.len) !=
@@ -412,6 +414,8 @@ static void handle_reply(struct kwq_async *a, redisAsyncContext *ac, redisReply 
         if (!rc)
             return;
     }
+    if (r->refused && !drop)
+        rc = r->refused(a, r, p, rc);
     part_done(a, r, rc);
     /* A Redis still loading its data refuses everything for a while: start over later. */
     if (drop && a->ac == ac) {

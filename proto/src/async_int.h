@@ -26,16 +26,25 @@ struct kwq__req;
 /* One command of a request. */
 struct kwq__part {
     struct kwq__req *req;
-    char *cmd;    /* formatted command kept for a resend after NOSCRIPT; NULL when not needed */
-    size_t len;   /* bytes in cmd */
-    size_t first; /* operations: the chunk's first item; connect: the step */
-    size_t count; /* operations: the items the chunk sent */
-    bool retried; /* resent once after NOSCRIPT */
+    char *cmd;       /* formatted command kept for a resend after NOSCRIPT; NULL when not needed */
+    size_t len;      /* bytes in cmd */
+    size_t first;    /* operations: the chunk's first item; connect: the step */
+    size_t count;    /* operations: the items the chunk sent */
+    enum kwq__op op; /* script parts: the script (r->op when the part was built) */
+    bool retried;    /* resent once after NOSCRIPT */
 };
 
 /* Parse a part's reply (never an error reply): 0, or a KWQ_E* code with errstr set. */
 typedef int kwq__part_parse_fn(struct kwq_async *a, struct kwq__req *r, struct kwq__part *p,
                                const redisReply *reply);
+
+/*
+ * A part's error reply mapped to rc (errstr set): return the request's error,
+ * or 0 when the operation takes the refusal item by item (ack_result at
+ * maxmemory).
+ */
+typedef int kwq__part_refused_fn(struct kwq_async *a, struct kwq__req *r, struct kwq__part *p,
+                                 int rc);
 
 /* Call the request's callback with rc (0: with its results). */
 typedef void kwq__req_deliver_fn(struct kwq_async *a, struct kwq__req *r, int rc);
@@ -44,6 +53,7 @@ struct kwq__req {
     struct kwq__req *next; /* the call queue, or the spare list */
     struct kwq_async *a;
     kwq__part_parse_fn *parse;
+    kwq__part_refused_fn *refused; /* NULL: an error reply is the request's error */
     kwq__req_deliver_fn *deliver;
     bool script;             /* parts are EVALSHA of op: NOSCRIPT reloads it */
     enum kwq__op op;         /* the script, when script */
@@ -62,11 +72,11 @@ struct kwq__req {
     size_t n;                     /* items */
     size_t max;                   /* lease: most tasks */
     int *status;                  /* n statuses */
-    size_t *sent;                 /* ack: per chunk, which items were sent */
+    size_t *sent;                 /* ack: per chunk, which items were sent (2n: ack, ack_result) */
     struct kwq_fail_outcome *out; /* fail: n outcomes */
     struct kwq_lease_result lease;
     struct kwq_stats stats;
-    bool flag; /* drained, woken */
+    bool flag; /* drained, woken; ack: an ack_result was refused (OOM) */
     union {
         kwq_async_connect_cb *connect;
         kwq_async_lease_cb *lease;

@@ -45,12 +45,12 @@ static int ping_part(struct kwq_async *a, struct kwq__req *r)
     return kwq__async_part(a, r, &a->argv, 0, 0);
 }
 
-/* A request for a call of op on n items (its parts: chunks(n)); the caller sets its callback. */
-static struct kwq__req *script_req(struct kwq_async *a, enum kwq__op op, size_t n,
+/* A request for a call of op on n items in nparts parts; the caller sets its callback. */
+static struct kwq__req *script_req(struct kwq_async *a, enum kwq__op op, size_t n, size_t nparts,
                                    kwq__part_parse_fn *parse, kwq__req_deliver_fn *deliver,
                                    void *data)
 {
-    struct kwq__req *r = kwq__async_req(a, chunks(n), parse, deliver);
+    struct kwq__req *r = kwq__async_req(a, nparts, parse, deliver);
 
     if (r) {
         r->script = true;
@@ -80,20 +80,31 @@ static void deliver_lease(struct kwq_async *a, struct kwq__req *r, int rc)
 int kwq_async_lease(struct kwq_async *a, const char *queue, size_t max, uint64_t lease_ms,
                     kwq_async_lease_cb *cb, void *data)
 {
+    return kwq_async_lease_prefetch(a, queue, max, max, lease_ms, cb, data);
+}
+
+int kwq_async_lease_prefetch(struct kwq_async *a, const char *queue, size_t max, size_t charge,
+                             uint64_t lease_ms, kwq_async_lease_cb *cb, void *data)
+{
     struct kwq__req *r;
     int rc = kwq__async_begin(a, queue);
 
     if (!rc)
         rc = kwq__lease_check(a->c, max, lease_ms);
+    if (!rc && charge > max)
+        rc = kwq__fail(a->c, KWQ_EINVAL, "lease: charge must be between 0 and max (%zu), got %zu",
+                       max, charge);
     if (rc)
         return rc;
-    r = script_req(a, KWQ__LEASE, 1, parse_lease, deliver_lease, data);
+    r = script_req(a, KWQ__LEASE, 1, chunks(1), parse_lease, deliver_lease, data);
     if (!r)
         return KWQ_ENOMEM;
     r->max = max;
     r->cb.lease = cb;
     kwq__args_clear(&a->items);
     kwq__lease_args(a->c, max, lease_ms, &a->items);
+    if (charge < max)
+        kwq__lease_charge_arg(charge, &a->items);
     rc = kwq__async_eval_part(a, r, queue, NULL, &a->items, 0, 0);
     return submit(a, r, rc, a->c->opts.command_timeout_ms);
 }
@@ -106,25 +117,42 @@ static int parse_status(struct kwq_async *a, struct kwq__req *r, struct kwq__par
     return kwq__statuses(a->c, reply, p->count, r->status + p->first);
 }
 
+/* Where a part's "sent" indexes are: ack parts in r->sent[0..n), ack_result parts after. */
+static size_t *ack_sent(struct kwq__req *r, const struct kwq__part *p)
+{
+    return r->sent + (p->op == KWQ__ACK_RESULT ? r->n : 0) + p->first;
+}
+
 static int parse_ack(struct kwq_async *a, struct kwq__req *r, struct kwq__part *p,
                      const redisReply *reply)
 {
-    size_t s = p->first;
+    return kwq__ack_parse(a->c, reply, p->count, ack_sent(r, p), r->status + p->first);
+}
 
-    return kwq__ack_parse(a->c, reply, p->count, r->sent + s, r->status + s);
+/* An ack_result refused at maxmemory: its items get KWQ_EOOM, the other parts go on. */
+static int refused_ack(struct kwq_async *a, struct kwq__req *r, struct kwq__part *p, int rc)
+{
+    rc = kwq__ack_refused(a->c, rc, p->count, ack_sent(r, p), r->status + p->first);
+    if (rc != KWQ_EOOM)
+        return rc;
+    r->flag = true;
+    return 0;
 }
 
 static void deliver_status(struct kwq_async *a, struct kwq__req *r, int rc)
 {
+    if (rc == 0 && r->flag && r->sent) /* an ack with items refused for memory */
+        rc = kwq__ack_refused(a->c, KWQ_EOOM, 0, NULL, NULL);
     if (r->cb.status)
-        r->cb.status(a, rc, rc < 0 ? NULL : r->status, r->n, r->data);
+        r->cb.status(a, rc, rc < 0 && !(rc == KWQ_EOOM && r->flag) ? NULL : r->status, r->n,
+                     r->data);
 }
 
-/* A request for n items with a status each, of op. */
-static struct kwq__req *status_req(struct kwq_async *a, enum kwq__op op, size_t n,
+/* A request for n items with a status each, of op, in nparts parts. */
+static struct kwq__req *status_req(struct kwq_async *a, enum kwq__op op, size_t n, size_t nparts,
                                    kwq__part_parse_fn *parse, kwq_async_status_cb *cb, void *data)
 {
-    struct kwq__req *r = script_req(a, op, n, parse, deliver_status, data);
+    struct kwq__req *r = script_req(a, op, n, nparts, parse, deliver_status, data);
 
     if (!r)
         return NULL;
@@ -143,7 +171,7 @@ static int refs_call(struct kwq_async *a, const char *queue, enum kwq__op op,
                      const struct kwq_lease_ref *refs, size_t n, uint64_t lease_ms,
                      kwq_async_status_cb *cb, void *data)
 {
-    struct kwq__req *r = status_req(a, op, n, parse_status, cb, data);
+    struct kwq__req *r = status_req(a, op, n, chunks(n), parse_status, cb, data);
     int rc = 0;
 
     if (!r)
@@ -170,6 +198,16 @@ int kwq_async_renew(struct kwq_async *a, const char *queue, const struct kwq_lea
     return rc ? rc : refs_call(a, queue, KWQ__RENEW, refs, n, lease_ms, cb, data);
 }
 
+int kwq_async_start(struct kwq_async *a, const char *queue, const struct kwq_lease_ref *refs,
+                    size_t n, kwq_async_status_cb *cb, void *data)
+{
+    int rc = kwq__async_begin(a, queue);
+
+    if (!rc)
+        rc = kwq__refs_check(a->c, "start", refs, n);
+    return rc ? rc : refs_call(a, queue, KWQ__START, refs, n, 0, cb, data);
+}
+
 int kwq_async_release(struct kwq_async *a, const char *queue, const struct kwq_lease_ref *refs,
                       size_t n, kwq_async_status_cb *cb, void *data)
 {
@@ -178,6 +216,26 @@ int kwq_async_release(struct kwq_async *a, const char *queue, const struct kwq_l
     if (!rc)
         rc = kwq__refs_check(a->c, "release", refs, n);
     return rc ? rc : refs_call(a, queue, KWQ__RELEASE, refs, n, 0, cb, data);
+}
+
+/* How many script calls kwq_async_ack makes for n acks (a dry run of its loop), at least 1. */
+static size_t ack_calls(struct kwq_async *a, const char *queue, const struct kwq_ack *acks,
+                        size_t n)
+{
+    size_t calls = 0, sent[KWQ__HOLD_CHUNK];
+
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t s = 0, scanned; s < n; s += scanned) {
+            size_t m = n - s < KWQ__HOLD_CHUNK ? n - s : KWQ__HOLD_CHUNK;
+
+            kwq__args_clear(&a->items);
+            kwq__args_clear(&a->keys);
+            if (kwq__ack_args(a->c, queue, acks + s, m, pass == 1, NULL, sent, &scanned, &a->keys,
+                              &a->items) > 0)
+                calls++;
+        }
+    }
+    return calls ? calls : 1;
 }
 
 int kwq_async_ack(struct kwq_async *a, const char *queue, const struct kwq_ack *acks, size_t n,
@@ -190,21 +248,26 @@ int kwq_async_ack(struct kwq_async *a, const char *queue, const struct kwq_ack *
         rc = kwq__ack_check(a->c, acks, n);
     if (rc)
         return rc;
-    r = status_req(a, KWQ__ACK, n, parse_ack, cb, data);
+    r = status_req(a, KWQ__ACK, n, ack_calls(a, queue, acks, n), parse_ack, cb, data);
     if (!r)
         return KWQ_ENOMEM;
-    r->sent = calloc(n ? n : 1, sizeof(*r->sent));
+    r->refused = refused_ack;
+    r->sent = calloc(n ? 2 * n : 1, sizeof(*r->sent));
     if (!r->sent)
         rc = kwq__fail(a->c, KWQ_ENOMEM, "out of memory");
-    for (size_t s = 0; !rc && s < n; s += KWQ__HOLD_CHUNK) {
-        size_t m = n - s < KWQ__HOLD_CHUNK ? n - s : KWQ__HOLD_CHUNK, k;
+    /* As kwq_ack: acks without a result first (ack), then those with one (ack_result). */
+    for (int pass = 0; !rc && pass < 2; pass++) {
+        r->op = pass ? KWQ__ACK_RESULT : KWQ__ACK;
+        for (size_t s = 0, scanned; !rc && s < n; s += scanned) {
+            size_t m = n - s < KWQ__HOLD_CHUNK ? n - s : KWQ__HOLD_CHUNK, k;
 
-        kwq__args_clear(&a->items);
-        kwq__args_clear(&a->keys);
-        k = kwq__ack_args(a->c, queue, acks + s, m, r->status + s, r->sent + s, &a->keys,
-                          &a->items);
-        if (k > 0)
-            rc = kwq__async_eval_part(a, r, queue, &a->keys, &a->items, s, k);
+            kwq__args_clear(&a->items);
+            kwq__args_clear(&a->keys);
+            k = kwq__ack_args(a->c, queue, acks + s, m, pass == 1, r->status + s,
+                              r->sent + (pass ? n : 0) + s, &scanned, &a->keys, &a->items);
+            if (k > 0)
+                rc = kwq__async_eval_part(a, r, queue, &a->keys, &a->items, s, k);
+        }
     }
     if (!rc && r->nparts == 0)
         rc = ping_part(a, r); /* every result was over the limit */
@@ -235,7 +298,7 @@ int kwq_async_fail(struct kwq_async *a, const char *queue, const struct kwq_fail
         rc = kwq__fail_check(a->c, f, n);
     if (rc)
         return rc;
-    r = script_req(a, KWQ__FAIL, n, parse_fail, deliver_fail, data);
+    r = script_req(a, KWQ__FAIL, n, chunks(n), parse_fail, deliver_fail, data);
     if (!r)
         return KWQ_ENOMEM;
     r->cb.fail = cb;
@@ -276,7 +339,7 @@ int kwq_async_drained(struct kwq_async *a, const char *queue, kwq_async_drained_
 
     if (rc)
         return rc;
-    r = script_req(a, KWQ__SEAL, 1, parse_drained, deliver_drained, data);
+    r = script_req(a, KWQ__SEAL, 1, chunks(1), parse_drained, deliver_drained, data);
     if (!r)
         return KWQ_ENOMEM;
     r->cb.drained = cb;
@@ -306,7 +369,7 @@ int kwq_async_stats(struct kwq_async *a, const char *queue, kwq_async_stats_cb *
 
     if (rc)
         return rc;
-    r = script_req(a, KWQ__STATS, 1, parse_stats, deliver_stats, data);
+    r = script_req(a, KWQ__STATS, 1, chunks(1), parse_stats, deliver_stats, data);
     if (!r)
         return KWQ_ENOMEM;
     r->cb.stats = cb;

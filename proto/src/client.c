@@ -20,8 +20,8 @@
 
 /* Script file names, in enum kwq__op order. */
 const char *const kwq__op_names[KWQ__OP_COUNT] = {
-    "enqueue", "lease", "renew", "ack",    "fail",    "release", "reap", "seal",
-    "stats",   "dead",  "task",  "cancel", "results", "purge",   "conf",
+    "enqueue", "lease", "renew",  "ack",     "fail",  "release", "reap",       "seal",  "stats",
+    "dead",    "task",  "cancel", "results", "purge", "conf",    "ack_result", "start",
 };
 
 /* ---- Options, lifetime ----------------------------------------------------- */

@@ -107,6 +107,7 @@ int kwq__info_check(const char *info, const char *url, char *run_id, struct kwq_
 
     /* It changes with every restart or failover: scripts use it to notice a rollback. */
     p = info_field(info, "run_id", &n);
+    run_id[0] = '\0'; /* never the previous server's */
     if (p && n == KWQ__RUN_ID_LEN) {
         memcpy(run_id, p, n);
         run_id[n] = '\0';
@@ -299,6 +300,14 @@ cleanup:
 const char *kwq_client_server_run_id(const struct kwq_client *c)
 {
     return c ? c->run_id : "";
+}
+
+void kwq__args_run_id(const struct kwq_client *c, struct kwq__args *args)
+{
+    if (c->run_id[0])
+        kwq__args_addcopy(args, c->run_id, strlen(c->run_id));
+    else
+        kwq__args_addz(args, "unknown");
 }
 
 /* ---- Server info --------------------------------------------------------------- */

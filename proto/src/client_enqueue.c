@@ -1,6 +1,7 @@
 /*
  * client_enqueue.c - kwq_enqueue: checks every payload first, then sends the
- * tasks in atomic chunks of KWQ_ENQUEUE_CHUNK, all chunks pipelined.
+ * tasks in atomic chunks of at most KWQ_ENQUEUE_CHUNK tasks and
+ * KWQ_ENQUEUE_CHUNK_BYTES bytes, all chunks pipelined.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,7 @@ static int build_chunk(struct kwq_client *c, const char *queue, const struct kwq
     } else {
         kwq__args_add(&ch->args, "", 0);
     }
+    kwq__args_run_id(c, &ch->args);
     for (size_t i = ch->first; i < ch->first + ch->n; i++) {
         const struct kwq_new_task *t = &tasks[i];
         bool plain = !t->idem_key && !t->delay_ms && !t->max_attempts && !t->timeout_ms;
@@ -261,10 +263,32 @@ static int resend_chunks(struct kwq_client *c, const char *queue, struct chunk *
     return rc;
 }
 
+/*
+ * How many tasks from first go in one chunk: at most KWQ_ENQUEUE_CHUNK, and
+ * no more than KWQ_ENQUEUE_CHUNK_BYTES of payloads and idempotency keys, so
+ * that no script call holds more than that in Redis's memory at once. The
+ * first task always goes, whatever its size.
+ */
+static size_t chunk_len(const struct kwq_new_task *tasks, size_t n, size_t first)
+{
+    size_t k = 0, bytes = 0;
+
+    while (first + k < n && k < KWQ_ENQUEUE_CHUNK) {
+        const struct kwq_new_task *t = &tasks[first + k];
+        size_t b = t->payload_len + (t->idem_key ? strlen(t->idem_key) : 0);
+
+        if (k > 0 && bytes + b > KWQ_ENQUEUE_CHUNK_BYTES)
+            break;
+        bytes += b;
+        k++;
+    }
+    return k;
+}
+
 int kwq_enqueue(struct kwq_client *c, const char *queue, const struct kwq_new_task *tasks, size_t n,
                 struct kwq_enqueued *ret, size_t *ret_accepted)
 {
-    size_t nchunks = (n + KWQ_ENQUEUE_CHUNK - 1) / KWQ_ENQUEUE_CHUNK, accepted = 0, sent = 0;
+    size_t nchunks = 0, accepted = 0, sent = 0;
     struct chunk *ch = NULL;
     unsigned char *state = NULL;
     char *batch = NULL;
@@ -278,6 +302,8 @@ int kwq_enqueue(struct kwq_client *c, const char *queue, const struct kwq_new_ta
         rc = check_tasks(c, tasks, n);
     if (rc || n == 0)
         return rc;
+    for (size_t f = 0; f < n; f += chunk_len(tasks, n, f))
+        nchunks++;
     ch = calloc(nchunks, sizeof(*ch));
     state = calloc(nchunks, sizeof(*state));
     if (nchunks > 1)
@@ -288,8 +314,8 @@ int kwq_enqueue(struct kwq_client *c, const char *queue, const struct kwq_new_ta
     }
     /* Build and queue every chunk, then read every reply: one round trip. */
     for (size_t k = 0; k < nchunks && !rc; k++) {
-        ch[k].first = k * KWQ_ENQUEUE_CHUNK;
-        ch[k].n = n - ch[k].first < KWQ_ENQUEUE_CHUNK ? n - ch[k].first : KWQ_ENQUEUE_CHUNK;
+        ch[k].first = k ? ch[k - 1].first + ch[k - 1].n : 0;
+        ch[k].n = chunk_len(tasks, n, ch[k].first);
         rc = build_chunk(c, queue, tasks, batch, batch_len, k, k + 1 == nchunks, &ch[k]);
         if (!rc)
             rc = kwq__eval_append(c, KWQ__ENQUEUE, queue, &ch[k].keys, &ch[k].args);

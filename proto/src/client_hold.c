@@ -116,14 +116,17 @@ int kwq__ack_check(struct kwq_client *c, const struct kwq_ack *acks, size_t n)
 }
 
 size_t kwq__ack_args(struct kwq_client *c, const char *queue, const struct kwq_ack *acks, size_t m,
-                     int *st, size_t *sent, struct kwq__args *keys, struct kwq__args *args)
+                     bool with_result, int *st, size_t *sent, size_t *scanned,
+                     struct kwq__args *keys, struct kwq__args *args)
 {
-    size_t k = 0;
+    size_t k = 0, bytes = 0, i;
 
     kwq__args_addu(args, c->opts.result_ttl_ms);
-    for (size_t i = 0; i < m; i++) {
+    for (i = 0; i < m; i++) {
         const struct kwq_ack *x = &acks[i];
 
+        if ((x->result != NULL) != with_result)
+            continue; /* the other script's item */
         if (x->result && x->result_len > c->opts.max_result) {
             /* That task is not acked: its holder learns why. */
             if (st)
@@ -134,6 +137,8 @@ size_t kwq__ack_args(struct kwq_client *c, const char *queue, const struct kwq_a
                             x->result_len, x->id, c->opts.max_result);
             continue;
         }
+        if (x->result && k > 0 && bytes + x->result_len > KWQ__HOLD_BYTES)
+            break; /* the next call starts here */
         sent[k++] = i;
         kwq__args_addz(args, x->id);
         kwq__args_addu(args, x->token);
@@ -146,11 +151,13 @@ size_t kwq__ack_args(struct kwq_client *c, const char *queue, const struct kwq_a
             kwq__args_addcopy(keys, key, klen);
             kwq__args_add(args, "1", 1);
             kwq__args_add(args, x->result, x->result_len);
+            bytes += x->result_len;
         } else {
             kwq__args_add(args, "0", 1);
             kwq__args_add(args, "", 0);
         }
     }
+    *scanned = i;
     return k;
 }
 
@@ -164,33 +171,59 @@ int kwq__ack_parse(struct kwq_client *c, const redisReply *r, size_t k, const si
     return rc;
 }
 
+static const char ack_oom_msg[] =
+    "Redis is at its maxmemory limit and refused to keep a result (OOM); hold the ack and try "
+    "again once workers have freed memory";
+
+int kwq__ack_refused(struct kwq_client *c, int rc, size_t k, const size_t *sent, int *st)
+{
+    /* Only ack_result can be refused so: Redis's OOM before the script ran. */
+    if (rc == KWQ_EOOM) {
+        rc = kwq__fail(c, KWQ_EOOM, "%s", ack_oom_msg);
+        for (size_t j = 0; st && j < k; j++)
+            st[sent[j]] = KWQ_EOOM;
+    }
+    return rc;
+}
+
 int kwq_ack(struct kwq_client *c, const char *queue, const struct kwq_ack *acks, size_t n,
             int *ret_status)
 {
-    int rc = kwq__begin(c, queue);
+    int rc = kwq__begin(c, queue), oom = 0;
 
     if (!rc)
         rc = kwq__ack_check(c, acks, n);
-    for (size_t s = 0; !rc && s < n; s += KWQ__HOLD_CHUNK) {
-        size_t m = n - s < KWQ__HOLD_CHUNK ? n - s : KWQ__HOLD_CHUNK;
-        struct kwq__args a, keys;
-        size_t sent[KWQ__HOLD_CHUNK], k;
-        redisReply *r = NULL;
-        int *st = ret_status ? ret_status + s : NULL;
+    /* Acks without a result first: they free memory and run even on a full Redis. */
+    for (int pass = 0; !rc && pass < 2; pass++) {
+        for (size_t s = 0, scanned; !rc && s < n; s += scanned) {
+            size_t m = n - s < KWQ__HOLD_CHUNK ? n - s : KWQ__HOLD_CHUNK;
+            struct kwq__args a, keys;
+            size_t sent[KWQ__HOLD_CHUNK], k;
+            redisReply *r = NULL;
+            int *st = ret_status ? ret_status + s : NULL;
 
-        kwq__args_init(&a);
-        kwq__args_init(&keys);
-        k = kwq__ack_args(c, queue, acks + s, m, st, sent, &keys, &a);
-        if (k > 0) {
-            rc = kwq__eval(c, KWQ__ACK, queue, &keys, &a, &r);
-            if (!rc) {
-                rc = kwq__ack_parse(c, r, k, sent, st);
-                freeReplyObject(r);
+            kwq__args_init(&a);
+            kwq__args_init(&keys);
+            k = kwq__ack_args(c, queue, acks + s, m, pass == 1, st, sent, &scanned, &keys, &a);
+            if (k > 0) {
+                rc = kwq__eval(c, pass ? KWQ__ACK_RESULT : KWQ__ACK, queue, &keys, &a, &r);
+                if (!rc) {
+                    rc = kwq__ack_parse(c, r, k, sent, st);
+                    freeReplyObject(r);
+                } else {
+                    rc = kwq__ack_refused(c, rc, k, sent, st);
+                    if (rc == KWQ_EOOM) {
+                        oom = rc; /* the rest is tried too: each item gets its status */
+                        rc = 0;
+                    }
+                }
             }
+            kwq__args_free(&a);
+            kwq__args_free(&keys);
         }
-        kwq__args_free(&a);
-        kwq__args_free(&keys);
     }
+    if (!rc && oom)
+        rc = kwq__fail(c, KWQ_EOOM, "%s", ack_oom_msg);
     return rc;
 }
 
@@ -287,4 +320,14 @@ int kwq_release(struct kwq_client *c, const char *queue, const struct kwq_lease_
     if (!rc)
         rc = kwq__refs_check(c, "release", refs, n);
     return rc ? rc : refs_op(c, queue, KWQ__RELEASE, refs, n, 0, ret_status);
+}
+
+int kwq_start(struct kwq_client *c, const char *queue, const struct kwq_lease_ref *refs, size_t n,
+              int *ret_status)
+{
+    int rc = kwq__begin(c, queue);
+
+    if (!rc)
+        rc = kwq__refs_check(c, "start", refs, n);
+    return rc ? rc : refs_op(c, queue, KWQ__START, refs, n, 0, ret_status);
 }

@@ -34,6 +34,8 @@ enum kwq__op {
     KWQ__RESULTS,
     KWQ__PURGE,
     KWQ__CONF,
+    KWQ__ACK_RESULT,
+    KWQ__START,
     KWQ__OP_COUNT
 };
 
@@ -253,12 +255,21 @@ void kwq__select_argv(const struct kwq_client *c, struct kwq__args *argv);
 /* kwq__info_check over an INFO reply, into c->errstr and c->run_id. */
 int kwq__server_check(struct kwq_client *c, const redisReply *r);
 
+/*
+ * The server run_id read at connect, copied into args: the ARGV that lets
+ * enqueue and lease notice a Redis that restarted or failed over
+ * (docs/PROTOCOL.md "Rollbacks"). "unknown" for a server whose INFO has none.
+ */
+void kwq__args_run_id(const struct kwq_client *c, struct kwq__args *args);
+
 /* Lease (client_lease.c): check the arguments, the script's ARGV, its reply into ret. */
 int kwq__lease_check(struct kwq_client *c, size_t max, uint64_t lease_ms);
 void kwq__lease_args(const struct kwq_client *c, size_t max, uint64_t lease_ms,
                      struct kwq__args *args);
 int kwq__lease_parse(struct kwq_client *c, const redisReply *r, size_t max,
                      struct kwq_lease_result *ret);
+/* After kwq__lease_args: charge only the first charge tasks (< max); see kwq_lease_prefetch. */
+void kwq__lease_charge_arg(size_t charge, struct kwq__args *args);
 
 /* The wait: BLPOP of the queue's wake list for ms (0 counts as 1); woken or not. */
 void kwq__wait_argv(const char *queue, uint64_t ms, struct kwq__args *argv);
@@ -278,16 +289,25 @@ void kwq__refs_args(const struct kwq_lease_ref *refs, size_t m, uint64_t lease_m
 int kwq__statuses(struct kwq_client *c, const redisReply *r, size_t n, int *out);
 
 /*
- * ack: items with a result over max_result are not sent (st[i] =
- * KWQ_ETOOBIG, errstr names it); the others go to keys/args, their indexes
- * into sent (room for m). Returns how many were sent. ack_parse spreads the
- * k statuses of the reply over st by sent.
+ * ack: one script call from acks[0..m): the items without a result (script
+ * ack, allow-oom) when with_result is false, else those with one (script
+ * ack_result, refused by Redis at maxmemory), their results up to
+ * KWQ__HOLD_BYTES in all (the first always goes). Items with a result over
+ * max_result are not sent (st[i] = KWQ_ETOOBIG, errstr names it). The items
+ * put in go to keys/args, their indexes into sent (room for m); returns how
+ * many, and *scanned = how many of acks were looked at (the next call of the
+ * same kind starts there). ack_parse spreads the k statuses of the reply over
+ * st by sent; ack_refused maps a refused ack_result (OOM) to KWQ_EOOM, for
+ * each item sent too, and returns any other code unchanged.
  */
+#define KWQ__HOLD_BYTES (8u * 1024u * 1024u)
 int kwq__ack_check(struct kwq_client *c, const struct kwq_ack *acks, size_t n);
 size_t kwq__ack_args(struct kwq_client *c, const char *queue, const struct kwq_ack *acks, size_t m,
-                     int *st, size_t *sent, struct kwq__args *keys, struct kwq__args *args);
+                     bool with_result, int *st, size_t *sent, size_t *scanned,
+                     struct kwq__args *keys, struct kwq__args *args);
 int kwq__ack_parse(struct kwq_client *c, const redisReply *r, size_t k, const size_t *sent,
                    int *st);
+int kwq__ack_refused(struct kwq_client *c, int rc, size_t k, const size_t *sent, int *st);
 
 /* fail: check, ARGV of m failures, the reply's m outcomes into out (may be NULL). */
 int kwq__fail_check(struct kwq_client *c, const struct kwq_failure *f, size_t n);

@@ -53,6 +53,7 @@ void kwq__lease_args(const struct kwq_client *c, size_t max, uint64_t lease_ms,
     kwq__args_addu(args, max);
     kwq__args_addu(args, lease_ms);
     kwq__args_addu(args, c->opts.max_lease_bytes);
+    kwq__args_run_id(c, args);
 }
 
 int kwq__lease_parse(struct kwq_client *c, const redisReply *r, size_t max,
@@ -89,9 +90,14 @@ int kwq__lease_parse(struct kwq_client *c, const redisReply *r, size_t max,
     return 0;
 }
 
-/* One lease script call. */
-static int lease_once(struct kwq_client *c, const char *queue, size_t max, uint64_t lease_ms,
-                      struct kwq_lease_result *ret)
+void kwq__lease_charge_arg(size_t charge, struct kwq__args *args)
+{
+    kwq__args_addu(args, charge);
+}
+
+/* One lease script call; charge: how many are charged now (>= max: all). */
+static int lease_once(struct kwq_client *c, const char *queue, size_t max, size_t charge,
+                      uint64_t lease_ms, struct kwq_lease_result *ret)
 {
     struct kwq__args a;
     redisReply *r;
@@ -99,6 +105,8 @@ static int lease_once(struct kwq_client *c, const char *queue, size_t max, uint6
 
     kwq__args_init(&a);
     kwq__lease_args(c, max, lease_ms, &a);
+    if (charge < max)
+        kwq__lease_charge_arg(charge, &a);
     rc = kwq__eval(c, KWQ__LEASE, queue, NULL, &a, &r);
     kwq__args_free(&a);
     if (rc)
@@ -169,6 +177,12 @@ int kwq__lease_check(struct kwq_client *c, size_t max, uint64_t lease_ms)
 int kwq_lease(struct kwq_client *c, const char *queue, size_t max, uint64_t lease_ms,
               uint64_t wait_ms, struct kwq_lease_result *ret)
 {
+    return kwq_lease_prefetch(c, queue, max, max, lease_ms, wait_ms, ret);
+}
+
+int kwq_lease_prefetch(struct kwq_client *c, const char *queue, size_t max, size_t charge,
+                       uint64_t lease_ms, uint64_t wait_ms, struct kwq_lease_result *ret)
+{
     uint64_t deadline;
     int rc;
 
@@ -177,13 +191,16 @@ int kwq_lease(struct kwq_client *c, const char *queue, size_t max, uint64_t leas
     rc = kwq__begin(c, queue);
     if (!rc)
         rc = kwq__lease_check(c, max, lease_ms);
+    if (!rc && charge > max)
+        rc = kwq__fail(c, KWQ_EINVAL, "lease: charge must be between 0 and max (%zu), got %zu", max,
+                       charge);
     if (rc)
         return rc;
     deadline = kwq_monotonic_ms() + wait_ms;
     for (;;) {
         uint64_t now, t;
 
-        rc = lease_once(c, queue, max, lease_ms, ret);
+        rc = lease_once(c, queue, max, charge, lease_ms, ret);
         if (rc)
             return rc;
         if (ret->n > 0 || ret->drained || wait_ms == 0)

@@ -115,6 +115,7 @@ static uint64_t *stat_field(struct kwq_stats *s, const char *name, size_t len)
         {"cancelled", offsetof(struct kwq_stats, cancelled)},
         {"requeued", offsetof(struct kwq_stats, requeued)},
         {"results", offsetof(struct kwq_stats, results)},
+        {"restarts", offsetof(struct kwq_stats, restarts)},
     };
 
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {

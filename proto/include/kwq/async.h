@@ -129,10 +129,16 @@ typedef void kwq_async_lease_cb(struct kwq_async *a, int rc, struct kwq_lease_re
  */
 int kwq_async_lease(struct kwq_async *a, const char *queue, size_t max, uint64_t lease_ms,
                     kwq_async_lease_cb *cb, void *data);
+/* kwq_lease_prefetch without waiting: only the first charge tasks are charged now. */
+int kwq_async_lease_prefetch(struct kwq_async *a, const char *queue, size_t max, size_t charge,
+                             uint64_t lease_ms, kwq_async_lease_cb *cb, void *data);
 
 /*
- * status: n per-item statuses as kwq_renew / kwq_ack / kwq_release fill;
- * NULL when rc < 0 (n is the call's item count either way).
+ * status: n per-item statuses as kwq_renew / kwq_ack / kwq_release /
+ * kwq_start fill; NULL when rc < 0 (n is the call's item count either way),
+ * except for an ack whose results Redis refused at its maxmemory limit: rc
+ * KWQ_EOOM with every item's status (KWQ_EOOM for the items still leased),
+ * as kwq_ack.
  */
 typedef void kwq_async_status_cb(struct kwq_async *a, int rc, const int *status, size_t n,
                                  void *data);
@@ -142,6 +148,8 @@ int kwq_async_ack(struct kwq_async *a, const char *queue, const struct kwq_ack *
                   kwq_async_status_cb *cb, void *data);
 int kwq_async_release(struct kwq_async *a, const char *queue, const struct kwq_lease_ref *refs,
                       size_t n, kwq_async_status_cb *cb, void *data);
+int kwq_async_start(struct kwq_async *a, const char *queue, const struct kwq_lease_ref *refs,
+                    size_t n, kwq_async_status_cb *cb, void *data);
 
 /* out: n outcomes as kwq_fail fills; NULL when rc < 0 (n as above). */
 typedef void kwq_async_fail_cb(struct kwq_async *a, int rc, const struct kwq_fail_outcome *out,

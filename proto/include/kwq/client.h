@@ -107,15 +107,17 @@ struct kwq_enqueued {
 
 /*
  * Enqueue n tasks. Every payload is checked against max_payload before
- * anything is sent (KWQ_ETOOBIG, nothing enqueued). Tasks go in chunks of
- * KWQ_ENQUEUE_CHUNK, each chunk atomic, all chunks pipelined in one round
- * trip. ret (n entries, may be NULL) receives the IDs. *ret_accepted (may be
+ * anything is sent (KWQ_ETOOBIG, nothing enqueued). Tasks go in chunks of at
+ * most KWQ_ENQUEUE_CHUNK tasks and KWQ_ENQUEUE_CHUNK_BYTES bytes of payloads
+ * and idempotency keys (a task bigger than that goes alone), each chunk
+ * atomic, all chunks pipelined in one round trip. ret (n entries, may be NULL) receives the IDs. *ret_accepted (may be
  * NULL) is always set to how many tasks, from the first, went in (new or
  * duplicate) - also on failure, so a caller can say exactly what happened.
  * Errors: KWQ_EINVAL (also for delay_ms, timeout_ms or idem_ttl_ms over 2^53),
  * KWQ_ETOOBIG, KWQ_ESEALED, KWQ_EFULL, transport errors.
  */
-#define KWQ_ENQUEUE_CHUNK 1000
+#define KWQ_ENQUEUE_CHUNK       1000
+#define KWQ_ENQUEUE_CHUNK_BYTES (8u * 1024u * 1024u)
 int kwq_enqueue(struct kwq_client *c, const char *queue, const struct kwq_new_task *tasks, size_t n,
                 struct kwq_enqueued *ret, size_t *ret_accepted);
 
@@ -149,6 +151,18 @@ int kwq_lease(struct kwq_client *c, const char *queue, size_t max, uint64_t leas
               uint64_t wait_ms, struct kwq_lease_result *ret);
 
 /*
+ * kwq_lease for a worker that prefetches: only the first charge of the
+ * leased tasks (0..max) are charged an attempt now; the others are leased
+ * uncharged, and kwq_start charges each when the worker starts it. An
+ * uncharged lease that expires (the worker died before starting the task)
+ * returns the task to pending without using an attempt; ack, fail and
+ * release work on it as on any lease (fail charges it). charge >= max is
+ * kwq_lease. Errors: as kwq_lease, KWQ_EINVAL for charge over max.
+ */
+int kwq_lease_prefetch(struct kwq_client *c, const char *queue, size_t max, size_t charge,
+                       uint64_t lease_ms, uint64_t wait_ms, struct kwq_lease_result *ret);
+
+/*
  * Event-loop form of the wait: kwq_wait_start sends the blocking wait for
  * up to timeout_ms and returns at once; the caller watches kwq_client_fd()
  * for readability and then calls kwq_wait_finish, which returns
@@ -166,6 +180,13 @@ int kwq_wait_finish(struct kwq_client *c);
 int kwq_client_fd(const struct kwq_client *c);
 
 /* ---- Holding a lease: renew, ack, fail, release ---------------------------- */
+
+/*
+ * Each of these fails whole with KWQ_EGONE, changing nothing, when a lease
+ * it names is missing and so is the queue itself (Redis restarted empty, was
+ * flushed, or rolled back to before the queue's first enqueue; see
+ * docs/PROTOCOL.md "Rollbacks"): the caller's tasks are lost with it.
+ */
 
 struct kwq_lease_ref {
     const char *id; /* task ID */
@@ -191,7 +212,13 @@ struct kwq_ack {
  * Mark n tasks done. A task with a result keeps it (readable by ID and in
  * the results stream); without one nothing of it remains in Redis.
  * ret_status[i]: 0, KWQ_ELEASELOST, KWQ_ECANCELLED, KWQ_ETOOBIG (result
- * over max_result: that task is not acked).
+ * over max_result: that task is not acked), KWQ_EOOM (Redis is at its
+ * maxmemory limit and refused to keep the result: the task is still leased;
+ * keep renewing it and ack again later). Acks without a result are sent
+ * first and run even on a full Redis (they free memory); those with one
+ * follow, in calls of at most 8 MiB of results. When any item got KWQ_EOOM
+ * the call returns KWQ_EOOM (transient, see kwq_err_is_transient) after
+ * trying every item; ret_status says which went in.
  */
 int kwq_ack(struct kwq_client *c, const char *queue, const struct kwq_ack *acks, size_t n,
             int *ret_status);
@@ -228,6 +255,14 @@ int kwq_fail(struct kwq_client *c, const char *queue, const struct kwq_failure *
  */
 int kwq_release(struct kwq_client *c, const char *queue, const struct kwq_lease_ref *refs, size_t n,
                 int *ret_status);
+
+/*
+ * The holder starts n tasks leased uncharged by kwq_lease_prefetch: their
+ * attempts are charged now (a charged lease is left as it is).
+ * ret_status[i]: 0, KWQ_ELEASELOST, KWQ_ECANCELLED. Errors: KWQ_EGONE as renew.
+ */
+int kwq_start(struct kwq_client *c, const char *queue, const struct kwq_lease_ref *refs, size_t n,
+              int *ret_status);
 
 /* ---- Maintenance, state and statistics ---------------------------------- */
 
@@ -269,6 +304,8 @@ struct kwq_stats {
     uint64_t cancelled;        /* tasks cancelled, all time */
     uint64_t requeued;         /* dead tasks requeued, all time */
     uint64_t results;          /* results currently kept (approximate while expiring) */
+    uint64_t restarts;         /* times the queue was found on another Redis server process
+                                  (restart, failover), all time: writes may have been lost */
     int64_t oldest_pending_ms; /* age of the oldest pending task, ms; -1 when none */
     int64_t server_time_ms;    /* server clock at the read, Unix ms */
     bool sealed;               /* queue is sealed */
@@ -371,7 +408,8 @@ int kwq_purge(struct kwq_client *c, const char *queue);
 /*
  * Set a queue setting (docs/PROTOCOL.md "Settings"): "max_attempts" (1..1000,
  * default 3), "backoff_base_ms" (default 1000), "backoff_max_ms" (default
- * 3600000), "max_tasks" (0 = no limit, default 10000000). Errors: KWQ_EINVAL
+ * 3600000), "max_tasks" (0 = no limit, default 10000000), "max_results"
+ * (results kept, about; 0 = no cap, default 1000000). Errors: KWQ_EINVAL
  * with the accepted range in errstr.
  */
 int kwq_queue_set(struct kwq_client *c, const char *queue, const char *name, uint64_t value);

@@ -9,8 +9,21 @@
 -- consume: the operation ends the lease (ack, fail, release). A task named
 -- again later in the same call then answers as a second call would:
 -- KWQ_LEASELOST, so that no task is acked, failed or released twice.
+-- When a lease is missing and so is the queue's ID sequence (kept even by
+-- purge), the queue itself is gone: returns nil and a KWQ_GONE error reply
+-- for the script to return, before anything is written.
 local function check_leases(ids, tokens, consume)
     local recs = redis.call('HMGET', K_LEASES, unpack(ids))
+    for i = 1, #ids do
+        if not recs[i] then
+            if redis.call('EXISTS', K_SEQ) == 0 then
+                return nil, redis.error_reply("KWQ_GONE queue '" .. queue_name() ..
+                    "' is gone from Redis (restarted empty, flushed or rolled back); " ..
+                    'its tasks must be enqueued again')
+            end
+            break
+        end
+    end
     local out, status, gone, taken = {}, {}, {}, {}
     for i, id in ipairs(ids) do
         local rec, tok = recs[i], tokens[i]

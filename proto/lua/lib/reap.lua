@@ -2,7 +2,9 @@
 -- expired leases and due delayed tasks (docs/PROTOCOL.md "Reaping").
 -- An expired lease has had its attempt charged at lease time: a cancelled
 -- task is deleted; one on its last attempt is dead-lettered; any other goes
--- back to the head of pending. Due delayed tasks join the tail of pending.
+-- back to the head of pending. An uncharged lease (":u", prefetched and never
+-- started) goes back to the head of pending with its attempt unused. Due
+-- delayed tasks join the tail of pending.
 -- Reap up to lim expired leases and lim due delayed tasks at time now.
 -- Returns expired, dead (of the expired), promoted.
 local function reap(lim, max_default)
@@ -15,21 +17,25 @@ local function reap(lim, max_default)
         local back = {}
         for i, id in ipairs(ids) do
             local att, enq, flag = string.match(recs[i] or '', '^%d+:(%d+):%d+:(%d+)(.*)$')
-            if att and flag == ':c' then
+            if att and (flag == ':c' or flag == ':u:c') then
                 gone[#gone + 1] = id
             elseif att then
                 att = tonumber(att)
                 local m = meta_decode(metas[i])
-                m.a = att
                 m.q = tonumber(enq)
                 expired = expired + 1
-                if att >= (m.m or max_default) then
+                if flag == ':u' then
+                    push_history(m, {n = att, o = 'expired', at = now, u = 1})
+                    back[#back + 1] = id .. ':' .. enq
+                elseif att >= (m.m or max_default) then
+                    m.a = att
                     m.e = 'lease expired on the last attempt'
                     m.c = -1
                     push_history(m, {n = att, o = 'expired', at = now, dead = 1})
                     redis.call('ZADD', K_DEAD, now, id)
                     dead = dead + 1
                 else
+                    m.a = att
                     push_history(m, {n = att, o = 'expired', at = now})
                     back[#back + 1] = id .. ':' .. enq
                 end
