@@ -157,7 +157,7 @@ static void set_outcome(struct job *j)
     if (j->stop == STOP_LOST) {
         j->outcome = OUT_DROP;
     } else if (j->stop == STOP_TIMEOUT) {
-        kwq_format_duration(lease_job_timeout_ms(j), dur, sizeof(dur));
+        kwq_format_duration(j->timeout_ms, dur, sizeof(dur));
         (void)snprintf(what, sizeof(what), "handler timed out after %s and was stopped", dur);
         j->outcome = OUT_FAIL;
         j->code = -1;
@@ -188,7 +188,7 @@ static void complete(struct job *j)
     kwq_log(KWQ_LOG_DEBUG, "handler finished", KWQ_LS("task", j->task.id),
             KWQ_LI("pid", j->proc->p.pid), KWQ_LI("status", j->proc->status));
     proc_free(j);
-    lease_job_finished(j);
+    j->w->events->finished(j);
 }
 
 static void check_done(struct job *j)
@@ -401,7 +401,7 @@ static void watch(struct job *j)
         ev_io_start(loop, &pr->in_w);
 }
 
-int exec_start(struct job *j)
+static int exec_start(struct job *j)
 {
     const struct worker_config *cfg = j->w->cfg;
     struct job_proc *pr = calloc(1, sizeof(*pr));
@@ -429,7 +429,7 @@ int exec_start(struct job *j)
     return 0;
 }
 
-void exec_stop(struct job *j, enum job_stop why, bool now)
+static void exec_stop(struct job *j, enum job_stop why, bool now)
 {
     struct job_proc *pr = j->proc;
 
@@ -449,7 +449,7 @@ void exec_stop(struct job *j, enum job_stop why, bool now)
     }
 }
 
-void exec_reap_all(struct worker *w)
+static void exec_reap_all(struct worker *w)
 {
     for (struct job *j = w->jobs; j; j = j->next) {
         struct job_proc *pr = j->proc;
@@ -463,3 +463,36 @@ void exec_reap_all(struct worker *w)
         proc_free(j);
     }
 }
+
+static void exec_stop_job(struct job *j, enum job_stop why)
+{
+    exec_stop(j, why, false);
+}
+
+static void exec_stop_all(struct worker *w, bool now)
+{
+    for (struct job *j = w->jobs; j; j = j->next)
+        if (j->state == JOB_RUNNING)
+            exec_stop(j, STOP_SHUTDOWN, now);
+}
+
+static int exec_init(struct worker *w)
+{
+    (void)w;
+    return 0;
+}
+
+static bool exec_ready(const struct worker *w)
+{
+    (void)w;
+    return true;
+}
+
+const struct runner exec_runner = {
+    .init = exec_init,
+    .free = exec_reap_all,
+    .ready = exec_ready,
+    .start = exec_start,
+    .stop = exec_stop_job,
+    .stop_all = exec_stop_all,
+};

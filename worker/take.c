@@ -1,0 +1,303 @@
+/*
+ * take.c - taking work: leasing into the free slots, prefetch, the
+ * blocking wait, and the wake token.
+ *
+ * - Leasing happens once per loop turn (loop.c), only when a slot is free
+ *   (or the prefetch below runs low), the worker is not stopping, and no
+ *   wait is outstanding.
+ * - Prefetch (exec mode only): while handlers are short (their moving
+ *   average under PREFETCH_TASK_MS), the worker leases up to PREFETCH_MAX
+ *   tasks beyond its free slots, so that a finished handler's slot gets its
+ *   next task at once, and the ack and the next lease (two round trips) are
+ *   made while that task runs instead of before it (jobs.c holds them).
+ * - Idle waiting is a blocking wait on a second connection (waitc) watched
+ *   with ev_io; its timeout is the lease reply's next_due_ms, so a lease
+ *   that expires on a dead peer is noticed without polling.
+ * - Exit 0 only on a lease reply that says drained while this worker holds
+ *   nothing.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "kwq/client.h"
+#include "kwq/error.h"
+#include "kwq/exit.h"
+#include "kwq/log.h"
+
+#include "core.h"
+
+#define WAIT_MAX_MS   10000 /* longest single wait: bounds the cost of a lost wake token */
+#define WAIT_SLACK_MS 10    /* wake a little after next_due so the deadline has passed */
+#define WAIT_GUARD_MS 15000 /* the wait's reply is overdue this long after its timeout */
+
+/* ---- Waiting ---- */
+
+static void wait_end(struct worker *w)
+{
+    ev_io_stop(w->loop, &w->wait_w);
+    ev_timer_stop(w->loop, &w->wait_guard_w);
+    w->waiting = false;
+}
+
+void take_wait_abort(struct worker *w)
+{
+    if (!w->waiting)
+        return;
+    /* The connection is mid-command, so it is replaced. */
+    wait_end(w);
+    kwq_client_free(w->waitc);
+    w->waitc = conn_client_new(w->cfg);
+}
+
+/* On reply of the wait: rc is KWQ_WAIT_WOKEN, KWQ_WAIT_TIMEOUT or an error. */
+static void on_wait_reply(struct worker *w, int rc)
+{
+    char why[KWQ_ERRSTR_LEN];
+
+    wait_end(w);
+    w->woke = rc == KWQ_WAIT_WOKEN;
+    if (rc >= 0)
+        return;
+    (void)snprintf(why, sizeof(why), "%s", kwq_client_errstr(w->waitc));
+    kwq_client_free(w->waitc);
+    w->waitc = conn_client_new(w->cfg);
+    conn_failed(w, "wait", rc, why);
+}
+
+static void on_wait_readable(struct ev_loop *loop, ev_io *io, int revents)
+{
+    struct worker *w = io->data;
+    int rc;
+
+    (void)loop;
+    (void)revents;
+    rc = kwq_wait_finish(w->waitc);
+    if (rc != KWQ_WAIT_AGAIN)
+        on_wait_reply(w, rc);
+}
+
+static void on_wait_guard(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct worker *w = t->data;
+
+    (void)loop;
+    (void)revents;
+    take_wait_abort(w);
+    conn_failed(w, "wait", KWQ_ETIMEOUT, "no reply to the blocking wait in time");
+}
+
+/* Send the wait: block until woken or the next lease expiry. */
+static void wait_begin(struct worker *w, int64_t next_due_ms)
+{
+    uint64_t t = WAIT_MAX_MS;
+    int rc;
+
+    if (next_due_ms >= 0 && (uint64_t)next_due_ms + WAIT_SLACK_MS < t)
+        t = (uint64_t)next_due_ms + WAIT_SLACK_MS;
+    if (!w->waitc)
+        w->waitc = conn_client_new(w->cfg);
+    if (!w->waitc) {
+        conn_failed(w, "wait", KWQ_ENOMEM, "out of memory");
+        return;
+    }
+    if (!kwq_client_is_connected(w->waitc) || kwq_client_fd(w->waitc) < 0) {
+        rc = kwq_client_connect(w->waitc);
+        if (rc < 0) {
+            conn_failed(w, "wait", rc, kwq_client_errstr(w->waitc));
+            return;
+        }
+    }
+    rc = kwq_wait_start(w->waitc, w->cfg->queue, t);
+    if (rc < 0) {
+        conn_failed(w, "wait", rc, kwq_client_errstr(w->waitc));
+        return;
+    }
+    ev_io_set(&w->wait_w, kwq_client_fd(w->waitc), EV_READ);
+    ev_io_start(w->loop, &w->wait_w);
+    ev_timer_set(&w->wait_guard_w, (double)(t + WAIT_GUARD_MS) / 1000.0, 0.);
+    ev_timer_start(w->loop, &w->wait_guard_w);
+    w->waiting = true;
+}
+
+/* ---- Leasing ---- */
+
+static size_t slots_free(const struct worker *w)
+{
+    uint64_t n;
+
+    if (!w->runner->ready(w))
+        return 0;
+    if (w->running + w->queued >= w->cfg->concurrency)
+        return 0;
+    n = w->cfg->concurrency - w->running - w->queued;
+    if (w->cfg->max_tasks && w->cfg->max_tasks - w->tasks_taken < n)
+        n = w->cfg->max_tasks - w->tasks_taken;
+    return (size_t)n;
+}
+
+/*
+ * Tasks to lease beyond the free slots: exec mode only, while handlers are
+ * short, and only once the prefetch queue is down to half, so that leases go
+ * in batches. Within --max-tasks.
+ */
+static size_t prefetch_want(const struct worker *w, size_t slots)
+{
+    uint64_t n;
+
+    if (w->cfg->stream || !w->task_ms_known || w->task_ms_avg >= PREFETCH_TASK_MS)
+        return 0;
+    /* The queue had no more last time: lease ahead again only along with a free slot. */
+    if (slots == 0 && w->prefetch_dry)
+        return 0;
+    if (w->queued >= PREFETCH_MAX || (slots == 0 && w->queued > PREFETCH_MAX / 2))
+        return 0;
+    n = PREFETCH_MAX - w->queued;
+    if (w->cfg->max_tasks) {
+        uint64_t left = w->cfg->max_tasks - w->tasks_taken - slots;
+        n = n < left ? n : left;
+    }
+    return (size_t)n;
+}
+
+/* On the lease reply r (asked for slots + ahead): the first slots start, the rest are queued. */
+static void on_lease_reply(struct worker *w, size_t slots, size_t want, int rc,
+                           struct kwq_lease_result *r)
+{
+    if (rc < 0) {
+        conn_failed(w, "lease", rc, kwq_client_errstr(w->cmd));
+        return;
+    }
+    w->woke = false;
+    for (size_t i = 0; i < r->n; i++) {
+        w->tasks_taken++;
+        /* Once a start failed the worker is stopping: the rest are queued, then released. */
+        job_start(w, &r->tasks[i], i >= slots || w->stopping);
+    }
+    w->prefetch_dry = r->n < want;
+    if (r->n == 0 && r->drained && w->njobs == 0) {
+        kwq_log(KWQ_LOG_INFO, "queue drained: exiting", KWQ_LS("queue", w->cfg->queue),
+                KWQ_LI("tasks", w->tasks_taken));
+        worker_finish(w, KWQ_EXIT_OK);
+    } else if (r->n < slots && !w->stopping) {
+        /*
+         * Nothing more pending right now: block until woken or the next lease
+         * expiry. Only with a slot left empty: a worker that waited for
+         * prefetch alone could take a wake token it then has no use for.
+         */
+        wait_begin(w, r->next_due_ms);
+    }
+    shutdown_idle(w, w->njobs == 0);
+}
+
+/* Send a lease for up to slots + ahead tasks. */
+static void lease_some(struct worker *w, size_t slots, size_t ahead)
+{
+    struct kwq_lease_result r;
+    int rc;
+
+    memset(&r, 0, sizeof(r));
+    rc = kwq_lease(w->cmd, w->cfg->queue, slots + ahead, w->cfg->lease_ms, 0, &r);
+    on_lease_reply(w, slots, slots + ahead, rc, &r);
+    kwq_lease_result_done(&r);
+}
+
+/* On the drained reply after --max-tasks: exit 0 only if the queue is drained. */
+static void on_quota_drained_reply(struct worker *w, int rc, bool drained)
+{
+    if (rc < 0) {
+        conn_failed(w, "drained", rc, kwq_client_errstr(w->cmd));
+        return;
+    }
+    kwq_log(KWQ_LOG_INFO,
+            drained ? "--max-tasks reached and queue drained: exiting"
+                    : "--max-tasks reached: exiting (queue not drained)",
+            KWQ_LI("tasks", w->tasks_taken));
+    worker_finish(w, drained ? KWQ_EXIT_OK : KWQ_EXIT_INTERRUPTED);
+}
+
+/* --max-tasks reached and nothing held: send the drained check. */
+static void finish_quota(struct worker *w)
+{
+    bool drained = false;
+    int rc = kwq_drained(w->cmd, w->cfg->queue, &drained);
+
+    on_quota_drained_reply(w, rc, drained);
+}
+
+void take_turn(struct worker *w)
+{
+    size_t want, ahead;
+
+    if (!w->connected || w->waiting)
+        return;
+    if (w->cfg->max_tasks && w->tasks_taken >= w->cfg->max_tasks) {
+        if (w->njobs == 0)
+            finish_quota(w);
+        return;
+    }
+    want = slots_free(w);
+    /* Stream mode: while tasks are in flight, lease in batches, not one slot at a time. */
+    if (w->cfg->stream && w->running > 0 && want < (w->cfg->concurrency + 7) / 8)
+        return;
+    ahead = prefetch_want(w, want);
+    if (want + ahead > 0)
+        lease_some(w, want, ahead);
+    /*
+     * A start that failed during the lease stopped the worker, or left a
+     * task to report: the next turn does that, and must not wait for an
+     * unrelated event (the next renewal may be minutes away).
+     */
+    if (w->stopping || w->njobs > w->running + w->queued)
+        worker_kick(w);
+}
+
+/* ---- The wake token ---- */
+
+static void on_pass_wake_reply(struct worker *w, int rc, bool drained)
+{
+    if (rc < 0) {
+        kwq_log(KWQ_LOG_DEBUG, "could not pass the wake-up on",
+                KWQ_LS("err", kwq_client_errstr(w->cmd)));
+        return;
+    }
+    kwq_log(KWQ_LOG_DEBUG, "wake-up passed on to idle workers", KWQ_LI("drained", drained));
+}
+
+/*
+ * Idle waiters share one wake token, each passing it on by leasing. A
+ * worker that stops (SIGTERM, idle exit) holding a token it took, or with a
+ * wait outstanding (Redis may have handed it the token already), drops the
+ * wait and puts the token back; else its idle peers would only notice on
+ * their next periodic lease, up to WAIT_MAX_MS later. kwq_drained sets the
+ * token when the queue is drained: the case in which those peers exit 0 and
+ * the Job completes (libkwq has no call that sets it for pending work).
+ * Best effort: the worker is on its way out either way.
+ */
+void take_pass_wake(struct worker *w)
+{
+    bool drained = false;
+    bool took = w->woke || w->waiting;
+    int rc;
+
+    take_wait_abort(w);
+    w->woke = false;
+    if (!took || !w->connected)
+        return;
+    rc = kwq_drained(w->cmd, w->cfg->queue, &drained);
+    on_pass_wake_reply(w, rc, drained);
+}
+
+/* ---- Set-up ---- */
+
+void take_init(struct worker *w)
+{
+    ev_io_init(&w->wait_w, on_wait_readable, 0, EV_READ);
+    w->wait_w.data = w;
+    ev_timer_init(&w->wait_guard_w, on_wait_guard, 0., 0.);
+    w->wait_guard_w.data = w;
+}
+
+void take_done(struct worker *w)
+{
+    wait_end(w);
+}
