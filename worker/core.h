@@ -61,6 +61,10 @@ void conn_done(struct worker *w);
 void conn_start(struct worker *w);
 /* A call op failed with rc (errstr why): reconnect, or stop the worker. */
 void conn_failed(struct worker *w, const char *op, int rc, const char *why);
+/* A call succeeded: Redis is up (the down clock and the backoffs reset). */
+void conn_ok(struct worker *w);
+/* True when calls may be made: connected, and not held back for maxmemory. */
+bool conn_usable(const struct worker *w);
 /* The grace period ended with outcomes held: one last reconnect now. */
 void conn_grace_over(struct worker *w);
 

@@ -63,14 +63,14 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *p, int revents)
         jobs_start_queued(w);
     if (w->stopping) /* also when a start just failed */
         jobs_release_queued(w);
-    if (w->connected)
+    if (conn_usable(w))
         report_flush(w);
     if (w->stopping) {
         /*
          * Outcomes held for an unreachable Redis keep the worker reconnecting
          * until the grace period is over or a second signal comes.
          */
-        bool give_up = !w->connected && (w->grace_over || w->stop_now);
+        bool give_up = !conn_usable(w) && (w->grace_over || w->stop_now);
 
         if (w->running == 0 && (w->njobs == 0 || give_up))
             exit_stopped(w);

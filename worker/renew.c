@@ -15,6 +15,7 @@ static void on_renew_reply(struct worker *w, struct job **js, size_t n, int rc, 
         conn_failed(w, "renew", rc, kwq_client_errstr(w->cmd));
         return;
     }
+    conn_ok(w);
     for (size_t i = 0; i < n; i++)
         if (st[i] == KWQ_ELEASELOST || st[i] == KWQ_ECANCELLED)
             job_lost(js[i], st[i]);

@@ -33,6 +33,7 @@ static void log_ack(const struct job *j, int status)
 
 static void on_acks_reply(struct worker *w, struct job **js, size_t n, const int *st)
 {
+    conn_ok(w);
     for (size_t i = 0; i < n; i++) {
         if (st[i] == KWQ_ETOOBIG) {
             /* Retrying would give the same result: dead-letter it with the reason. */
@@ -84,6 +85,7 @@ static void log_fail(const struct job *j, const struct kwq_fail_outcome *o)
 static void on_fails_reply(struct worker *w, struct job **js, size_t n,
                            const struct kwq_fail_outcome *o)
 {
+    conn_ok(w);
     for (size_t i = 0; i < n; i++) {
         log_fail(js[i], &o[i]);
         job_free(w, js[i]);
@@ -109,6 +111,7 @@ static int send_fails(struct worker *w, struct job **js, size_t n)
 
 static void on_releases_reply(struct worker *w, struct job **js, size_t n, const int *st)
 {
+    conn_ok(w);
     for (size_t i = 0; i < n; i++) {
         kwq_log(st[i] == 0 ? KWQ_LOG_INFO : KWQ_LOG_WARN,
                 st[i] == 0 ? "task released: back in the queue, attempt not charged"
@@ -178,7 +181,7 @@ void report_flush(struct worker *w)
 
     flush_drops(w);
     /* A TOOBIG ack turns into a fail, so fails come after acks. */
-    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]) && w->connected; i++) {
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]) && conn_usable(w); i++) {
         int rc = flush_outcome(w, kinds[i].out, kinds[i].send);
 
         if (rc < 0)

@@ -56,8 +56,10 @@ static void on_wait_reply(struct worker *w, int rc)
 
     wait_end(w);
     w->woke = rc == KWQ_WAIT_WOKEN;
-    if (rc >= 0)
+    if (rc >= 0) {
+        conn_ok(w);
         return;
+    }
     (void)snprintf(why, sizeof(why), "%s", kwq_client_errstr(w->waitc));
     kwq_client_free(w->waitc);
     w->waitc = conn_client_new(w->cfg);
@@ -167,6 +169,7 @@ static void on_lease_reply(struct worker *w, size_t slots, size_t want, int rc,
         conn_failed(w, "lease", rc, kwq_client_errstr(w->cmd));
         return;
     }
+    conn_ok(w);
     w->woke = false;
     for (size_t i = 0; i < r->n; i++) {
         w->tasks_taken++;
@@ -208,6 +211,7 @@ static void on_quota_drained_reply(struct worker *w, int rc, bool drained)
         conn_failed(w, "drained", rc, kwq_client_errstr(w->cmd));
         return;
     }
+    conn_ok(w);
     kwq_log(KWQ_LOG_INFO,
             drained ? "--max-tasks reached and queue drained: exiting"
                     : "--max-tasks reached: exiting (queue not drained)",
@@ -228,7 +232,7 @@ void take_turn(struct worker *w)
 {
     size_t want, ahead;
 
-    if (!w->connected || w->waiting)
+    if (!conn_usable(w) || w->waiting)
         return;
     if (w->cfg->max_tasks && w->tasks_taken >= w->cfg->max_tasks) {
         if (w->njobs == 0)

@@ -124,8 +124,10 @@ struct worker {
     size_t env_n;                       /* entries in env_base */
     bool connected;                     /* cmd is usable */
     bool ever_connected;                /* first connect succeeded */
-    uint64_t down_since_ms;             /* monotonic time Redis became unreachable */
+    bool down;                          /* calls fail since down_since_ms; none succeeded since */
+    uint64_t down_since_ms;             /* monotonic time of the first failure in a row */
     uint64_t backoff_ms;                /* next reconnect delay */
+    uint64_t hold_ms;                   /* next delay of a retry after KWQ_EOOM, 0 = first */
     bool waiting;                       /* a wait is outstanding on waitc */
     bool stopping;                      /* SIGTERM/SIGINT seen: lease nothing more */
     bool stop_now;                      /* second signal: stop handlers at once */
@@ -139,6 +141,7 @@ struct worker {
     ev_timer wait_guard_w;   /* the wait's reply is overdue */
     ev_timer renew_w;        /* renew every lease / 3 */
     ev_timer reconnect_w;    /* next reconnect attempt */
+    ev_timer hold_w;         /* Redis at maxmemory: no reports or leases until it fires */
     ev_timer kick_w;         /* zero delay: one more loop turn, work left for it */
     ev_timer idle_w;         /* --idle-exit */
     ev_timer grace_w;        /* --grace after SIGTERM */
