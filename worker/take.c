@@ -14,7 +14,9 @@
  *   with ev_io; its timeout is the lease reply's next_due_ms, so a lease
  *   that expires on a dead peer is noticed without polling.
  * - Exit 0 only on a lease reply that says drained while this worker holds
- *   nothing.
+ *   nothing. A drained reply while it holds jobs (stopping ones, which
+ *   Redis no longer counts) waits for one of them to go before the next
+ *   lease: no wait, as the wake token of a drained queue stays set.
  */
 #include <stdio.h>
 #include <string.h>
@@ -177,10 +179,19 @@ static void on_lease_reply(struct worker *w, size_t slots, size_t want, int rc,
         job_start(w, &r->tasks[i], i >= slots || w->stopping);
     }
     w->prefetch_dry = r->n < want;
+    w->drained_held = 0;
     if (r->n == 0 && r->drained && w->njobs == 0) {
         kwq_log(KWQ_LOG_INFO, "queue drained: exiting", KWQ_LS("queue", w->cfg->queue),
                 KWQ_LI("tasks", w->tasks_taken));
         worker_finish(w, KWQ_EXIT_OK);
+    } else if (r->n == 0 && r->drained) {
+        /*
+         * Drained, yet jobs are held: jobs Redis no longer counts (lost or
+         * cancelled, their handlers stopping). A drained queue keeps the wake
+         * token set, so a wait would return at once: lease again only once
+         * one of these jobs is gone.
+         */
+        w->drained_held = w->njobs;
     } else if (r->n < slots && !w->stopping) {
         /*
          * Nothing more pending right now: block until woken or the next lease
@@ -232,7 +243,7 @@ void take_turn(struct worker *w)
 {
     size_t want, ahead;
 
-    if (!conn_usable(w) || w->waiting)
+    if (!conn_usable(w) || w->waiting || (w->drained_held && w->njobs >= w->drained_held))
         return;
     if (w->cfg->max_tasks && w->tasks_taken >= w->cfg->max_tasks) {
         if (w->njobs == 0)

@@ -135,6 +135,7 @@ struct worker {
     int fatal_code;                     /* exit code of a problem that stops the worker, 0 none */
     bool woke;                          /* the last wait took a wake token not yet acted on */
     bool prefetch_dry;       /* the last lease came back short: no lease for prefetch only */
+    size_t drained_held;     /* jobs held when a lease said drained; no lease while as many */
     int exit_code;           /* code to exit with once the loop ends */
     ev_prepare prep_w;       /* once per loop turn: start prefetched tasks, report, lease */
     ev_io wait_w;            /* waitc readable */
