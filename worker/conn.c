@@ -43,6 +43,8 @@ struct kwq_client *conn_client_new(const struct worker_config *cfg)
     o.password_file = cfg->password_file;
     if (cfg->max_result)
         o.max_result = cfg->max_result;
+    if (cfg->result_ttl_ms)
+        o.result_ttl_ms = cfg->result_ttl_ms;
     return kwq_client_new(&o);
 }
 

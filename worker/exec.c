@@ -233,11 +233,19 @@ static void on_stdin(struct ev_loop *loop, ev_io *io, int revents)
     }
 }
 
+/* Bytes of stdout kept as the result: none with --no-result. */
+static uint64_t result_max(const struct worker_config *cfg)
+{
+    return cfg->no_result ? 0 : cfg->max_result;
+}
+
 static void keep_stdout(struct job_proc *pr, const char *buf, size_t n, uint64_t max)
 {
     size_t room = pr->out_len < max ? (size_t)(max - pr->out_len) : 0;
     char *p;
 
+    if (max == 0) /* --no-result: read and dropped */
+        return;
     if (n > room) {
         pr->out_over = true;
         n = room;
@@ -273,7 +281,7 @@ static void on_stdout(struct ev_loop *loop, ev_io *io, int revents)
     (void)loop;
     (void)revents;
     while ((n = handler_read(pr->p.out_fd, buf, sizeof(buf))) > 0)
-        keep_stdout(pr, buf, (size_t)n, j->w->cfg->max_result);
+        keep_stdout(pr, buf, (size_t)n, result_max(j->w->cfg));
     if (n == 0)
         close_out(j, io, &pr->p.out_fd);
 }
@@ -328,7 +336,7 @@ static void on_drain(struct ev_loop *loop, ev_timer *t, int revents)
     kwq_log(KWQ_LOG_WARN, "handler exited but its output pipes are still held open: closing them",
             KWQ_LS("task", j->task.id), KWQ_LI("pid", pr->p.pid));
     while (pr->p.out_fd >= 0 && (n = handler_read(pr->p.out_fd, buf, sizeof(buf))) > 0)
-        keep_stdout(pr, buf, (size_t)n, j->w->cfg->max_result);
+        keep_stdout(pr, buf, (size_t)n, result_max(j->w->cfg));
     while (pr->p.err_fd >= 0 && (n = handler_read(pr->p.err_fd, buf, sizeof(buf))) > 0) {
         keep_tail(pr, buf, (size_t)n);
         (void)linebuf_feed(&pr->errlb, buf, (size_t)n, stderr_line, j);

@@ -137,7 +137,9 @@ static void fail_no_retry(struct job *j, const char *why)
 
 static void take_result(struct job *j, const cJSON *res)
 {
-    if (cJSON_IsString(res)) {
+    if (j->w->cfg->no_result) {
+        /* --no-result: the answer's result is not kept. */
+    } else if (cJSON_IsString(res)) {
         j->result = strdup(res->valuestring);
     } else if (res && !cJSON_IsNull(res)) {
         j->result = cJSON_PrintUnformatted(res);
@@ -159,7 +161,8 @@ static void apply_answer(struct job *j, const cJSON *a, const cJSON *m)
     if (cJSON_IsTrue(ok)) {
         j->outcome = OUT_ACK;
         /* Kept whole or not at all: a result cut at a NUL would be a silent loss. */
-        if (m && cut_at_nul(res, cJSON_GetObjectItemCaseSensitive(m, "result")))
+        if (m && !j->w->cfg->no_result &&
+            cut_at_nul(res, cJSON_GetObjectItemCaseSensitive(m, "result")))
             fail_no_retry(j, "stream handler answered a result holding a NUL character "
                              "(\\u0000), which stream mode cannot keep: encode binary results "
                              "(base64, for example)");
