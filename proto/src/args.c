@@ -37,6 +37,24 @@ void kwq__args_free(struct kwq__args *a)
     memset(a, 0, sizeof(*a));
 }
 
+void kwq__args_clear(struct kwq__args *a)
+{
+    struct kwq__blk *b = a->blk;
+
+    /* Keep the vectors and one block: a vector reused per call allocates nothing. */
+    while (b && b->next) {
+        struct kwq__blk *next = b->next;
+
+        free(b);
+        b = next;
+    }
+    if (b)
+        b->used = 0;
+    a->blk = b;
+    a->n = 0;
+    a->oom = false;
+}
+
 void kwq__args_add(struct kwq__args *a, const void *s, size_t len)
 {
     if (a->oom)

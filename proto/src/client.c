@@ -202,8 +202,8 @@ static int transport_error(struct kwq_client *c)
     return code;
 }
 
-/* Map an error reply to a code and errstr. */
-static int error_reply(struct kwq_client *c, const redisReply *r)
+/* Map an error reply to a code and errstr; *drop when the connection must go. */
+static int error_reply(struct kwq_client *c, const redisReply *r, bool *drop)
 {
     int code = kwq_err_from_wire(r->str, r->len);
     const char *msg = r->str;
@@ -220,12 +220,11 @@ static int error_reply(struct kwq_client *c, const redisReply *r)
      * is reported (and handled by callers) as one.
      */
     if (strncmp(msg, "LOADING", 7) == 0) {
-        code = kwq__fail(c, KWQ_ECONN,
+        *drop = true;
+        return kwq__fail(c, KWQ_ECONN,
                          "Redis at %s is still loading its data set into memory (LOADING); "
                          "retry in a moment",
                          kwq__url_for_msg(c));
-        kwq__disconnect(c);
-        return code;
     }
     if (strncmp(msg, "OOM ", 4) == 0)
         return kwq__fail(c, KWQ_EFULL,
@@ -252,6 +251,18 @@ static int error_reply(struct kwq_client *c, const redisReply *r)
                          "rules in docs/PROTOCOL.md \"Client rules\"",
                          (int)(r->len > 200 ? 200 : r->len), msg);
     return kwq__fail(c, KWQ_EREDIS, "Redis error: %.*s", (int)(r->len > 200 ? 200 : r->len), msg);
+}
+
+int kwq__reply_error(struct kwq_client *c, const redisReply *r, bool *nosc, bool *drop)
+{
+    *drop = false;
+    if (nosc)
+        *nosc = false;
+    if (nosc && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+        *nosc = true;
+        return kwq__fail(c, KWQ_EREDIS, "Redis lost kwq's scripts (NOSCRIPT)");
+    }
+    return error_reply(c, r, drop);
 }
 
 /* ---- Commands and scripts ------------------------------------------------------ */
@@ -324,91 +335,103 @@ int kwq__reply(struct kwq_client *c, redisReply **ret, bool *nosc)
         return transport_error(c);
     r = p;
     if (r->type == REDIS_REPLY_ERROR) {
-        int code;
+        bool drop;
+        int code = kwq__reply_error(c, r, nosc, &drop);
 
-        if (nosc && strncmp(r->str, "NOSCRIPT", 8) == 0) {
-            *nosc = true;
-            code = kwq__fail(c, KWQ_EREDIS, "Redis lost kwq's scripts (NOSCRIPT)");
-        } else {
-            code = error_reply(c, r);
-        }
         freeReplyObject(r);
+        if (drop)
+            kwq__disconnect(c);
         return code;
     }
     *ret = r;
     return 0;
 }
 
-int kwq__command(struct kwq_client *c, const struct kwq__args *args, redisReply **ret)
+/* Queue argv on the connection; nothing is written until a reply is read. */
+static int append_argv(struct kwq_client *c, const struct kwq__args *argv)
 {
-    *ret = NULL;
-    if (args->oom)
+    if (argv->oom)
         return kwq__fail(c, KWQ_ENOMEM, "out of memory building a command");
     if (!c->rc)
         return kwq__fail(c, KWQ_ECONN, "not connected to Redis at %s", kwq__url_for_msg(c));
-    if (redisAppendCommandArgv(c->rc, (int)args->n, args->v, args->len) != REDIS_OK)
+    if (redisAppendCommandArgv(c->rc, (int)argv->n, argv->v, argv->len) != REDIS_OK)
         return transport_error(c);
-    return kwq__reply(c, ret, NULL);
+    return 0;
 }
 
-/* Append one argument to an argv being filled. */
-static void put(const char **v, size_t *len, size_t *i, const char *s, size_t n)
+int kwq__command(struct kwq_client *c, const struct kwq__args *args, redisReply **ret)
 {
-    v[*i] = s;
-    len[*i] = n;
-    (*i)++;
+    int rc = append_argv(c, args);
+
+    *ret = NULL;
+    return rc ? rc : kwq__reply(c, ret, NULL);
+}
+
+int kwq__eval_argv(struct kwq_client *c, enum kwq__op op, const char *queue,
+                   const struct kwq__args *xkeys, const struct kwq__args *args,
+                   struct kwq__args *out)
+{
+    struct kwq__keys k;
+    size_t nx = xkeys ? xkeys->n : 0, na = args ? args->n : 0;
+
+    if ((xkeys && xkeys->oom) || (args && args->oom))
+        return kwq__fail(c, KWQ_ENOMEM, "out of memory building a command");
+    kwq__keys_fixed(&k, queue);
+    kwq__args_add(out, "EVALSHA", 7);
+    kwq__args_add(out, c->sha[op], 40);
+    kwq__args_addu(out, KWQ__FIXED_KEYS + nx);
+    for (int j = 0; j < KWQ__FIXED_KEYS; j++)
+        kwq__args_addcopy(out, k.name[j], k.len[j]);
+    for (size_t j = 0; j < nx; j++)
+        kwq__args_add(out, xkeys->v[j], xkeys->len[j]);
+    for (size_t j = 0; j < na; j++)
+        kwq__args_add(out, args->v[j], args->len[j]);
+    return out->oom ? kwq__fail(c, KWQ_ENOMEM, "out of memory building a command") : 0;
 }
 
 int kwq__eval_append(struct kwq_client *c, enum kwq__op op, const char *queue,
                      const struct kwq__args *xkeys, const struct kwq__args *args)
 {
-    struct kwq__keys k;
-    size_t nx = xkeys ? xkeys->n : 0, na = args ? args->n : 0;
-    size_t n = 3 + KWQ__FIXED_KEYS + nx + na, i = 0;
-    const char **v;
-    size_t *len;
-    char numkeys[16];
-    int rc = 0;
+    struct kwq__args argv;
+    int rc;
 
-    if ((xkeys && xkeys->oom) || (args && args->oom))
-        return kwq__fail(c, KWQ_ENOMEM, "out of memory building a command");
-    if (!c->rc)
-        return kwq__fail(c, KWQ_ECONN, "not connected to Redis at %s", kwq__url_for_msg(c));
-    v = malloc(n * sizeof(*v));
-    len = malloc(n * sizeof(*len));
-    if (!v || !len) {
-        rc = kwq__fail(c, KWQ_ENOMEM, "out of memory building a command");
-        goto cleanup;
-    }
-    kwq__keys_fixed(&k, queue);
-    (void)snprintf(numkeys, sizeof(numkeys), "%zu", KWQ__FIXED_KEYS + nx);
-    put(v, len, &i, "EVALSHA", 7);
-    put(v, len, &i, c->sha[op], 40);
-    put(v, len, &i, numkeys, strlen(numkeys));
-    for (int j = 0; j < KWQ__FIXED_KEYS; j++)
-        put(v, len, &i, k.name[j], k.len[j]);
-    for (size_t j = 0; j < nx; j++)
-        put(v, len, &i, xkeys->v[j], xkeys->len[j]);
-    for (size_t j = 0; j < na; j++)
-        put(v, len, &i, args->v[j], args->len[j]);
-    if (redisAppendCommandArgv(c->rc, (int)n, v, len) != REDIS_OK)
-        rc = transport_error(c);
-cleanup:
-    free(v);
-    free(len);
+    kwq__args_init(&argv);
+    rc = kwq__eval_argv(c, op, queue, xkeys, args, &argv);
+    if (!rc)
+        rc = append_argv(c, &argv);
+    kwq__args_free(&argv);
     return rc;
+}
+
+void kwq__script_load_argv(const struct kwq_client *c, enum kwq__op op, struct kwq__args *argv)
+{
+    const struct kwq__script *s = &kwq__scripts[c->script_index[op]];
+
+    kwq__args_add(argv, "SCRIPT", 6);
+    kwq__args_add(argv, "LOAD", 4);
+    kwq__args_add(argv, s->src, s->len);
+}
+
+int kwq__script_sha(struct kwq_client *c, const redisReply *r, enum kwq__op op)
+{
+    if (r->type != REDIS_REPLY_STRING || r->len != 40)
+        return kwq__bad_reply(c, "a SHA1 from SCRIPT LOAD");
+    memcpy(c->sha[op], r->str, 40);
+    c->sha[op][40] = '\0';
+    return 0;
 }
 
 /* Send SCRIPT LOAD for op; the reply is read by script_load_reply. */
 int kwq__script_load_append(struct kwq_client *c, enum kwq__op op)
 {
-    const struct kwq__script *s = &kwq__scripts[c->script_index[op]];
-    const char *v[] = {"SCRIPT", "LOAD", s->src};
-    size_t len[] = {6, 4, s->len};
+    struct kwq__args argv;
+    int rc;
 
-    if (redisAppendCommandArgv(c->rc, 3, v, len) != REDIS_OK)
-        return transport_error(c);
-    return 0;
+    kwq__args_init(&argv);
+    kwq__script_load_argv(c, op, &argv);
+    rc = append_argv(c, &argv);
+    kwq__args_free(&argv);
+    return rc;
 }
 
 int kwq__script_load_reply(struct kwq_client *c, enum kwq__op op)
@@ -418,14 +441,9 @@ int kwq__script_load_reply(struct kwq_client *c, enum kwq__op op)
 
     if (rc)
         return rc;
-    if (r->type != REDIS_REPLY_STRING || r->len != 40) {
-        freeReplyObject(r);
-        return kwq__bad_reply(c, "a SHA1 from SCRIPT LOAD");
-    }
-    memcpy(c->sha[op], r->str, 40);
-    c->sha[op][40] = '\0';
+    rc = kwq__script_sha(c, r, op);
     freeReplyObject(r);
-    return 0;
+    return rc;
 }
 
 int kwq__script_reload(struct kwq_client *c, enum kwq__op op)
@@ -438,21 +456,26 @@ int kwq__script_reload(struct kwq_client *c, enum kwq__op op)
 int kwq__eval(struct kwq_client *c, enum kwq__op op, const char *queue,
               const struct kwq__args *xkeys, const struct kwq__args *args, redisReply **ret)
 {
+    struct kwq__args argv;
     bool nosc = false; /* set only when a reply was read */
     int rc;
 
     *ret = NULL;
-    rc = kwq__eval_append(c, op, queue, xkeys, args);
+    kwq__args_init(&argv);
+    rc = kwq__eval_argv(c, op, queue, xkeys, args, &argv);
+    if (!rc)
+        rc = append_argv(c, &argv);
     if (!rc)
         rc = kwq__reply(c, ret, &nosc);
     if (rc && nosc) {
         /* The script cache does not survive a restart or SCRIPT FLUSH. */
         rc = kwq__script_reload(c, op);
         if (!rc)
-            rc = kwq__eval_append(c, op, queue, xkeys, args);
+            rc = append_argv(c, &argv);
         if (!rc)
             rc = kwq__reply(c, ret, NULL);
     }
+    kwq__args_free(&argv);
     return rc;
 }
 

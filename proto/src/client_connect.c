@@ -83,23 +83,18 @@ static const char *info_field(const char *info, const char *name, size_t *len)
 }
 
 /*
- * One INFO (default sections) for what the server must be before kwq uses
- * it: done loading its data (scripts are refused until then), and never
- * evicting keys.
+ * The INFO (default sections) reply r for what the server must be before kwq
+ * uses it: done loading its data (scripts are refused until then), and never
+ * evicting keys. Records its run_id.
  */
-static int check_server(struct kwq_client *c)
+int kwq__server_check(struct kwq_client *c, const redisReply *r)
 {
-    redisReply *r;
     const char *p;
     size_t n;
-    int rc = simple(c, &r, 1, (const char *[]){"INFO"});
+    int rc = 0;
 
-    if (rc)
-        return rc;
-    if (r->type != REDIS_REPLY_STRING) {
-        freeReplyObject(r);
+    if (r->type != REDIS_REPLY_STRING)
         return kwq__bad_reply(c, "INFO text");
-    }
     p = info_field(r->str, "loading", &n);
     if (p && n == 1 && *p == '1') {
         const char *perc = info_field(r->str, "loading_loaded_perc", &n);
@@ -123,6 +118,18 @@ static int check_server(struct kwq_client *c)
                        "maxmemory-policy noeviction",
                        (int)(n > 40 ? 40 : n), p);
     }
+    return rc;
+}
+
+/* One INFO, checked by kwq__server_check. */
+static int check_server(struct kwq_client *c)
+{
+    redisReply *r;
+    int rc = simple(c, &r, 1, (const char *[]){"INFO"});
+
+    if (rc)
+        return rc;
+    rc = kwq__server_check(c, r);
     freeReplyObject(r);
     return rc;
 }
@@ -156,16 +163,12 @@ static int load_scripts(struct kwq_client *c)
     return first ? first : rc;
 }
 
-int kwq_client_connect(struct kwq_client *c)
+int kwq__connect_prepare(struct kwq_client *c, char **password)
 {
     struct kwq_error e = {0};
-    struct timeval tv;
-    char *password = NULL;
-    redisReply *r = NULL;
     int rc;
 
-    c->errstr[0] = '\0';
-    kwq__disconnect(c);
+    *password = NULL;
     kwq__url_free(&c->url);
     if (kwq__url_parse(c->opts.url, &c->url, &e))
         return kwq__fail(c, e.code, "%s", e.msg);
@@ -175,11 +178,50 @@ int kwq_client_connect(struct kwq_client *c)
     if (!c->redacted)
         return kwq__fail(c, KWQ_ENOMEM, "out of memory");
     rc = find_scripts(c);
+    return rc ? rc : resolve_password(c, password);
+}
+
+void kwq__auth_argv(const struct kwq_client *c, const char *password, struct kwq__args *argv)
+{
+    kwq__args_addz(argv, "AUTH");
+    if (c->url.user)
+        kwq__args_addz(argv, c->url.user);
+    kwq__args_addz(argv, password);
+}
+
+void kwq__select_argv(const struct kwq_client *c, struct kwq__args *argv)
+{
+    char db[16];
+    int n = snprintf(db, sizeof(db), "%d", c->url.db);
+
+    kwq__args_addz(argv, "SELECT");
+    kwq__args_addcopy(argv, db, (size_t)n);
+}
+
+/* Run a command built by one of the builders above; its reply is only checked for errors. */
+static int run_built(struct kwq_client *c, struct kwq__args *argv)
+{
+    redisReply *r;
+    int rc = kwq__command(c, argv, &r);
+
+    if (!rc)
+        freeReplyObject(r);
+    kwq__args_free(argv);
+    return rc;
+}
+
+int kwq_client_connect(struct kwq_client *c)
+{
+    struct kwq__args argv;
+    struct timeval tv;
+    char *password = NULL;
+    int rc;
+
+    c->errstr[0] = '\0';
+    kwq__disconnect(c);
+    rc = kwq__connect_prepare(c, &password);
     if (rc)
-        return rc;
-    rc = resolve_password(c, &password);
-    if (rc)
-        return rc;
+        goto cleanup;
     tv.tv_sec = (time_t)(c->opts.connect_timeout_ms / 1000);
     tv.tv_usec = (suseconds_t)(c->opts.connect_timeout_ms % 1000) * 1000;
     errno = 0;
@@ -205,20 +247,18 @@ int kwq_client_connect(struct kwq_client *c)
     (void)fcntl(c->rc->fd, F_SETFD, fcntl(c->rc->fd, F_GETFD) | FD_CLOEXEC);
     kwq__set_timeout(c, 0);
     if (password) {
-        rc = c->url.user ? simple(c, &r, 3, (const char *[]){"AUTH", c->url.user, password})
-                         : simple(c, &r, 2, (const char *[]){"AUTH", password});
+        kwq__args_init(&argv);
+        kwq__auth_argv(c, password, &argv);
+        rc = run_built(c, &argv);
         if (rc)
             goto fail;
-        freeReplyObject(r);
     }
     if (c->url.db != 0) {
-        char db[16];
-
-        (void)snprintf(db, sizeof(db), "%d", c->url.db);
-        rc = simple(c, &r, 2, (const char *[]){"SELECT", db});
+        kwq__args_init(&argv);
+        kwq__select_argv(c, &argv);
+        rc = run_built(c, &argv);
         if (rc)
             goto fail;
-        freeReplyObject(r);
     }
     rc = check_server(c);
     if (rc)

@@ -2,16 +2,14 @@
  * client_hold.c - holding a lease: renew, ack, fail, release. Each proves
  * the lease with (ID, fencing token) and gets a status per item.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "client_int.h"
 
-/* Items per script call (Lua's unpack limit). */
-#define HOLD_CHUNK 1000
-
 /* Check that a status array holds n statuses. */
-static int statuses(struct kwq_client *c, const redisReply *r, size_t n, int *out)
+int kwq__statuses(struct kwq_client *c, const redisReply *r, size_t n, int *out)
 {
     if (r->type != REDIS_REPLY_ARRAY || r->elements != n)
         return kwq__bad_reply(c, "one status per item");
@@ -26,17 +24,43 @@ static int statuses(struct kwq_client *c, const redisReply *r, size_t n, int *ou
     return 0;
 }
 
-static int check_refs(struct kwq_client *c, const char *what, const struct kwq_lease_ref *refs,
-                      size_t n)
+/*
+ * Check the task IDs of n items of size bytes each, whose first member is
+ * their ID (kwq_lease_ref, kwq_ack and kwq_failure all start so).
+ */
+static int check_ids(struct kwq_client *c, const char *what, const void *items, size_t n,
+                     size_t size)
 {
-    if (n && !refs)
+    _Static_assert(offsetof(struct kwq_lease_ref, id) == 0 && offsetof(struct kwq_ack, id) == 0 &&
+                       offsetof(struct kwq_failure, id) == 0,
+                   "the ID is the first member of every item");
+    if (n && !items)
         return kwq__fail(c, KWQ_EINVAL, "%s: no items given", what);
     for (size_t i = 0; i < n; i++) {
-        if (!kwq_id_is_valid(refs[i].id))
+        const char *id = *(const char *const *)(const void *)((const char *)items + i * size);
+
+        if (!kwq_id_is_valid(id))
             return kwq__fail(c, KWQ_EINVAL, "%s: item %zu has an invalid task ID '%.30s'", what,
-                             i + 1, refs[i].id ? refs[i].id : "(null)");
+                             i + 1, id ? id : "(null)");
     }
     return 0;
+}
+
+int kwq__refs_check(struct kwq_client *c, const char *what, const struct kwq_lease_ref *refs,
+                    size_t n)
+{
+    return check_ids(c, what, refs, n, sizeof(*refs));
+}
+
+void kwq__refs_args(const struct kwq_lease_ref *refs, size_t m, uint64_t lease_ms,
+                    struct kwq__args *args)
+{
+    if (lease_ms)
+        kwq__args_addu(args, lease_ms);
+    for (size_t i = 0; i < m; i++) {
+        kwq__args_addz(args, refs[i].id);
+        kwq__args_addu(args, refs[i].token);
+    }
 }
 
 /*
@@ -48,25 +72,31 @@ static int refs_op(struct kwq_client *c, const char *queue, enum kwq__op op,
 {
     int rc = 0;
 
-    for (size_t s = 0; !rc && s < n; s += HOLD_CHUNK) {
-        size_t m = n - s < HOLD_CHUNK ? n - s : HOLD_CHUNK;
+    for (size_t s = 0; !rc && s < n; s += KWQ__HOLD_CHUNK) {
+        size_t m = n - s < KWQ__HOLD_CHUNK ? n - s : KWQ__HOLD_CHUNK;
         struct kwq__args a;
         redisReply *r;
 
         kwq__args_init(&a);
-        if (lease_ms)
-            kwq__args_addu(&a, lease_ms);
-        for (size_t i = s; i < s + m; i++) {
-            kwq__args_addz(&a, refs[i].id);
-            kwq__args_addu(&a, refs[i].token);
-        }
+        kwq__refs_args(refs + s, m, lease_ms, &a);
         rc = kwq__eval(c, op, queue, NULL, &a, &r);
         kwq__args_free(&a);
         if (rc)
             break;
-        rc = statuses(c, r, m, ret_status ? ret_status + s : NULL);
+        rc = kwq__statuses(c, r, m, ret_status ? ret_status + s : NULL);
         freeReplyObject(r);
     }
+    return rc;
+}
+
+int kwq__renew_check(struct kwq_client *c, const struct kwq_lease_ref *refs, size_t n,
+                     uint64_t lease_ms)
+{
+    int rc = kwq__refs_check(c, "renew", refs, n);
+
+    if (!rc && lease_ms < 100)
+        rc = kwq__fail(c, KWQ_EINVAL, "renew: the lease must be at least 100 ms, got %llu ms",
+                       (unsigned long long)lease_ms);
     return rc;
 }
 
@@ -76,11 +106,62 @@ int kwq_renew(struct kwq_client *c, const char *queue, const struct kwq_lease_re
     int rc = kwq__begin(c, queue);
 
     if (!rc)
-        rc = check_refs(c, "renew", refs, n);
-    if (!rc && lease_ms < 100)
-        rc = kwq__fail(c, KWQ_EINVAL, "renew: the lease must be at least 100 ms, got %llu ms",
-                       (unsigned long long)lease_ms);
+        rc = kwq__renew_check(c, refs, n, lease_ms);
     return rc ? rc : refs_op(c, queue, KWQ__RENEW, refs, n, lease_ms, ret_status);
+}
+
+int kwq__ack_check(struct kwq_client *c, const struct kwq_ack *acks, size_t n)
+{
+    return check_ids(c, "ack", acks, n, sizeof(*acks));
+}
+
+size_t kwq__ack_args(struct kwq_client *c, const char *queue, const struct kwq_ack *acks, size_t m,
+                     int *st, size_t *sent, struct kwq__args *keys, struct kwq__args *args)
+{
+    size_t k = 0;
+
+    kwq__args_addu(args, c->opts.result_ttl_ms);
+    for (size_t i = 0; i < m; i++) {
+        const struct kwq_ack *x = &acks[i];
+
+        if (x->result && x->result_len > c->opts.max_result) {
+            /* That task is not acked: its holder learns why. */
+            if (st)
+                st[i] = KWQ_ETOOBIG;
+            (void)kwq__fail(c, KWQ_ETOOBIG,
+                            "ack: result of %zu bytes for task %s is over "
+                            "the limit of %zu bytes",
+                            x->result_len, x->id, c->opts.max_result);
+            continue;
+        }
+        sent[k++] = i;
+        kwq__args_addz(args, x->id);
+        kwq__args_addu(args, x->token);
+        if (x->result) {
+            char key[KWQ__KEY_PREFIX_MAX + 8 + KWQ_ID_MAX];
+            size_t klen = kwq__key(key, sizeof(key), queue, "result:");
+
+            /* kwq:{q}:result:<id>, as kwq__key_item makes it, without the allocation. */
+            klen += (size_t)snprintf(key + klen, sizeof(key) - klen, "%s", x->id);
+            kwq__args_addcopy(keys, key, klen);
+            kwq__args_add(args, "1", 1);
+            kwq__args_add(args, x->result, x->result_len);
+        } else {
+            kwq__args_add(args, "0", 1);
+            kwq__args_add(args, "", 0);
+        }
+    }
+    return k;
+}
+
+int kwq__ack_parse(struct kwq_client *c, const redisReply *r, size_t k, const size_t *sent, int *st)
+{
+    int tmp[KWQ__HOLD_CHUNK];
+    int rc = kwq__statuses(c, r, k, tmp);
+
+    for (size_t j = 0; !rc && st && j < k; j++)
+        st[sent[j]] = tmp[j];
+    return rc;
 }
 
 int kwq_ack(struct kwq_client *c, const char *queue, const struct kwq_ack *acks, size_t n,
@@ -88,76 +169,27 @@ int kwq_ack(struct kwq_client *c, const char *queue, const struct kwq_ack *acks,
 {
     int rc = kwq__begin(c, queue);
 
-    if (!rc && n && !acks)
-        rc = kwq__fail(c, KWQ_EINVAL, "ack: no items given");
-    for (size_t i = 0; !rc && i < n; i++) {
-        if (!kwq_id_is_valid(acks[i].id))
-            rc = kwq__fail(c, KWQ_EINVAL, "ack: item %zu has an invalid task ID '%.30s'", i + 1,
-                           acks[i].id ? acks[i].id : "(null)");
-    }
-    for (size_t s = 0; !rc && s < n; s += HOLD_CHUNK) {
-        size_t m = n - s < HOLD_CHUNK ? n - s : HOLD_CHUNK;
+    if (!rc)
+        rc = kwq__ack_check(c, acks, n);
+    for (size_t s = 0; !rc && s < n; s += KWQ__HOLD_CHUNK) {
+        size_t m = n - s < KWQ__HOLD_CHUNK ? n - s : KWQ__HOLD_CHUNK;
         struct kwq__args a, keys;
-        char **owned = calloc(m, sizeof(*owned));
-        size_t sent_idx[HOLD_CHUNK], k = 0;
+        size_t sent[KWQ__HOLD_CHUNK], k;
         redisReply *r = NULL;
         int *st = ret_status ? ret_status + s : NULL;
 
-        if (!owned) {
-            rc = kwq__fail(c, KWQ_ENOMEM, "out of memory");
-            break;
-        }
         kwq__args_init(&a);
         kwq__args_init(&keys);
-        kwq__args_addu(&a, c->opts.result_ttl_ms);
-        for (size_t i = s; i < s + m; i++) {
-            const struct kwq_ack *x = &acks[i];
-
-            if (x->result && x->result_len > c->opts.max_result) {
-                /* That task is not acked: its holder learns why. */
-                if (st)
-                    st[i - s] = KWQ_ETOOBIG;
-                (void)kwq__fail(c, KWQ_ETOOBIG,
-                                "ack: result of %zu bytes for task %s is over "
-                                "the limit of %zu bytes",
-                                x->result_len, x->id, c->opts.max_result);
-                continue;
-            }
-            sent_idx[k++] = i - s;
-            kwq__args_addz(&a, x->id);
-            kwq__args_addu(&a, x->token);
-            if (x->result) {
-                size_t klen;
-
-                owned[i - s] = kwq__key_item(queue, "result", x->id, strlen(x->id), &klen);
-                if (!owned[i - s]) {
-                    a.oom = true;
-                    break;
-                }
-                kwq__args_add(&keys, owned[i - s], klen);
-                kwq__args_add(&a, "1", 1);
-                kwq__args_add(&a, x->result, x->result_len);
-            } else {
-                kwq__args_add(&a, "0", 1);
-                kwq__args_add(&a, "", 0);
-            }
-        }
+        k = kwq__ack_args(c, queue, acks + s, m, st, sent, &keys, &a);
         if (k > 0) {
             rc = kwq__eval(c, KWQ__ACK, queue, &keys, &a, &r);
             if (!rc) {
-                int tmp[HOLD_CHUNK];
-
-                rc = statuses(c, r, k, tmp);
-                for (size_t j = 0; !rc && st && j < k; j++)
-                    st[sent_idx[j]] = tmp[j];
+                rc = kwq__ack_parse(c, r, k, sent, st);
                 freeReplyObject(r);
             }
         }
         kwq__args_free(&a);
         kwq__args_free(&keys);
-        for (size_t i = 0; i < m; i++)
-            free(owned[i]);
-        free(owned);
     }
     return rc;
 }
@@ -183,56 +215,65 @@ static size_t utf8_cut(const char *e, size_t len, size_t max)
     return max;
 }
 
+int kwq__fail_check(struct kwq_client *c, const struct kwq_failure *f, size_t n)
+{
+    return check_ids(c, "fail", f, n, sizeof(*f));
+}
+
+void kwq__fail_args(const struct kwq_failure *f, size_t m, struct kwq__args *args)
+{
+    for (size_t i = 0; i < m; i++) {
+        const char *e = f[i].error ? f[i].error : "";
+        size_t el = strlen(e);
+
+        kwq__args_addz(args, f[i].id);
+        kwq__args_addu(args, f[i].token);
+        kwq__args_add(args, e, utf8_cut(e, el, KWQ_MAX_ERROR));
+        kwq__args_addi(args, f[i].code);
+        kwq__args_add(args, f[i].no_retry ? "1" : "0", 1);
+    }
+}
+
+int kwq__fail_parse(struct kwq_client *c, const redisReply *r, size_t m,
+                    struct kwq_fail_outcome *out)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 * m)
+        return kwq__bad_reply(c, "a status, dead flag and retry time per item");
+    for (size_t i = 0; i < m; i++) {
+        long long dead, at;
+        int st = kwq__item_status(r->element[3 * i]);
+
+        if (st == KWQ_EPROTO || st == KWQ_EREDIS || !kwq__reply_int(r->element[3 * i + 1], &dead) ||
+            !kwq__reply_int(r->element[3 * i + 2], &at))
+            return kwq__bad_reply(c, "a status, dead flag and retry time per item");
+        if (out) {
+            out[i].status = st;
+            out[i].dead = dead != 0;
+            out[i].retry_at_ms = at;
+        }
+    }
+    return 0;
+}
+
 int kwq_fail(struct kwq_client *c, const char *queue, const struct kwq_failure *f, size_t n,
              struct kwq_fail_outcome *ret)
 {
     int rc = kwq__begin(c, queue);
 
-    if (!rc && n && !f)
-        rc = kwq__fail(c, KWQ_EINVAL, "fail: no items given");
-    for (size_t i = 0; !rc && i < n; i++) {
-        if (!kwq_id_is_valid(f[i].id))
-            rc = kwq__fail(c, KWQ_EINVAL, "fail: item %zu has an invalid task ID '%.30s'", i + 1,
-                           f[i].id ? f[i].id : "(null)");
-    }
-    for (size_t s = 0; !rc && s < n; s += HOLD_CHUNK) {
-        size_t m = n - s < HOLD_CHUNK ? n - s : HOLD_CHUNK;
+    if (!rc)
+        rc = kwq__fail_check(c, f, n);
+    for (size_t s = 0; !rc && s < n; s += KWQ__HOLD_CHUNK) {
+        size_t m = n - s < KWQ__HOLD_CHUNK ? n - s : KWQ__HOLD_CHUNK;
         struct kwq__args a;
         redisReply *r;
 
         kwq__args_init(&a);
-        for (size_t i = s; i < s + m; i++) {
-            const char *e = f[i].error ? f[i].error : "";
-            size_t el = strlen(e);
-
-            kwq__args_addz(&a, f[i].id);
-            kwq__args_addu(&a, f[i].token);
-            kwq__args_add(&a, e, utf8_cut(e, el, KWQ_MAX_ERROR));
-            kwq__args_addi(&a, f[i].code);
-            kwq__args_add(&a, f[i].no_retry ? "1" : "0", 1);
-        }
+        kwq__fail_args(f + s, m, &a);
         rc = kwq__eval(c, KWQ__FAIL, queue, NULL, &a, &r);
         kwq__args_free(&a);
         if (rc)
             break;
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 * m) {
-            rc = kwq__bad_reply(c, "a status, dead flag and retry time per item");
-        } else {
-            for (size_t i = 0; i < m && !rc; i++) {
-                long long dead, at;
-                int st = kwq__item_status(r->element[3 * i]);
-
-                if (st == KWQ_EPROTO || st == KWQ_EREDIS ||
-                    !kwq__reply_int(r->element[3 * i + 1], &dead) ||
-                    !kwq__reply_int(r->element[3 * i + 2], &at)) {
-                    rc = kwq__bad_reply(c, "a status, dead flag and retry time per item");
-                } else if (ret) {
-                    ret[s + i].status = st;
-                    ret[s + i].dead = dead != 0;
-                    ret[s + i].retry_at_ms = at;
-                }
-            }
-        }
+        rc = kwq__fail_parse(c, r, m, ret ? ret + s : NULL);
         freeReplyObject(r);
     }
     return rc;
@@ -244,6 +285,6 @@ int kwq_release(struct kwq_client *c, const char *queue, const struct kwq_lease_
     int rc = kwq__begin(c, queue);
 
     if (!rc)
-        rc = check_refs(c, "release", refs, n);
+        rc = kwq__refs_check(c, "release", refs, n);
     return rc ? rc : refs_op(c, queue, KWQ__RELEASE, refs, n, 0, ret_status);
 }

@@ -100,6 +100,7 @@ struct kwq__args {
 
 void kwq__args_init(struct kwq__args *a);
 void kwq__args_free(struct kwq__args *a);
+void kwq__args_clear(struct kwq__args *a); /* empty it, keeping its memory for reuse */
 void kwq__args_add(struct kwq__args *a, const void *s, size_t len);     /* borrowed */
 void kwq__args_addz(struct kwq__args *a, const char *s);                /* borrowed */
 void kwq__args_addcopy(struct kwq__args *a, const char *s, size_t len); /* copied, <= 4096 */
@@ -182,6 +183,96 @@ void kwq__sigpipe_restore(struct kwq__sigpipe *s);
 
 /* Set the socket timeout for the next command: command_timeout_ms + extra_ms. */
 void kwq__set_timeout(struct kwq_client *c, uint64_t extra_ms);
+
+/*
+ * ---- The I/O-free core -------------------------------------------------------
+ * What the synchronous client (here) and the non-blocking one (async.c) share:
+ * builders append a command's argv to an initialised kwq__args, parsers turn a
+ * reply into results or a KWQ_E* code with c->errstr set. Neither does I/O;
+ * each front end sends the argv and reads the reply its own way.
+ */
+
+/* Script calls of renew/ack/fail/release carry at most this many items (Lua's unpack limit). */
+#define KWQ__HOLD_CHUNK 1000
+
+/*
+ * The whole EVALSHA argv of op over the 12 fixed keys of queue (copied),
+ * then xkeys and args (borrowed; either may be NULL). 0 or KWQ_ENOMEM.
+ */
+int kwq__eval_argv(struct kwq_client *c, enum kwq__op op, const char *queue,
+                   const struct kwq__args *xkeys, const struct kwq__args *args,
+                   struct kwq__args *out);
+
+/*
+ * Map an error reply: its KWQ_E* code with errstr set. *nosc (when nosc is
+ * not NULL) is set for NOSCRIPT, *drop when the connection must be dropped
+ * (a Redis still loading).
+ */
+int kwq__reply_error(struct kwq_client *c, const redisReply *r, bool *nosc, bool *drop);
+
+/* SCRIPT LOAD of op's script / its reply into c->sha[op]. */
+void kwq__script_load_argv(const struct kwq_client *c, enum kwq__op op, struct kwq__args *argv);
+int kwq__script_sha(struct kwq_client *c, const redisReply *r, enum kwq__op op);
+
+/*
+ * Connecting (client_connect.c). prepare: parse the URL, find the scripts,
+ * resolve the password (*password: NULL or a secret to free with
+ * kwq__free_secret). Then AUTH when there is a password, SELECT when db is
+ * not 0, INFO checked by server_check, and SCRIPT LOAD of every op.
+ */
+int kwq__connect_prepare(struct kwq_client *c, char **password);
+void kwq__auth_argv(const struct kwq_client *c, const char *password, struct kwq__args *argv);
+void kwq__select_argv(const struct kwq_client *c, struct kwq__args *argv);
+int kwq__server_check(struct kwq_client *c, const redisReply *r);
+
+/* Lease (client_lease.c): check the arguments, the script's ARGV, its reply into ret. */
+int kwq__lease_check(struct kwq_client *c, size_t max, uint64_t lease_ms);
+void kwq__lease_args(const struct kwq_client *c, size_t max, uint64_t lease_ms,
+                     struct kwq__args *args);
+int kwq__lease_parse(struct kwq_client *c, const redisReply *r, size_t max,
+                     struct kwq_lease_result *ret);
+
+/* The wait: BLPOP of the queue's wake list for ms (0 counts as 1); woken or not. */
+void kwq__wait_argv(const char *queue, uint64_t ms, struct kwq__args *argv);
+bool kwq__wait_woken(const redisReply *r);
+
+/*
+ * Holding leases (client_hold.c), per chunk of at most KWQ__HOLD_CHUNK items.
+ * renew (lease_ms > 0) and release (lease_ms 0) send id/token pairs; every
+ * op gets a status per item sent, parsed by kwq__statuses.
+ */
+int kwq__refs_check(struct kwq_client *c, const char *what, const struct kwq_lease_ref *refs,
+                    size_t n);
+int kwq__renew_check(struct kwq_client *c, const struct kwq_lease_ref *refs, size_t n,
+                     uint64_t lease_ms);
+void kwq__refs_args(const struct kwq_lease_ref *refs, size_t m, uint64_t lease_ms,
+                    struct kwq__args *args);
+int kwq__statuses(struct kwq_client *c, const redisReply *r, size_t n, int *out);
+
+/*
+ * ack: items with a result over max_result are not sent (st[i] =
+ * KWQ_ETOOBIG, errstr names it); the others go to keys/args, their indexes
+ * into sent (room for m). Returns how many were sent. ack_parse spreads the
+ * k statuses of the reply over st by sent.
+ */
+int kwq__ack_check(struct kwq_client *c, const struct kwq_ack *acks, size_t n);
+size_t kwq__ack_args(struct kwq_client *c, const char *queue, const struct kwq_ack *acks, size_t m,
+                     int *st, size_t *sent, struct kwq__args *keys, struct kwq__args *args);
+int kwq__ack_parse(struct kwq_client *c, const redisReply *r, size_t k, const size_t *sent,
+                   int *st);
+
+/* fail: check, ARGV of m failures, the reply's m outcomes into out (may be NULL). */
+int kwq__fail_check(struct kwq_client *c, const struct kwq_failure *f, size_t n);
+void kwq__fail_args(const struct kwq_failure *f, size_t m, struct kwq__args *args);
+int kwq__fail_parse(struct kwq_client *c, const redisReply *r, size_t m,
+                    struct kwq_fail_outcome *out);
+
+/* The seal script (client_queue.c): op "seal", "unseal" or "drained"; its flags. */
+void kwq__seal_args(const char *op, struct kwq__args *args);
+int kwq__seal_parse(struct kwq_client *c, const redisReply *r, bool *sealed, bool *drained);
+
+/* The stats script's name/value pairs into ret (zeroed, oldest_pending_ms -1, by the caller). */
+int kwq__stats_parse(struct kwq_client *c, const redisReply *r, struct kwq_stats *ret);
 
 /* ---- reply helpers ---------------------------------------------------------- */
 

@@ -47,84 +47,123 @@ static int parse_task(const redisReply *const *f, struct kwq_task *t)
     return 0;
 }
 
+void kwq__lease_args(const struct kwq_client *c, size_t max, uint64_t lease_ms,
+                     struct kwq__args *args)
+{
+    kwq__args_addu(args, max);
+    kwq__args_addu(args, lease_ms);
+    kwq__args_addu(args, c->opts.max_lease_bytes);
+}
+
+int kwq__lease_parse(struct kwq_client *c, const redisReply *r, size_t max,
+                     struct kwq_lease_result *ret)
+{
+    long long sealed, drained, due, k;
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 4 ||
+        !kwq__reply_int(r->element[0], &sealed) || !kwq__reply_int(r->element[1], &drained) ||
+        !kwq__reply_int(r->element[2], &due) || !kwq__reply_int(r->element[3], &k) || k < 0 ||
+        (size_t)k > max || r->elements != 4 + (size_t)k * LEASE_FIELDS)
+        return kwq__bad_reply(c, "a lease reply");
+    ret->sealed = sealed != 0;
+    ret->drained = drained != 0;
+    ret->next_due_ms = due;
+    if (k == 0)
+        return 0;
+    ret->tasks = calloc((size_t)k, sizeof(*ret->tasks));
+    if (!ret->tasks) {
+        /* The tasks are leased but we cannot hold them: their leases will expire. */
+        return kwq__fail(c, KWQ_ENOMEM, "out of memory reading %lld leased tasks", k);
+    }
+    for (size_t i = 0; i < (size_t)k; i++) {
+        int e = parse_task((const redisReply *const *)&r->element[4 + i * LEASE_FIELDS],
+                           &ret->tasks[i]);
+
+        if (e) {
+            kwq_lease_result_done(ret);
+            return e == -2 ? kwq__fail(c, KWQ_ENOMEM, "out of memory reading a payload")
+                           : kwq__bad_reply(c, "a leased task");
+        }
+        ret->n++;
+    }
+    return 0;
+}
+
 /* One lease script call. */
 static int lease_once(struct kwq_client *c, const char *queue, size_t max, uint64_t lease_ms,
                       struct kwq_lease_result *ret)
 {
     struct kwq__args a;
     redisReply *r;
-    long long sealed, drained, due, k;
     int rc;
 
     kwq__args_init(&a);
-    kwq__args_addu(&a, max);
-    kwq__args_addu(&a, lease_ms);
-    kwq__args_addu(&a, c->opts.max_lease_bytes);
+    kwq__lease_args(c, max, lease_ms, &a);
     rc = kwq__eval(c, KWQ__LEASE, queue, NULL, &a, &r);
     kwq__args_free(&a);
     if (rc)
         return rc;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 4 ||
-        !kwq__reply_int(r->element[0], &sealed) || !kwq__reply_int(r->element[1], &drained) ||
-        !kwq__reply_int(r->element[2], &due) || !kwq__reply_int(r->element[3], &k) || k < 0 ||
-        (size_t)k > max || r->elements != 4 + (size_t)k * LEASE_FIELDS) {
-        rc = kwq__bad_reply(c, "a lease reply");
-        goto cleanup;
-    }
-    ret->sealed = sealed != 0;
-    ret->drained = drained != 0;
-    ret->next_due_ms = due;
-    if (k > 0) {
-        ret->tasks = calloc((size_t)k, sizeof(*ret->tasks));
-        if (!ret->tasks) {
-            /* The tasks are leased but we cannot hold them: their leases will expire. */
-            rc = kwq__fail(c, KWQ_ENOMEM, "out of memory reading %lld leased tasks", k);
-            goto cleanup;
-        }
-        for (size_t i = 0; i < (size_t)k; i++) {
-            int e = parse_task((const redisReply *const *)&r->element[4 + i * LEASE_FIELDS],
-                               &ret->tasks[i]);
-
-            if (e) {
-                kwq_lease_result_done(ret);
-                rc = e == -2 ? kwq__fail(c, KWQ_ENOMEM, "out of memory reading a payload")
-                             : kwq__bad_reply(c, "a leased task");
-                goto cleanup;
-            }
-            ret->n++;
-        }
-    }
-cleanup:
+    rc = kwq__lease_parse(c, r, max, ret);
     freeReplyObject(r);
     return rc;
+}
+
+void kwq__wait_argv(const char *queue, uint64_t ms, struct kwq__args *argv)
+{
+    char key[KWQ__FIXED_KEY_LEN], secs[32];
+    size_t klen;
+    int n;
+
+    if (ms == 0)
+        ms = 1; /* BLPOP 0 would block forever */
+    klen = kwq__key(key, sizeof(key), queue, "wake");
+    n = snprintf(secs, sizeof(secs), "%llu.%03llu", (unsigned long long)(ms / 1000),
+                 (unsigned long long)(ms % 1000));
+    kwq__args_add(argv, "BLPOP", 5);
+    kwq__args_addcopy(argv, key, klen);
+    kwq__args_addcopy(argv, secs, (size_t)n);
+}
+
+bool kwq__wait_woken(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_ARRAY;
 }
 
 /* BLPOP the wake list for up to ms. Returns 1 woken, 0 timed out, or an error. */
 static int wait_wake(struct kwq_client *c, const char *queue, uint64_t ms)
 {
-    char key[KWQ__FIXED_KEY_LEN], secs[32];
     struct kwq__args a;
     redisReply *r;
     int rc;
 
     if (ms == 0)
-        ms = 1; /* BLPOP 0 would block forever */
-    (void)kwq__key(key, sizeof(key), queue, "wake");
-    (void)snprintf(secs, sizeof(secs), "%llu.%03llu", (unsigned long long)(ms / 1000),
-                   (unsigned long long)(ms % 1000));
+        ms = 1;
     kwq__args_init(&a);
-    kwq__args_addz(&a, "BLPOP");
-    kwq__args_addz(&a, key);
-    kwq__args_addz(&a, secs);
+    kwq__wait_argv(queue, ms, &a);
     kwq__set_timeout(c, ms);
     rc = kwq__command(c, &a, &r);
     kwq__set_timeout(c, 0);
     kwq__args_free(&a);
     if (rc)
         return rc;
-    rc = r->type == REDIS_REPLY_ARRAY ? 1 : 0;
+    rc = kwq__wait_woken(r) ? 1 : 0;
     freeReplyObject(r);
     return rc;
+}
+
+int kwq__lease_check(struct kwq_client *c, size_t max, uint64_t lease_ms)
+{
+    if (max == 0 || max > 10000)
+        return kwq__fail(c, KWQ_EINVAL, "lease: max must be between 1 and 10000, got %zu", max);
+    if (lease_ms < 100)
+        return kwq__fail(c, KWQ_EINVAL, "lease: the lease must be at least 100 ms, got %llu ms",
+                         (unsigned long long)lease_ms);
+    if (c->opts.max_lease_bytes > KWQ_MAX_LEASE_BYTES)
+        return kwq__fail(c, KWQ_EINVAL,
+                         "lease: max_lease_bytes must be between 1 and %u, got %zu; "
+                         "lease fewer tasks at a time instead",
+                         KWQ_MAX_LEASE_BYTES, c->opts.max_lease_bytes);
+    return 0;
 }
 
 int kwq_lease(struct kwq_client *c, const char *queue, size_t max, uint64_t lease_ms,
@@ -136,18 +175,10 @@ int kwq_lease(struct kwq_client *c, const char *queue, size_t max, uint64_t leas
     memset(ret, 0, sizeof(*ret));
     ret->next_due_ms = -1;
     rc = kwq__begin(c, queue);
+    if (!rc)
+        rc = kwq__lease_check(c, max, lease_ms);
     if (rc)
         return rc;
-    if (max == 0 || max > 10000)
-        return kwq__fail(c, KWQ_EINVAL, "lease: max must be between 1 and 10000, got %zu", max);
-    if (lease_ms < 100)
-        return kwq__fail(c, KWQ_EINVAL, "lease: the lease must be at least 100 ms, got %llu ms",
-                         (unsigned long long)lease_ms);
-    if (c->opts.max_lease_bytes > KWQ_MAX_LEASE_BYTES)
-        return kwq__fail(c, KWQ_EINVAL,
-                         "lease: max_lease_bytes must be between 1 and %u, got %zu; "
-                         "lease fewer tasks at a time instead",
-                         KWQ_MAX_LEASE_BYTES, c->opts.max_lease_bytes);
     deadline = kwq_monotonic_ms() + wait_ms;
     for (;;) {
         uint64_t now, t;
@@ -173,25 +204,16 @@ int kwq_lease(struct kwq_client *c, const char *queue, size_t max, uint64_t leas
 
 int kwq_wait_start(struct kwq_client *c, const char *queue, uint64_t timeout_ms)
 {
-    char key[KWQ__FIXED_KEY_LEN], secs[32];
-    const char *v[3];
-    size_t len[3];
+    struct kwq__args a;
     int done = 0, rc = kwq__begin(c, queue);
 
     if (rc)
         return rc;
-    if (timeout_ms == 0)
-        timeout_ms = 1;
-    (void)kwq__key(key, sizeof(key), queue, "wake");
-    (void)snprintf(secs, sizeof(secs), "%llu.%03llu", (unsigned long long)(timeout_ms / 1000),
-                   (unsigned long long)(timeout_ms % 1000));
-    v[0] = "BLPOP";
-    len[0] = 5;
-    v[1] = key;
-    len[1] = strlen(key);
-    v[2] = secs;
-    len[2] = strlen(secs);
-    if (redisAppendCommandArgv(c->rc, 3, v, len) != REDIS_OK)
+    kwq__args_init(&a);
+    kwq__wait_argv(queue, timeout_ms, &a);
+    rc = a.oom || redisAppendCommandArgv(c->rc, (int)a.n, a.v, a.len) != REDIS_OK;
+    kwq__args_free(&a);
+    if (rc)
         return kwq__fail(c, KWQ_ENOMEM, "out of memory");
     while (!done) {
         struct kwq__sigpipe sp;
@@ -238,7 +260,7 @@ int kwq_wait_finish(struct kwq_client *c)
             return KWQ_WAIT_AGAIN;
     }
     c->waiting = false;
-    rc = ((redisReply *)reply)->type == REDIS_REPLY_ARRAY ? KWQ_WAIT_WOKEN : KWQ_WAIT_TIMEOUT;
+    rc = kwq__wait_woken(reply) ? KWQ_WAIT_WOKEN : KWQ_WAIT_TIMEOUT;
     if (((redisReply *)reply)->type == REDIS_REPLY_ERROR)
         rc = kwq__fail(c, KWQ_EREDIS, "Redis error while waiting: %.200s",
                        ((redisReply *)reply)->str);

@@ -38,32 +38,42 @@ int kwq_reap(struct kwq_client *c, const char *queue, size_t max, struct kwq_rea
     return rc;
 }
 
+void kwq__seal_args(const char *op, struct kwq__args *args)
+{
+    kwq__args_addz(args, op);
+}
+
+int kwq__seal_parse(struct kwq_client *c, const redisReply *r, bool *sealed, bool *drained)
+{
+    long long s, d;
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || !kwq__reply_int(r->element[0], &s) ||
+        !kwq__reply_int(r->element[1], &d))
+        return kwq__bad_reply(c, "sealed and drained flags");
+    if (sealed)
+        *sealed = s != 0;
+    if (drained)
+        *drained = d != 0;
+    return 0;
+}
+
 /* Run the seal script with op; sealed/drained flags of the reply into the pointers. */
 static int seal_op(struct kwq_client *c, const char *queue, const char *op, bool *sealed,
                    bool *drained)
 {
     struct kwq__args a;
     redisReply *r;
-    long long s, d;
     int rc = kwq__begin(c, queue);
 
     if (rc)
         return rc;
     kwq__args_init(&a);
-    kwq__args_addz(&a, op);
+    kwq__seal_args(op, &a);
     rc = kwq__eval(c, KWQ__SEAL, queue, NULL, &a, &r);
     kwq__args_free(&a);
     if (rc)
         return rc;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || !kwq__reply_int(r->element[0], &s) ||
-        !kwq__reply_int(r->element[1], &d)) {
-        rc = kwq__bad_reply(c, "sealed and drained flags");
-    } else {
-        if (sealed)
-            *sealed = s != 0;
-        if (drained)
-            *drained = d != 0;
-    }
+    rc = kwq__seal_parse(c, r, sealed, drained);
     freeReplyObject(r);
     return rc;
 }
@@ -114,31 +124,17 @@ static uint64_t *stat_field(struct kwq_stats *s, const char *name, size_t len)
     return NULL;
 }
 
-int kwq_stats(struct kwq_client *c, const char *queue, struct kwq_stats *ret)
+int kwq__stats_parse(struct kwq_client *c, const redisReply *r, struct kwq_stats *ret)
 {
-    redisReply *r;
-    int rc = kwq__begin(c, queue);
-
-    memset(ret, 0, sizeof(*ret));
-    ret->oldest_pending_ms = -1;
-    if (rc)
-        return rc;
-    rc = kwq__eval(c, KWQ__STATS, queue, NULL, NULL, &r);
-    if (rc)
-        return rc;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0) {
-        rc = kwq__bad_reply(c, "name/value pairs");
-        goto cleanup;
-    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0)
+        return kwq__bad_reply(c, "name/value pairs");
     for (size_t i = 0; i < r->elements; i += 2) {
         const redisReply *k = r->element[i];
         long long v;
         uint64_t *f;
 
-        if (k->type != REDIS_REPLY_STRING || !kwq__reply_int(r->element[i + 1], &v)) {
-            rc = kwq__bad_reply(c, "name/value pairs");
-            goto cleanup;
-        }
+        if (k->type != REDIS_REPLY_STRING || !kwq__reply_int(r->element[i + 1], &v))
+            return kwq__bad_reply(c, "name/value pairs");
         f = stat_field(ret, k->str, k->len);
         if (f)
             *f = v < 0 ? 0 : (uint64_t)v;
@@ -152,7 +148,22 @@ int kwq_stats(struct kwq_client *c, const char *queue, struct kwq_stats *ret)
             ret->drained = v != 0;
         /* Other names (a newer script's counters) are ignored. */
     }
-cleanup:
+    return 0;
+}
+
+int kwq_stats(struct kwq_client *c, const char *queue, struct kwq_stats *ret)
+{
+    redisReply *r;
+    int rc = kwq__begin(c, queue);
+
+    memset(ret, 0, sizeof(*ret));
+    ret->oldest_pending_ms = -1;
+    if (rc)
+        return rc;
+    rc = kwq__eval(c, KWQ__STATS, queue, NULL, NULL, &r);
+    if (rc)
+        return rc;
+    rc = kwq__stats_parse(c, r, ret);
     freeReplyObject(r);
     return rc;
 }

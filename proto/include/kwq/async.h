@@ -30,7 +30,24 @@
  * - NOSCRIPT (Redis restarted or SCRIPT FLUSH) is handled inside: the
  *   script is loaded again and the call repeated once.
  * - Commands are pipelined: several calls may be outstanding at once, and
- *   their callbacks run in the order the calls were made.
+ *   their callbacks run in the order the calls were made. A call's deadline
+ *   (command_timeout_ms, a wait's timeout_ms on top) starts when it is
+ *   made, or when the deadline of the call before it ends if that is later
+ *   (replies come in order: nothing is answered before the wait ahead).
+ *   When the connection fails, a call whose reply had already come (held
+ *   back only behind an earlier call being resent after NOSCRIPT) gets its
+ *   own outcome rather than the transport error.
+ * - Calls need a connection whose handshake is complete: made before, or
+ *   after a transport error, they return KWQ_ECONN at once.
+ * - renew/ack/fail/release of more than 1000 items are sent as several
+ *   script calls at once (as the synchronous ones, chunked); the callback
+ *   gets the first error, and the chunks after it may have run.
+ * - SIGPIPE: writes happen with SIGPIPE blocked in the loop's thread, as in
+ *   the synchronous client, so a write to a closed connection fails with
+ *   EPIPE instead of killing the process; nothing needs to be done about it.
+ * - A TCP host name is resolved (getaddrinfo) inside kwq_async_connect, which
+ *   blocks the loop for as long as the resolver takes: give an address or a
+ *   unix:// socket where that matters.
  */
 #ifndef KWQ_ASYNC_H
 #define KWQ_ASYNC_H
@@ -106,11 +123,17 @@ const char *kwq_async_server_run_id(const struct kwq_async *a);
  */
 typedef void kwq_async_lease_cb(struct kwq_async *a, int rc, struct kwq_lease_result *r,
                                 void *data);
-/* kwq_lease without waiting (wait_ms 0): the blocking wait is kwq_async_wait. */
+/*
+ * kwq_lease without waiting (wait_ms 0): the blocking wait is kwq_async_wait.
+ * rc is 0 (not the task count, which is r->n) or the error.
+ */
 int kwq_async_lease(struct kwq_async *a, const char *queue, size_t max, uint64_t lease_ms,
                     kwq_async_lease_cb *cb, void *data);
 
-/* status: n per-item statuses as kwq_renew / kwq_ack / kwq_release fill; NULL when rc < 0. */
+/*
+ * status: n per-item statuses as kwq_renew / kwq_ack / kwq_release fill;
+ * NULL when rc < 0 (n is the call's item count either way).
+ */
 typedef void kwq_async_status_cb(struct kwq_async *a, int rc, const int *status, size_t n,
                                  void *data);
 int kwq_async_renew(struct kwq_async *a, const char *queue, const struct kwq_lease_ref *refs,
@@ -120,7 +143,7 @@ int kwq_async_ack(struct kwq_async *a, const char *queue, const struct kwq_ack *
 int kwq_async_release(struct kwq_async *a, const char *queue, const struct kwq_lease_ref *refs,
                       size_t n, kwq_async_status_cb *cb, void *data);
 
-/* out: n outcomes as kwq_fail fills; NULL when rc < 0. */
+/* out: n outcomes as kwq_fail fills; NULL when rc < 0 (n as above). */
 typedef void kwq_async_fail_cb(struct kwq_async *a, int rc, const struct kwq_fail_outcome *out,
                                size_t n, void *data);
 int kwq_async_fail(struct kwq_async *a, const char *queue, const struct kwq_failure *f, size_t n,
@@ -129,6 +152,11 @@ int kwq_async_fail(struct kwq_async *a, const char *queue, const struct kwq_fail
 /* drained: as kwq_drained (false when rc < 0). */
 typedef void kwq_async_drained_cb(struct kwq_async *a, int rc, bool drained, void *data);
 int kwq_async_drained(struct kwq_async *a, const char *queue, kwq_async_drained_cb *cb, void *data);
+
+/* stats: as kwq_stats fills; NULL when rc < 0. */
+typedef void kwq_async_stats_cb(struct kwq_async *a, int rc, const struct kwq_stats *stats,
+                                void *data);
+int kwq_async_stats(struct kwq_async *a, const char *queue, kwq_async_stats_cb *cb, void *data);
 
 /*
  * The blocking wait of kwq_wait_start/kwq_wait_finish: block on the queue's

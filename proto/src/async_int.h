@@ -1,0 +1,139 @@
+/*
+ * async_int.h - internals of the non-blocking client (kwq/async.h), shared
+ * by async.c (connection, call queue, deadlines, delivery), async_connect.c
+ * (the handshake) and async_ops.c (the operations). Not installed.
+ *
+ * A call is a request of one or more parts (commands: a script call per
+ * chunk of items, or the steps of the handshake), all sent when the call is
+ * made. Requests wait in one queue in call order; a request is done when
+ * every part has its reply, and is delivered (its callback called) once it
+ * is done and every request before it was delivered.
+ */
+#ifndef KWQ_ASYNC_INT_H
+#define KWQ_ASYNC_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <hiredis/async.h>
+
+#include "kwq/async.h"
+
+#include "client_int.h"
+
+struct kwq__req;
+
+/* One command of a request. */
+struct kwq__part {
+    struct kwq__req *req;
+    char *cmd;    /* formatted command kept for a resend after NOSCRIPT; NULL when not needed */
+    size_t len;   /* bytes in cmd */
+    size_t first; /* operations: the chunk's first item; connect: the step */
+    size_t count; /* operations: the items the chunk sent */
+    bool retried; /* resent once after NOSCRIPT */
+};
+
+/* Parse a part's reply (never an error reply): 0, or a KWQ_E* code with errstr set. */
+typedef int kwq__part_parse_fn(struct kwq_async *a, struct kwq__req *r, struct kwq__part *p,
+                               const redisReply *reply);
+
+/* Call the request's callback with rc (0: with its results). */
+typedef void kwq__req_deliver_fn(struct kwq_async *a, struct kwq__req *r, int rc);
+
+struct kwq__req {
+    struct kwq__req *next; /* the call queue, or the spare list */
+    struct kwq_async *a;
+    kwq__part_parse_fn *parse;
+    kwq__req_deliver_fn *deliver;
+    bool script;             /* parts are EVALSHA of op: NOSCRIPT reloads it */
+    enum kwq__op op;         /* the script, when script */
+    ev_tstamp deadline;      /* loop time by which it must be done */
+    uint64_t budget_ms;      /* the time it was given, for the timeout message */
+    unsigned gen;            /* the connection its parts went to */
+    size_t nparts;           /* parts built */
+    size_t parts_left;       /* parts sent whose reply has not come */
+    size_t hrefs;            /* hiredis callbacks still to come (they point into parts) */
+    struct kwq__part *parts; /* &one, or an array */
+    struct kwq__part one;
+    bool done, delivered;
+    int rc;    /* the first error of its parts */
+    char *err; /* errstr of rc, kept when it is done behind an earlier call */
+    /* Results, by operation. */
+    size_t n;                     /* items */
+    size_t max;                   /* lease: most tasks */
+    int *status;                  /* n statuses */
+    size_t *sent;                 /* ack: per chunk, which items were sent */
+    struct kwq_fail_outcome *out; /* fail: n outcomes */
+    struct kwq_lease_result lease;
+    struct kwq_stats stats;
+    bool flag; /* drained, woken */
+    union {
+        kwq_async_connect_cb *connect;
+        kwq_async_lease_cb *lease;
+        kwq_async_status_cb *status;
+        kwq_async_fail_cb *fail;
+        kwq_async_drained_cb *drained;
+        kwq_async_stats_cb *stats;
+        kwq_async_wait_cb *wait;
+    } cb;
+    void *data;
+};
+
+enum kwq__async_state {
+    KWQ__ASYNC_DOWN,       /* no connection */
+    KWQ__ASYNC_CONNECTING, /* the handshake is running */
+    KWQ__ASYNC_READY       /* connected: calls may be made */
+};
+
+struct kwq_async {
+    struct kwq_client *c; /* options, URL, scripts' SHA1s, errstr, run_id; never connects itself */
+    struct ev_loop *loop;
+    redisAsyncContext *ac; /* NULL when down */
+    enum kwq__async_state state;
+    unsigned gen;                 /* counts connections */
+    struct kwq__req *head, *tail; /* calls not delivered yet, in call order */
+    struct kwq__req *spare;       /* delivered requests kept for reuse */
+    size_t nspare;
+    size_t pending; /* calls made whose callbacks have not run */
+    ev_timer timer; /* the deadline of the oldest call */
+    ev_tstamp timer_at;
+    struct kwq__args argv, items, keys; /* reused by every call */
+};
+
+/* Clear errstr, check the queue name and that a is connected. */
+int kwq__async_begin(struct kwq_async *a, const char *queue);
+
+/* A request of up to nparts parts, or NULL (KWQ_ENOMEM in errstr). */
+struct kwq__req *kwq__async_req(struct kwq_async *a, size_t nparts, kwq__part_parse_fn *parse,
+                                kwq__req_deliver_fn *deliver);
+
+/* Format argv as r's next part (first, count as given). 0 or KWQ_ENOMEM. */
+int kwq__async_part(struct kwq_async *a, struct kwq__req *r, const struct kwq__args *argv,
+                    size_t first, size_t count);
+
+/* The same for the EVALSHA of op (r->op) over queue's keys, xkeys and args. */
+int kwq__async_eval_part(struct kwq_async *a, struct kwq__req *r, const char *queue,
+                         const struct kwq__args *xkeys, const struct kwq__args *args, size_t first,
+                         size_t count);
+
+/*
+ * Queue r and send its parts; it must be done within budget_ms (counted
+ * from the deadline of the call before it, when that is later). Returns 0,
+ * or an error after freeing r (its callback is then never called).
+ */
+int kwq__async_submit(struct kwq_async *a, struct kwq__req *r, uint64_t budget_ms);
+
+/* Free a request that was never submitted. */
+void kwq__async_req_drop(struct kwq_async *a, struct kwq__req *r);
+
+/* Attach ac (just connected, no command sent) to a's loop; it becomes a's connection. */
+int kwq__async_attach(struct kwq_async *a, redisAsyncContext *ac);
+
+/*
+ * Fail every call with code (errstr already set) and leave a down; a call
+ * already done gets its own outcome. free_ac: free the hiredis context too
+ * (false when hiredis is freeing it already).
+ */
+void kwq__async_fail_all(struct kwq_async *a, int code, bool free_ac);
+
+#endif /* KWQ_ASYNC_INT_H */

@@ -1,0 +1,1000 @@
+/*
+ * test_proto_async.c - the non-blocking client (kwq/async.h) on a libev loop
+ * against a private redis-server: every operation answers as its synchronous
+ * namesake does on the same state; calls answer in call order; a stopped,
+ * killed or script-less Redis gives every outstanding call one clear
+ * callback while the loop keeps running; the wait; callbacks that
+ * disconnect; arguments freed right after the call.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <ev.h>
+
+#include "kwq/async.h"
+
+#include "test_proto_support.h"
+
+#define MAX_CALLS 64
+
+/* What one callback got. */
+struct got {
+    int tag; /* the call's number, passed as its data */
+    int rc;
+    bool flag; /* drained, woken */
+    size_t n;  /* statuses, outcomes or tasks */
+    int st[8]; /* statuses */
+    struct kwq_fail_outcome out[8];
+    struct kwq_lease_result lease; /* tasks moved out of the library's result */
+    struct kwq_stats stats;
+    char err[KWQ_ERRSTR_LEN];
+};
+
+/* Every callback of a test, in the order they ran. */
+static struct got calls[MAX_CALLS];
+static size_t ncalls;
+
+static struct got *record(struct kwq_async *a, int rc, void *data)
+{
+    struct got *g;
+
+    cr_assert(lt(sz, ncalls, (size_t)MAX_CALLS));
+    g = &calls[ncalls++];
+    memset(g, 0, sizeof(*g));
+    g->tag = (int)(intptr_t)data;
+    g->rc = rc;
+    (void)snprintf(g->err, sizeof(g->err), "%s", kwq_async_errstr(a));
+    return g;
+}
+
+static void on_connect(struct kwq_async *a, int rc, void *data)
+{
+    record(a, rc, data);
+}
+
+static void on_status(struct kwq_async *a, int rc, const int *status, size_t n, void *data)
+{
+    struct got *g = record(a, rc, data);
+
+    cr_assert(rc < 0 ? status == NULL : status != NULL);
+    g->n = n;
+    for (size_t i = 0; status && i < n && i < 8; i++)
+        g->st[i] = status[i];
+}
+
+static void on_fail(struct kwq_async *a, int rc, const struct kwq_fail_outcome *out, size_t n,
+                    void *data)
+{
+    struct got *g = record(a, rc, data);
+
+    g->n = n;
+    for (size_t i = 0; out && i < n && i < 8; i++)
+        g->out[i] = out[i];
+}
+
+static void on_flag(struct kwq_async *a, int rc, bool flag, void *data)
+{
+    record(a, rc, data)->flag = flag;
+}
+
+static void on_stats(struct kwq_async *a, int rc, const struct kwq_stats *st, void *data)
+{
+    struct got *g = record(a, rc, data);
+
+    cr_assert(rc < 0 ? st == NULL : st != NULL);
+    if (st)
+        g->stats = *st;
+}
+
+/* Takes every task out of the library's result (the documented way). */
+static void on_lease(struct kwq_async *a, int rc, struct kwq_lease_result *r, void *data)
+{
+    struct got *g = record(a, rc, data);
+
+    cr_assert(rc < 0 ? r == NULL : r != NULL);
+    if (!r)
+        return;
+    g->lease = *r;
+    g->lease.tasks = calloc(r->n ? r->n : 1, sizeof(*r->tasks));
+    cr_assert(g->lease.tasks != NULL);
+    for (size_t i = 0; i < r->n; i++) {
+        g->lease.tasks[i] = r->tasks[i];
+        memset(&r->tasks[i], 0, sizeof(r->tasks[i]));
+    }
+    g->n = r->n;
+}
+
+static void forget_calls(void)
+{
+    for (size_t i = 0; i < ncalls; i++)
+        kwq_lease_result_done(&calls[i].lease);
+    ncalls = 0;
+}
+
+/* ---- The loop ---------------------------------------------------------------- */
+
+static void on_guard(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+}
+
+/* Run loop until want callbacks have run; fail after max_s seconds. */
+static void run_until(struct ev_loop *loop, size_t want, double max_s)
+{
+    ev_timer guard;
+    ev_tstamp end = ev_time() + max_s;
+
+    /* Keeps ev_run from returning at once when nothing else is active. */
+    ev_timer_init(&guard, on_guard, 0.05, 0.05);
+    ev_timer_start(loop, &guard);
+    while (ncalls < want) {
+        cr_assert(lt(dbl, ev_time(), end), "only %zu of %zu callbacks after %.1f s", ncalls, want,
+                  max_s);
+        ev_run(loop, EVRUN_ONCE);
+    }
+    ev_timer_stop(loop, &guard);
+}
+
+static struct kwq_async *async_opts(struct ev_loop *loop, struct kwq_client_opts *o)
+{
+    struct kwq_async *a;
+    size_t before = ncalls;
+    int rc;
+
+    if (!o->url)
+        o->url = test_redis.url;
+    a = kwq_async_new(loop, o);
+    cr_assert(a != NULL);
+    rc = kwq_async_connect(a, on_connect, (void *)(intptr_t)-1);
+    cr_assert(eq(int, rc, 0), "%s", kwq_async_errstr(a));
+    cr_assert(eq(sz, kwq_async_pending(a), 1));
+    run_until(loop, before + 1, 10);
+    cr_assert(eq(int, calls[before].rc, 0), "%s", calls[before].err);
+    cr_assert(kwq_async_is_connected(a));
+    ncalls = before;
+    return a;
+}
+
+static struct kwq_async *async_client(struct ev_loop *loop)
+{
+    struct kwq_client_opts o;
+
+    kwq_client_opts_init(&o);
+    return async_opts(loop, &o);
+}
+
+#define TAG(i) ((void *)(intptr_t)(i))
+
+/* Assert that the calls got exactly the codes in rc[], in order (tags 0..n-1). */
+static void assert_codes(const int *rc, size_t n)
+{
+    cr_assert(eq(sz, ncalls, n));
+    for (size_t i = 0; i < n; i++) {
+        cr_assert(eq(int, calls[i].tag, (int)i), "callback %zu was call %d", i, calls[i].tag);
+        cr_assert(eq(int, calls[i].rc, rc[i]), "call %zu: %s, expected %s (%s)", i,
+                  kwq_err_name(calls[i].rc), kwq_err_name(rc[i]), calls[i].err);
+    }
+}
+
+static void async_setup(void)
+{
+    redis_setup();
+    forget_calls();
+}
+
+static void async_teardown(void)
+{
+    forget_calls();
+    redis_teardown();
+}
+
+/* ---- Without a server --------------------------------------------------------- */
+
+Test(async_nosrv, errors_at_call_time_never_call_back)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_client_opts o;
+    struct kwq_async *a;
+    struct kwq_lease_ref ref = {.id = "1", .token = 1};
+
+    kwq_client_opts_init(&o);
+    o.url = "unix:///nonexistent/kwq-test.sock";
+    a = kwq_async_new(loop, &o);
+    cr_assert(a != NULL);
+    tp_assert_str_eq(kwq_async_server_run_id(a), "");
+    cr_assert(eq(int, kwq_async_connect(a, on_connect, TAG(0)), KWQ_ECONN));
+    cr_assert(tp_contains(kwq_async_errstr(a), "cannot connect to Redis"), "%s",
+              kwq_async_errstr(a));
+    cr_assert(eq(int, kwq_async_lease(a, TP_QUEUE, 1, 1000, on_lease, TAG(1)), KWQ_ECONN));
+    cr_assert(
+        eq(int, kwq_async_renew(a, "bad queue!", &ref, 1, 1000, on_status, TAG(2)), KWQ_EINVAL));
+    cr_assert(eq(int, kwq_async_pending(a), 0));
+    cr_assert(not(kwq_async_is_connected(a)));
+    kwq_async_disconnect(a); /* no-op */
+    kwq_async_free(a);
+
+    o.url = "redis://host:notaport";
+    a = kwq_async_new(loop, &o);
+    cr_assert(eq(int, kwq_async_connect(a, on_connect, TAG(3)), KWQ_EINVAL));
+    kwq_async_free(a);
+    kwq_async_free(NULL);
+    run_until(loop, 0, 1);
+    ev_run(loop, EVRUN_NOWAIT);
+    cr_assert(eq(sz, ncalls, 0));
+    ev_loop_destroy(loop);
+}
+
+/* ---- Same answers as the synchronous client ---------------------------------- */
+
+TestSuite(async, .init = async_setup, .fini = async_teardown);
+
+/* The same five tasks in queue "s" (for the sync client) and "a" (for the async one). */
+static void twin_queues(struct kwq_client *c)
+{
+    tp_enqueue_n(c, "s", "p", 5);
+    tp_enqueue_n(c, "a", "p", 5);
+}
+
+static void assert_same_task(const struct kwq_task *s, const struct kwq_task *a)
+{
+    tp_assert_str_eq(a->id, s->id);
+    cr_assert(eq(u64, a->token, s->token));
+    cr_assert(eq(u32, a->attempt, s->attempt));
+    cr_assert(eq(u32, a->max_attempts, s->max_attempts));
+    cr_assert(eq(u64, a->timeout_ms, s->timeout_ms));
+    cr_assert(eq(sz, a->payload_len, s->payload_len));
+    cr_assert(eq(int, memcmp(a->payload, s->payload, s->payload_len), 0));
+}
+
+Test(async, every_operation_answers_as_the_sync_client)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_client_opts o;
+    struct kwq_client *c;
+    struct kwq_async *a;
+    struct kwq_lease_result sl;
+    struct kwq_lease_ref sref[3], aref[3];
+    struct kwq_ack sack[3], aack[3];
+    struct kwq_failure sf, af;
+    struct kwq_fail_outcome sout;
+    struct kwq_stats ss, as;
+    int sst[3];
+    bool sdr;
+
+    kwq_client_opts_init(&o);
+    o.max_result = 4;
+    c = tp_client_opts(&o);
+    o.url = NULL;
+    a = async_opts(loop, &o);
+    tp_assert_str_eq(kwq_async_server_run_id(a), kwq_client_server_run_id(c));
+    cr_assert(eq(sz, strlen(kwq_async_server_run_id(a)), 40));
+    twin_queues(c);
+
+    /* lease 3 of 5 */
+    cr_assert(eq(int, kwq_lease(c, "s", 3, 60000, 0, &sl), 3));
+    cr_assert(eq(int, kwq_async_lease(a, "a", 3, 60000, on_lease, TAG(0)), 0));
+    run_until(loop, 1, 10);
+    cr_assert(eq(int, calls[0].rc, 0), "%s", calls[0].err);
+    cr_assert(eq(sz, calls[0].lease.n, sl.n));
+    cr_assert(eq(int, calls[0].lease.sealed, sl.sealed));
+    cr_assert(eq(int, calls[0].lease.drained, sl.drained));
+    cr_assert(eq(i64, calls[0].lease.next_due_ms, sl.next_due_ms));
+    for (size_t i = 0; i < 3; i++) {
+        assert_same_task(&sl.tasks[i], &calls[0].lease.tasks[i]);
+        sref[i] = (struct kwq_lease_ref){.id = sl.tasks[i].id, .token = sl.tasks[i].token};
+        aref[i] = (struct kwq_lease_ref){.id = calls[0].lease.tasks[i].id,
+                                         .token = calls[0].lease.tasks[i].token};
+    }
+
+    /* renew: two current leases and a stale token */
+    sref[2].token++;
+    aref[2].token++;
+    cr_assert(eq(int, kwq_renew(c, "s", sref, 3, 60000, sst), 0));
+    cr_assert(eq(int, kwq_async_renew(a, "a", aref, 3, 60000, on_status, TAG(1)), 0));
+    run_until(loop, 2, 10);
+    cr_assert(eq(int, calls[1].rc, 0), "%s", calls[1].err);
+    cr_assert(eq(sz, calls[1].n, 3));
+    cr_assert(eq(int, sst[2], KWQ_ELEASELOST));
+    for (size_t i = 0; i < 3; i++)
+        cr_assert(eq(int, calls[1].st[i], sst[i]), "item %zu", i);
+    sref[2].token--;
+    aref[2].token--;
+
+    /* ack: one with a result, one with a result over max_result, one stale */
+    sack[0] =
+        (struct kwq_ack){.id = sref[0].id, .token = sref[0].token, .result = "ok", .result_len = 2};
+    sack[1] = (struct kwq_ack){
+        .id = sref[1].id, .token = sref[1].token, .result = "too long", .result_len = 8};
+    sack[2] = (struct kwq_ack){.id = sref[2].id, .token = sref[2].token + 7};
+    memcpy(aack, sack, sizeof(aack));
+    for (size_t i = 0; i < 3; i++) {
+        aack[i].id = aref[i].id;
+        aack[i].token = aref[i].token + (i == 2 ? 7 : 0);
+    }
+    cr_assert(eq(int, kwq_ack(c, "s", sack, 3, sst), 0));
+    cr_assert(eq(int, kwq_async_ack(a, "a", aack, 3, on_status, TAG(2)), 0));
+    run_until(loop, 3, 10);
+    cr_assert(eq(int, calls[2].rc, 0), "%s", calls[2].err);
+    cr_assert(eq(int, sst[0], 0));
+    cr_assert(eq(int, sst[1], KWQ_ETOOBIG));
+    for (size_t i = 0; i < 3; i++)
+        cr_assert(eq(int, calls[2].st[i], sst[i]), "item %zu", i);
+
+    /* fail the one whose result was too big, with no retry */
+    sf = (struct kwq_failure){
+        .id = sref[1].id, .token = sref[1].token, .error = "boom", .code = 3, .no_retry = true};
+    af = sf;
+    af.id = aref[1].id;
+    af.token = aref[1].token;
+    cr_assert(eq(int, kwq_fail(c, "s", &sf, 1, &sout), 0));
+    cr_assert(eq(int, kwq_async_fail(a, "a", &af, 1, on_fail, TAG(3)), 0));
+    run_until(loop, 4, 10);
+    cr_assert(eq(int, calls[3].rc, 0), "%s", calls[3].err);
+    cr_assert(eq(sz, calls[3].n, 1));
+    cr_assert(eq(int, calls[3].out[0].status, sout.status));
+    cr_assert(eq(int, calls[3].out[0].dead, sout.dead));
+    cr_assert(sout.dead);
+
+    /* release the third, then drained (not sealed: false) */
+    cr_assert(eq(int, kwq_release(c, "s", &sref[2], 1, sst), 0));
+    cr_assert(eq(int, kwq_async_release(a, "a", &aref[2], 1, on_status, TAG(4)), 0));
+    cr_assert(eq(int, kwq_drained(c, "s", &sdr), 0));
+    cr_assert(eq(int, kwq_async_drained(a, "a", on_flag, TAG(5)), 0));
+    run_until(loop, 6, 10);
+    cr_assert(eq(int, calls[4].rc, 0), "%s", calls[4].err);
+    cr_assert(eq(int, calls[4].st[0], sst[0]));
+    cr_assert(eq(int, calls[5].rc, 0), "%s", calls[5].err);
+    cr_assert(eq(int, calls[5].flag, sdr));
+
+    ss = tp_stats(c, "s");
+    cr_assert(eq(int, kwq_async_stats(a, "a", on_stats, TAG(6)), 0));
+    run_until(loop, 7, 10);
+    cr_assert(eq(int, calls[6].rc, 0), "%s", calls[6].err);
+    as = calls[6].stats;
+    tp_assert_same_stats(&ss, &as);
+    cr_assert(eq(u64, as.done, 1));
+    cr_assert(eq(u64, as.dead, 1));
+    cr_assert(eq(u64, as.pending, 3));
+    cr_assert(eq(i64, as.oldest_pending_ms >= 0, 1));
+    cr_assert(gt(i64, as.server_time_ms, 0));
+
+    /* sealed and empty: drained */
+    cr_assert(eq(int, kwq_purge(c, "a"), 0));
+    cr_assert(eq(int, kwq_seal(c, "a"), 0));
+    cr_assert(eq(int, kwq_async_drained(a, "a", on_flag, TAG(7)), 0));
+    cr_assert(eq(int, kwq_async_stats(a, "a", on_stats, TAG(8)), 0));
+    run_until(loop, 9, 10);
+    cr_assert(eq(int, calls[7].rc, 0), "%s", calls[7].err);
+    cr_assert(calls[7].flag);
+    cr_assert(calls[8].stats.sealed && calls[8].stats.drained);
+    cr_assert(eq(i64, calls[8].stats.oldest_pending_ms, -1));
+
+    kwq_lease_result_done(&sl);
+    kwq_async_free(a);
+    kwq_client_free(c);
+    ev_loop_destroy(loop);
+}
+
+/* Errors of the operation come through the callback as the sync client returns them. */
+Test(async, operation_errors_match_the_sync_client)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_client *c = tp_client(NULL);
+    struct kwq_async *a = async_client(loop);
+    struct kwq_lease_result lr;
+    redisContext *r = tp_redis();
+    const char *argv[] = {"SET", "kwq:{wrong}:pending", "x"};
+    int rc;
+
+    redisReply *rep = redisCommandArgv(r, 3, argv, NULL);
+
+    /* A key of the wrong type makes the script fail inside Redis. */
+    cr_assert(rep != NULL);
+    freeReplyObject(rep);
+    rc = kwq_lease(c, "wrong", 1, 60000, 0, &lr);
+    cr_assert(lt(int, rc, 0));
+    cr_assert(eq(int, kwq_async_lease(a, "wrong", 1, 60000, on_lease, TAG(0)), 0));
+    run_until(loop, 1, 10);
+    cr_assert(eq(int, calls[0].rc, rc), "%s vs %s", kwq_err_name(calls[0].rc), kwq_err_name(rc));
+    tp_assert_str_eq(calls[0].err, kwq_client_errstr(c));
+    /* The connection stays usable. */
+    cr_assert(kwq_async_is_connected(a));
+    cr_assert(eq(int, kwq_async_lease(a, "bad name!", 1, 60000, on_lease, TAG(1)), KWQ_EINVAL));
+    cr_assert(eq(int, kwq_async_lease(a, TP_QUEUE, 0, 60000, on_lease, TAG(1)), KWQ_EINVAL));
+    cr_assert(eq(int, kwq_async_drained(a, TP_QUEUE, on_flag, TAG(1)), 0));
+    run_until(loop, 2, 10);
+    cr_assert(eq(int, calls[1].rc, 0), "%s", calls[1].err);
+    redisFree(r);
+    kwq_async_free(a);
+    kwq_client_free(c);
+    ev_loop_destroy(loop);
+}
+
+/* ---- Order ------------------------------------------------------------------------ */
+
+Test(async, pipelined_calls_answer_in_call_order)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_client *c = tp_client(NULL);
+    struct kwq_async *a = async_client(loop);
+    struct kwq_lease_ref none = {.id = "12345", .token = 1};
+    int want[40];
+
+    tp_enqueue_n(c, TP_QUEUE, "t", 10);
+    for (int i = 0; i < 40; i++) {
+        int rc;
+
+        switch (i % 4) {
+        case 0:
+            rc = kwq_async_lease(a, TP_QUEUE, 1, 60000, on_lease, TAG(i));
+            break;
+        case 1:
+            rc = kwq_async_renew(a, TP_QUEUE, &none, 1, 60000, on_status, TAG(i));
+            break;
+        case 2:
+            rc = kwq_async_drained(a, TP_QUEUE, on_flag, TAG(i));
+            break;
+        default:
+            rc = kwq_async_release(a, TP_QUEUE, NULL, 0, on_status, TAG(i));
+            break;
+        }
+        cr_assert(eq(int, rc, 0), "call %d: %s", i, kwq_async_errstr(a));
+        want[i] = 0;
+    }
+    cr_assert(eq(sz, kwq_async_pending(a), 40));
+    run_until(loop, 40, 20);
+    assert_codes(want, 40);
+    cr_assert(eq(sz, kwq_async_pending(a), 0));
+    /* Ten leases took the ten tasks, one each, in order; the other calls saw no lease. */
+    for (int i = 0; i < 40; i += 4) {
+        cr_assert(eq(sz, calls[i].n, 1), "lease %d", i);
+        cr_assert(eq(int, calls[i + 1].st[0], KWQ_ELEASELOST));
+    }
+    for (int i = 4; i < 40; i += 4)
+        cr_assert(gt(u64, strtoull(calls[i].lease.tasks[0].id, NULL, 10),
+                     strtoull(calls[i - 4].lease.tasks[0].id, NULL, 10)));
+    kwq_async_free(a);
+    kwq_client_free(c);
+    ev_loop_destroy(loop);
+}
+
+/* ---- A Redis that stops answering ------------------------------------------------- */
+
+struct ticker {
+    ev_timer w;
+    int ticks;
+};
+
+static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    ((struct ticker *)w)->ticks++;
+}
+
+static void ticker_start(struct ev_loop *loop, struct ticker *t, double every)
+{
+    t->ticks = 0;
+    ev_timer_init(&t->w, on_tick, every, every);
+    ev_timer_start(loop, &t->w);
+}
+
+/*
+ * SIGSTOP: every outstanding call times out within command_timeout_ms, in
+ * order, while a timer on the same loop keeps ticking (the loop never blocks).
+ */
+Test(async, stopped_server_times_out_every_call_and_the_loop_runs_on)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_client_opts o;
+    struct kwq_async *a;
+    struct kwq_lease_ref none = {.id = "1", .token = 1};
+    struct ticker t;
+    const int want[] = {KWQ_ETIMEOUT, KWQ_ETIMEOUT, KWQ_ETIMEOUT, KWQ_ETIMEOUT};
+    ev_tstamp start;
+
+    kwq_client_opts_init(&o);
+    o.command_timeout_ms = 400;
+    a = async_opts(loop, &o);
+    cr_assert(eq(int, kill(test_redis.pid, SIGSTOP), 0));
+    start = ev_time();
+    cr_assert(eq(int, kwq_async_lease(a, TP_QUEUE, 1, 60000, on_lease, TAG(0)), 0));
+    cr_assert(eq(int, kwq_async_renew(a, TP_QUEUE, &none, 1, 60000, on_status, TAG(1)), 0));
+    cr_assert(eq(int, kwq_async_drained(a, TP_QUEUE, on_flag, TAG(2)), 0));
+    cr_assert(eq(int, kwq_async_wait(a, TP_QUEUE, 100, on_flag, TAG(3)), 0));
+    ticker_start(loop, &t, 0.02);
+    run_until(loop, 4, 20);
+    ev_timer_stop(loop, &t.w);
+    cr_assert(eq(int, kill(test_redis.pid, SIGCONT), 0));
+    assert_codes(want, 4);
+    cr_assert(ge(dbl, ev_time() - start, 0.35));
+    /* About 20 ticks in 400 ms; 5 proves the loop ran during the stall. */
+    cr_assert(ge(int, t.ticks, 5), "ticks: %d", t.ticks);
+    cr_assert(tp_contains(calls[0].err, "did not answer within 400 ms"), "%s", calls[0].err);
+    for (size_t i = 0; i < 4; i++)
+        tp_assert_str_eq(calls[i].err, calls[0].err);
+    cr_assert(not(kwq_async_is_connected(a)));
+    cr_assert(eq(sz, kwq_async_pending(a), 0));
+    cr_assert(kwq_err_is_transient(KWQ_ETIMEOUT));
+
+    /* Redis answers again: reconnect and carry on. */
+    forget_calls();
+    cr_assert(eq(int, kwq_async_connect(a, on_connect, TAG(0)), 0));
+    run_until(loop, 1, 10);
+    cr_assert(eq(int, calls[0].rc, 0), "%s", calls[0].err);
+    cr_assert(eq(int, kwq_async_drained(a, TP_QUEUE, on_flag, TAG(1)), 0));
+    run_until(loop, 2, 10);
+    cr_assert(eq(int, calls[1].rc, 0), "%s", calls[1].err);
+    kwq_async_free(a);
+    ev_loop_destroy(loop);
+}
+
+Test(async, connect_to_a_stopped_server_times_out)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_client_opts o;
+    struct kwq_async *a;
+    struct ticker t;
+    ev_tstamp start;
+
+    kwq_client_opts_init(&o);
+    o.url = test_redis.url;
+    o.connect_timeout_ms = 400;
+    a = kwq_async_new(loop, &o);
+    cr_assert(eq(int, kill(test_redis.pid, SIGSTOP), 0));
+    start = ev_time();
+    cr_assert(eq(int, kwq_async_connect(a, on_connect, TAG(0)), 0));
+    cr_assert(eq(int, kwq_async_connect(a, on_connect, TAG(1)), KWQ_ESTATE));
+    cr_assert(eq(int, kwq_async_drained(a, TP_QUEUE, on_flag, TAG(1)), KWQ_ECONN));
+    ticker_start(loop, &t, 0.02);
+    run_until(loop, 1, 20);
+    ev_timer_stop(loop, &t.w);
+    cr_assert(eq(int, kill(test_redis.pid, SIGCONT), 0));
+    cr_assert(eq(int, calls[0].rc, KWQ_ETIMEOUT), "%s", calls[0].err);
+    cr_assert(tp_contains(calls[0].err, "within 400 ms"), "%s", calls[0].err);
+    cr_assert(ge(dbl, ev_time() - start, 0.35));
+    cr_assert(ge(int, t.ticks, 5), "ticks: %d", t.ticks);
+    cr_assert(not(kwq_async_is_connected(a)));
+    kwq_async_free(a);
+    ev_loop_destroy(loop);
+}
+
+/* ---- A Redis that dies ---------------------------------------------------------------- */
+
+/* Poll the server until it has n clients blocked (a wait sent and read). */
+static void run_until_blocked(struct ev_loop *loop, int n)
+{
+    redisContext *r = tp_redis();
+    ev_tstamp end = ev_time() + 10;
+
+    for (;;) {
+        redisReply *rep = redisCommand(r, "INFO clients");
+        bool ok;
+
+        cr_assert(rep != NULL && rep->type == REDIS_REPLY_STRING);
+        ok = strstr(rep->str, n == 1 ? "blocked_clients:1" : "blocked_clients:2") != NULL;
+        freeReplyObject(rep);
+        if (ok)
+            break;
+        cr_assert(lt(dbl, ev_time(), end), "no blocked client");
+        ev_run(loop, EVRUN_NOWAIT);
+        usleep(2000);
+    }
+    redisFree(r);
+}
+
+Test(async, killed_server_fails_every_call_with_econn)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_async *a = async_client(loop);
+    const int want[] = {KWQ_ECONN, KWQ_ECONN, KWQ_ECONN};
+
+    cr_assert(eq(int, kwq_async_wait(a, TP_QUEUE, 30000, on_flag, TAG(0)), 0));
+    cr_assert(eq(int, kwq_async_drained(a, TP_QUEUE, on_flag, TAG(1)), 0));
+    cr_assert(eq(int, kwq_async_lease(a, TP_QUEUE, 1, 60000, on_lease, TAG(2)), 0));
+    run_until_blocked(loop, 1);
+    redis_fixture_kill(&test_redis);
+    run_until(loop, 3, 10);
+    assert_codes(want, 3);
+    cr_assert(tp_contains(calls[0].err, "lost the connection"), "%s", calls[0].err);
+    cr_assert(not(kwq_async_is_connected(a)));
+
+    /* Calls now fail at once; connecting fails through its callback or at once. */
+    forget_calls();
+    cr_assert(eq(int, kwq_async_drained(a, TP_QUEUE, on_flag, TAG(0)), KWQ_ECONN));
+    redis_fixture_restart(&test_redis);
+    cr_assert(eq(int, kwq_async_connect(a, on_connect, TAG(0)), 0));
+    run_until(loop, 1, 10);
+    cr_assert(eq(int, calls[0].rc, 0), "%s", calls[0].err);
+    kwq_async_free(a);
+    ev_loop_destroy(loop);
+}
+
+/*
+ * Commands written to a connection the server has closed: the write fails
+ * with EPIPE, which must not kill the process (SIGPIPE at its default here).
+ */
+Test(async, writing_to_a_dead_server_does_not_raise_sigpipe)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_async *a = async_client(loop);
+    static struct kwq_lease_ref refs[2500]; /* three script calls, a large write */
+    const int want[] = {KWQ_ECONN, KWQ_ECONN};
+
+    (void)signal(SIGPIPE, SIG_DFL);
+    for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++)
+        refs[i] = (struct kwq_lease_ref){.id = "123456789", .token = i};
+    redis_fixture_kill(&test_redis);
+    cr_assert(eq(int, kwq_async_renew(a, TP_QUEUE, refs, 1, 60000, on_status, TAG(0)), 0));
+    cr_assert(eq(int,
+                 kwq_async_renew(a, TP_QUEUE, refs, sizeof(refs) / sizeof(refs[0]), 60000,
+                                 on_status, TAG(1)),
+                 0));
+    run_until(loop, 2, 10);
+    assert_codes(want, 2);
+    kwq_async_free(a);
+    ev_loop_destroy(loop);
+    redis_fixture_restart(&test_redis);
+}
+
+/* ---- Scripts lost ------------------------------------------------------------------- */
+
+Test(async, noscript_after_script_flush_is_retried_inside)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_client *c = tp_client(NULL);
+    struct kwq_async *a = async_client(loop);
+    redisContext *r = tp_redis();
+    struct kwq_lease_ref none = {.id = "777", .token = 1};
+    const int want[] = {0, 0, 0, 0};
+    redisReply *rep;
+
+    tp_enqueue_n(c, TP_QUEUE, "t", 2);
+    rep = redisCommand(r, "SCRIPT FLUSH");
+    cr_assert(rep != NULL && rep->type == REDIS_REPLY_STATUS);
+    freeReplyObject(rep);
+    cr_assert(eq(int, kwq_async_lease(a, TP_QUEUE, 1, 60000, on_lease, TAG(0)), 0));
+    cr_assert(eq(int, kwq_async_renew(a, TP_QUEUE, &none, 1, 60000, on_status, TAG(1)), 0));
+    cr_assert(eq(int, kwq_async_drained(a, TP_QUEUE, on_flag, TAG(2)), 0));
+    cr_assert(eq(int, kwq_async_lease(a, TP_QUEUE, 1, 60000, on_lease, TAG(3)), 0));
+    run_until(loop, 4, 10);
+    assert_codes(want, 4);
+    cr_assert(eq(sz, calls[0].n, 1));
+    cr_assert(eq(int, calls[1].st[0], KWQ_ELEASELOST));
+    cr_assert(not(calls[2].flag));
+    cr_assert(eq(sz, calls[3].n, 1));
+    cr_assert(kwq_async_is_connected(a));
+    redisFree(r);
+    kwq_async_free(a);
+    kwq_client_free(c);
+    ev_loop_destroy(loop);
+}
+
+/* ---- The wait ------------------------------------------------------------------------ */
+
+Test(async, wait_is_woken_by_an_enqueue_and_times_out)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_client *c = tp_client(NULL);
+    struct kwq_async *a = async_client(loop);
+    ev_tstamp start;
+
+    /* Take the token a fresh queue may hold, so that the next wait blocks. */
+    cr_assert(eq(int, kwq_async_wait(a, TP_QUEUE, 1, on_flag, TAG(0)), 0));
+    run_until(loop, 1, 10);
+    forget_calls();
+
+    cr_assert(eq(int, kwq_async_wait(a, TP_QUEUE, 20000, on_flag, TAG(0)), 0));
+    run_until_blocked(loop, 1);
+    tp_enqueue(c, TP_QUEUE, "wake up", NULL);
+    run_until(loop, 1, 10);
+    cr_assert(eq(int, calls[0].rc, 0), "%s", calls[0].err);
+    cr_assert(calls[0].flag);
+
+    start = ev_time();
+    cr_assert(eq(int, kwq_async_wait(a, "quiet", 300, on_flag, TAG(1)), 0));
+    run_until(loop, 2, 10);
+    cr_assert(eq(int, calls[1].rc, 0), "%s", calls[1].err);
+    cr_assert(not(calls[1].flag));
+    cr_assert(ge(dbl, ev_time() - start, 0.25));
+    kwq_async_free(a);
+    kwq_client_free(c);
+    ev_loop_destroy(loop);
+}
+
+/* More than 1000 items go as several script calls, answered as one call. */
+Test(async, calls_over_a_chunk_answer_as_the_sync_client)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_client *c = tp_client(NULL);
+    struct kwq_async *a = async_client(loop);
+    static struct kwq_lease_ref refs[2345];
+    static int sst[2345];
+    static struct kwq_failure f[1001];
+    static struct kwq_fail_outcome sout[1001];
+    int seen = 0;
+
+    tp_enqueue_n(c, TP_QUEUE, "t", 3);
+    for (size_t i = 0; i < 2345; i++)
+        refs[i] = (struct kwq_lease_ref){.id = "424242", .token = i};
+    for (size_t i = 0; i < 1001; i++)
+        f[i] = (struct kwq_failure){.id = "424242", .token = i, .code = 1};
+    cr_assert(eq(int, kwq_renew(c, TP_QUEUE, refs, 2345, 60000, sst), 0));
+    cr_assert(eq(int, kwq_fail(c, TP_QUEUE, f, 1001, sout), 0));
+    cr_assert(eq(int, kwq_async_renew(a, TP_QUEUE, refs, 2345, 60000, on_status, TAG(0)), 0));
+    cr_assert(eq(int, kwq_async_fail(a, TP_QUEUE, f, 1001, on_fail, TAG(1)), 0));
+    cr_assert(eq(int, kwq_async_release(a, TP_QUEUE, refs, 1500, on_status, TAG(2)), 0));
+    run_until(loop, 3, 20);
+    cr_assert(eq(int, calls[0].rc, 0), "%s", calls[0].err);
+    cr_assert(eq(sz, calls[0].n, 2345));
+    cr_assert(eq(int, calls[1].rc, 0), "%s", calls[1].err);
+    cr_assert(eq(sz, calls[1].n, 1001));
+    cr_assert(eq(int, calls[2].rc, 0), "%s", calls[2].err);
+    cr_assert(eq(sz, calls[2].n, 1500));
+    for (size_t i = 0; i < 8; i++) {
+        cr_assert(eq(int, calls[0].st[i], sst[i]));
+        cr_assert(eq(int, calls[1].out[i].status, sout[i].status));
+        seen += calls[2].st[i] == KWQ_ELEASELOST;
+    }
+    cr_assert(eq(int, sst[2344], KWQ_ELEASELOST));
+    cr_assert(eq(int, seen, 8));
+    kwq_async_free(a);
+    kwq_client_free(c);
+    ev_loop_destroy(loop);
+}
+
+/* A call made behind a wait is not timed out while the wait legitimately blocks. */
+Test(async, a_call_behind_a_wait_gets_its_time_after_the_wait)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_client_opts o;
+    struct kwq_async *a;
+    const int want[] = {0, 0};
+
+    kwq_client_opts_init(&o);
+    o.command_timeout_ms = 200;
+    a = async_opts(loop, &o);
+    cr_assert(eq(int, kwq_async_wait(a, "idle", 800, on_flag, TAG(0)), 0));
+    cr_assert(eq(int, kwq_async_drained(a, "idle", on_flag, TAG(1)), 0));
+    run_until(loop, 2, 10);
+    assert_codes(want, 2);
+    cr_assert(not(calls[0].flag));
+    cr_assert(kwq_async_is_connected(a));
+    kwq_async_free(a);
+    ev_loop_destroy(loop);
+}
+
+/* The database of the URL is selected in the handshake. */
+Test(async, db_from_the_url_is_selected)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_client_opts o;
+    struct kwq_client *c;
+    struct kwq_async *a;
+    char url[400];
+
+    (void)snprintf(url, sizeof(url), "%s?db=3", test_redis.url);
+    c = tp_client(url);
+    tp_enqueue(c, TP_QUEUE, "in db 3", NULL);
+    kwq_client_opts_init(&o);
+    o.url = test_redis.url;
+    a = async_opts(loop, &o);
+    cr_assert(eq(int, kwq_async_lease(a, TP_QUEUE, 1, 60000, on_lease, TAG(0)), 0));
+    run_until(loop, 1, 10);
+    cr_assert(eq(sz, calls[0].n, 0), "db 0 has no task");
+    kwq_async_free(a);
+    forget_calls();
+    o.url = url;
+    a = async_opts(loop, &o);
+    cr_assert(eq(int, kwq_async_lease(a, TP_QUEUE, 1, 60000, on_lease, TAG(0)), 0));
+    run_until(loop, 1, 10);
+    cr_assert(eq(sz, calls[0].n, 1));
+    tp_assert_str_eq(calls[0].lease.tasks[0].payload, "in db 3");
+    kwq_async_free(a);
+    kwq_client_free(c);
+    ev_loop_destroy(loop);
+}
+
+/* ---- Callbacks that act on the client ----------------------------------------------- */
+
+static void disconnect_in_callback(struct kwq_async *a, int rc, bool flag, void *data)
+{
+    on_flag(a, rc, flag, data);
+    kwq_async_disconnect(a);
+    /* Every other call was failed before disconnect returned. */
+    cr_assert(eq(sz, ncalls, 3));
+    cr_assert(eq(sz, kwq_async_pending(a), 0));
+    cr_assert(eq(int, kwq_async_drained(a, TP_QUEUE, on_flag, TAG(9)), KWQ_ECONN));
+}
+
+static void call_again_in_callback(struct kwq_async *a, int rc, bool flag, void *data)
+{
+    on_flag(a, rc, flag, data);
+    cr_assert(eq(int, kwq_async_drained(a, TP_QUEUE, on_flag, TAG(3)), 0));
+}
+
+static void reconnect_in_callback(struct kwq_async *a, int rc, bool flag, void *data)
+{
+    on_flag(a, rc, flag, data);
+    kwq_async_disconnect(a);
+    cr_assert(eq(int, kwq_async_connect(a, on_connect, TAG(2)), 0), "%s", kwq_async_errstr(a));
+}
+
+Test(async, a_callback_may_call_again_and_may_disconnect)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_async *a = async_client(loop);
+    const int want1[] = {0, 0, 0, 0};
+    const int want2[] = {0, KWQ_ECONN, KWQ_ECONN};
+
+    cr_assert(eq(int, kwq_async_drained(a, TP_QUEUE, on_flag, TAG(0)), 0));
+    cr_assert(eq(int, kwq_async_drained(a, TP_QUEUE, call_again_in_callback, TAG(1)), 0));
+    cr_assert(eq(int, kwq_async_drained(a, TP_QUEUE, on_flag, TAG(2)), 0));
+    run_until(loop, 4, 10);
+    assert_codes(want1, 4);
+    forget_calls();
+
+    cr_assert(eq(int, kwq_async_drained(a, TP_QUEUE, disconnect_in_callback, TAG(0)), 0));
+    cr_assert(eq(int, kwq_async_wait(a, TP_QUEUE, 5000, on_flag, TAG(1)), 0));
+    cr_assert(eq(int, kwq_async_drained(a, TP_QUEUE, on_flag, TAG(2)), 0));
+    run_until(loop, 3, 10);
+    assert_codes(want2, 3);
+    cr_assert(not(kwq_async_is_connected(a)));
+    /* Nothing is left behind: the loop has no more callbacks for us. */
+    ev_run(loop, EVRUN_NOWAIT);
+    cr_assert(eq(sz, ncalls, 3));
+
+    /* Reconnecting from the callback, while hiredis still holds the old connection. */
+    forget_calls();
+    cr_assert(eq(int, kwq_async_connect(a, on_connect, TAG(0)), 0));
+    run_until(loop, 1, 10);
+    cr_assert(eq(int, kwq_async_drained(a, TP_QUEUE, reconnect_in_callback, TAG(1)), 0));
+    run_until(loop, 3, 10);
+    assert_codes(want1, 3);
+    cr_assert(kwq_async_is_connected(a));
+    cr_assert(eq(int, kwq_async_drained(a, TP_QUEUE, on_flag, TAG(3)), 0));
+    run_until(loop, 4, 10);
+    assert_codes(want1, 4);
+    kwq_async_free(a);
+    ev_loop_destroy(loop);
+}
+
+/* ---- Arguments are copied --------------------------------------------------------------- */
+
+Test(async, arguments_may_be_freed_right_after_the_call)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_client *c = tp_client(NULL);
+    struct kwq_async *a = async_client(loop);
+    struct kwq_task t;
+    struct kwq_ack *ack = calloc(1, sizeof(*ack));
+    char *queue = strdup(TP_QUEUE), *id, *result = strdup("the result");
+    char *got = NULL;
+    size_t len = 0;
+
+    tp_enqueue(c, TP_QUEUE, "x", NULL);
+    tp_lease1(c, TP_QUEUE, 60000, 0, &t);
+    id = strdup(t.id);
+    *ack = (struct kwq_ack){.id = id, .token = t.token, .result = result, .result_len = 10};
+    cr_assert(eq(int, kwq_async_ack(a, queue, ack, 1, on_status, TAG(0)), 0));
+    memset(queue, 'X', strlen(queue));
+    memset(id, '9', strlen(id));
+    memset(result, '?', 10);
+    memset(ack, 0xff, sizeof(*ack));
+    free(queue);
+    free(id);
+    free(result);
+    free(ack);
+    run_until(loop, 1, 10);
+    cr_assert(eq(int, calls[0].rc, 0), "%s", calls[0].err);
+    cr_assert(eq(int, calls[0].st[0], 0));
+    cr_assert(eq(int, kwq_result_get(c, TP_QUEUE, t.id, &got, &len), 0), "%s",
+              kwq_client_errstr(c));
+    cr_assert(eq(sz, len, 10));
+    tp_assert_str_eq(got, "the result");
+    free(got);
+    kwq_task_done(&t);
+    kwq_async_free(a);
+    kwq_client_free(c);
+    ev_loop_destroy(loop);
+}
+
+/* ---- The handshake -------------------------------------------------------------------- */
+
+/* Socket fds of this process that lack FD_CLOEXEC. */
+static int sockets_without_cloexec(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    int n = 0;
+
+    cr_assert(d != NULL);
+    while ((e = readdir(d)) != NULL) {
+        int fd = atoi(e->d_name);
+        struct stat st;
+
+        if (e->d_name[0] == '.' || fd == dirfd(d) || fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
+            continue;
+        if (!(fcntl(fd, F_GETFD) & FD_CLOEXEC))
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+Test(async, connection_is_close_on_exec)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    int before = sockets_without_cloexec();
+    struct kwq_async *a = async_client(loop);
+
+    cr_assert(eq(int, sockets_without_cloexec(), before));
+    kwq_async_free(a);
+    ev_loop_destroy(loop);
+}
+
+/* Run CONFIG SET name value on the test's server. */
+static void config_set(const char *name, const char *value)
+{
+    redisContext *r = tp_redis();
+    redisReply *rep = redisCommand(r, "CONFIG SET %s %s", name, value);
+
+    cr_assert(rep != NULL && rep->type == REDIS_REPLY_STATUS);
+    freeReplyObject(rep);
+    redisFree(r);
+}
+
+/* Connect a new client with password (may be NULL); the callback's code. The caller frees *ret. */
+static int connect_outcome(struct ev_loop *loop, const char *password, struct kwq_async **ret)
+{
+    struct kwq_client_opts o;
+
+    forget_calls();
+    kwq_client_opts_init(&o);
+    o.url = test_redis.url;
+    o.password = password;
+    *ret = kwq_async_new(loop, &o);
+    cr_assert(ne(ptr, (void *)*ret, NULL));
+    cr_assert(eq(int, kwq_async_connect(*ret, on_connect, TAG(0)), 0));
+    run_until(loop, 1, 10);
+    cr_assert(eq(sz, kwq_async_pending(*ret), 0));
+    cr_assert(eq(int, kwq_async_is_connected(*ret), calls[0].rc == 0));
+    return calls[0].rc;
+}
+
+Test(async, eviction_policy_is_refused_through_the_callback)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_async *a;
+
+    config_set("maxmemory-policy", "allkeys-lru");
+    cr_assert(eq(int, connect_outcome(loop, NULL, &a), KWQ_EPOLICY), "%s", calls[0].err);
+    cr_assert(tp_contains(calls[0].err, "allkeys-lru"), "%s", calls[0].err);
+    kwq_async_free(a);
+    ev_loop_destroy(loop);
+}
+
+Test(async, wrong_password_is_eauth_through_the_callback)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_async *a;
+
+    config_set("requirepass", "right-one");
+    cr_assert(eq(int, connect_outcome(loop, "wrong-one", &a), KWQ_EAUTH), "%s", calls[0].err);
+    cr_assert(not(tp_contains(calls[0].err, "wrong-one")), "%s", calls[0].err);
+    kwq_async_free(a);
+    cr_assert(eq(int, connect_outcome(loop, "right-one", &a), 0), "%s", calls[0].err);
+    kwq_async_free(a);
+    ev_loop_destroy(loop);
+}
