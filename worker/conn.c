@@ -23,7 +23,7 @@
  */
 #include <stdio.h>
 
-#include "kwq/client.h"
+#include "kwq/async.h"
 #include "kwq/error.h"
 #include "kwq/exit.h"
 #include "kwq/log.h"
@@ -34,8 +34,9 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
-struct kwq_client *conn_client_new(const struct worker_config *cfg)
+struct kwq_async *conn_client_new(struct worker *w)
 {
+    const struct worker_config *cfg = w->cfg;
     struct kwq_client_opts o;
 
     kwq_client_opts_init(&o);
@@ -45,7 +46,7 @@ struct kwq_client *conn_client_new(const struct worker_config *cfg)
         o.max_result = cfg->max_result;
     if (cfg->result_ttl_ms)
         o.result_ttl_ms = cfg->result_ttl_ms;
-    return kwq_client_new(&o);
+    return kwq_async_new(w->loop, &o);
 }
 
 static void schedule_reconnect(struct worker *w, uint64_t delay_ms)
@@ -147,7 +148,7 @@ static void hold(struct worker *w, const char *op, const char *why)
 
 void conn_failed(struct worker *w, const char *op, int rc, const char *why)
 {
-    if (w->exit_code >= 0)
+    if (w->exit_code >= 0) /* on the way out, or outstanding calls failed by the final free */
         return;
     if (!kwq_err_is_transient(rc)) {
         give_up(w, op, rc, why);
@@ -164,13 +165,15 @@ void conn_failed(struct worker *w, const char *op, int rc, const char *why)
                 KWQ_LS("op", op), KWQ_LS("err", why), KWQ_LI("held", w->njobs));
     }
     take_wait_abort(w);
-    if (!down_too_long(w, why) && !ev_is_active(&w->reconnect_w))
+    /* Both connections start afresh (this fails the other calls still outstanding on it). */
+    kwq_async_disconnect(w->cmd);
+    if (!down_too_long(w, why) && !ev_is_active(&w->reconnect_w) && !w->connecting)
         schedule_reconnect(w, next_backoff(w));
 }
 
 bool conn_usable(const struct worker *w)
 {
-    return w->connected && !ev_is_active(&w->hold_w);
+    return w->connected && !ev_is_active(&w->hold_w) && w->exit_code < 0;
 }
 
 static void on_connected(struct worker *w)
@@ -180,14 +183,14 @@ static void on_connected(struct worker *w)
     w->connected = true;
     w->ever_connected = true;
     kwq_log(KWQ_LOG_INFO, again ? "reconnected to Redis" : "connected to Redis",
-            KWQ_LS("redis", kwq_client_url_redacted(w->cmd)), KWQ_LS("queue", w->cfg->queue));
+            KWQ_LS("redis", kwq_async_url_redacted(w->cmd)), KWQ_LS("queue", w->cfg->queue));
     renew_arm(w);
 }
 
 /* The connect failed with rc: give up, or try again after the backoff. */
 static void on_connect_failed(struct worker *w, int rc)
 {
-    const char *why = kwq_client_errstr(w->cmd);
+    const char *why = kwq_async_errstr(w->cmd);
     uint64_t delay;
 
     if (!kwq_err_is_transient(rc)) {
@@ -202,7 +205,21 @@ static void on_connect_failed(struct worker *w, int rc)
     schedule_reconnect(w, delay);
 }
 
-/* Send: connect cmd; on reply: connected, or failed. */
+static void on_connect_reply(struct kwq_async *a, int rc, void *data)
+{
+    struct worker *w = data;
+
+    (void)a;
+    w->connecting = false;
+    if (w->exit_code >= 0)
+        return;
+    if (rc == 0)
+        on_connected(w);
+    else
+        on_connect_failed(w, rc);
+}
+
+/* Send: connect cmd (the handshake runs on the loop). */
 static void on_reconnect(struct ev_loop *loop, ev_timer *t, int revents)
 {
     struct worker *w = t->data;
@@ -210,11 +227,18 @@ static void on_reconnect(struct ev_loop *loop, ev_timer *t, int revents)
 
     (void)loop;
     (void)revents;
-    rc = kwq_client_connect(w->cmd);
-    if (rc == 0)
+    if (w->connecting || w->exit_code >= 0)
+        return;
+    if (kwq_async_is_connected(w->cmd)) {
         on_connected(w);
-    else
+        return;
+    }
+    w->connecting = true;
+    rc = kwq_async_connect(w->cmd, on_connect_reply, w);
+    if (rc < 0) {
+        w->connecting = false;
         on_connect_failed(w, rc);
+    }
 }
 
 void conn_grace_over(struct worker *w)
@@ -222,7 +246,7 @@ void conn_grace_over(struct worker *w)
     /* Held for maxmemory: one more try in the next turn, before the exit. */
     ev_timer_stop(w->loop, &w->hold_w);
     /* The reconnect timer may be seconds away (backoff): try now, before the exit. */
-    if (w->connected || w->njobs == w->running || w->exit_code >= 0)
+    if (w->connected || w->connecting || w->njobs == w->running || w->exit_code >= 0)
         return;
     ev_timer_stop(w->loop, &w->reconnect_w);
     on_reconnect(w->loop, &w->reconnect_w, 0);

@@ -16,6 +16,7 @@
 #include "worker.h"
 
 struct kwq_task;
+struct kwq_async;
 struct kwq_lease_ref;
 
 #define PREFETCH_MAX     4    /* tasks leased beyond the free slots, at most */
@@ -54,7 +55,8 @@ void jobs_log_undelivered(const struct worker *w);
 extern const struct runner_events jobs_events;
 
 /* ---- conn.c: the connection ---- */
-struct kwq_client *conn_client_new(const struct worker_config *cfg);
+/* A non-blocking client for w's loop with the worker's settings; NULL when out of memory. */
+struct kwq_async *conn_client_new(struct worker *w);
 void conn_init(struct worker *w);
 void conn_done(struct worker *w);
 /* First connect, from the loop. */
@@ -69,7 +71,6 @@ bool conn_usable(const struct worker *w);
 void conn_grace_over(struct worker *w);
 
 /* ---- take.c: leasing and waiting ---- */
-void take_init(struct worker *w);
 void take_done(struct worker *w);
 /* Lease what the free slots (and prefetch) want, or finish on --max-tasks. */
 void take_turn(struct worker *w);

@@ -12,20 +12,46 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kwq/client.h"
+#include "kwq/async.h"
 #include "kwq/error.h"
 #include "kwq/exit.h"
 #include "kwq/log.h"
 
 #include "core.h"
 
+#define FINISH_MS 1000 /* on the way out: how long outstanding calls may take to be answered */
+
 extern char **environ;
 
+/* The end: say what Redis never heard, and leave the loop. */
+static void loop_end(struct worker *w)
+{
+    ev_timer_stop(w->loop, &w->finish_w);
+    jobs_log_undelivered(w);
+    ev_break(w->loop, EVBREAK_ALL);
+}
+
+static void on_finish_timeout(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    loop_end(t->data);
+}
+
+/*
+ * Calls still outstanding on the command connection (the last outcomes,
+ * the wake token passed on) get up to FINISH_MS to be answered: the loop
+ * turn ends the loop once they are, or the timer does.
+ */
 void worker_finish(struct worker *w, int code)
 {
     if (w->exit_code < 0)
         w->exit_code = code;
-    ev_break(w->loop, EVBREAK_ALL);
+    if (ev_is_active(&w->finish_w))
+        return;
+    ev_timer_set(&w->finish_w, FINISH_MS / 1000.0, 0.);
+    ev_timer_start(w->loop, &w->finish_w);
+    worker_kick(w);
 }
 
 void worker_kick(struct worker *w)
@@ -48,7 +74,6 @@ static void on_kick(struct ev_loop *loop, ev_timer *t, int revents)
  */
 static void exit_stopped(struct worker *w)
 {
-    jobs_log_undelivered(w);
     worker_finish(w, w->fatal_code ? w->fatal_code : KWQ_EXIT_INTERRUPTED);
 }
 
@@ -58,6 +83,11 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *p, int revents)
 
     (void)loop;
     (void)revents;
+    if (w->exit_code >= 0) {
+        if (!kwq_async_is_connected(w->cmd) || kwq_async_pending(w->cmd) == 0)
+            loop_end(w);
+        return;
+    }
     /* Start prefetched tasks before the round trips below, so they run during them. */
     if (!w->stopping)
         jobs_start_queued(w);
@@ -67,10 +97,13 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *p, int revents)
         report_flush(w);
     if (w->stopping) {
         /*
-         * Outcomes held for an unreachable Redis keep the worker reconnecting
-         * until the grace period is over or a second signal comes.
+         * Outcomes held for an unavailable Redis keep the worker reconnecting
+         * (and waiting for replies) until the grace period is over, or a
+         * second signal comes; a reconnect begun at the end of the grace
+         * period may finish first. Calls then still outstanding get
+         * FINISH_MS (worker_finish).
          */
-        bool give_up = !conn_usable(w) && (w->grace_over || w->stop_now);
+        bool give_up = w->stop_now || (w->grace_over && !w->connecting);
 
         if (w->running == 0 && (w->njobs == 0 || give_up))
             exit_stopped(w);
@@ -120,8 +153,8 @@ int worker_init(struct worker *w)
     w->exit_code = -1;
     w->runner = w->cfg->stream ? &stream_runner : &exec_runner;
     w->events = &jobs_events;
-    w->cmd = conn_client_new(w->cfg);
-    w->waitc = conn_client_new(w->cfg);
+    w->cmd = conn_client_new(w);
+    w->waitc = conn_client_new(w);
     /* The most jobs held at once: every slot, plus the tasks leased ahead (grown if ever more). */
     if (!w->cmd || !w->waitc || env_build(w) < 0 ||
         jobmap_init(&w->byid, w->cfg->concurrency + PREFETCH_MAX) < 0)
@@ -129,8 +162,9 @@ int worker_init(struct worker *w)
     ev_prepare_init(&w->prep_w, on_prepare);
     w->prep_w.data = w;
     ev_timer_init(&w->kick_w, on_kick, 0., 0.);
+    ev_timer_init(&w->finish_w, on_finish_timeout, 0., 0.);
+    w->finish_w.data = w;
     conn_init(w);
-    take_init(w);
     renew_init(w);
     return 0;
 }
@@ -143,16 +177,20 @@ void worker_start(struct worker *w)
 
 void worker_done(struct worker *w)
 {
+    if (w->exit_code < 0)
+        w->exit_code = KWQ_EXIT_SOFTWARE; /* the replies of the frees below change nothing */
     ev_prepare_stop(w->loop, &w->prep_w);
     ev_timer_stop(w->loop, &w->kick_w);
+    ev_timer_stop(w->loop, &w->finish_w);
     take_done(w);
     renew_done(w);
     conn_done(w);
+    /* The clients first: their outstanding callbacks still see the jobs. */
+    kwq_async_free(w->cmd);
+    kwq_async_free(w->waitc);
     while (w->jobs)
         job_free(w, w->jobs);
     jobmap_done(&w->byid);
-    kwq_client_free(w->cmd);
-    kwq_client_free(w->waitc);
     if (w->env_base && w->env_n)
         free(w->env_base[w->env_n - 1]);
     free(w->env_base);

@@ -17,7 +17,7 @@
 #include <signal.h>
 #include <string.h>
 
-#include "kwq/client.h"
+#include "kwq/async.h"
 #include "kwq/exit.h"
 #include "kwq/log.h"
 #include "kwq/util.h"
@@ -89,20 +89,19 @@ static void on_signal(struct ev_loop *loop, ev_signal *sig, int revents)
     w->runner->stop_all(w, true);
 }
 
-static void on_idle(struct ev_loop *loop, ev_timer *t, int revents)
+/* On the stats reply of the idle check: exit when the queue is empty and unsealed. */
+static void on_idle_stats_reply(struct kwq_async *a, int rc, const struct kwq_stats *st, void *data)
 {
-    struct worker *w = t->data;
-    struct kwq_stats st;
+    struct worker *w = data;
     char buf[32];
 
-    (void)revents;
-    memset(&st, 0, sizeof(st));
-    if (w->stopping || w->njobs > 0)
+    (void)a;
+    w->idle_checking = false;
+    if (w->stopping || w->njobs > 0 || w->exit_code >= 0)
         return;
-    if (!w->connected || kwq_stats(w->cmd, w->cfg->queue, &st) < 0 || st.sealed ||
-        st.pending + st.leased + st.delayed > 0) {
+    if (rc < 0 || st->sealed || st->pending + st->leased + st->delayed > 0) {
         /* Not idle on an empty, unsealed queue (or cannot tell): look again later. */
-        ev_timer_again(loop, t);
+        ev_timer_again(w->loop, &w->idle_w);
         return;
     }
     kwq_format_duration(w->cfg->idle_exit_ms, buf, sizeof(buf));
@@ -110,6 +109,20 @@ static void on_idle(struct ev_loop *loop, ev_timer *t, int revents)
             KWQ_LS("queue", w->cfg->queue));
     take_pass_wake(w);
     worker_finish(w, KWQ_EXIT_IDLE);
+}
+
+static void on_idle(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct worker *w = t->data;
+
+    (void)revents;
+    if (w->stopping || w->njobs > 0 || w->idle_checking)
+        return;
+    if (!w->connected || kwq_async_stats(w->cmd, w->cfg->queue, on_idle_stats_reply, w) < 0) {
+        ev_timer_again(loop, t);
+        return;
+    }
+    w->idle_checking = true;
 }
 
 void shutdown_idle(struct worker *w, bool idle)

@@ -21,7 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kwq/client.h"
+#include "kwq/async.h"
 #include "kwq/error.h"
 #include "kwq/exit.h"
 #include "kwq/log.h"
@@ -30,97 +30,79 @@
 
 #define WAIT_MAX_MS   10000 /* longest single wait: bounds the cost of a lost wake token */
 #define WAIT_SLACK_MS 10    /* wake a little after next_due so the deadline has passed */
-#define WAIT_GUARD_MS 15000 /* the wait's reply is overdue this long after its timeout */
 
 /* ---- Waiting ---- */
-
-static void wait_end(struct worker *w)
-{
-    ev_io_stop(w->loop, &w->wait_w);
-    ev_timer_stop(w->loop, &w->wait_guard_w);
-    w->waiting = false;
-}
 
 void take_wait_abort(struct worker *w)
 {
     if (!w->waiting)
         return;
-    /* The connection is mid-command, so it is replaced. */
-    wait_end(w);
-    kwq_client_free(w->waitc);
-    w->waitc = conn_client_new(w->cfg);
+    /* Marked first: the disconnect calls on_wait_reply, which then ignores the failure. */
+    w->waiting = false;
+    kwq_async_disconnect(w->waitc);
 }
 
-/* On reply of the wait: rc is KWQ_WAIT_WOKEN, KWQ_WAIT_TIMEOUT or an error. */
-static void on_wait_reply(struct worker *w, int rc)
+/* On reply of the wait: woken when it took a wake token; rc < 0 a failure. */
+static void on_wait_reply(struct kwq_async *a, int rc, bool woken, void *data)
 {
-    char why[KWQ_ERRSTR_LEN];
+    struct worker *w = data;
 
-    wait_end(w);
-    w->woke = rc == KWQ_WAIT_WOKEN;
-    if (rc >= 0) {
-        conn_ok(w);
+    (void)a;
+    if (!w->waiting)
+        return; /* aborted */
+    w->waiting = false;
+    w->woke = woken;
+    if (rc < 0) {
+        conn_failed(w, "wait", rc, kwq_async_errstr(w->waitc));
         return;
     }
-    (void)snprintf(why, sizeof(why), "%s", kwq_client_errstr(w->waitc));
-    kwq_client_free(w->waitc);
-    w->waitc = conn_client_new(w->cfg);
-    conn_failed(w, "wait", rc, why);
+    conn_ok(w);
 }
 
-static void on_wait_readable(struct ev_loop *loop, ev_io *io, int revents)
+/* Send the wait on waitc, now connected. */
+static void wait_send(struct worker *w)
 {
-    struct worker *w = io->data;
-    int rc;
+    int rc = kwq_async_wait(w->waitc, w->cfg->queue, w->wait_ms, on_wait_reply, w);
 
-    (void)loop;
-    (void)revents;
-    rc = kwq_wait_finish(w->waitc);
-    if (rc != KWQ_WAIT_AGAIN)
-        on_wait_reply(w, rc);
+    if (rc < 0) {
+        w->waiting = false;
+        conn_failed(w, "wait", rc, kwq_async_errstr(w->waitc));
+    }
 }
 
-static void on_wait_guard(struct ev_loop *loop, ev_timer *t, int revents)
+static void on_waitc_connected(struct kwq_async *a, int rc, void *data)
 {
-    struct worker *w = t->data;
+    struct worker *w = data;
 
-    (void)loop;
-    (void)revents;
-    take_wait_abort(w);
-    conn_failed(w, "wait", KWQ_ETIMEOUT, "no reply to the blocking wait in time");
+    (void)a;
+    if (!w->waiting)
+        return; /* aborted */
+    if (rc < 0) {
+        w->waiting = false;
+        conn_failed(w, "wait", rc, kwq_async_errstr(w->waitc));
+        return;
+    }
+    wait_send(w);
 }
 
-/* Send the wait: block until woken or the next lease expiry. */
+/* Block (on waitc) until woken or the next lease expiry; connect waitc first if need be. */
 static void wait_begin(struct worker *w, int64_t next_due_ms)
 {
-    uint64_t t = WAIT_MAX_MS;
     int rc;
 
-    if (next_due_ms >= 0 && (uint64_t)next_due_ms + WAIT_SLACK_MS < t)
-        t = (uint64_t)next_due_ms + WAIT_SLACK_MS;
-    if (!w->waitc)
-        w->waitc = conn_client_new(w->cfg);
-    if (!w->waitc) {
-        conn_failed(w, "wait", KWQ_ENOMEM, "out of memory");
-        return;
-    }
-    if (!kwq_client_is_connected(w->waitc) || kwq_client_fd(w->waitc) < 0) {
-        rc = kwq_client_connect(w->waitc);
-        if (rc < 0) {
-            conn_failed(w, "wait", rc, kwq_client_errstr(w->waitc));
-            return;
-        }
-    }
-    rc = kwq_wait_start(w->waitc, w->cfg->queue, t);
-    if (rc < 0) {
-        conn_failed(w, "wait", rc, kwq_client_errstr(w->waitc));
-        return;
-    }
-    ev_io_set(&w->wait_w, kwq_client_fd(w->waitc), EV_READ);
-    ev_io_start(w->loop, &w->wait_w);
-    ev_timer_set(&w->wait_guard_w, (double)(t + WAIT_GUARD_MS) / 1000.0, 0.);
-    ev_timer_start(w->loop, &w->wait_guard_w);
+    w->wait_ms = WAIT_MAX_MS;
+    if (next_due_ms >= 0 && (uint64_t)next_due_ms + WAIT_SLACK_MS < w->wait_ms)
+        w->wait_ms = (uint64_t)next_due_ms + WAIT_SLACK_MS;
     w->waiting = true;
+    if (kwq_async_is_connected(w->waitc)) {
+        wait_send(w);
+        return;
+    }
+    rc = kwq_async_connect(w->waitc, on_waitc_connected, w);
+    if (rc < 0) {
+        w->waiting = false;
+        conn_failed(w, "wait", rc, kwq_async_errstr(w->waitc));
+    }
 }
 
 /* ---- Leasing ---- */
@@ -164,21 +146,31 @@ static size_t prefetch_want(const struct worker *w, size_t slots)
 }
 
 /* On the lease reply r (asked for slots + ahead): the first slots start, the rest are queued. */
-static void on_lease_reply(struct worker *w, size_t slots, size_t want, int rc,
-                           struct kwq_lease_result *r)
+static void on_lease_reply(struct kwq_async *a, int rc, struct kwq_lease_result *r, void *data)
 {
+    struct worker *w = data;
+    size_t slots = w->lease_slots;
+
+    (void)a;
+    w->leasing = false;
     if (rc < 0) {
-        conn_failed(w, "lease", rc, kwq_client_errstr(w->cmd));
+        conn_failed(w, "lease", rc, kwq_async_errstr(w->cmd));
         return;
     }
     conn_ok(w);
+    if (w->exit_code >= 0)
+        return; /* the tasks go back to the library, their leases expire */
     w->woke = false;
     for (size_t i = 0; i < r->n; i++) {
         w->tasks_taken++;
-        /* Once a start failed the worker is stopping: the rest are queued, then released. */
-        job_start(w, &r->tasks[i], i >= slots || w->stopping);
+        /*
+         * Once a start failed the worker is stopping: the rest are queued,
+         * then released; so are tasks for a stream handler that went away
+         * while the lease travelled.
+         */
+        job_start(w, &r->tasks[i], i >= slots || w->stopping || !w->runner->ready(w));
     }
-    w->prefetch_dry = r->n < want;
+    w->prefetch_dry = r->n < w->lease_want;
     w->drained_held = 0;
     if (r->n == 0 && r->drained && w->njobs == 0) {
         kwq_log(KWQ_LOG_INFO, "queue drained: exiting", KWQ_LS("queue", w->cfg->queue),
@@ -206,20 +198,27 @@ static void on_lease_reply(struct worker *w, size_t slots, size_t want, int rc,
 /* Send a lease for up to slots + ahead tasks. */
 static void lease_some(struct worker *w, size_t slots, size_t ahead)
 {
-    struct kwq_lease_result r;
     int rc;
 
-    memset(&r, 0, sizeof(r));
-    rc = kwq_lease(w->cmd, w->cfg->queue, slots + ahead, w->cfg->lease_ms, 0, &r);
-    on_lease_reply(w, slots, slots + ahead, rc, &r);
-    kwq_lease_result_done(&r);
+    w->lease_slots = slots;
+    w->lease_want = slots + ahead;
+    w->leasing = true;
+    rc = kwq_async_lease(w->cmd, w->cfg->queue, slots + ahead, w->cfg->lease_ms, on_lease_reply, w);
+    if (rc < 0) {
+        w->leasing = false;
+        conn_failed(w, "lease", rc, kwq_async_errstr(w->cmd));
+    }
 }
 
 /* On the drained reply after --max-tasks: exit 0 only if the queue is drained. */
-static void on_quota_drained_reply(struct worker *w, int rc, bool drained)
+static void on_quota_drained_reply(struct kwq_async *a, int rc, bool drained, void *data)
 {
+    struct worker *w = data;
+
+    (void)a;
+    w->asking_drained = false;
     if (rc < 0) {
-        conn_failed(w, "drained", rc, kwq_client_errstr(w->cmd));
+        conn_failed(w, "drained", rc, kwq_async_errstr(w->cmd));
         return;
     }
     conn_ok(w);
@@ -233,17 +232,22 @@ static void on_quota_drained_reply(struct worker *w, int rc, bool drained)
 /* --max-tasks reached and nothing held: send the drained check. */
 static void finish_quota(struct worker *w)
 {
-    bool drained = false;
-    int rc = kwq_drained(w->cmd, w->cfg->queue, &drained);
+    int rc;
 
-    on_quota_drained_reply(w, rc, drained);
+    w->asking_drained = true;
+    rc = kwq_async_drained(w->cmd, w->cfg->queue, on_quota_drained_reply, w);
+    if (rc < 0) {
+        w->asking_drained = false;
+        conn_failed(w, "drained", rc, kwq_async_errstr(w->cmd));
+    }
 }
 
 void take_turn(struct worker *w)
 {
     size_t want, ahead;
 
-    if (!conn_usable(w) || w->waiting || (w->drained_held && w->njobs >= w->drained_held))
+    if (!conn_usable(w) || w->waiting || w->leasing || w->asking_drained ||
+        (w->drained_held && w->njobs >= w->drained_held))
         return;
     if (w->cfg->max_tasks && w->tasks_taken >= w->cfg->max_tasks) {
         if (w->njobs == 0)
@@ -268,11 +272,11 @@ void take_turn(struct worker *w)
 
 /* ---- The wake token ---- */
 
-static void on_pass_wake_reply(struct worker *w, int rc, bool drained)
+static void on_pass_wake_reply(struct kwq_async *a, int rc, bool drained, void *data)
 {
+    (void)data;
     if (rc < 0) {
-        kwq_log(KWQ_LOG_DEBUG, "could not pass the wake-up on",
-                KWQ_LS("err", kwq_client_errstr(w->cmd)));
+        kwq_log(KWQ_LOG_DEBUG, "could not pass the wake-up on", KWQ_LS("err", kwq_async_errstr(a)));
         return;
     }
     kwq_log(KWQ_LOG_DEBUG, "wake-up passed on to idle workers", KWQ_LI("drained", drained));
@@ -286,33 +290,25 @@ static void on_pass_wake_reply(struct worker *w, int rc, bool drained)
  * their next periodic lease, up to WAIT_MAX_MS later. kwq_drained sets the
  * token when the queue is drained: the case in which those peers exit 0 and
  * the Job completes (libkwq has no call that sets it for pending work).
- * Best effort: the worker is on its way out either way.
+ * Best effort: the worker is on its way out either way (its exit waits a
+ * moment for the reply, see worker_finish).
  */
 void take_pass_wake(struct worker *w)
 {
-    bool drained = false;
     bool took = w->woke || w->waiting;
-    int rc;
 
     take_wait_abort(w);
     w->woke = false;
     if (!took || !w->connected)
         return;
-    rc = kwq_drained(w->cmd, w->cfg->queue, &drained);
-    on_pass_wake_reply(w, rc, drained);
+    if (kwq_async_drained(w->cmd, w->cfg->queue, on_pass_wake_reply, w) < 0)
+        kwq_log(KWQ_LOG_DEBUG, "could not pass the wake-up on",
+                KWQ_LS("err", kwq_async_errstr(w->cmd)));
 }
 
 /* ---- Set-up ---- */
 
-void take_init(struct worker *w)
-{
-    ev_io_init(&w->wait_w, on_wait_readable, 0, EV_READ);
-    w->wait_w.data = w;
-    ev_timer_init(&w->wait_guard_w, on_wait_guard, 0., 0.);
-    w->wait_guard_w.data = w;
-}
-
 void take_done(struct worker *w)
 {
-    wait_end(w);
+    take_wait_abort(w);
 }

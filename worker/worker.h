@@ -97,6 +97,7 @@ struct job {
     char *error;              /* fail: error text, owned */
     int code;                 /* fail: exit code or -1 */
     bool no_retry;            /* fail: dead-letter at once */
+    bool sending;             /* its outcome is on its way to Redis (a report call outstanding) */
     struct job_proc *proc;    /* exec mode: the handler process, owned; NULL otherwise */
 };
 
@@ -109,8 +110,8 @@ struct worker {
     const struct worker_config *cfg;    /* settings, borrowed */
     const struct runner *runner;        /* exec or stream mode */
     const struct runner_events *events; /* the core's callbacks for the runner */
-    struct kwq_client *cmd;             /* lease/renew/ack/fail/release */
-    struct kwq_client *waitc;           /* the blocking wait only */
+    struct kwq_async *cmd;              /* lease/renew/ack/fail/release, pipelined */
+    struct kwq_async *waitc;            /* the blocking wait only */
     struct job *jobs;                   /* every job held, any state */
     size_t njobs;                       /* jobs in the list */
     struct jobmap byid;                 /* every job in the list, by task ID (newest per ID) */
@@ -123,12 +124,19 @@ struct worker {
     char **env_base;                    /* handler environment without per-task variables */
     size_t env_n;                       /* entries in env_base */
     bool connected;                     /* cmd is usable */
+    bool connecting;                    /* a connect of cmd is outstanding */
     bool ever_connected;                /* first connect succeeded */
     bool down;                          /* calls fail since down_since_ms; none succeeded since */
     uint64_t down_since_ms;             /* monotonic time of the first failure in a row */
     uint64_t backoff_ms;                /* next reconnect delay */
     uint64_t hold_ms;                   /* next delay of a retry after KWQ_EOOM, 0 = first */
-    bool waiting;                       /* a wait is outstanding on waitc */
+    bool waiting;                       /* a wait (or waitc's connect) is outstanding */
+    uint64_t wait_ms;                   /* timeout of that wait */
+    bool leasing;                       /* a lease is outstanding on cmd */
+    size_t lease_slots, lease_want;     /* what it asked for: slots to start, slots + prefetch */
+    bool asking_drained;                /* a drained call after --max-tasks is outstanding */
+    size_t renewing;                    /* renew calls outstanding (a new one waits for them) */
+    bool idle_checking;                 /* the --idle-exit stats call is outstanding */
     bool stopping;                      /* SIGTERM/SIGINT seen: lease nothing more */
     bool stop_now;                      /* second signal: stop handlers at once */
     bool grace_over;                    /* --grace has passed since the first signal */
@@ -138,8 +146,7 @@ struct worker {
     size_t drained_held;     /* jobs held when a lease said drained; no lease while as many */
     int exit_code;           /* code to exit with once the loop ends */
     ev_prepare prep_w;       /* once per loop turn: start prefetched tasks, report, lease */
-    ev_io wait_w;            /* waitc readable */
-    ev_timer wait_guard_w;   /* the wait's reply is overdue */
+    ev_timer finish_w;       /* exit: how long outstanding calls may take to be answered */
     ev_timer renew_w;        /* renew every lease / 3 */
     ev_timer reconnect_w;    /* next reconnect attempt */
     ev_timer hold_w;         /* Redis at maxmemory: no reports or leases until it fires */
