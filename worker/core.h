@@ -31,7 +31,7 @@ void worker_done(struct worker *w);
 void worker_start(struct worker *w);
 /* End the loop with code (the first code given wins). */
 void worker_finish(struct worker *w, int code);
-/* Make the loop run one more turn soon: work is left for on_prepare. */
+/* Make the loop run one more turn at once, even with no event pending. */
 void worker_kick(struct worker *w);
 
 /* ---- jobs.c: job lifecycle ---- */

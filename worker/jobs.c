@@ -247,7 +247,7 @@ void job_start(struct worker *w, struct kwq_task *t, bool queued)
 
 void jobs_start_queued(struct worker *w)
 {
-    while (w->qhead && w->running < w->cfg->concurrency && !w->stopping)
+    while (w->qhead && w->running < w->cfg->concurrency && !w->stopping && w->runner->ready(w))
         job_run(w, w->qhead);
 }
 

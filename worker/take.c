@@ -261,13 +261,6 @@ void take_turn(struct worker *w)
     ahead = prefetch_want(w, want);
     if (want + ahead > 0)
         lease_some(w, want, ahead);
-    /*
-     * A start that failed during the lease stopped the worker, or left a
-     * task to report: the next turn does that, and must not wait for an
-     * unrelated event (the next renewal may be minutes away).
-     */
-    if (w->stopping || w->njobs > w->running + w->queued)
-        worker_kick(w);
 }
 
 /* ---- The wake token ---- */
