@@ -45,20 +45,32 @@ static void nap_ms(long ms)
 Test(worker_stall, sigterm_grace_and_kill_on_time_while_redis_is_stopped)
 {
     struct kwq_client *c = test_client();
-    const char *pidfile = test_path("handler.pid");
-    const char *a_args[] = {
-        "--log-level", "debug", "--concurrency", "2",  "--lease", "3s",
-        "--grace",     "1s",    "--kill-grace",  "1s", "--",      helper_path("helper_ignore_term"),
-        pidfile,       NULL};
+    /* One pid file per task (helper_ignore_term PIDFILE): handler.pid.<task id>. */
+    const char *a_args[] = {"--concurrency",
+                            "2",
+                            "--lease",
+                            "3s",
+                            "--grace",
+                            "1s",
+                            "--kill-grace",
+                            "1s",
+                            "--",
+                            "/bin/sh",
+                            "-c",
+                            "exec \"$0\" \"$1.$KWQ_TASK_ID\"",
+                            helper_path("helper_ignore_term"),
+                            test_path("handler.pid"),
+                            NULL};
     const char *b_args[] = {"--lease", "3s", "--", helper_path("helper_echo"), NULL};
+    struct kwq_stats st;
     time_t t0;
     pid_t a, b;
 
     enqueue_n(c, 2, "t", NULL);
     cr_assert(kwq_seal(c, TEST_QUEUE) == 0);
     a = worker_start("a.log", a_args);
-    wait_for_file(pidfile);
-    wait_for_text(test_path("a.log"), "\"msg\":\"task leased\"");
+    wait_for_file(test_path("handler.pid.1"));
+    wait_for_file(test_path("handler.pid.2"));
     cr_assert_eq(stats_of(c).leased, 2, "both tasks run in worker a");
 
     cr_assert(kill(test_redis.pid, SIGSTOP) == 0);
@@ -76,7 +88,7 @@ Test(worker_stall, sigterm_grace_and_kill_on_time_while_redis_is_stopped)
     cr_assert(kill(test_redis.pid, SIGCONT) == 0);
     b = worker_start("b.log", b_args);
     cr_assert_eq(worker_wait(b, "b.log"), KWQ_EXIT_OK);
-    struct kwq_stats st = stats_of(c);
+    st = stats_of(c);
     cr_assert_eq(st.done, 2, "nothing lost: both tasks completed after Redis resumed");
     cr_assert_eq(st.dead, 0);
     cr_assert_eq(st.pending + st.leased + st.delayed, 0);

@@ -105,7 +105,8 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *p, int revents)
          */
         bool give_up = w->stop_now || (w->grace_over && !w->connecting);
 
-        if (w->running == 0 && (w->njobs == 0 || give_up))
+        /* A lease still travelling brings tasks to release: wait for it, within the grace. */
+        if (w->running == 0 && ((w->njobs == 0 && !w->leasing) || give_up))
             exit_stopped(w);
         return;
     }

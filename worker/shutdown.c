@@ -99,7 +99,7 @@ static void on_idle_stats_reply(struct kwq_async *a, int rc, const struct kwq_st
     w->idle_checking = false;
     if (w->stopping || w->njobs > 0 || w->exit_code >= 0)
         return;
-    if (rc < 0 || st->sealed || st->pending + st->leased + st->delayed > 0) {
+    if (rc < 0 || w->leasing || st->sealed || st->pending + st->leased + st->delayed > 0) {
         /* Not idle on an empty, unsealed queue (or cannot tell): look again later. */
         ev_timer_again(w->loop, &w->idle_w);
         return;
