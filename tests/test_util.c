@@ -578,8 +578,8 @@ Test(util, server_check_reads_info)
                               "(it must never evict queue keys); run CONFIG SET maxmemory-policy "
                               "noeviction");
     cr_assert(eq(int, kwq__info_check(bare, "U", run_id, &err), 0));
-    cr_assert(eq(int, kwq__info_check("role:slave\r\nloading:1\r\n", "U", run_id, &err),
-                 KWQ_EREADONLY));
+    cr_assert(
+        eq(int, kwq__info_check("role:slave\r\nloading:1\r\n", "U", run_id, &err), KWQ_EREADONLY));
     tp_assert_str_eq(err.msg,
                      "Redis at U is a read-only replica of ?:?; point the Redis URL at the "
                      "master");

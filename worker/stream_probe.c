@@ -167,12 +167,10 @@ static void give_up(struct stream_probe *p)
         if (j->state != JOB_RUNNING)
             continue;
         j->outcome = OUT_RELEASE;
-        lease_job_finished(j);
+        w->events->finished(j);
     }
-    if (!w->fatal_code)
-        w->fatal_code = KWQ_EXIT_CONFIG;
     stream_probe_stop(p);
-    shutdown_start(w);
+    w->events->fatal(w, KWQ_EXIT_CONFIG);
 }
 
 static void on_probe(struct ev_loop *loop, ev_timer *t, int revents)
