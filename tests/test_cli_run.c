@@ -503,6 +503,36 @@ Test(run_outage, shared_redis_restart_mid_run_loses_nothing)
 }
 
 /*
+ * Redis gone for longer than --redis-retry: the run stops with 69 and says
+ * why. Its workers got the same bound: those that give up first are not
+ * taken for failing workers.
+ */
+Test(run_outage, redis_gone_past_redis_retry_exit_69)
+{
+    size_t n = 200, len;
+    char *in = items(n, &len), *err;
+    pid_t pid;
+    int code;
+
+    write_file(test_path("items.txt"), in, len);
+    pid = start_run((const char *const[]){KWQ_TEST_KWQ_BIN, "run", "--local", "-P", "2",
+                                          "--redis-retry", "1s", "--input", test_path("items.txt"),
+                                          "--", "/bin/sh", "-c", "sleep 0.02; cat", NULL});
+    wait_for_lines(test_path("run.out"), 5);
+    redis_fixture_kill(&test_redis);
+    code = wait_exit(pid);
+    err = cli_read_file(test_path("run.err"));
+    cr_assert_eq(code, KWQ_EXIT_UNAVAILABLE, "%s", err);
+    cr_assert_not_null(strstr(err, "; retrying for up to 1s (--redis-retry)\n"), "%s", err);
+    cr_assert_not_null(strstr(err, "\nkwq: the run stopped: cannot connect to Redis at "), "%s",
+                       err);
+    cr_assert_null(strstr(err, "keeps failing"), "%s", err);
+    cr_assert_null(strstr(err, "ended with status"), "%s", err);
+    free(err);
+    free(in);
+}
+
+/*
  * Redis restarts asking for a password nobody gave. The lost connection is
  * an outage to ride out; the refused reconnection is a configuration error
  * that ends the run with 78 at once, not after the 10 minutes of
