@@ -228,9 +228,9 @@ int cli_open(struct kwq_client **ret)
 #define OUTAGE_FIRST_DELAY_MS 250
 #define OUTAGE_MAX_DELAY_MS   5000
 
-int cli_outage_retry(struct kwq_client *c, struct cli_outage *o, int err)
+int cli_outage_failed(struct kwq_client *c, struct cli_outage *o, int err)
 {
-    uint64_t now = kwq_monotonic_ms();
+    uint64_t now = kwq_monotonic_ms(), end;
     char dur[32];
 
     if (!kwq_err_is_transient(err))
@@ -243,25 +243,34 @@ int cli_outage_retry(struct kwq_client *c, struct cli_outage *o, int err)
             cli_note("%s; retrying for up to %s (--redis-retry)", kwq_client_errstr(c), dur);
         }
     }
-    for (;;) {
-        uint64_t end = o->since_ms + o->limit_ms, wait = o->delay_ms;
+    end = o->since_ms + o->limit_ms;
+    if (o->end_ms && o->end_ms < end)
+        end = o->end_ms;
+    if (now >= end)
+        return err;
+    o->retry_ms = now + (o->delay_ms < end - now ? o->delay_ms : end - now);
+    o->delay_ms = o->delay_ms * 2 > OUTAGE_MAX_DELAY_MS ? OUTAGE_MAX_DELAY_MS : o->delay_ms * 2;
+    return 0;
+}
 
-        if (o->end_ms && o->end_ms < end)
-            end = o->end_ms;
-        if (now >= end)
-            return err;
-        if (wait > end - now)
-            wait = end - now;
-        cli_sleep_ms(wait);
-        o->delay_ms = o->delay_ms * 2 > OUTAGE_MAX_DELAY_MS ? OUTAGE_MAX_DELAY_MS : o->delay_ms * 2;
-        /* KWQ_EOOM leaves the connection up: only the operation is to be repeated. */
-        err = kwq_client_is_connected(c) ? 0 : kwq_client_connect(c);
+int cli_outage_reconnect(struct kwq_client *c)
+{
+    /* KWQ_EOOM leaves the connection up: only the operation is to be repeated. */
+    return kwq_client_is_connected(c) ? 0 : kwq_client_connect(c);
+}
+
+int cli_outage_retry(struct kwq_client *c, struct cli_outage *o, int err)
+{
+    while ((err = cli_outage_failed(c, o, err)) == 0) {
+        uint64_t now = kwq_monotonic_ms();
+
+        if (o->retry_ms > now)
+            cli_sleep_ms(o->retry_ms - now);
+        err = cli_outage_reconnect(c);
         if (err == 0)
             return 0;
-        if (!kwq_err_is_transient(err))
-            return err;
-        now = kwq_monotonic_ms();
     }
+    return err;
 }
 
 void cli_outage_over(struct kwq_client *c, struct cli_outage *o)

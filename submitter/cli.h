@@ -95,25 +95,38 @@ int cli_open(struct kwq_client **ret);
 
 /*
  * Riding out a Redis outage in a long-running command (`wait`, `results
- * --follow`): after a transient error (kwq_err_is_transient) it reconnects
- * with capped backoff (0.25 s doubling to 5 s) until limit_ms have passed
- * since the outage began, or end_ms (a kwq_monotonic_ms time, e.g. the end
- * of --timeout) if that comes first. An operation that succeeds ends the
- * outage. A permanent error ends the retrying at once.
+ * --follow`, `run`): after a transient error (kwq_err_is_transient) it
+ * reconnects with capped backoff (0.25 s doubling to 5 s) until limit_ms
+ * have passed since the outage began, or end_ms (a kwq_monotonic_ms time,
+ * e.g. the end of --timeout) if that comes first. An operation that succeeds
+ * ends the outage. A permanent error ends the retrying at once.
  */
 struct cli_outage {
     uint64_t limit_ms; /* --redis-retry; 0 = no retrying */
     uint64_t end_ms;   /* no retrying after this monotonic time; 0 = none */
     uint64_t since_ms; /* when the current outage began, 0 = none */
     uint64_t delay_ms; /* the next backoff */
+    uint64_t retry_ms; /* during an outage: when to reconnect (monotonic) */
 };
 
 /*
  * Call when an operation on c failed with err. Returns 0 once reconnected
  * (repeat the operation), or the error that ends the command: err itself
  * when it is permanent, or the last one when the outage outlasted its bound.
+ * It sleeps meanwhile.
  */
 int cli_outage_retry(struct kwq_client *c, struct cli_outage *o, int err);
+
+/*
+ * The same in steps, for a command whose loop must go on meanwhile (`run`
+ * relays logs and reaps workers during an outage). Call cli_outage_failed
+ * when an operation failed with err: it returns the error that ends the
+ * command, or 0 while the outage is within its bounds; then, from
+ * o->retry_ms on, cli_outage_reconnect and, if that returns 0, repeat the
+ * operation (a failure goes to cli_outage_failed again).
+ */
+int cli_outage_failed(struct kwq_client *c, struct cli_outage *o, int err);
+int cli_outage_reconnect(struct kwq_client *c);
 
 /* Call when an operation succeeded: ends the outage, saying so if one was noted. */
 void cli_outage_over(struct kwq_client *c, struct cli_outage *o);

@@ -42,6 +42,7 @@ struct run_cfg {
     uint64_t max_attempts; /* --max-attempts */
     uint64_t max_item;     /* --max-item */
     uint64_t max_input;    /* --max-input */
+    uint64_t retry_ms;     /* --redis-retry */
 };
 
 #define R(field) offsetof(struct run_cfg, field)
@@ -66,6 +67,7 @@ static const struct kwq_opt opts[] = {
      "write gathered results as raw, json (NDJSON) or none", R(results)},
     {"output", 'o', NULL, KWQ_OPT_STR, NULL, 0, 0, "FILE",
      "write results to FILE instead of stdout", R(output)},
+    CLI_REDIS_RETRY_OPT(struct run_cfg, retry_ms),
     ENQUEUE_ITEM_OPTS(struct run_cfg),
 };
 #undef R
@@ -82,7 +84,8 @@ static const struct cli_spec spec = {
         "summary go to stderr. Exit 0 when every task is done, 3 when some were dead-lettered,\n"
         "75 when interrupted (Ctrl-C: workers release their tasks; twice: they are killed), 78\n"
         "when HANDLER or kwq-worker cannot be run or Redis refuses the password or user or is\n"
-        "a replica, 69 when Redis is lost.\n"
+        "a replica, 69 when Redis stays unreachable for --redis-retry (kwq and its workers ride\n"
+        "out a shorter outage or a restart) or the private redis-server dies.\n"
         "Without --redis or KWQ_REDIS_URL, kwq uses a running 'kwq local-redis', else starts\n"
         "a private redis-server for this run and stops it at the end. A sealed queue that has\n"
         "drained (a finished run) is unsealed for new input.",
@@ -352,6 +355,7 @@ static int prepare(struct run_ctx *x, char **handler)
     x->rc.concurrency = x->cfg.concurrency;
     x->rc.lease_ms = x->cfg.lease_ms;
     x->rc.timeout_ms = x->cfg.timeout_ms;
+    x->rc.redis_retry_ms = x->cfg.retry_ms;
     x->rc.stream = x->cfg.stream;
     x->rc.password_file = cli.password_file;
     x->rc.log_format = strcmp(cli.log_format, "auto") == 0 ? NULL : cli.log_format;

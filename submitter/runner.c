@@ -62,6 +62,7 @@ struct runner {
     uint64_t done_at_failure;     /* done count at the last abnormal exit */
     int fatal;                    /* exit code that ends the run, 0 none */
     int err;                      /* libkwq error that ends the run, 0 none */
+    struct cli_outage outage;     /* a Redis outage being ridden out (--redis-retry) */
     int out_err;                  /* -errno of the failed results output, 0 none */
     bool stopping;                /* workers were told to stop */
     uint64_t stop_ms;             /* monotonic time they were told, for STOP_GRACE_MS */
@@ -99,7 +100,7 @@ static void exec_worker(const struct runner *r, pid_t parent)
 {
     const struct runner_cfg *cfg = r->cfg;
     const char *argv[WORKER_ARGS_MAX + 64];
-    char conc[24], lease[32], timeout[32];
+    char conc[24], lease[32], timeout[32], retry[32];
     size_t n = 0;
     int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
@@ -117,6 +118,9 @@ static void exec_worker(const struct runner *r, pid_t parent)
         (void)setenv("KWQ_REDIS_PASSWORD_FILE", cfg->password_file, 1);
     if (!getenv("KWQ_LOG_LEVEL")) /* the workers' per-task lines would bury the progress */
         (void)setenv("KWQ_LOG_LEVEL", "warn", 1);
+    /* The run's bound, so that workers do not give up on an outage the run rides out. */
+    kwq_format_duration(cfg->redis_retry_ms, retry, sizeof(retry));
+    (void)setenv("KWQ_REDIS_RETRY", retry, 1);
     (void)snprintf(conc, sizeof(conc), "%llu", (unsigned long long)cfg->concurrency);
     argv[n++] = cfg->worker_bin;
     argv[n++] = "--queue";
@@ -232,6 +236,13 @@ static void worker_exited(struct runner *r, pid_t pid, int st)
     }
     if (r->err || r->fatal) /* the run is ending for a reason already given */
         return;
+    if (code == KWQ_EXIT_UNAVAILABLE && r->outage.since_ms) {
+        /* Not the worker's fault: the run itself decides when the outage has lasted too long. */
+        cli_note("kwq-worker (pid %d) gave up waiting for Redis (exit 69); workers start again "
+                 "once it answers",
+                 (int)pid);
+        return;
+    }
     if (done != r->done_at_failure)
         r->failures = 0;
     r->done_at_failure = done;
@@ -346,7 +357,8 @@ static void scale(struct runner *r)
     uint32_t target;
     struct kwq_scale_plan plan;
 
-    if (r->stopping || r->fatal || r->err || r->st.drained)
+    /* During an outage the stats are stale and a new worker could not reach Redis either. */
+    if (r->stopping || r->fatal || r->err || r->st.drained || r->outage.since_ms)
         return;
     target = kwq_scale_target(&r->cfg->rule, r->st.pending, r->st.leased);
     /* A local worker's business is not visible from here: treat all as busy (never stop one). */
@@ -391,19 +403,38 @@ static void check_private_redis(struct runner *r)
                              code, said, (unsigned long long)r->sum->results);
 }
 
-/* Stats, results and progress; a failure ends the run (the workers are told to stop). */
+/*
+ * Stats, results and progress. A passing Redis error is ridden out for
+ * --redis-retry, reconnecting with backoff while the loop goes on (the
+ * workers ride it out by themselves); any other failure, or an outage that
+ * lasts too long, ends the run (the workers are told to stop).
+ */
 static void observe(struct runner *r, uint64_t now)
 {
-    int rc = kwq_stats(r->c, r->cfg->queue, &r->st);
+    int rc = 0;
 
+    if (r->outage.since_ms) {
+        if (now < r->outage.retry_ms)
+            return;
+        rc = cli_outage_reconnect(r->c);
+    }
+    if (rc == 0)
+        rc = kwq_stats(r->c, r->cfg->queue, &r->st);
     if (rc == 0)
         rc = gather(r);
     r->stats_ms = now;
     if (rc < 0) {
-        r->err = rc;
         progress_clear(&r->pg);
+        rc = cli_outage_failed(r->c, &r->outage, rc);
+        if (rc == 0)
+            return;
+        r->err = rc;
         stop_all(r, NULL);
         return;
+    }
+    if (r->outage.since_ms) {
+        progress_clear(&r->pg);
+        cli_outage_over(r->c, &r->outage);
     }
     show(r, false);
 }
@@ -438,7 +469,12 @@ static void tick(struct runner *r)
 
 static bool finished(const struct runner *r)
 {
-    return r->n == 0 && (r->st.drained || r->stopping || r->fatal || r->err);
+    if (r->n > 0)
+        return false;
+    if (r->fatal || r->err || got_signal > 0)
+        return true;
+    /* The last results are read once the last worker has left: wait out an outage for them. */
+    return !r->outage.since_ms && (r->st.drained || r->stopping);
 }
 
 static void loop(struct runner *r)
@@ -538,16 +574,11 @@ int runner_run(struct kwq_client *c, const struct runner_cfg *cfg, struct runner
     /* Results acked from now on: stream IDs start with the server's ms clock. */
     (void)snprintf(r.cursor, sizeof(r.cursor), "%lld-18446744073709551615",
                    (long long)r.st0.server_time_ms - 1);
+    r.outage.limit_ms = cfg->redis_retry_ms;
     loop(&r);
     check_private_redis(&r);
-    if (!r.err && !r.fatal) {
-        rc = kwq_stats(c, cfg->queue, &r.st);
-        if (rc == 0)
-            rc = gather(&r);
-        if (rc < 0)
-            r.err = rc;
+    if (!r.err && !r.fatal)
         show(&r, true);
-    }
     ret->interrupted = got_signal > 0 && !r.st.drained;
     ret->ms = progress_elapsed_ms(&r.pg);
     teardown(&r);

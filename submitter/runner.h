@@ -27,6 +27,7 @@ struct runner_cfg {
     uint64_t concurrency;        /* tasks at once per worker */
     uint64_t lease_ms;           /* worker --lease, 0 = its default */
     uint64_t timeout_ms;         /* worker --timeout, 0 = its default */
+    uint64_t redis_retry_ms;     /* how long the run and its workers ride out a Redis outage */
     bool stream;                 /* worker --stream */
     const char *password_file;   /* given to workers as KWQ_REDIS_PASSWORD_FILE, or NULL */
     const char *log_format;      /* worker --log-format, NULL: text at a terminal, else json */
@@ -61,11 +62,14 @@ bool runner_interrupted(void);
  * Run workers until the (sealed) queue drains, or until SIGINT/SIGTERM
  * (workers get SIGTERM and release their tasks; a second signal kills
  * them); runner_catch_signals() must have been called. c is a connected
- * client for stats and results. Returns 0 or an exit code after printing
- * the error: a worker's configuration error (78), workers failing over and
- * over (1), the results' output failing (1), Redis lost or the private
- * redis-server gone (69). On every error the workers get SIGTERM and
- * 30s to release their tasks, then SIGKILL (at once when the private
+ * client for stats and results. A passing Redis error (kwq_err_is_transient:
+ * unreachable, restarting, loading) is ridden out for cfg->redis_retry_ms,
+ * by the run and by its workers, which get the same bound. Returns 0 or an
+ * exit code after printing the error: a configuration error of the run's or
+ * a worker's (78), workers failing over and over (1), the results' output
+ * failing (1), Redis lost for longer than the bound or the private
+ * redis-server gone (69). On every error the workers get SIGTERM and 30s
+ * to release their tasks, then SIGKILL (at once when the private
  * redis-server is gone: nothing can be released); none outlives the call.
  */
 int runner_run(struct kwq_client *c, const struct runner_cfg *cfg, struct runner_summary *ret);

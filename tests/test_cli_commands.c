@@ -1098,13 +1098,6 @@ Test(errors, enqueue_at_maxmemory_exit_69)
     kwq_client_free(c);
 }
 
-static void nap(void)
-{
-    struct timespec ts = {.tv_sec = 0, .tv_nsec = 20 * 1000 * 1000};
-
-    (void)nanosleep(&ts, NULL);
-}
-
 /* Start kwq with args in the background, stdout and stderr to files out and err. */
 static pid_t kwq_bg(const char *const *args, const char *out, const char *err)
 {
@@ -1119,20 +1112,6 @@ static pid_t kwq_bg(const char *const *args, const char *out, const char *err)
     return pid;
 }
 
-/* Wait until the file at path contains text (the safety limit fails the test). */
-static void wait_for_text(const char *path, const char *text)
-{
-    for (time_t deadline = time(NULL) + CLI_SAFETY_S;; nap()) {
-        char *s = cli_read_file(path);
-        bool found = strstr(s, text) != NULL;
-
-        free(s);
-        if (found)
-            return;
-        cr_assert(time(NULL) < deadline, "'%s' never appeared in %s", text, path);
-    }
-}
-
 /* Once the bound of --redis-retry has passed, `kwq wait` gives up: 69, with what it tried. */
 Test(errors, wait_gives_up_after_redis_retry)
 {
@@ -1145,7 +1124,7 @@ Test(errors, wait_gives_up_after_redis_retry)
     (void)snprintf(err, sizeof(err), "%s", test_path("wait.err"));
     pid = kwq_bg((const char *const[]){KWQ_TEST_KWQ_BIN, "wait", "--redis-retry", "1s", NULL}, out,
                  err);
-    wait_for_text(err, "has never been used");
+    cli_wait_for_text(err, "has never been used");
     redis_fixture_kill(&test_redis);
     code = test_proc_wait(pid, time(NULL) + CLI_SAFETY_S);
     text = cli_read_file(err);
@@ -1156,15 +1135,7 @@ Test(errors, wait_gives_up_after_redis_retry)
 }
 
 /* AOF on, so that a restarted Redis has the queue back. */
-static void aof_cli_setup(void)
-{
-    static const char *const args[] = {"--appendonly", "yes", "--appendfsync", "always", NULL};
-
-    redis_fixture_start(&test_redis, args);
-    cli_setup_env();
-}
-
-TestSuite(outage, .init = aof_cli_setup, .fini = cli_teardown, .timeout = 120);
+TestSuite(outage, .init = cli_setup_aof, .fini = cli_teardown, .timeout = 120);
 
 /* Ack task id with result res. */
 static void ack_with(struct kwq_client *c, const char *res)
@@ -1203,9 +1174,9 @@ Test(outage, results_follow_rides_out_a_restart)
     cr_assert_eq(kwq_seal(c, "default"), 0);
     ack_with(c, "r1");
     pid = kwq_bg((const char *const[]){KWQ_TEST_KWQ_BIN, "results", "--follow", NULL}, out, err);
-    wait_for_text(out, "r1\n");
+    cli_wait_for_text(out, "r1\n");
     redis_fixture_kill(&test_redis);
-    wait_for_text(err, "; retrying for up to 1m (--redis-retry)\n");
+    cli_wait_for_text(err, "; retrying for up to 1m (--redis-retry)\n");
     redis_fixture_restart(&test_redis);
     cr_assert_eq(kwq_client_connect(c), 0, "%s", kwq_client_errstr(c));
     ack_with(c, "r2");

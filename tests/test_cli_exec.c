@@ -28,12 +28,21 @@ void cli_setup(void)
     cli_setup_env();
 }
 
+void cli_setup_aof(void)
+{
+    static const char *const args[] = {"--appendonly", "yes", "--appendfsync", "always", NULL};
+
+    (void)signal(SIGPIPE, SIG_IGN);
+    redis_fixture_start(&test_redis, args);
+    cli_setup_env();
+}
+
 void cli_setup_env(void)
 {
     static const char *const clear[] = {
         "KWQ_QUEUE", "KWQ_REDIS_PASSWORD", "KWQ_REDIS_PASSWORD_FILE", "KWQ_LOG_FORMAT",
         "KWQ_QUIET", "KWQ_WORKER_BIN",     "KWQ_MAX_WORKERS",         "KWQ_CONCURRENCY",
-        "KWQ_LEASE", "KWQ_STREAM",         "KWQ_WAIT_TIMEOUT"};
+        "KWQ_LEASE", "KWQ_STREAM",         "KWQ_WAIT_TIMEOUT",        "KWQ_REDIS_RETRY"};
 
     for (size_t i = 0; i < sizeof(clear) / sizeof(clear[0]); i++)
         (void)unsetenv(clear[i]);
@@ -181,6 +190,21 @@ char *cli_read_file(const char *path)
     if (f)
         (void)fclose(f);
     return buf;
+}
+
+void cli_wait_for_text(const char *path, const char *text)
+{
+    const struct timespec nap = {.tv_sec = 0, .tv_nsec = 20 * 1000 * 1000};
+
+    for (time_t deadline = time(NULL) + CLI_SAFETY_S;; (void)nanosleep(&nap, NULL)) {
+        char *s = cli_read_file(path);
+        bool found = strstr(s, text) != NULL;
+
+        free(s);
+        if (found)
+            return;
+        cr_assert(time(NULL) < deadline, "'%s' never appeared in %s", text, path);
+    }
 }
 
 void cli_exec_out_fd(struct cli_out *r, int out_fd, const char *const *args)

@@ -27,6 +27,9 @@ struct cli_out {
 /* Suite init/fini: start the fixture's Redis, set the environment; stop it. */
 void cli_setup(void);
 
+/* cli_setup with the append-only file on, fsynced at every write: a restart loses nothing. */
+void cli_setup_aof(void);
+
 /* The environment part of cli_setup, for suites that start test_redis themselves. */
 void cli_setup_env(void);
 void cli_teardown(void);
@@ -52,6 +55,9 @@ size_t cli_children(pid_t pid, const char *comm, pid_t *ret, size_t max);
 
 /* Whole contents of a file (malloc'd, NUL-terminated; "" when missing). */
 char *cli_read_file(const char *path);
+
+/* Wait until the file at path contains text (the safety limit, CLI_SAFETY_S, fails the test). */
+void cli_wait_for_text(const char *path, const char *text);
 
 void cli_out_free(struct cli_out *r);
 

@@ -440,6 +440,127 @@ Test(run, private_redis_exiting_mid_run_is_quoted)
     free(err);
 }
 
+/* ---- A shared Redis that restarts during a run ------------------------------------------- */
+
+TestSuite(run_outage, .init = cli_setup_aof, .fini = cli_teardown, .timeout = 600);
+
+/* Wait until the file at path has at least n lines. */
+static void wait_for_lines(const char *path, size_t n)
+{
+    for (time_t deadline = time(NULL) + CLI_SAFETY_S;; nap()) {
+        char *s = cli_read_file(path);
+        size_t lines = count_lines(s);
+
+        free(s);
+        if (lines >= n)
+            return;
+        cr_assert(time(NULL) < deadline, "%s never had %zu lines", path, n);
+    }
+}
+
+/*
+ * The shared Redis is killed mid-run and started again from its AOF: kwq
+ * says so, reconnects, and the run completes with every result exactly once
+ * (a --lease short enough that a lease granted in the outage's shadow comes
+ * back soon, long enough that none expires while Redis is away).
+ */
+Test(run_outage, shared_redis_restart_mid_run_loses_nothing)
+{
+    size_t n = 200, len;
+    char *in = items(n, &len), *out, *err;
+    struct kwq_client *c = test_client();
+    pid_t pid;
+    int code;
+
+    write_file(test_path("items.txt"), in, len);
+    pid = start_run((const char *const[]){KWQ_TEST_KWQ_BIN, "run", "--local", "-P", "2", "--lease",
+                                          "10s", "--input", test_path("items.txt"), "--", "/bin/sh",
+                                          "-c", "sleep 0.02; cat", NULL});
+    wait_for_lines(test_path("run.out"), 5);
+    redis_fixture_kill(&test_redis);
+    cli_wait_for_text(test_path("run.err"), "; retrying for up to 1m (--redis-retry)\n");
+    redis_fixture_restart(&test_redis);
+    code = wait_exit(pid);
+    out = cli_read_file(test_path("run.out"));
+    err = cli_read_file(test_path("run.err"));
+    cr_assert_eq(code, 0, "%s", err);
+    cr_assert_eq(count_lines(out), n, "%s", err);
+    for (size_t i = 0; i < n; i++) {
+        char line[32];
+        (void)snprintf(line, sizeof(line), "item-%zu", i);
+        cr_assert_eq(cli_count_line(out, line), 1, "%s", line);
+    }
+    cr_assert_not_null(strstr(err, "kwq: Redis at "), "%s", err);
+    cr_assert_not_null(strstr(err, " answers again after "), "%s", err);
+    cr_assert_not_null(strstr(err, "kwq: finished: 200 done, "), "%s", err);
+    cr_assert_null(strstr(err, "ended with status"), "%s", err);
+    cr_assert_eq(kwq_client_connect(c), 0, "%s", kwq_client_errstr(c));
+    cr_assert_eq(cli_stats(c, "default").done, n);
+    free(out);
+    free(err);
+    free(in);
+    kwq_client_free(c);
+}
+
+/*
+ * Redis gone for longer than --redis-retry: the run stops with 69 and says
+ * why. Its workers got the same bound: those that give up first are not
+ * taken for failing workers.
+ */
+Test(run_outage, redis_gone_past_redis_retry_exit_69)
+{
+    size_t n = 200, len;
+    char *in = items(n, &len), *err;
+    pid_t pid;
+    int code;
+
+    write_file(test_path("items.txt"), in, len);
+    pid = start_run((const char *const[]){KWQ_TEST_KWQ_BIN, "run", "--local", "-P", "2",
+                                          "--redis-retry", "1s", "--input", test_path("items.txt"),
+                                          "--", "/bin/sh", "-c", "sleep 0.02; cat", NULL});
+    wait_for_lines(test_path("run.out"), 5);
+    redis_fixture_kill(&test_redis);
+    code = wait_exit(pid);
+    err = cli_read_file(test_path("run.err"));
+    cr_assert_eq(code, KWQ_EXIT_UNAVAILABLE, "%s", err);
+    cr_assert_not_null(strstr(err, "; retrying for up to 1s (--redis-retry)\n"), "%s", err);
+    cr_assert_not_null(strstr(err, "\nkwq: the run stopped: cannot connect to Redis at "), "%s",
+                       err);
+    cr_assert_null(strstr(err, "keeps failing"), "%s", err);
+    cr_assert_null(strstr(err, "ended with status"), "%s", err);
+    free(err);
+    free(in);
+}
+
+/*
+ * Redis restarts asking for a password nobody gave. The lost connection is
+ * an outage to ride out; the refused reconnection is a configuration error
+ * that ends the run with 78 at once, not after the 10 minutes of
+ * --redis-retry. kwq finds out first: the worker sits in a long handler,
+ * its lease not due for renewal (it stops when that handler ends).
+ */
+Test(run_outage, redis_back_with_a_password_ends_the_run_78)
+{
+    char *err;
+    pid_t pid;
+    int code;
+
+    write_file(test_path("items.txt"), "a\nb\nc\nd\n", 8);
+    pid = start_run((const char *const[]){
+        KWQ_TEST_KWQ_BIN, "run", "--local", "-P", "2", "--lease", "60s", "--redis-retry", "10m",
+        "--input", test_path("items.txt"), "--", "/bin/sh", "-c", "sleep 4; cat", NULL});
+    wait_for_lines(test_path("run.out"), 1); /* the workers have just started their next task */
+    redis_fixture_restart_loading(&test_redis,
+                                  (const char *const[]){"--requirepass", "not-given", NULL});
+    code = wait_exit(pid);
+    err = cli_read_file(test_path("run.err"));
+    cr_assert_eq(code, KWQ_EXIT_CONFIG, "%s", err);
+    cr_assert_not_null(strstr(err, "\nkwq: the run stopped: Redis requires a password; set "
+                                   "KWQ_REDIS_PASSWORD or --redis-password-file\n"),
+                       "%s", err);
+    free(err);
+}
+
 /*
  * Ctrl-C twice: the second kills the workers at once and says so once; what
  * their handlers started (a sleep under sh) does not outlive kwq either.
