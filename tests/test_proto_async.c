@@ -884,6 +884,183 @@ Test(async, a_callback_may_call_again_and_may_disconnect)
     ev_loop_destroy(loop);
 }
 
+Test(async, free_fails_the_outstanding_calls_first)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_async *a = async_client(loop);
+    const int want[] = {KWQ_ECONN, KWQ_ECONN};
+
+    cr_assert(eq(int, kwq_async_wait(a, TP_QUEUE, 5000, on_flag, TAG(0)), 0));
+    cr_assert(eq(int, kwq_async_drained(a, TP_QUEUE, on_flag, TAG(1)), 0));
+    kwq_async_free(a);
+    assert_codes(want, 2);
+    ev_run(loop, EVRUN_NOWAIT);
+    cr_assert(eq(sz, ncalls, 2));
+    ev_loop_destroy(loop);
+}
+
+/* ---- Chaos: every call gets exactly one callback --------------------------------------- */
+
+#define CHAOS_TAGS 200000
+
+static struct {
+    struct kwq_async *a;
+    unsigned char seen[CHAOS_TAGS]; /* callbacks per tag */
+    int next;                       /* tags handed out */
+    size_t made, answered, failed, connects;
+    bool stop;
+    unsigned seed;
+} chaos;
+
+static void chaos_refill(void);
+
+static void chaos_answer(int rc, void *data)
+{
+    int tag = (int)(intptr_t)data;
+
+    cr_assert(lt(int, tag, chaos.next));
+    cr_assert(eq(int, chaos.seen[tag], 0), "call %d called back twice", tag);
+    chaos.seen[tag] = 1;
+    chaos.answered++;
+    chaos.failed += rc < 0;
+    if (chaos.stop)
+        return;
+    /* Now and then give up on the connection from inside a callback. */
+    if (rand_r(&chaos.seed) % 40 == 0)
+        kwq_async_disconnect(chaos.a);
+    chaos_refill();
+}
+
+static void chaos_flag(struct kwq_async *a, int rc, bool flag, void *data)
+{
+    (void)a;
+    (void)flag;
+    chaos_answer(rc, data);
+}
+
+static void chaos_status(struct kwq_async *a, int rc, const int *st, size_t n, void *data)
+{
+    (void)a;
+    (void)st;
+    (void)n;
+    chaos_answer(rc, data);
+}
+
+static void chaos_lease(struct kwq_async *a, int rc, struct kwq_lease_result *r, void *data)
+{
+    struct kwq_ack acks[4];
+
+    /* Ack what was leased, as a worker would, before anything else can happen. */
+    for (size_t i = 0; r && i < r->n && i < 4; i++)
+        acks[i] = (struct kwq_ack){.id = r->tasks[i].id, .token = r->tasks[i].token};
+    if (r && r->n && !chaos.stop &&
+        kwq_async_ack(a, TP_QUEUE, acks, r->n, chaos_status, (void *)(intptr_t)chaos.next) == 0) {
+        chaos.next++;
+        chaos.made++;
+    }
+    chaos_answer(rc, data);
+}
+
+static void chaos_connected(struct kwq_async *a, int rc, void *data)
+{
+    chaos_flag(a, rc, false, data);
+}
+
+static void chaos_refill(void)
+{
+    struct kwq_lease_ref ref = {.id = "99", .token = 1};
+
+    while (!chaos.stop && chaos.next < CHAOS_TAGS - 10) {
+        void *tag = (void *)(intptr_t)chaos.next;
+        int rc;
+
+        if (!kwq_async_is_connected(chaos.a)) {
+            rc = kwq_async_connect(chaos.a, chaos_connected, tag);
+            chaos.connects += rc == 0;
+        } else if (kwq_async_pending(chaos.a) >= 8) {
+            return;
+        } else {
+            switch (rand_r(&chaos.seed) % 4) {
+            case 0:
+                rc = kwq_async_lease(chaos.a, TP_QUEUE, 4, 60000, chaos_lease, tag);
+                break;
+            case 1:
+                rc = kwq_async_renew(chaos.a, TP_QUEUE, &ref, 1, 60000, chaos_status, tag);
+                break;
+            case 2:
+                rc = kwq_async_wait(chaos.a, TP_QUEUE, 5, chaos_flag, tag);
+                break;
+            default:
+                rc = kwq_async_drained(chaos.a, TP_QUEUE, chaos_flag, tag);
+                break;
+            }
+        }
+        if (rc != 0)
+            return; /* connecting already, or Redis refuses for now: the timer comes back */
+        chaos.next++;
+        chaos.made++;
+    }
+}
+
+static void chaos_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    static int n;
+
+    (void)loop;
+    (void)w;
+    (void)revents;
+    /* Every 15th tick (300 ms) stop Redis for about 150 ms: past the 100 ms deadline. */
+    if (++n % 15 == 0)
+        cr_assert(eq(int, kill(test_redis.pid, SIGSTOP), 0));
+    else if (n % 15 == 8)
+        cr_assert(eq(int, kill(test_redis.pid, SIGCONT), 0));
+    chaos_refill();
+}
+
+Test(async, chaos_every_call_gets_exactly_one_callback)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_client *c = tp_client(NULL);
+    struct kwq_client_opts o;
+    ev_timer tick;
+    ev_tstamp end;
+
+    tp_enqueue_n(c, TP_QUEUE, "t", 2000);
+    kwq_client_opts_init(&o);
+    o.url = test_redis.url;
+    o.command_timeout_ms = 100;
+    o.connect_timeout_ms = 100;
+    chaos.a = kwq_async_new(loop, &o);
+    chaos.seed = 8;
+    ev_timer_init(&tick, chaos_tick, 0.02, 0.02);
+    ev_timer_start(loop, &tick);
+    chaos_refill();
+    end = ev_time() + 3;
+    while (ev_time() < end)
+        ev_run(loop, EVRUN_ONCE);
+    chaos.stop = true;
+    ev_timer_stop(loop, &tick);
+    cr_assert(eq(int, kill(test_redis.pid, SIGCONT), 0));
+    while (kwq_async_pending(chaos.a) > 0) {
+        cr_assert(lt(dbl, ev_time(), end + 5), "%zu calls never called back",
+                  kwq_async_pending(chaos.a));
+        ev_run(loop, EVRUN_ONCE);
+    }
+    kwq_async_free(chaos.a);
+    ev_run(loop, EVRUN_NOWAIT);
+    cr_assert(eq(sz, chaos.answered, chaos.made));
+    for (int i = 0; i < chaos.next; i++)
+        cr_assert(eq(int, chaos.seen[i], 1), "call %d", i);
+    cr_log_info("chaos: %zu calls, %zu failed, %zu connects", chaos.made, chaos.failed,
+                chaos.connects);
+    /* The run did what it is for: many calls, some failed, several reconnects. */
+    cr_assert(gt(sz, chaos.made, 200), "%zu calls", chaos.made);
+    cr_assert(gt(sz, chaos.failed, 0));
+    cr_assert(gt(sz, chaos.connects, 3), "%zu connects", chaos.connects);
+    kwq_client_free(c);
+    ev_loop_destroy(loop);
+}
+
 /* ---- Arguments are copied --------------------------------------------------------------- */
 
 Test(async, arguments_may_be_freed_right_after_the_call)
