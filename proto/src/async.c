@@ -413,7 +413,11 @@ static void handle_reply(struct kwq_async *a, redisAsyncContext *ac, redisReply 
             return;
     }
     part_done(a, r, rc);
-    /* A Redis still loading its data refuses everything for a while: start over later. */
+    /*
+     * A passing state of the server (still loading its data, a busy script:
+     * kwq__reply_error's drop) refuses every call for a while: start over,
+     * as the synchronous client does.
+     */
     if (drop && a->ac == ac) {
         kwq__fail(a->c, rc, "%s", r->err ? r->err : kwq_strerror(rc));
         kwq__async_fail_all(a, rc, true);
