@@ -187,6 +187,17 @@ static void assert_codes(const int *rc, size_t n)
     }
 }
 
+/* Run CONFIG SET name value on the test's server. */
+static void config_set(const char *name, const char *value)
+{
+    redisContext *r = tp_redis();
+    redisReply *rep = redisCommand(r, "CONFIG SET %s %s", name, value);
+
+    cr_assert(rep != NULL && rep->type == REDIS_REPLY_STATUS);
+    freeReplyObject(rep);
+    redisFree(r);
+}
+
 static void async_setup(void)
 {
     redis_setup();
@@ -646,6 +657,52 @@ Test(async, writing_to_a_dead_server_does_not_raise_sigpipe)
     kwq_async_free(a);
     ev_loop_destroy(loop);
     redis_fixture_restart(&test_redis);
+}
+
+/*
+ * A script past the busy threshold makes Redis refuse everything (BUSY): a
+ * passing state, so the connection is dropped and every call gets KWQ_ECONN.
+ */
+Test(async, a_busy_server_drops_the_connection)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_async *a;
+    redisContext *busy = tp_redis(), *r = tp_redis();
+    const int want[] = {KWQ_ECONN, KWQ_ECONN};
+    redisReply *rep;
+    int done = 0;
+
+    config_set("busy-reply-threshold", "50");
+    a = async_client(loop);
+    /* Sent, never read: the script runs until SCRIPT KILL. */
+    cr_assert(eq(int, redisAppendCommand(busy, "EVAL %s 0", "while true do end"), REDIS_OK));
+    while (!done)
+        cr_assert(eq(int, redisBufferWrite(busy, &done), REDIS_OK));
+    for (bool is_busy = false; !is_busy;) {
+        rep = redisCommand(r, "PING");
+        cr_assert(rep != NULL);
+        is_busy = rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "BUSY", 4) == 0;
+        freeReplyObject(rep);
+    }
+    cr_assert(eq(int, kwq_async_drained(a, TP_QUEUE, on_flag, TAG(0)), 0));
+    cr_assert(eq(int, kwq_async_drained(a, TP_QUEUE, on_flag, TAG(1)), 0));
+    run_until(loop, 2, 10);
+    assert_codes(want, 2);
+    cr_assert(tp_contains(calls[0].err, "(BUSY)"), "%s", calls[0].err);
+    tp_assert_str_eq(calls[1].err, calls[0].err);
+    cr_assert(not(kwq_async_is_connected(a)));
+
+    rep = redisCommand(r, "SCRIPT KILL");
+    cr_assert(rep != NULL && rep->type == REDIS_REPLY_STATUS, "%s", rep ? rep->str : "?");
+    freeReplyObject(rep);
+    forget_calls();
+    cr_assert(eq(int, kwq_async_connect(a, on_connect, TAG(0)), 0));
+    run_until(loop, 1, 10);
+    cr_assert(eq(int, calls[0].rc, 0), "%s", calls[0].err);
+    redisFree(busy);
+    redisFree(r);
+    kwq_async_free(a);
+    ev_loop_destroy(loop);
 }
 
 /* ---- Scripts lost ------------------------------------------------------------------- */
@@ -1140,17 +1197,6 @@ Test(async, connection_is_close_on_exec)
     cr_assert(eq(int, sockets_without_cloexec(), before));
     kwq_async_free(a);
     ev_loop_destroy(loop);
-}
-
-/* Run CONFIG SET name value on the test's server. */
-static void config_set(const char *name, const char *value)
-{
-    redisContext *r = tp_redis();
-    redisReply *rep = redisCommand(r, "CONFIG SET %s %s", name, value);
-
-    cr_assert(rep != NULL && rep->type == REDIS_REPLY_STATUS);
-    freeReplyObject(rep);
-    redisFree(r);
 }
 
 /* Connect a new client with password (may be NULL); the callback's code. The caller frees *ret. */
