@@ -480,6 +480,30 @@ Test(async, pipelined_calls_answer_in_call_order)
     ev_loop_destroy(loop);
 }
 
+/* The loop's clock is that of its last wake-up: a call made long after still gets its whole time. */
+Test(async, a_call_made_long_after_the_loop_woke_gets_its_whole_time)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_client_opts o;
+    struct kwq_async *a;
+    const int want[] = {0, 0};
+
+    kwq_client_opts_init(&o);
+    o.url = test_redis.url;
+    o.connect_timeout_ms = 300;
+    o.command_timeout_ms = 300;
+    a = kwq_async_new(loop, &o);
+    cr_assert(eq(int, usleep(400 * 1000), 0));
+    cr_assert(eq(int, kwq_async_connect(a, on_connect, TAG(0)), 0));
+    run_until(loop, 1, 10);
+    cr_assert(eq(int, usleep(400 * 1000), 0));
+    cr_assert(eq(int, kwq_async_drained(a, TP_QUEUE, on_flag, TAG(1)), 0));
+    run_until(loop, 2, 10);
+    assert_codes(want, 2);
+    kwq_async_free(a);
+    ev_loop_destroy(loop);
+}
+
 /* ---- A Redis that stops answering ------------------------------------------------- */
 
 struct ticker {

@@ -244,8 +244,16 @@ static void arm(struct kwq_async *a, ev_tstamp at)
 
 int kwq__async_submit(struct kwq_async *a, struct kwq__req *r, uint64_t budget_ms)
 {
-    ev_tstamp deadline = ev_now(a->loop) + (ev_tstamp)budget_ms / 1000.;
+    ev_tstamp deadline;
     int rc = 0;
+
+    /*
+     * The loop's time is that of its last wake-up: a call made after a long
+     * callback, or before the loop first ran, would start with part of its
+     * time already gone.
+     */
+    ev_now_update(a->loop);
+    deadline = ev_now(a->loop) + (ev_tstamp)budget_ms / 1000.;
 
     /*
      * Replies come in call order, so a call cannot be answered before the
