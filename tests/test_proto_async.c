@@ -246,6 +246,32 @@ Test(async_nosrv, errors_at_call_time_never_call_back)
     ev_loop_destroy(loop);
 }
 
+/* Nothing listens on loopback port 1: the refusal comes through the callback (or at once). */
+Test(async_nosrv, refused_tcp_connection_is_econn)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_client_opts o;
+    struct kwq_async *a;
+    int rc;
+
+    kwq_client_opts_init(&o);
+    o.url = "redis://:secret-pw@127.0.0.1:1/0";
+    a = kwq_async_new(loop, &o);
+    rc = kwq_async_connect(a, on_connect, TAG(0));
+    if (rc == 0) {
+        run_until(loop, 1, 10);
+        rc = calls[0].rc;
+    }
+    cr_assert(eq(int, rc, KWQ_ECONN), "%s", kwq_async_errstr(a));
+    cr_assert(
+        tp_contains(kwq_async_errstr(a), "cannot connect to Redis at redis://:***@127.0.0.1:1"),
+        "%s", kwq_async_errstr(a));
+    cr_assert(not(tp_contains(kwq_async_errstr(a), "secret-pw")));
+    cr_assert(not(kwq_async_is_connected(a)));
+    kwq_async_free(a);
+    ev_loop_destroy(loop);
+}
+
 /* ---- Same answers as the synchronous client ---------------------------------- */
 
 TestSuite(async, .init = async_setup, .fini = async_teardown);
@@ -1279,5 +1305,46 @@ Test(async, wrong_password_is_eauth_through_the_callback)
     kwq_async_free(a);
     cr_assert(eq(int, connect_outcome(loop, "right-one", &a), 0), "%s", calls[0].err);
     kwq_async_free(a);
+    ev_loop_destroy(loop);
+}
+
+/* ---- TCP, with the password and db in the URL ---------------------------------------- */
+
+static char tcp_port[16];
+
+static void tcp_setup(void)
+{
+    static const char *args[] = {"--port", tcp_port, "--bind", "127.0.0.1", NULL};
+
+    tp_free_port(tcp_port, sizeof(tcp_port));
+    redis_fixture_start(&test_redis, args);
+    config_set("requirepass", "tcp-pw");
+    forget_calls();
+}
+
+TestSuite(async_tcp, .init = tcp_setup, .fini = async_teardown);
+
+Test(async_tcp, password_and_db_from_the_url)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_client_opts o;
+    struct kwq_client *c;
+    struct kwq_async *a;
+    char url[200];
+
+    (void)snprintf(url, sizeof(url), "redis://:tcp-pw@127.0.0.1:%s/2", tcp_port);
+    c = tp_client(url);
+    tp_enqueue(c, TP_QUEUE, "over tcp", NULL);
+    kwq_client_opts_init(&o);
+    o.url = url;
+    a = async_opts(loop, &o);
+    cr_assert(eq(int, kwq_async_lease(a, TP_QUEUE, 1, 60000, on_lease, TAG(0)), 0));
+    run_until(loop, 1, 10);
+    cr_assert(eq(sz, calls[0].n, 1), "%s", calls[0].err);
+    tp_assert_str_eq(calls[0].lease.tasks[0].payload, "over tcp");
+    tp_assert_str_eq(kwq_async_url_redacted(a), kwq_client_url_redacted(c));
+    cr_assert(not(tp_contains(kwq_async_url_redacted(a), "tcp-pw")));
+    kwq_async_free(a);
+    kwq_client_free(c);
     ev_loop_destroy(loop);
 }
