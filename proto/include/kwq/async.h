@@ -5,10 +5,11 @@
  *
  * It shares the argument builders and reply parsers of the synchronous
  * client (kwq/client.h): the same scripts, the same statuses, the same
- * errors. Only the transport differs. No call ever blocks: connecting
- * (TCP or unix connect, AUTH, SELECT, the server checks, SCRIPT LOAD) is a
- * sequence of replies on the loop, and every command has a deadline kept by
- * a loop timer (hiredis 0.14 has none of its own).
+ * errors. Only the transport differs. No call waits for Redis (but see the
+ * note on TCP host names below): connecting (TCP or unix connect, AUTH,
+ * SELECT, the server checks, SCRIPT LOAD) is a sequence of replies on the
+ * loop, and every command has a deadline kept by a loop timer (hiredis 0.14
+ * has none of its own).
  *
  * Conventions:
  * - A call that returns an error (< 0) never calls its callback, and the
@@ -25,8 +26,10 @@
  * - Data handed to a callback (statuses, outcomes, a lease result) is valid
  *   only during the callback, except tasks the callback takes from a lease
  *   result (see kwq_async_lease_cb).
- * - Callbacks may make new calls on the same client. kwq_async_free must
- *   not be called from a callback of that client; kwq_async_disconnect may.
+ * - Callbacks run from the loop, or from kwq_async_disconnect/kwq_async_free,
+ *   never from inside the call that made them. They may make new calls on
+ *   the same client. kwq_async_free must not be called from a callback of
+ *   that client; kwq_async_disconnect may.
  * - NOSCRIPT (Redis restarted or SCRIPT FLUSH) is handled inside: the
  *   script is loaded again and the call repeated once.
  * - Commands are pipelined: several calls may be outstanding at once, and
@@ -99,7 +102,7 @@ void kwq_async_disconnect(struct kwq_async *a);
 /* True when connected and the handshake is complete. */
 bool kwq_async_is_connected(const struct kwq_async *a);
 
-/* Calls made whose callbacks have not run yet. */
+/* Calls made (a connect included) whose callbacks have not run yet. */
 size_t kwq_async_pending(const struct kwq_async *a);
 
 /* One line naming the last failure, "" when none. */
