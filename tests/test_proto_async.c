@@ -7,7 +7,9 @@
  * disconnect; arguments freed right after the call.
  */
 #include <dirent.h>
+#include <dlfcn.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -268,6 +270,26 @@ Test(async_nosrv, refused_tcp_connection_is_econn)
         "%s", kwq_async_errstr(a));
     cr_assert(not(tp_contains(kwq_async_errstr(a), "secret-pw")));
     cr_assert(not(kwq_async_is_connected(a)));
+    kwq_async_free(a);
+    ev_loop_destroy(loop);
+}
+
+Test(async_nosrv, unknown_host_is_econn)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_client_opts o;
+    struct kwq_async *a;
+
+    kwq_client_opts_init(&o);
+    o.url = "redis://nonexistent.invalid:6379";
+    a = kwq_async_new(loop, &o);
+    cr_assert(eq(int, kwq_async_connect(a, on_connect, TAG(0)), 0), "%s", kwq_async_errstr(a));
+    run_until(loop, 1, 20);
+    /* A resolver that cannot answer in time makes it a timeout instead. */
+    cr_assert(calls[0].rc == KWQ_ECONN || calls[0].rc == KWQ_ETIMEOUT, "%s", calls[0].err);
+    if (calls[0].rc == KWQ_ECONN)
+        cr_assert(tp_contains(calls[0].err, "cannot look up nonexistent.invalid"), "%s",
+                  calls[0].err);
     kwq_async_free(a);
     ev_loop_destroy(loop);
 }
@@ -1347,4 +1369,97 @@ Test(async_tcp, password_and_db_from_the_url)
     kwq_async_free(a);
     kwq_client_free(c);
     ev_loop_destroy(loop);
+}
+
+/*
+ * A slow DNS: this program's getaddrinfo takes the place of libc's for the
+ * whole process (libkwq and hiredis included). SLOW_HOST answers 127.0.0.1
+ * after SLOW_LOOKUP_US; every other name goes to libc.
+ */
+#define SLOW_HOST      "slow.kwq.invalid"
+#define SLOW_LOOKUP_US 600000
+
+int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
+                struct addrinfo **res)
+{
+    int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
+    void *sym = dlsym(RTLD_NEXT, "getaddrinfo");
+
+    memcpy(&real, &sym, sizeof(real));
+    if (node && strcmp(node, SLOW_HOST) == 0) {
+        (void)usleep(SLOW_LOOKUP_US);
+        node = "127.0.0.1";
+    }
+    return real(node, service, hints, res);
+}
+
+/* A client for the TCP server by the slow host name, with connect_timeout_ms. */
+static struct kwq_async *slow_host_client(struct ev_loop *loop, unsigned connect_timeout_ms)
+{
+    struct kwq_client_opts o;
+    char url[200];
+
+    (void)snprintf(url, sizeof(url), "redis://:tcp-pw@" SLOW_HOST ":%s/0", tcp_port);
+    kwq_client_opts_init(&o);
+    o.url = url;
+    o.connect_timeout_ms = connect_timeout_ms;
+    return kwq_async_new(loop, &o);
+}
+
+/* getaddrinfo has no non-blocking form: the lookup runs apart while the loop goes on. */
+Test(async_tcp, a_slow_host_lookup_does_not_block_the_loop)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_async *a = slow_host_client(loop, 10000);
+    struct ticker t;
+
+    ticker_start(loop, &t, 0.02);
+    cr_assert(eq(int, kwq_async_connect(a, on_connect, TAG(0)), 0), "%s", kwq_async_errstr(a));
+    run_until(loop, 1, 20);
+    ev_timer_stop(loop, &t.w);
+    cr_assert(eq(int, calls[0].rc, 0), "%s", calls[0].err);
+    /* About 30 ticks in 600 ms; a loop blocked in the lookup would see none. */
+    cr_assert(ge(int, t.ticks, 10), "ticks: %d", t.ticks);
+    cr_assert(eq(int, kwq_async_drained(a, TP_QUEUE, on_flag, TAG(1)), 0));
+    run_until(loop, 2, 10);
+    cr_assert(eq(int, calls[1].rc, 0), "%s", calls[1].err);
+    cr_assert(tp_contains(kwq_async_url_redacted(a), "redis://:***@" SLOW_HOST ":"), "%s",
+              kwq_async_url_redacted(a));
+    kwq_async_free(a);
+    ev_loop_destroy(loop);
+}
+
+Test(async_tcp, a_lookup_past_the_deadline_times_out_and_is_let_go)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_async *a = slow_host_client(loop, 200);
+    struct ticker t;
+
+    cr_assert(eq(int, kwq_async_connect(a, on_connect, TAG(0)), 0), "%s", kwq_async_errstr(a));
+    run_until(loop, 1, 20);
+    cr_assert(eq(int, calls[0].rc, KWQ_ETIMEOUT), "%s", calls[0].err);
+    cr_assert(not(kwq_async_is_connected(a)));
+    /* The lookup ends later, alone: nothing more happens to the client. */
+    ticker_start(loop, &t, 0.05);
+    while (t.ticks < 16)
+        ev_run(loop, EVRUN_ONCE);
+    ev_timer_stop(loop, &t.w);
+    cr_assert(eq(sz, ncalls, 1));
+    cr_assert(eq(sz, kwq_async_pending(a), 0));
+    kwq_async_free(a);
+    ev_loop_destroy(loop);
+}
+
+Test(async_tcp, free_during_a_lookup)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_async *a = slow_host_client(loop, 10000);
+
+    cr_assert(eq(int, kwq_async_connect(a, on_connect, TAG(0)), 0), "%s", kwq_async_errstr(a));
+    kwq_async_free(a);
+    cr_assert(eq(sz, ncalls, 1));
+    cr_assert(eq(int, calls[0].rc, KWQ_ECONN), "%s", calls[0].err);
+    ev_loop_destroy(loop);
+    /* The lookup finishes after both are gone and must touch neither. */
+    (void)usleep(SLOW_LOOKUP_US + 200000);
 }

@@ -5,11 +5,10 @@
  *
  * It shares the argument builders and reply parsers of the synchronous
  * client (kwq/client.h): the same scripts, the same statuses, the same
- * errors. Only the transport differs. No call waits for Redis (but see the
- * note on TCP host names below): connecting (TCP or unix connect, AUTH,
- * SELECT, the server checks, SCRIPT LOAD) is a sequence of replies on the
- * loop, and every command has a deadline kept by a loop timer (hiredis 0.14
- * has none of its own).
+ * errors. Only the transport differs. No call ever blocks: connecting (the
+ * host name lookup, TCP or unix connect, AUTH, SELECT, the server checks,
+ * SCRIPT LOAD) is a sequence of events on the loop, and every command has a
+ * deadline kept by a loop timer (hiredis 0.14 has none of its own).
  *
  * Conventions:
  * - A call that returns an error (< 0) never calls its callback, and the
@@ -48,9 +47,10 @@
  * - SIGPIPE: writes happen with SIGPIPE blocked in the loop's thread, as in
  *   the synchronous client, so a write to a closed connection fails with
  *   EPIPE instead of killing the process; nothing needs to be done about it.
- * - A TCP host name is resolved (getaddrinfo) inside kwq_async_connect, which
- *   blocks the loop for as long as the resolver takes: give an address or a
- *   unix:// socket where that matters.
+ * - A TCP host name (not an address) is looked up in a short-lived thread,
+ *   since getaddrinfo cannot be asked without blocking; the lookup counts in
+ *   connect_timeout_ms, and one given up on finishes alone. That thread
+ *   blocks every signal, so signals still reach the program's own threads.
  */
 #ifndef KWQ_ASYNC_H
 #define KWQ_ASYNC_H
