@@ -1406,6 +1406,25 @@ static struct kwq_async *slow_host_client(struct ev_loop *loop, unsigned connect
     return kwq_async_new(loop, &o);
 }
 
+/* A real lookup: localhost reaches the server listening on 127.0.0.1 (IPv4 asked first). */
+Test(async_tcp, localhost_is_looked_up)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_client_opts o;
+    struct kwq_async *a;
+    char url[200];
+
+    (void)snprintf(url, sizeof(url), "redis://:tcp-pw@localhost:%s/0", tcp_port);
+    kwq_client_opts_init(&o);
+    o.url = url;
+    a = async_opts(loop, &o);
+    cr_assert(eq(int, kwq_async_drained(a, TP_QUEUE, on_flag, TAG(0)), 0));
+    run_until(loop, 1, 10);
+    cr_assert(eq(int, calls[0].rc, 0), "%s", calls[0].err);
+    kwq_async_free(a);
+    ev_loop_destroy(loop);
+}
+
 /* getaddrinfo has no non-blocking form: the lookup runs apart while the loop goes on. */
 Test(async_tcp, a_slow_host_lookup_does_not_block_the_loop)
 {

@@ -53,10 +53,15 @@ static void *lookup(void *arg)
     char ip[INET6_ADDRSTRLEN] = "";
     int gai;
 
+    /* IPv4 first, as hiredis's own connect asks (the synchronous client's). */
     memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
+    hints.ai_family = AF_INET;
     hints.ai_socktype = SOCK_STREAM;
     gai = getaddrinfo(j->host, NULL, &hints, &res);
+    if (gai != 0) {
+        hints.ai_family = AF_INET6;
+        gai = getaddrinfo(j->host, NULL, &hints, &res);
+    }
     if (gai == 0) {
         const void *addr =
             res->ai_family == AF_INET6
