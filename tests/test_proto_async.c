@@ -7,7 +7,9 @@
  * disconnect; arguments freed right after the call.
  */
 #include <dirent.h>
+#include <dlfcn.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -188,6 +190,17 @@ static void assert_codes(const int *rc, size_t n)
     }
 }
 
+/* Run CONFIG SET name value on the test's server. */
+static void config_set(const char *name, const char *value)
+{
+    redisContext *r = tp_redis();
+    redisReply *rep = redisCommand(r, "CONFIG SET %s %s", name, value);
+
+    cr_assert(rep != NULL && rep->type == REDIS_REPLY_STATUS);
+    freeReplyObject(rep);
+    redisFree(r);
+}
+
 static void async_setup(void)
 {
     redis_setup();
@@ -233,6 +246,52 @@ Test(async_nosrv, errors_at_call_time_never_call_back)
     run_until(loop, 0, 1);
     ev_run(loop, EVRUN_NOWAIT);
     cr_assert(eq(sz, ncalls, 0));
+    ev_loop_destroy(loop);
+}
+
+/* Nothing listens on loopback port 1: the refusal comes through the callback (or at once). */
+Test(async_nosrv, refused_tcp_connection_is_econn)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_client_opts o;
+    struct kwq_async *a;
+    int rc;
+
+    kwq_client_opts_init(&o);
+    o.url = "redis://:secret-pw@127.0.0.1:1/0";
+    a = kwq_async_new(loop, &o);
+    rc = kwq_async_connect(a, on_connect, TAG(0));
+    if (rc == 0) {
+        run_until(loop, 1, 10);
+        rc = calls[0].rc;
+    }
+    cr_assert(eq(int, rc, KWQ_ECONN), "%s", kwq_async_errstr(a));
+    cr_assert(
+        tp_contains(kwq_async_errstr(a), "cannot connect to Redis at redis://:***@127.0.0.1:1"),
+        "%s", kwq_async_errstr(a));
+    cr_assert(not(tp_contains(kwq_async_errstr(a), "secret-pw")));
+    cr_assert(not(kwq_async_is_connected(a)));
+    kwq_async_free(a);
+    ev_loop_destroy(loop);
+}
+
+Test(async_nosrv, unknown_host_is_econn)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_client_opts o;
+    struct kwq_async *a;
+
+    kwq_client_opts_init(&o);
+    o.url = "redis://nonexistent.invalid:6379";
+    a = kwq_async_new(loop, &o);
+    cr_assert(eq(int, kwq_async_connect(a, on_connect, TAG(0)), 0), "%s", kwq_async_errstr(a));
+    run_until(loop, 1, 20);
+    /* A resolver that cannot answer in time makes it a timeout instead. */
+    cr_assert(calls[0].rc == KWQ_ECONN || calls[0].rc == KWQ_ETIMEOUT, "%s", calls[0].err);
+    if (calls[0].rc == KWQ_ECONN)
+        cr_assert(tp_contains(calls[0].err, "cannot look up nonexistent.invalid"), "%s",
+                  calls[0].err);
+    kwq_async_free(a);
     ev_loop_destroy(loop);
 }
 
@@ -476,6 +535,30 @@ Test(async, pipelined_calls_answer_in_call_order)
     ev_loop_destroy(loop);
 }
 
+/* The loop's clock is that of its last wake-up: a call made long after still gets its whole time. */
+Test(async, a_call_made_long_after_the_loop_woke_gets_its_whole_time)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_client_opts o;
+    struct kwq_async *a;
+    const int want[] = {0, 0};
+
+    kwq_client_opts_init(&o);
+    o.url = test_redis.url;
+    o.connect_timeout_ms = 300;
+    o.command_timeout_ms = 300;
+    a = kwq_async_new(loop, &o);
+    cr_assert(eq(int, usleep(400 * 1000), 0));
+    cr_assert(eq(int, kwq_async_connect(a, on_connect, TAG(0)), 0));
+    run_until(loop, 1, 10);
+    cr_assert(eq(int, usleep(400 * 1000), 0));
+    cr_assert(eq(int, kwq_async_drained(a, TP_QUEUE, on_flag, TAG(1)), 0));
+    run_until(loop, 2, 10);
+    assert_codes(want, 2);
+    kwq_async_free(a);
+    ev_loop_destroy(loop);
+}
+
 /* ---- A Redis that stops answering ------------------------------------------------- */
 
 struct ticker {
@@ -653,6 +736,52 @@ Test(async, writing_to_a_dead_server_does_not_raise_sigpipe)
     kwq_async_free(a);
     ev_loop_destroy(loop);
     redis_fixture_restart(&test_redis);
+}
+
+/*
+ * A script past the busy threshold makes Redis refuse everything (BUSY): a
+ * passing state, so the connection is dropped and every call gets KWQ_ECONN.
+ */
+Test(async, a_busy_server_drops_the_connection)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_async *a;
+    redisContext *busy = tp_redis(), *r = tp_redis();
+    const int want[] = {KWQ_ECONN, KWQ_ECONN};
+    redisReply *rep;
+    int done = 0;
+
+    config_set("busy-reply-threshold", "50");
+    a = async_client(loop);
+    /* Sent, never read: the script runs until SCRIPT KILL. */
+    cr_assert(eq(int, redisAppendCommand(busy, "EVAL %s 0", "while true do end"), REDIS_OK));
+    while (!done)
+        cr_assert(eq(int, redisBufferWrite(busy, &done), REDIS_OK));
+    for (bool is_busy = false; !is_busy;) {
+        rep = redisCommand(r, "PING");
+        cr_assert(rep != NULL);
+        is_busy = rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "BUSY", 4) == 0;
+        freeReplyObject(rep);
+    }
+    cr_assert(eq(int, kwq_async_drained(a, TP_QUEUE, on_flag, TAG(0)), 0));
+    cr_assert(eq(int, kwq_async_drained(a, TP_QUEUE, on_flag, TAG(1)), 0));
+    run_until(loop, 2, 10);
+    assert_codes(want, 2);
+    cr_assert(tp_contains(calls[0].err, "(BUSY)"), "%s", calls[0].err);
+    tp_assert_str_eq(calls[1].err, calls[0].err);
+    cr_assert(not(kwq_async_is_connected(a)));
+
+    rep = redisCommand(r, "SCRIPT KILL");
+    cr_assert(rep != NULL && rep->type == REDIS_REPLY_STATUS, "%s", rep ? rep->str : "?");
+    freeReplyObject(rep);
+    forget_calls();
+    cr_assert(eq(int, kwq_async_connect(a, on_connect, TAG(0)), 0));
+    run_until(loop, 1, 10);
+    cr_assert(eq(int, calls[0].rc, 0), "%s", calls[0].err);
+    redisFree(busy);
+    redisFree(r);
+    kwq_async_free(a);
+    ev_loop_destroy(loop);
 }
 
 /* ---- Scripts lost ------------------------------------------------------------------- */
@@ -891,6 +1020,190 @@ Test(async, a_callback_may_call_again_and_may_disconnect)
     ev_loop_destroy(loop);
 }
 
+Test(async, free_fails_the_outstanding_calls_first)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_async *a = async_client(loop);
+    const int want[] = {KWQ_ECONN, KWQ_ECONN};
+
+    cr_assert(eq(int, kwq_async_wait(a, TP_QUEUE, 5000, on_flag, TAG(0)), 0));
+    cr_assert(eq(int, kwq_async_drained(a, TP_QUEUE, on_flag, TAG(1)), 0));
+    kwq_async_free(a);
+    assert_codes(want, 2);
+    ev_run(loop, EVRUN_NOWAIT);
+    cr_assert(eq(sz, ncalls, 2));
+    ev_loop_destroy(loop);
+}
+
+/* ---- Chaos: every call gets exactly one callback --------------------------------------- */
+
+#define CHAOS_TAGS 200000
+
+static struct {
+    struct kwq_async *a;
+    unsigned char seen[CHAOS_TAGS]; /* callbacks per tag */
+    int next;                       /* tags handed out */
+    size_t made, answered, failed, connects;
+    bool stop;
+    unsigned seed;
+} chaos;
+
+static void chaos_refill(void);
+
+static void chaos_answer(int rc, void *data)
+{
+    int tag = (int)(intptr_t)data;
+
+    cr_assert(lt(int, tag, chaos.next));
+    cr_assert(eq(int, chaos.seen[tag], 0), "call %d called back twice", tag);
+    chaos.seen[tag] = 1;
+    chaos.answered++;
+    chaos.failed += rc < 0;
+    if (chaos.stop)
+        return;
+    /* Now and then give up on the connection from inside a callback. */
+    if (rand_r(&chaos.seed) % 40 == 0)
+        kwq_async_disconnect(chaos.a);
+    chaos_refill();
+}
+
+static void chaos_flag(struct kwq_async *a, int rc, bool flag, void *data)
+{
+    (void)a;
+    (void)flag;
+    chaos_answer(rc, data);
+}
+
+static void chaos_status(struct kwq_async *a, int rc, const int *st, size_t n, void *data)
+{
+    (void)a;
+    (void)st;
+    (void)n;
+    chaos_answer(rc, data);
+}
+
+static void chaos_lease(struct kwq_async *a, int rc, struct kwq_lease_result *r, void *data)
+{
+    struct kwq_ack acks[4];
+
+    /* Ack what was leased, as a worker would, before anything else can happen. */
+    for (size_t i = 0; r && i < r->n && i < 4; i++)
+        acks[i] = (struct kwq_ack){.id = r->tasks[i].id, .token = r->tasks[i].token};
+    if (r && r->n && !chaos.stop &&
+        kwq_async_ack(a, TP_QUEUE, acks, r->n, chaos_status, (void *)(intptr_t)chaos.next) == 0) {
+        chaos.next++;
+        chaos.made++;
+    }
+    chaos_answer(rc, data);
+}
+
+static void chaos_connected(struct kwq_async *a, int rc, void *data)
+{
+    chaos_flag(a, rc, false, data);
+}
+
+static void chaos_refill(void)
+{
+    struct kwq_lease_ref ref = {.id = "99", .token = 1};
+
+    while (!chaos.stop && chaos.next < CHAOS_TAGS - 10) {
+        void *tag = (void *)(intptr_t)chaos.next;
+        int rc;
+
+        if (!kwq_async_is_connected(chaos.a)) {
+            rc = kwq_async_connect(chaos.a, chaos_connected, tag);
+            chaos.connects += rc == 0;
+        } else if (kwq_async_pending(chaos.a) >= 8) {
+            return;
+        } else {
+            switch (rand_r(&chaos.seed) % 4) {
+            case 0:
+                rc = kwq_async_lease(chaos.a, TP_QUEUE, 4, 60000, chaos_lease, tag);
+                break;
+            case 1:
+                rc = kwq_async_renew(chaos.a, TP_QUEUE, &ref, 1, 60000, chaos_status, tag);
+                break;
+            case 2:
+                rc = kwq_async_wait(chaos.a, TP_QUEUE, 5, chaos_flag, tag);
+                break;
+            default:
+                rc = kwq_async_drained(chaos.a, TP_QUEUE, chaos_flag, tag);
+                break;
+            }
+        }
+        if (rc != 0)
+            return; /* connecting already, or Redis refuses for now: the timer comes back */
+        chaos.next++;
+        chaos.made++;
+    }
+}
+
+static void chaos_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    static int n;
+
+    (void)loop;
+    (void)w;
+    (void)revents;
+    /*
+     * Every 15th tick (300 ms) stop Redis for about 150 ms: past the 100 ms
+     * deadline; once a second kill it and start it again.
+     */
+    if (++n % 15 == 0) {
+        cr_assert(eq(int, kill(test_redis.pid, SIGSTOP), 0));
+    } else if (n % 15 == 8) {
+        cr_assert(eq(int, kill(test_redis.pid, SIGCONT), 0));
+    } else if (n % 50 == 11) {
+        redis_fixture_kill(&test_redis);
+        redis_fixture_restart(&test_redis);
+    }
+    chaos_refill();
+}
+
+Test(async, chaos_every_call_gets_exactly_one_callback)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_client *c = tp_client(NULL);
+    struct kwq_client_opts o;
+    ev_timer tick;
+    ev_tstamp end;
+
+    tp_enqueue_n(c, TP_QUEUE, "t", 2000);
+    kwq_client_opts_init(&o);
+    o.url = test_redis.url;
+    o.command_timeout_ms = 100;
+    o.connect_timeout_ms = 100;
+    chaos.a = kwq_async_new(loop, &o);
+    chaos.seed = 8;
+    ev_timer_init(&tick, chaos_tick, 0.02, 0.02);
+    ev_timer_start(loop, &tick);
+    chaos_refill();
+    end = ev_time() + 3;
+    while (ev_time() < end)
+        ev_run(loop, EVRUN_ONCE);
+    chaos.stop = true;
+    ev_timer_stop(loop, &tick);
+    cr_assert(eq(int, kill(test_redis.pid, SIGCONT), 0));
+    while (kwq_async_pending(chaos.a) > 0) {
+        cr_assert(lt(dbl, ev_time(), end + 5), "%zu calls never called back",
+                  kwq_async_pending(chaos.a));
+        ev_run(loop, EVRUN_ONCE);
+    }
+    kwq_async_free(chaos.a);
+    ev_run(loop, EVRUN_NOWAIT);
+    cr_assert(eq(sz, chaos.answered, chaos.made));
+    for (int i = 0; i < chaos.next; i++)
+        cr_assert(eq(int, chaos.seen[i], 1), "call %d", i);
+    cr_log_info("chaos: %zu calls, %zu failed, %zu connects", chaos.made, chaos.failed,
+                chaos.connects);
+    /* The run did what it is for: many calls, some failed, several reconnects. */
+    cr_assert(gt(sz, chaos.made, 100), "%zu calls", chaos.made);
+    cr_assert(gt(sz, chaos.failed, 0));
+    cr_assert(gt(sz, chaos.connects, 3), "%zu connects", chaos.connects);
+    kwq_client_free(c);
+    ev_loop_destroy(loop);
+}
+
 /* ---- Arguments are copied --------------------------------------------------------------- */
 
 Test(async, arguments_may_be_freed_right_after_the_call)
@@ -963,17 +1276,6 @@ Test(async, connection_is_close_on_exec)
     cr_assert(eq(int, sockets_without_cloexec(), before));
     kwq_async_free(a);
     ev_loop_destroy(loop);
-}
-
-/* Run CONFIG SET name value on the test's server. */
-static void config_set(const char *name, const char *value)
-{
-    redisContext *r = tp_redis();
-    redisReply *rep = redisCommand(r, "CONFIG SET %s %s", name, value);
-
-    cr_assert(rep != NULL && rep->type == REDIS_REPLY_STATUS);
-    freeReplyObject(rep);
-    redisFree(r);
 }
 
 /* Connect a new client with password (may be NULL); the callback's code. The caller frees *ret. */
@@ -1109,4 +1411,157 @@ Test(async, prefetch_start_and_ack_at_maxmemory)
     kwq_client_free(c);
     kwq_async_free(a);
     ev_loop_destroy(loop);
+}
+
+/* ---- TCP, with the password and db in the URL ---------------------------------------- */
+
+static char tcp_port[16];
+
+static void tcp_setup(void)
+{
+    static const char *args[] = {"--port", tcp_port, "--bind", "127.0.0.1", NULL};
+
+    tp_free_port(tcp_port, sizeof(tcp_port));
+    redis_fixture_start(&test_redis, args);
+    config_set("requirepass", "tcp-pw");
+    forget_calls();
+}
+
+TestSuite(async_tcp, .init = tcp_setup, .fini = async_teardown);
+
+Test(async_tcp, password_and_db_from_the_url)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_client_opts o;
+    struct kwq_client *c;
+    struct kwq_async *a;
+    char url[200];
+
+    (void)snprintf(url, sizeof(url), "redis://:tcp-pw@127.0.0.1:%s/2", tcp_port);
+    c = tp_client(url);
+    tp_enqueue(c, TP_QUEUE, "over tcp", NULL);
+    kwq_client_opts_init(&o);
+    o.url = url;
+    a = async_opts(loop, &o);
+    cr_assert(eq(int, kwq_async_lease(a, TP_QUEUE, 1, 60000, on_lease, TAG(0)), 0));
+    run_until(loop, 1, 10);
+    cr_assert(eq(sz, calls[0].n, 1), "%s", calls[0].err);
+    tp_assert_str_eq(calls[0].lease.tasks[0].payload, "over tcp");
+    tp_assert_str_eq(kwq_async_url_redacted(a), kwq_client_url_redacted(c));
+    cr_assert(not(tp_contains(kwq_async_url_redacted(a), "tcp-pw")));
+    kwq_async_free(a);
+    kwq_client_free(c);
+    ev_loop_destroy(loop);
+}
+
+/*
+ * A slow DNS: this program's getaddrinfo takes the place of libc's for the
+ * whole process (libkwq and hiredis included). SLOW_HOST answers 127.0.0.1
+ * after SLOW_LOOKUP_US; every other name goes to libc.
+ */
+#define SLOW_HOST      "slow.kwq.invalid"
+#define SLOW_LOOKUP_US 600000
+
+int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
+                struct addrinfo **res)
+{
+    int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
+    void *sym = dlsym(RTLD_NEXT, "getaddrinfo");
+
+    memcpy(&real, &sym, sizeof(real));
+    if (node && strcmp(node, SLOW_HOST) == 0) {
+        (void)usleep(SLOW_LOOKUP_US);
+        node = "127.0.0.1";
+    }
+    return real(node, service, hints, res);
+}
+
+/* A client for the TCP server by the slow host name, with connect_timeout_ms. */
+static struct kwq_async *slow_host_client(struct ev_loop *loop, unsigned connect_timeout_ms)
+{
+    struct kwq_client_opts o;
+    char url[200];
+
+    (void)snprintf(url, sizeof(url), "redis://:tcp-pw@" SLOW_HOST ":%s/0", tcp_port);
+    kwq_client_opts_init(&o);
+    o.url = url;
+    o.connect_timeout_ms = connect_timeout_ms;
+    return kwq_async_new(loop, &o);
+}
+
+/* A real lookup: localhost reaches the server listening on 127.0.0.1 (IPv4 asked first). */
+Test(async_tcp, localhost_is_looked_up)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_client_opts o;
+    struct kwq_async *a;
+    char url[200];
+
+    (void)snprintf(url, sizeof(url), "redis://:tcp-pw@localhost:%s/0", tcp_port);
+    kwq_client_opts_init(&o);
+    o.url = url;
+    a = async_opts(loop, &o);
+    cr_assert(eq(int, kwq_async_drained(a, TP_QUEUE, on_flag, TAG(0)), 0));
+    run_until(loop, 1, 10);
+    cr_assert(eq(int, calls[0].rc, 0), "%s", calls[0].err);
+    kwq_async_free(a);
+    ev_loop_destroy(loop);
+}
+
+/* getaddrinfo has no non-blocking form: the lookup runs apart while the loop goes on. */
+Test(async_tcp, a_slow_host_lookup_does_not_block_the_loop)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_async *a = slow_host_client(loop, 10000);
+    struct ticker t;
+
+    ticker_start(loop, &t, 0.02);
+    cr_assert(eq(int, kwq_async_connect(a, on_connect, TAG(0)), 0), "%s", kwq_async_errstr(a));
+    run_until(loop, 1, 20);
+    ev_timer_stop(loop, &t.w);
+    cr_assert(eq(int, calls[0].rc, 0), "%s", calls[0].err);
+    /* About 30 ticks in 600 ms; a loop blocked in the lookup would see none. */
+    cr_assert(ge(int, t.ticks, 10), "ticks: %d", t.ticks);
+    cr_assert(eq(int, kwq_async_drained(a, TP_QUEUE, on_flag, TAG(1)), 0));
+    run_until(loop, 2, 10);
+    cr_assert(eq(int, calls[1].rc, 0), "%s", calls[1].err);
+    cr_assert(tp_contains(kwq_async_url_redacted(a), "redis://:***@" SLOW_HOST ":"), "%s",
+              kwq_async_url_redacted(a));
+    kwq_async_free(a);
+    ev_loop_destroy(loop);
+}
+
+Test(async_tcp, a_lookup_past_the_deadline_times_out_and_is_let_go)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_async *a = slow_host_client(loop, 200);
+    struct ticker t;
+
+    cr_assert(eq(int, kwq_async_connect(a, on_connect, TAG(0)), 0), "%s", kwq_async_errstr(a));
+    run_until(loop, 1, 20);
+    cr_assert(eq(int, calls[0].rc, KWQ_ETIMEOUT), "%s", calls[0].err);
+    cr_assert(not(kwq_async_is_connected(a)));
+    /* The lookup ends later, alone: nothing more happens to the client. */
+    ticker_start(loop, &t, 0.05);
+    while (t.ticks < 16)
+        ev_run(loop, EVRUN_ONCE);
+    ev_timer_stop(loop, &t.w);
+    cr_assert(eq(sz, ncalls, 1));
+    cr_assert(eq(sz, kwq_async_pending(a), 0));
+    kwq_async_free(a);
+    ev_loop_destroy(loop);
+}
+
+Test(async_tcp, free_during_a_lookup)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_async *a = slow_host_client(loop, 10000);
+
+    cr_assert(eq(int, kwq_async_connect(a, on_connect, TAG(0)), 0), "%s", kwq_async_errstr(a));
+    kwq_async_free(a);
+    cr_assert(eq(sz, ncalls, 1));
+    cr_assert(eq(int, calls[0].rc, KWQ_ECONN), "%s", calls[0].err);
+    ev_loop_destroy(loop);
+    /* The lookup finishes after both are gone and must touch neither. */
+    (void)usleep(SLOW_LOOKUP_US + 200000);
 }

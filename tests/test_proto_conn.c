@@ -668,31 +668,13 @@ Test(conn_auth, unreadable_password_file_is_einval)
 
 static char tcp_port[16];
 
-/*
- * A port the kernel just handed out (bound to port 0, then released) rather
- * than a fixed one, so that parallel tests do not collide; a server also
- * keeps its unix socket for the fixture's readiness check.
- */
-static void pick_port(char *buf, size_t buflen)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    cr_assert(ge(int, fd, 0));
-    cr_assert(eq(int, bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0));
-    cr_assert(eq(int, getsockname(fd, (struct sockaddr *)&sa, &len), 0));
-    (void)snprintf(buf, buflen, "%u", (unsigned)ntohs(sa.sin_port));
-    (void)close(fd);
-}
-
 static void tcp_setup(void)
 {
     static const char *args[] = {"--port", tcp_port, "--bind", "127.0.0.1", NULL};
     redisContext *r;
     redisReply *rep;
 
-    pick_port(tcp_port, sizeof(tcp_port));
+    tp_free_port(tcp_port, sizeof(tcp_port));
     redis_fixture_start(&test_redis, args);
     r = tp_redis();
     rep = redisCommand(r, "CONFIG SET requirepass %s", PASSWORD);
@@ -895,7 +877,7 @@ static void repl_setup(void)
 {
     static const char *args[] = {"--port", master_port, "--bind", "127.0.0.1", NULL};
 
-    pick_port(master_port, sizeof(master_port));
+    tp_free_port(master_port, sizeof(master_port));
     redis_fixture_start(&test_redis, args);
 }
 
@@ -950,7 +932,7 @@ Test(conn_repl, master_demoted_after_connect_is_ereadonly)
     int rc;
 
     tp_enqueue(c, TP_QUEUE, "before", NULL);
-    pick_port(nowhere, sizeof(nowhere));
+    tp_free_port(nowhere, sizeof(nowhere));
     demote(nowhere);
     rc = kwq_enqueue(c, TP_QUEUE, &t, 1, NULL, NULL);
     cr_assert(eq(int, rc, KWQ_EREADONLY), "%s: %s", kwq_err_name(rc), kwq_client_errstr(c));
@@ -974,7 +956,7 @@ Test(conn_repl, master_demoted_during_a_blocking_wait)
     pid_t pid;
     int rc, st = 0;
 
-    pick_port(nowhere, sizeof(nowhere));
+    tp_free_port(nowhere, sizeof(nowhere));
     pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0) {

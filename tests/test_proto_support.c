@@ -3,10 +3,14 @@
  */
 #include "test_proto_support.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
@@ -228,4 +232,17 @@ int tp_wait_blocked_clients(redisContext *r, int n)
 int tp_contains(const char *haystack, const char *needle)
 {
     return haystack && needle && strstr(haystack, needle) != NULL;
+}
+
+void tp_free_port(char *buf, size_t buflen)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    cr_assert(ge(int, fd, 0));
+    cr_assert(eq(int, bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0));
+    cr_assert(eq(int, getsockname(fd, (struct sockaddr *)&sa, &len), 0));
+    (void)snprintf(buf, buflen, "%u", (unsigned)ntohs(sa.sin_port));
+    (void)close(fd);
 }

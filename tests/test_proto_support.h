@@ -85,6 +85,13 @@ void tp_server_wait_ms(redisContext *r, uint64_t ms);
  */
 int tp_wait_blocked_clients(redisContext *r, int n);
 
+/*
+ * A loopback TCP port the kernel just handed out (bound to port 0, then
+ * released) rather than a fixed one, so that parallel tests do not collide;
+ * a server started on it also keeps its unix socket for the fixture.
+ */
+void tp_free_port(char *buf, size_t buflen);
+
 /* True when haystack contains needle. */
 int tp_contains(const char *haystack, const char *needle);
 

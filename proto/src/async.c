@@ -42,6 +42,8 @@ struct kwq_async *kwq_async_new(struct ev_loop *loop, const struct kwq_client_op
     a->loop = loop;
     ev_init(&a->timer, on_deadline);
     a->timer.data = a;
+    ev_async_init(&a->resolved, kwq__resolve_wakeup);
+    a->resolved.data = a;
     kwq__args_init(&a->argv);
     kwq__args_init(&a->items);
     kwq__args_init(&a->keys);
@@ -244,11 +246,17 @@ static void arm(struct kwq_async *a, ev_tstamp at)
     a->timer_at = at;
 }
 
-int kwq__async_submit(struct kwq_async *a, struct kwq__req *r, uint64_t budget_ms)
+void kwq__async_enqueue(struct kwq_async *a, struct kwq__req *r, uint64_t budget_ms)
 {
-    ev_tstamp deadline = ev_now(a->loop) + (ev_tstamp)budget_ms / 1000.;
-    int rc = 0;
+    ev_tstamp deadline;
 
+    /*
+     * The loop's time is that of its last wake-up: a call made after a long
+     * callback, or before the loop first ran, would start with part of its
+     * time already gone.
+     */
+    ev_now_update(a->loop);
+    deadline = ev_now(a->loop) + (ev_tstamp)budget_ms / 1000.;
     /*
      * Replies come in call order, so a call cannot be answered before the
      * ones ahead of it (a wait, say): its time starts when theirs ends.
@@ -257,19 +265,6 @@ int kwq__async_submit(struct kwq_async *a, struct kwq__req *r, uint64_t budget_m
         deadline = a->tail->deadline;
     r->deadline = deadline;
     r->budget_ms = budget_ms;
-    r->gen = a->gen;
-    for (size_t i = 0; i < r->nparts && !rc; i++) {
-        rc = send_part(a, &r->parts[i]);
-        if (rc && i == 0) {
-            req_free(a, r);
-            return rc;
-        }
-    }
-    if (rc) {
-        /* Some parts are on their way: the callback gets the error when they are answered. */
-        r->rc = rc;
-        r->err = strdup(a->c->errstr);
-    }
     r->next = NULL;
     if (a->tail)
         a->tail->next = r;
@@ -278,6 +273,35 @@ int kwq__async_submit(struct kwq_async *a, struct kwq__req *r, uint64_t budget_m
     a->tail = r;
     a->pending++;
     arm(a, deadline);
+}
+
+int kwq__async_send(struct kwq_async *a, struct kwq__req *r)
+{
+    int rc = 0;
+
+    r->gen = a->gen;
+    for (size_t i = 0; i < r->nparts && !rc; i++) {
+        rc = send_part(a, &r->parts[i]);
+        if (rc && i == 0)
+            return rc;
+    }
+    if (rc) {
+        /* Some parts are on their way: the callback gets the error when they are answered. */
+        r->rc = rc;
+        r->err = strdup(a->c->errstr);
+    }
+    return 0;
+}
+
+int kwq__async_submit(struct kwq_async *a, struct kwq__req *r, uint64_t budget_ms)
+{
+    int rc = kwq__async_send(a, r);
+
+    if (rc) {
+        req_free(a, r);
+        return rc;
+    }
+    kwq__async_enqueue(a, r, budget_ms);
     return 0;
 }
 
@@ -320,6 +344,7 @@ void kwq__async_fail_all(struct kwq_async *a, int code, bool free_ac)
     a->state = KWQ__ASYNC_DOWN;
     a->head = a->tail = NULL;
     ev_timer_stop(a->loop, &a->timer);
+    kwq__resolve_abandon(a);
     /* Its pending callbacks run now, or when hiredis returns from the one running. */
     if (ac && free_ac)
         redisAsyncFree(ac);
@@ -417,7 +442,11 @@ static void handle_reply(struct kwq_async *a, redisAsyncContext *ac, redisReply 
     if (r->refused && !drop)
         rc = r->refused(a, r, p, rc);
     part_done(a, r, rc);
-    /* A Redis still loading its data refuses everything for a while: start over later. */
+    /*
+     * A passing state of the server (still loading its data, a busy script:
+     * kwq__reply_error's drop) refuses every call for a while: start over,
+     * as the synchronous client does.
+     */
     if (drop && a->ac == ac) {
         kwq__fail(a->c, rc, "%s", r->err ? r->err : kwq_strerror(rc));
         kwq__async_fail_all(a, rc, true);

@@ -72,10 +72,33 @@ static int build_steps(struct kwq_async *a, struct kwq__req *r, const char *pass
     return rc;
 }
 
+/* Open the connection (to ip, or to the URL's unix socket) and attach it to the loop. */
+static int open_connection(struct kwq_async *a, const char *ip)
+{
+    struct kwq_client *c = a->c;
+    redisAsyncContext *ac =
+        c->url.is_unix ? redisAsyncConnectUnix(c->url.path) : redisAsyncConnect(ip, c->url.port);
+    int rc;
+
+    if (!ac)
+        return kwq__fail(c, KWQ_ENOMEM, "out of memory connecting to Redis");
+    if (ac->err) {
+        rc =
+            kwq__fail(c, KWQ_ECONN, "cannot connect to Redis at %s: %s", c->redacted, ac->c.errstr);
+        redisAsyncFree(ac);
+        return rc;
+    }
+    /* A process the caller starts must not inherit an authenticated connection. */
+    (void)fcntl(ac->c.fd, F_SETFD, fcntl(ac->c.fd, F_GETFD) | FD_CLOEXEC);
+    rc = kwq__async_attach(a, ac);
+    if (rc)
+        redisAsyncFree(ac);
+    return rc;
+}
+
 int kwq_async_connect(struct kwq_async *a, kwq_async_connect_cb *cb, void *data)
 {
     struct kwq_client *c = a->c;
-    redisAsyncContext *ac = NULL;
     struct kwq__req *r = NULL;
     char *password = NULL;
     int rc;
@@ -98,35 +121,50 @@ int kwq_async_connect(struct kwq_async *a, kwq_async_connect_cb *cb, void *data)
     rc = build_steps(a, r, password);
     if (rc)
         goto cleanup;
-    ac = c->url.is_unix ? redisAsyncConnectUnix(c->url.path)
-                        : redisAsyncConnect(c->url.host, c->url.port);
-    if (!ac) {
-        rc = kwq__fail(c, KWQ_ENOMEM, "out of memory connecting to Redis");
+    if (!c->url.is_unix && kwq__resolve_needed(c->url.host)) {
+        /* The lookup is part of connecting: the deadline runs from now. */
+        rc = kwq__resolve_start(a, c->url.host);
+        if (rc)
+            goto cleanup;
+        a->state = KWQ__ASYNC_CONNECTING;
+        kwq__async_enqueue(a, r, c->opts.connect_timeout_ms);
+        r = NULL;
         goto cleanup;
     }
-    if (ac->err) {
-        rc =
-            kwq__fail(c, KWQ_ECONN, "cannot connect to Redis at %s: %s", c->redacted, ac->c.errstr);
-        goto cleanup;
-    }
-    /* A process the caller starts must not inherit an authenticated connection. */
-    (void)fcntl(ac->c.fd, F_SETFD, fcntl(ac->c.fd, F_GETFD) | FD_CLOEXEC);
-    rc = kwq__async_attach(a, ac);
+    rc = open_connection(a, c->url.host);
     if (rc)
         goto cleanup;
     a->state = KWQ__ASYNC_CONNECTING;
     rc = kwq__async_submit(a, r, c->opts.connect_timeout_ms);
     r = NULL; /* submitted, or freed by a failed submit */
     if (rc) {
+        redisAsyncContext *ac = a->ac;
+
         a->ac = NULL;
         a->state = KWQ__ASYNC_DOWN;
-        goto cleanup;
-    }
-    ac = NULL;
-cleanup:
-    if (ac)
         redisAsyncFree(ac);
+    }
+cleanup:
     kwq__async_req_drop(a, r);
     kwq__free_secret(password);
     return rc;
+}
+
+void kwq__async_resolved(struct kwq_async *a, const char *ip, const char *why)
+{
+    struct kwq_client *c = a->c;
+    int rc;
+
+    if (a->state != KWQ__ASYNC_CONNECTING || !a->head)
+        return;
+    if (!ip) {
+        rc = kwq__fail(c, KWQ_ECONN, "cannot connect to Redis at %s: cannot look up %s: %s",
+                       c->redacted, c->url.host, why);
+    } else {
+        rc = open_connection(a, ip);
+        if (!rc)
+            rc = kwq__async_send(a, a->head);
+    }
+    if (rc)
+        kwq__async_fail_all(a, rc, true);
 }

@@ -22,6 +22,7 @@
 #include "client_int.h"
 
 struct kwq__req;
+struct kwq__resolve; /* a host name lookup running in a thread (async_resolve.c) */
 
 /* One command of a request. */
 struct kwq__part {
@@ -108,6 +109,8 @@ struct kwq_async {
     ev_timer timer; /* the deadline of the oldest call */
     ev_tstamp timer_at;
     struct kwq__args argv, items, keys; /* reused by every call */
+    ev_async resolved;                  /* the host lookup finished */
+    struct kwq__resolve *resolve;       /* the lookup running, or NULL */
 };
 
 /* Clear errstr, check the queue name and that a is connected. */
@@ -133,6 +136,14 @@ int kwq__async_eval_part(struct kwq_async *a, struct kwq__req *r, const char *qu
  */
 int kwq__async_submit(struct kwq_async *a, struct kwq__req *r, uint64_t budget_ms);
 
+/*
+ * submit in two steps, for a connect that must first look its host up:
+ * queue r (its deadline starts now), later send its parts (0, or an error
+ * when none could be sent).
+ */
+void kwq__async_enqueue(struct kwq_async *a, struct kwq__req *r, uint64_t budget_ms);
+int kwq__async_send(struct kwq_async *a, struct kwq__req *r);
+
 /* Free a request that was never submitted. */
 void kwq__async_req_drop(struct kwq_async *a, struct kwq__req *r);
 
@@ -145,5 +156,22 @@ int kwq__async_attach(struct kwq_async *a, redisAsyncContext *ac);
  * (false when hiredis is freeing it already).
  */
 void kwq__async_fail_all(struct kwq_async *a, int code, bool free_ac);
+
+/* ---- async_resolve.c: the host name lookup of a TCP connect -------------------- */
+
+/* False when host is already an IPv4 or IPv6 address. */
+bool kwq__resolve_needed(const char *host);
+
+/* Start looking host up; kwq__async_resolved follows on the loop. 0 or KWQ_ENOMEM. */
+int kwq__resolve_start(struct kwq_async *a, const char *host);
+
+/* Let go of the lookup running (its thread finishes alone). No-op when none. */
+void kwq__resolve_abandon(struct kwq_async *a);
+
+/* The ev_async callback of kwq_async.resolved. */
+void kwq__resolve_wakeup(struct ev_loop *loop, ev_async *w, int revents);
+
+/* async_connect.c: the lookup found ip, or failed (ip NULL) saying why. */
+void kwq__async_resolved(struct kwq_async *a, const char *ip, const char *why);
 
 #endif /* KWQ_ASYNC_INT_H */

@@ -5,10 +5,10 @@
  *
  * It shares the argument builders and reply parsers of the synchronous
  * client (kwq/client.h): the same scripts, the same statuses, the same
- * errors. Only the transport differs. No call ever blocks: connecting
- * (TCP or unix connect, AUTH, SELECT, the server checks, SCRIPT LOAD) is a
- * sequence of replies on the loop, and every command has a deadline kept by
- * a loop timer (hiredis 0.14 has none of its own).
+ * errors. Only the transport differs. No call ever blocks: connecting (the
+ * host name lookup, TCP or unix connect, AUTH, SELECT, the server checks,
+ * SCRIPT LOAD) is a sequence of events on the loop, and every command has a
+ * deadline kept by a loop timer (hiredis 0.14 has none of its own).
  *
  * Conventions:
  * - A call that returns an error (< 0) never calls its callback, and the
@@ -25,8 +25,10 @@
  * - Data handed to a callback (statuses, outcomes, a lease result) is valid
  *   only during the callback, except tasks the callback takes from a lease
  *   result (see kwq_async_lease_cb).
- * - Callbacks may make new calls on the same client. kwq_async_free must
- *   not be called from a callback of that client; kwq_async_disconnect may.
+ * - Callbacks run from the loop, or from kwq_async_disconnect/kwq_async_free,
+ *   never from inside the call that made them. They may make new calls on
+ *   the same client. kwq_async_free must not be called from a callback of
+ *   that client; kwq_async_disconnect may.
  * - NOSCRIPT (Redis restarted or SCRIPT FLUSH) is handled inside: the
  *   script is loaded again and the call repeated once.
  * - Commands are pipelined: several calls may be outstanding at once, and
@@ -45,9 +47,10 @@
  * - SIGPIPE: writes happen with SIGPIPE blocked in the loop's thread, as in
  *   the synchronous client, so a write to a closed connection fails with
  *   EPIPE instead of killing the process; nothing needs to be done about it.
- * - A TCP host name is resolved (getaddrinfo) inside kwq_async_connect, which
- *   blocks the loop for as long as the resolver takes: give an address or a
- *   unix:// socket where that matters.
+ * - A TCP host name (not an address) is looked up in a short-lived thread,
+ *   since getaddrinfo cannot be asked without blocking; the lookup counts in
+ *   connect_timeout_ms, and one given up on finishes alone. That thread
+ *   blocks every signal, so signals still reach the program's own threads.
  */
 #ifndef KWQ_ASYNC_H
 #define KWQ_ASYNC_H
@@ -99,7 +102,7 @@ void kwq_async_disconnect(struct kwq_async *a);
 /* True when connected and the handshake is complete. */
 bool kwq_async_is_connected(const struct kwq_async *a);
 
-/* Calls made whose callbacks have not run yet. */
+/* Calls made (a connect included) whose callbacks have not run yet. */
 size_t kwq_async_pending(const struct kwq_async *a);
 
 /* One line naming the last failure, "" when none. */
