@@ -33,8 +33,8 @@ const struct kwq_opt cli_global_opts[] = {
      G(redis)},
     {"queue", 'q', "KWQ_QUEUE", KWQ_OPT_STR, "default", 0, 0, "NAME", "queue name", G(queue)},
     {"redis-password-file", 0, NULL, KWQ_OPT_STR, NULL, 0, 0, "FILE",
-     "read the Redis password from FILE's first line (or set KWQ_REDIS_PASSWORD_FILE / "
-     "KWQ_REDIS_PASSWORD)",
+     "read the Redis password from FILE, one trailing newline dropped (or set "
+     "KWQ_REDIS_PASSWORD_FILE / KWQ_REDIS_PASSWORD)",
      G(password_file)},
     {"log-format", 0, "KWQ_LOG_FORMAT", KWQ_OPT_STR, "auto", 0, 0, "FMT",
      "log format of kwq and its workers: auto, text or json", G(log_format)},
@@ -95,14 +95,14 @@ void cli_note(const char *fmt, ...)
 
 int cli_exit_code(int err)
 {
+    /* libkwq's one classification: retrying may help, or a setting must change. */
+    if (kwq_err_is_transient(err))
+        return KWQ_EXIT_UNAVAILABLE;
+    if (kwq_err_is_config(err))
+        return KWQ_EXIT_CONFIG;
     switch (err) {
     case 0:
         return KWQ_EXIT_OK;
-    case KWQ_ECONN:
-    case KWQ_ETIMEOUT:
-    case KWQ_EAUTH:
-    case KWQ_EPOLICY:
-        return KWQ_EXIT_UNAVAILABLE;
     case KWQ_ESEALED:
         return KWQ_EXIT_SEALED;
     case KWQ_ENOTFOUND:
@@ -124,8 +124,16 @@ static const char *hint_for(int err)
     case KWQ_ECONN:
     case KWQ_ETIMEOUT:
         return "check --redis or KWQ_REDIS_URL ('kwq local-redis start' runs a local one)";
+    case KWQ_EOOM:
+        return "let workers drain queues or raise Redis's maxmemory";
     case KWQ_EAUTH:
         return "check KWQ_REDIS_PASSWORD or --redis-password-file";
+    case KWQ_ENOPERM:
+        return "grant the Redis user the ACL rules in docs/PROTOCOL.md \"Client rules\"";
+    case KWQ_EREADONLY:
+        return "point --redis or KWQ_REDIS_URL at the master";
+    case KWQ_EPOLICY:
+        return "run CONFIG SET maxmemory-policy noeviction";
     case KWQ_ESEALED:
         return "run 'kwq unseal' or use another queue";
     case KWQ_ENOTFOUND:
@@ -150,6 +158,14 @@ int cli_fail(struct kwq_client *c, int err, const char *context)
         (void)fprintf(stderr, "; %s", hint);
     (void)fputc('\n', stderr);
     return cli_exit_code(err);
+}
+
+void cli_sleep_ms(uint64_t ms)
+{
+    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
 }
 
 /* ---- Connecting ---------------------------------------------------------------- */
@@ -205,6 +221,55 @@ int cli_open(struct kwq_client **ret)
     char url[4200];
 
     return cli_connect(cli_redis_url(url, sizeof(url)), ret);
+}
+
+/* ---- Riding out an outage --------------------------------------------------- */
+
+#define OUTAGE_FIRST_DELAY_MS 250
+#define OUTAGE_MAX_DELAY_MS   5000
+
+int cli_outage_retry(struct kwq_client *c, struct cli_outage *o, int err)
+{
+    uint64_t now = kwq_monotonic_ms();
+    char dur[32];
+
+    if (!kwq_err_is_transient(err))
+        return err;
+    if (!o->since_ms) {
+        o->since_ms = now;
+        o->delay_ms = OUTAGE_FIRST_DELAY_MS;
+        if (o->limit_ms > 0) {
+            kwq_format_duration(o->limit_ms, dur, sizeof(dur));
+            cli_note("%s; retrying for up to %s (--redis-retry)", kwq_client_errstr(c), dur);
+        }
+    }
+    for (;;) {
+        uint64_t end = o->since_ms + o->limit_ms, wait = o->delay_ms;
+
+        if (o->end_ms && o->end_ms < end)
+            end = o->end_ms;
+        if (now >= end)
+            return err;
+        if (wait > end - now)
+            wait = end - now;
+        cli_sleep_ms(wait);
+        o->delay_ms = o->delay_ms * 2 > OUTAGE_MAX_DELAY_MS ? OUTAGE_MAX_DELAY_MS : o->delay_ms * 2;
+        /* KWQ_EOOM leaves the connection up: only the operation is to be repeated. */
+        err = kwq_client_is_connected(c) ? 0 : kwq_client_connect(c);
+        if (err == 0)
+            return 0;
+        if (!kwq_err_is_transient(err))
+            return err;
+        now = kwq_monotonic_ms();
+    }
+}
+
+void cli_outage_over(struct kwq_client *c, struct cli_outage *o)
+{
+    if (o->since_ms && o->limit_ms > 0)
+        cli_note("Redis at %s answers again after %.1fs", kwq_client_url_redacted(c),
+                 (double)(kwq_monotonic_ms() - o->since_ms) / 1000.0);
+    o->since_ms = 0;
 }
 
 /* ---- Options and help ----------------------------------------------------------- */
@@ -372,4 +437,31 @@ int cli_json_print(struct cJSON *v)
     (void)printf("%s\n", text);
     cJSON_free(text);
     return KWQ_EXIT_OK;
+}
+
+size_t cli_last_lines(const char *text, size_t n, size_t max, const char **start, size_t *len)
+{
+    size_t k = 0;
+
+    for (size_t end = n; end > 0 && k < max;) {
+        size_t b = end;
+
+        while (b > 0 && text[b - 1] != '\n')
+            b--;
+        if (end > b && strspn(text + b, " \r\t") < end - b) {
+            start[k] = text + b;
+            len[k++] = end - b;
+        }
+        end = b > 0 ? b - 1 : 0;
+    }
+    for (size_t i = 0; i < k / 2; i++) { /* oldest first */
+        const char *s = start[i];
+        size_t l = len[i];
+
+        start[i] = start[k - 1 - i];
+        len[i] = len[k - 1 - i];
+        start[k - 1 - i] = s;
+        len[k - 1 - i] = l;
+    }
+    return k;
 }

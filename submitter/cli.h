@@ -93,6 +93,39 @@ int cli_connect(const char *url, struct kwq_client **ret);
 /* cli_connect to cli_redis_url(): what most commands do first. */
 int cli_open(struct kwq_client **ret);
 
+/*
+ * Riding out a Redis outage in a long-running command (`wait`, `results
+ * --follow`): after a transient error (kwq_err_is_transient) it reconnects
+ * with capped backoff (0.25 s doubling to 5 s) until limit_ms have passed
+ * since the outage began, or end_ms (a kwq_monotonic_ms time, e.g. the end
+ * of --timeout) if that comes first. An operation that succeeds ends the
+ * outage. A permanent error ends the retrying at once.
+ */
+struct cli_outage {
+    uint64_t limit_ms; /* --redis-retry; 0 = no retrying */
+    uint64_t end_ms;   /* no retrying after this monotonic time; 0 = none */
+    uint64_t since_ms; /* when the current outage began, 0 = none */
+    uint64_t delay_ms; /* the next backoff */
+};
+
+/*
+ * Call when an operation on c failed with err. Returns 0 once reconnected
+ * (repeat the operation), or the error that ends the command: err itself
+ * when it is permanent, or the last one when the outage outlasted its bound.
+ */
+int cli_outage_retry(struct kwq_client *c, struct cli_outage *o, int err);
+
+/* Call when an operation succeeded: ends the outage, saying so if one was noted. */
+void cli_outage_over(struct kwq_client *c, struct cli_outage *o);
+
+/* The --redis-retry option row of a command whose config struct is T, field F. */
+#define CLI_REDIS_RETRY_OPT(T, F)                                                                  \
+    {                                                                                              \
+        "redis-retry", 0, "KWQ_REDIS_RETRY", KWQ_OPT_DURATION, "60s", 0, 86400000, "DUR",          \
+            "keep reconnecting to a Redis that went away for up to DUR (exit 69 after)",           \
+            offsetof(T, F)                                                                         \
+    }
+
 /* A command's command line: what --help prints and what is parsed. */
 struct cli_spec {
     const char *name;           /* command name, "enqueue" */
@@ -154,6 +187,16 @@ int cli_json_print(struct cJSON *v);
  * unless already reported, and turns a success into KWQ_EXIT_FAILURE.
  */
 int cli_stdout_finish(int rc);
+
+/*
+ * The last (up to) max lines of text[0..n) that hold more than blanks, oldest
+ * first: start[i] and len[i] (without the newline). Returns how many. For
+ * quoting the end of a log or a stderr tail in a message.
+ */
+size_t cli_last_lines(const char *text, size_t n, size_t max, const char **start, size_t *len);
+
+/* Sleep ms milliseconds, the whole time even when a caught signal interrupts it. */
+void cli_sleep_ms(uint64_t ms);
 
 /* True when stdin is a terminal (for confirmations). */
 bool cli_stdin_is_tty(void);

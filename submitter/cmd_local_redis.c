@@ -34,9 +34,7 @@ static int lr_start(void)
     int r = local_redis_start_kept(&lr, &started, &err);
 
     if (r < 0)
-        return cli_error(r == KWQ_ECONN || r == KWQ_ETIMEOUT ? KWQ_EXIT_UNAVAILABLE
-                                                             : KWQ_EXIT_FAILURE,
-                         "%s", err.msg);
+        return cli_error(cli_exit_code(r), "%s", err.msg);
     (void)printf("%s\n", lr.url);
     cli_note("local Redis %s (pid %d); kwq commands without --redis use it until 'kwq "
              "local-redis stop'",
@@ -48,13 +46,15 @@ static int lr_stop(void)
 {
     struct local_redis lr;
     struct kwq_error err = {0};
+    int r;
 
     if (local_redis_find(&lr) < 0) {
         cli_note("no local Redis was running");
         return KWQ_EXIT_OK;
     }
-    if (local_redis_stop(&lr, &err) < 0)
-        return cli_error(KWQ_EXIT_FAILURE, "%s", err.msg);
+    r = local_redis_stop(&lr, &err);
+    if (r < 0)
+        return cli_error(cli_exit_code(r), "%s", err.msg);
     cli_note("local Redis stopped");
     return KWQ_EXIT_OK;
 }

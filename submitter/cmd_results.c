@@ -20,10 +20,11 @@
 #define BLOCK_MS            1000
 
 struct results_cfg {
-    bool follow;      /* --follow */
-    bool json;        /* --json */
-    const char *from; /* --after: cursor */
-    uint64_t limit;   /* --limit, 0 = all */
+    bool follow;       /* --follow */
+    bool json;         /* --json */
+    const char *from;  /* --after: cursor */
+    uint64_t limit;    /* --limit, 0 = all */
+    uint64_t retry_ms; /* --redis-retry, with --follow */
 };
 
 static const struct kwq_opt opts[] = {
@@ -36,6 +37,7 @@ static const struct kwq_opt opts[] = {
      offsetof(struct results_cfg, from)},
     {"limit", 'n', NULL, KWQ_OPT_UINT, "0", 0, UINT32_MAX, "N",
      "stop after N results (0: no limit)", offsetof(struct results_cfg, limit)},
+    CLI_REDIS_RETRY_OPT(struct results_cfg, retry_ms),
 };
 
 static const struct cli_spec spec = {
@@ -45,7 +47,8 @@ static const struct cli_spec spec = {
         "Print the results of done tasks (each handler's stdout) in completion order: the bytes\n"
         "of each, with a newline added when missing, or NDJSON with --json. Results are kept\n"
         "for a day by default. --follow waits for new ones and stops once the\n"
-        "queue is drained and every result is printed. With IDs, print those tasks' results.",
+        "queue is drained and every result is printed, riding out a Redis outage of up to\n"
+        "--redis-retry (then exit 69). With IDs, print those tasks' results.",
     .opts = opts,
     .nopts = sizeof(opts) / sizeof(opts[0]),
 };
@@ -67,8 +70,8 @@ static int write_failed(int e, uint64_t printed)
 }
 
 /* One read; 1 when some were printed, 0 none, or a negative exit code. */
-static int read_some(struct kwq_client *c, const struct results_cfg *cfg, char *cursor,
-                     size_t cursor_len, uint64_t *printed, uint64_t block_ms)
+static int read_some(struct kwq_client *c, const struct results_cfg *cfg, struct cli_outage *o,
+                     char *cursor, size_t cursor_len, uint64_t *printed, uint64_t block_ms)
 {
     struct kwq_result *list = NULL;
     size_t n = 0, want = READ_COUNT;
@@ -76,9 +79,13 @@ static int read_some(struct kwq_client *c, const struct results_cfg *cfg, char *
 
     if (cfg->limit && cfg->limit - *printed < want)
         want = (size_t)(cfg->limit - *printed);
-    r = kwq_results_read(c, cli.queue, cursor, want, block_ms, &list, &n);
-    if (r < 0)
-        return -cli_fail(c, r, NULL);
+    /* The cursor stays where the last printed result was: nothing is skipped or repeated. */
+    while ((r = kwq_results_read(c, cli.queue, cursor, want, block_ms, &list, &n)) < 0) {
+        r = cli_outage_retry(c, o, r);
+        if (r < 0)
+            return -cli_fail(c, r, NULL);
+    }
+    cli_outage_over(c, o);
     if (n > 0)
         (void)snprintf(cursor, cursor_len, "%s", list[n - 1].cursor);
     r = results_write(stdout, cfg->json ? RESULTS_JSON : RESULTS_RAW, list, n);
@@ -94,13 +101,15 @@ static int results_loop(struct kwq_client *c, const struct results_cfg *cfg)
     char cursor[64];
     uint64_t printed = 0;
     bool drained = false;
+    /* Only --follow waits for more: a one-off read fails at once. */
+    struct cli_outage o = {.limit_ms = cfg->follow ? cfg->retry_ms : 0};
 
     (void)snprintf(cursor, sizeof(cursor), "%s", cfg->from);
     for (;;) {
         int r;
         if (cfg->limit && printed >= cfg->limit)
             return KWQ_EXIT_OK;
-        r = read_some(c, cfg, cursor, sizeof(cursor), &printed,
+        r = read_some(c, cfg, &o, cursor, sizeof(cursor), &printed,
                       cfg->follow && !drained ? BLOCK_MS : 0);
         if (r == -RESULTS_READER_LEFT)
             return KWQ_EXIT_OK;
@@ -111,9 +120,11 @@ static int results_loop(struct kwq_client *c, const struct results_cfg *cfg)
         if (!cfg->follow || drained)
             return KWQ_EXIT_OK;
         /* Nothing new: once drained, one last read catches results acked just before. */
-        r = kwq_drained(c, cli.queue, &drained);
-        if (r < 0)
-            return cli_fail(c, r, NULL);
+        while ((r = kwq_drained(c, cli.queue, &drained)) < 0) {
+            r = cli_outage_retry(c, &o, r);
+            if (r < 0)
+                return cli_fail(c, r, NULL);
+        }
     }
 }
 

@@ -81,7 +81,8 @@ static const struct cli_spec spec = {
         "--max. Results (each handler's stdout) are written as tasks finish; progress and a\n"
         "summary go to stderr. Exit 0 when every task is done, 3 when some were dead-lettered,\n"
         "75 when interrupted (Ctrl-C: workers release their tasks; twice: they are killed), 78\n"
-        "when HANDLER or kwq-worker cannot be run, 69 when Redis is lost.\n"
+        "when HANDLER or kwq-worker cannot be run or Redis refuses the password or user or is\n"
+        "a replica, 69 when Redis is lost.\n"
         "Without --redis or KWQ_REDIS_URL, kwq uses a running 'kwq local-redis', else starts\n"
         "a private redis-server for this run and stops it at the end. A sealed queue that has\n"
         "drained (a finished run) is unsealed for new input.",
@@ -183,6 +184,56 @@ static void summary(const struct runner_summary *s, bool failed)
         s->peak_workers, s->peak_workers == 1 ? "" : "s");
 }
 
+/* ---- Dead letters of a private Redis -------------------------------------------------- */
+
+#define DEAD_SHOWN       5 /* dead letters printed */
+#define DEAD_ERROR_LINES 3 /* last lines of each one's stderr tail */
+
+/* The last lines of a stderr tail, each as "kwq:     LINE". */
+static void print_last_lines(const char *s, size_t n)
+{
+    const char *start[DEAD_ERROR_LINES];
+    size_t len[DEAD_ERROR_LINES], k = cli_last_lines(s, n, DEAD_ERROR_LINES, start, len);
+
+    for (size_t i = 0; i < k; i++)
+        (void)fprintf(stderr, "kwq:     %.*s\n", (int)(len[i] > 200 ? 200 : len[i]), start[i]);
+}
+
+/* "task 3: 2 attempts, exit code 2", then the last lines of its stderr. */
+static void print_dead_letter(const struct kwq_dead_task *d)
+{
+    const char *e = d->last_error ? d->last_error : "";
+    const char *tail = strstr(e, "; stderr: ");
+    size_t what = tail ? (size_t)(tail - e) : strcspn(e, "\n");
+
+    (void)fprintf(stderr, "kwq:   task %s: %u attempt%s, %.*s\n", d->id, d->attempts,
+                  d->attempts == 1 ? "" : "s", (int)(what > 200 ? 200 : what),
+                  what ? e : "no error recorded");
+    if (tail)
+        print_last_lines(tail + 10, strlen(tail + 10));
+}
+
+/*
+ * The run's private Redis is stopped with it, and its dead letters with it:
+ * their reasons are printed here, since 'kwq dlq list' cannot show them later.
+ */
+static void print_dead_letters(struct kwq_client *c, uint64_t dead)
+{
+    struct kwq_dead_task *list = NULL;
+    size_t n = 0;
+
+    if (kwq_dead_list(c, cli.queue, 0, DEAD_SHOWN, &list, &n) < 0) {
+        (void)fprintf(stderr, "kwq: cannot read the dead letters: %s\n", kwq_client_errstr(c));
+        return;
+    }
+    (void)fprintf(stderr, "kwq: dead-lettered (the private Redis goes with this run):\n");
+    for (size_t i = 0; i < n; i++)
+        print_dead_letter(&list[i]);
+    if (dead > n)
+        (void)fprintf(stderr, "kwq:   and %llu more\n", (unsigned long long)(dead - n));
+    kwq_dead_list_free(list, n);
+}
+
 static int run_exit(const struct runner_summary *s, bool private_redis)
 {
     if (s->interrupted && private_redis)
@@ -195,6 +246,11 @@ static int run_exit(const struct runner_summary *s, bool private_redis)
                          "the run was interrupted; unfinished tasks stay on queue '%s' "
                          "(see 'kwq status')",
                          cli.queue);
+    if (s->dead > 0 && private_redis)
+        return cli_error(KWQ_EXIT_DEAD,
+                         "%llu task%s dead-lettered (reasons above); fix the handler and run "
+                         "again ('kwq local-redis start' first keeps dead letters for 'kwq dlq')",
+                         (unsigned long long)s->dead, s->dead == 1 ? " was" : "s were");
     if (s->dead > 0)
         return cli_error(KWQ_EXIT_DEAD,
                          "%llu task%s dead-lettered; see 'kwq dlq list', fix the handler, then "
@@ -259,6 +315,8 @@ static int run_job(struct run_ctx *x)
     x->rc.redis = x->redis.pid > 0 ? &x->redis : NULL;
     r = runner_run(x->c, &x->rc, &sum);
     summary(&sum, r != 0);
+    if (x->rc.redis && sum.dead > 0 && x->redis.pid > 0)
+        print_dead_letters(x->c, sum.dead);
     return r != 0 ? r : run_exit(&sum, x->rc.redis != NULL);
 }
 

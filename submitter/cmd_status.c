@@ -3,7 +3,6 @@
  * and whether it is sealed and drained, as text or one JSON object.
  */
 #include <stdio.h>
-#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -111,13 +110,6 @@ static void print_text(const struct kwq_stats *st, const struct rates *rt, const
     (void)printf("results:   %llu kept\n", (unsigned long long)st->results);
 }
 
-static void sleep_ms(uint64_t ms)
-{
-    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
-
-    (void)nanosleep(&ts, NULL);
-}
-
 int cmd_status(int argc, char **argv)
 {
     struct status_cfg cfg = {0};
@@ -131,7 +123,7 @@ int cmd_status(int argc, char **argv)
         return r;
     r = kwq_stats(c, cli.queue, &a);
     if (r == 0 && cfg.sample_ms > 0) {
-        sleep_ms(cfg.sample_ms);
+        cli_sleep_ms(cfg.sample_ms);
         r = kwq_stats(c, cli.queue, &b);
         if (r == 0 && b.server_time_ms > a.server_time_ms) {
             rt.have = true;

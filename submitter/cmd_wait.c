@@ -7,7 +7,6 @@
  * wake list: a wake token taken by a watcher would be one a worker missed.
  */
 #include <stdio.h>
-#include <time.h>
 
 #include "kwq/client.h"
 #include "kwq/error.h"
@@ -17,12 +16,12 @@
 #include "cli.h"
 #include "progress.h"
 
-#define POLL_MS       250
-#define RECONNECT_MAX 30
+#define POLL_MS 250
 
 struct wait_cfg {
     uint64_t timeout_ms;  /* --timeout, 0 = none */
     uint64_t interval_ms; /* --interval between plain progress lines */
+    uint64_t retry_ms;    /* --redis-retry */
 };
 
 static const struct kwq_opt opts[] = {
@@ -31,6 +30,7 @@ static const struct kwq_opt opts[] = {
     {"interval", 0, NULL, KWQ_OPT_DURATION, "5s", 100, 3600000, "DUR",
      "time between progress lines when stderr is not a terminal",
      offsetof(struct wait_cfg, interval_ms)},
+    CLI_REDIS_RETRY_OPT(struct wait_cfg, retry_ms),
 };
 
 static const struct cli_spec spec = {
@@ -40,39 +40,34 @@ static const struct cli_spec spec = {
         "Wait until the queue is drained: sealed, with nothing pending, leased or delayed. On a\n"
         "terminal a progress bar shows done/total, rate and ETA; otherwise a line every\n"
         "--interval. Exit 0 when drained, 3 when drained with dead-lettered tasks, 4 when\n"
-        "--timeout passed first, 69 when Redis stays unreachable for 30s. An unsealed queue\n"
-        "never drains: seal it when all work is in. A queue never used yet gets a note, and\n"
-        "is waited for like any other.",
+        "--timeout passed first, 69 when Redis stays unreachable for --redis-retry, 78 when\n"
+        "Redis refuses the password or user, or is a replica. An unsealed queue never drains:\n"
+        "seal it when all work is in. A queue never used yet gets a note, and is waited for\n"
+        "like any other.",
     .opts = opts,
     .nopts = sizeof(opts) / sizeof(opts[0]),
 };
-
-static void sleep_ms(uint64_t ms)
-{
-    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
-
-    (void)nanosleep(&ts, NULL);
-}
 
 static uint64_t delta(uint64_t now, uint64_t then)
 {
     return now > then ? now - then : 0;
 }
 
-/* kwq_stats, reconnecting for a while when Redis goes away. */
-static int read_stats(struct kwq_client *c, struct kwq_stats *st)
+/* kwq_stats, riding out an outage of Redis; pg (NULL before it is shown) is cleared for notes. */
+static int read_stats(struct kwq_client *c, struct cli_outage *o, struct progress *pg,
+                      struct kwq_stats *st)
 {
-    int r = kwq_stats(c, cli.queue, st);
+    int r;
 
-    for (int i = 0; i < RECONNECT_MAX && (r == KWQ_ECONN || r == KWQ_ETIMEOUT); i++) {
-        if (i == 0)
-            cli_note("lost Redis (%s); reconnecting", kwq_client_errstr(c));
-        sleep_ms(1000);
-        r = kwq_client_connect(c);
-        if (r == 0)
-            r = kwq_stats(c, cli.queue, st);
+    while ((r = kwq_stats(c, cli.queue, st)) < 0) {
+        if (pg)
+            progress_clear(pg);
+        r = cli_outage_retry(c, o, r);
+        if (r < 0)
+            return r;
     }
-    return r;
+    cli_outage_over(c, o);
+    return 0;
 }
 
 /*
@@ -110,13 +105,17 @@ static int wait_loop(struct kwq_client *c, const struct wait_cfg *cfg)
     struct progress pg;
     struct progress_counts pc = {0};
     bool told = false;
-    int r = read_stats(c, &st0);
+    struct cli_outage o = {.limit_ms = cfg->retry_ms};
+    int r;
 
+    if (cfg->timeout_ms)
+        o.end_ms = kwq_monotonic_ms() + cfg->timeout_ms;
+    r = read_stats(c, &o, NULL, &st0);
     if (r < 0)
         return cli_fail(c, r, NULL);
     progress_init(&pg, cli.quiet, cfg->interval_ms);
-    for (;; sleep_ms(POLL_MS)) {
-        r = read_stats(c, &st);
+    for (;; cli_sleep_ms(POLL_MS)) {
+        r = read_stats(c, &o, &pg, &st);
         if (r < 0) {
             progress_end(&pg);
             return cli_fail(c, r, NULL);

@@ -19,27 +19,19 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "kwq/client.h"
 #include "kwq/error.h"
 #include "kwq/util.h"
 
+#include "cli.h"
 #include "progpath.h"
 
 #define READY_TIMEOUT_MS 10000
 #define STOP_TIMEOUT_MS  5000
 
 /* ---- Low level ----------------------------------------------------------------- */
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
 
 static void set_paths(struct local_redis *r)
 {
@@ -73,6 +65,22 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
     return remove(path) < 0 ? -1 : 0;
 }
 
+/* The last (up to 4) lines of text[0..n) into buf, joined by " / ", for a one-line message. */
+static void last_lines(const char *text, size_t n, char *buf, size_t len)
+{
+    const char *start[4];
+    size_t lens[4], k = cli_last_lines(text, n, 4, start, lens), o = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < k && o < len; i++) {
+        int w = snprintf(buf + o, len - o, "%s%.*s", i ? " / " : "", (int)lens[i], start[i]);
+
+        if (w < 0)
+            break;
+        o += (size_t)w;
+    }
+}
+
 /* ---- State directory ---------------------------------------------------------------- */
 
 int local_state_dir(char *buf, size_t len, bool create, struct kwq_error *err)
@@ -102,14 +110,42 @@ int local_state_dir(char *buf, size_t len, bool create, struct kwq_error *err)
 
 /* ---- Starting and stopping ------------------------------------------------------------ */
 
+void local_redis_said(const struct local_redis *r, char *buf, size_t len)
+{
+    static const char *const files[] = {"redis.out", "redis.log"};
+    char path[PATH_MAX + 16], text[1024];
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]) && !buf[0]; i++) {
+        int fd;
+        ssize_t n;
+        off_t size;
+
+        (void)snprintf(path, sizeof(path), "%s/%s", r->dir, files[i]);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        size = lseek(fd, 0, SEEK_END);
+        n = pread(fd, text, sizeof(text) - 1,
+                  size > (off_t)sizeof(text) - 1 ? size - (off_t)sizeof(text) + 1 : 0);
+        (void)close(fd);
+        if (n <= 0)
+            continue;
+        text[n] = '\0';
+        last_lines(text, (size_t)n, buf, len);
+    }
+}
+
 static void exec_server(const struct local_redis *r, const char *bin, bool kept, pid_t parent)
 {
-    char logfile[PATH_MAX + 16];
+    char logfile[PATH_MAX + 16], outfile[PATH_MAX + 16];
     const char *argv[32];
     size_t n = 0;
-    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC), out;
 
     (void)snprintf(logfile, sizeof(logfile), "%s/redis.log", r->dir);
+    (void)snprintf(outfile, sizeof(outfile), "%s/redis.out", r->dir);
+    out = open(outfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (kept) {
         (void)setsid();
     } else {
@@ -118,10 +154,11 @@ static void exec_server(const struct local_redis *r, const char *bin, bool kept,
         if (getppid() != parent) /* kwq died before the line above: no signal would come */
             _exit(127);
     }
-    if (null >= 0) {
+    if (null >= 0)
         (void)dup2(null, STDIN_FILENO);
-        (void)dup2(null, STDOUT_FILENO);
-        (void)dup2(null, STDERR_FILENO);
+    if (out >= 0 || null >= 0) {
+        (void)dup2(out >= 0 ? out : null, STDOUT_FILENO);
+        (void)dup2(out >= 0 ? out : null, STDERR_FILENO);
     }
     argv[n++] = bin;
     argv[n++] = "--port";
@@ -150,6 +187,7 @@ static int wait_ready(struct local_redis *r, struct kwq_error *err)
 {
     uint64_t until = kwq_monotonic_ms() + READY_TIMEOUT_MS;
     struct kwq_client_opts o;
+    char said[600];
 
     kwq_client_opts_init(&o);
     o.url = r->url;
@@ -166,15 +204,21 @@ static int wait_ready(struct local_redis *r, struct kwq_error *err)
             return 0;
         if (waitpid(r->pid, &st, WNOHANG) == r->pid) {
             r->pid = 0;
-            return kwq_error_set(
-                err, KWQ_ECONN, "redis-server exited during start-up (status %d); see %s/redis.log",
-                WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), r->dir);
+            local_redis_said(r, said, sizeof(said));
+            return kwq_error_set(err, KWQ_ECONN,
+                                 "redis-server exited during start-up (status %d): %s%s%s",
+                                 WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
+                                 said[0] ? said : "it said nothing", r->private_dir ? "" : "; see ",
+                                 r->private_dir ? "" : r->dir);
         }
-        if (kwq_monotonic_ms() > until)
+        if (kwq_monotonic_ms() > until) {
+            local_redis_said(r, said, sizeof(said));
             return kwq_error_set(err, KWQ_ETIMEOUT,
-                                 "redis-server did not answer within 10s; see %s/redis.log",
-                                 r->dir);
-        sleep_ms(10);
+                                 "redis-server did not answer within 10s: %s%s%s",
+                                 said[0] ? said : "it said nothing", r->private_dir ? "" : "; see ",
+                                 r->private_dir ? "" : r->dir);
+        }
+        cli_sleep_ms(10);
     }
 }
 
@@ -299,7 +343,7 @@ static bool wait_gone(pid_t pid, uint64_t timeout_ms)
             return true;
         if (kwq_monotonic_ms() > until)
             return false;
-        sleep_ms(10);
+        cli_sleep_ms(10);
     }
 }
 

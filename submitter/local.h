@@ -46,6 +46,14 @@ int local_redis_start_kept(struct local_redis *r, bool *ret_started, struct kwq_
 int local_redis_find(struct local_redis *r);
 
 /*
+ * What the server said last, for a message (always terminated; "" when
+ * nothing): the last lines of its stdout and stderr (a refused argument is
+ * reported there, before its log opens), else of its log, joined by " / ".
+ * A private server's directory goes with it, so its words must be quoted.
+ */
+void local_redis_said(const struct local_redis *r, char *buf, size_t len);
+
+/*
  * Stop the server (SIGTERM, SIGKILL after 5s) and wait for it; a private
  * one's dir is removed, a kept one's pid file. r->pid is 0 afterwards.
  */

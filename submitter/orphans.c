@@ -13,10 +13,11 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "kwq/util.h"
+
+#include "cli.h"
 
 #define REAP_WAIT_MS 5000
 
@@ -139,13 +140,6 @@ void orphans_reap(const pid_t *keep, size_t nkeep)
     free(kids);
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-
-    (void)nanosleep(&ts, NULL);
-}
-
 size_t orphans_kill(void)
 {
     /* One bound for all rounds: a process stuck in the kernel (D state) must not hang kwq. */
@@ -165,7 +159,7 @@ size_t orphans_kill(void)
         /* All reaped before the next round, which finds those the killed ones left in turn. */
         for (size_t i = 0; i < n && !late; i++) {
             while (waitpid(kids[i], NULL, WNOHANG) == 0 && !(late = kwq_monotonic_ms() > until))
-                sleep_ms(10);
+                cli_sleep_ms(10);
         }
         free(kids);
     }

@@ -365,6 +365,7 @@ static void scale(struct runner *r)
 static void check_private_redis(struct runner *r)
 {
     struct local_redis *lr = r->cfg->redis;
+    char said[600];
     int st, code;
 
     if (!lr || lr->pid <= 0 || waitpid(lr->pid, &st, WNOHANG) != lr->pid)
@@ -375,6 +376,9 @@ static void check_private_redis(struct runner *r)
     if (r->fatal)
         return;
     progress_clear(&r->pg);
+    local_redis_said(lr, said, sizeof(said));
+    if (!said[0])
+        (void)snprintf(said, sizeof(said), "nothing");
     if (WIFSIGNALED(st))
         r->fatal = cli_error(KWQ_EXIT_UNAVAILABLE,
                              "the run's private redis-server was killed by signal %d; the run is "
@@ -382,9 +386,9 @@ static void check_private_redis(struct runner *r)
                              WTERMSIG(st), (unsigned long long)r->sum->results);
     else
         r->fatal = cli_error(KWQ_EXIT_UNAVAILABLE,
-                             "the run's private redis-server exited with status %d; the run is "
-                             "lost (%llu results were written); run it again",
-                             code, (unsigned long long)r->sum->results);
+                             "the run's private redis-server exited with status %d (it said: "
+                             "%s); the run is lost (%llu results were written); run it again",
+                             code, said, (unsigned long long)r->sum->results);
 }
 
 /* Stats, results and progress; a failure ends the run (the workers are told to stop). */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <criterion/criterion.h>
 
@@ -164,5 +165,91 @@ Test(cli_checks, wait_on_a_queue_never_used_says_so_and_waits)
                                      "sealed ('kwq seal')\n"),
                        "%s", r.err);
     cr_assert_null(strstr(r.err, "never been used"), "%s", r.err);
+    cli_out_free(&r);
+}
+
+/* ---- kwq run --local on its private Redis ------------------------------------------------------ */
+
+/* Fails on items ending in 7, with two lines of stderr; prints the others. */
+#define FAILS_ON_7                                                                                 \
+    "read -r x || true; case \"$x\" in *7) echo \"first of $x\" >&2; echo \"no luck with $x\" "    \
+    ">&2; exit 2;; esac; printf '%s\\n' \"$x\""
+
+Test(cli_checks, private_redis_run_prints_the_dead_letters_reasons)
+{
+    struct cli_out r;
+    char in[256] = "", want[256];
+    size_t shown = 0;
+
+    for (int i = 1; i <= 40; i++)
+        (void)snprintf(in + strlen(in), sizeof(in) - strlen(in), "%d\n", i);
+    (void)unsetenv("KWQ_REDIS_URL");
+    cli_exec(&r, in, strlen(in),
+             (const char *const[]){"run", "--local", "-P", "1", "--max-attempts", "2", "--input",
+                                   "-", "--", "/bin/sh", "-c", FAILS_ON_7, NULL});
+    cr_assert_eq(r.status, KWQ_EXIT_DEAD, "exit %d: %s", r.status, r.err);
+    cr_assert_not_null(strstr(r.err, "kwq: dead-lettered (the private Redis goes with this "
+                                     "run):\n"),
+                       "%s", r.err);
+    /* 7, 17, 27, 37: four, all shown, each with its code and the end of its stderr. */
+    for (int i = 7; i <= 37; i += 10) {
+        (void)snprintf(want, sizeof(want),
+                       "attempts, handler exited with code 2\nkwq:     first of %d\nkwq:     no "
+                       "luck with %d\n",
+                       i, i);
+        cr_assert_not_null(strstr(r.err, want), "%s", r.err);
+        shown++;
+    }
+    cr_assert_eq(shown, 4);
+    cr_assert_not_null(strstr(r.err, "kwq:   task "), "%s", r.err);
+    cr_assert_null(strstr(r.err, "more\n"), "%s", r.err);
+    cr_assert_null(strstr(r.err, "kwq dlq list"), "the private Redis is gone: %s", r.err);
+    cr_assert_not_null(strstr(r.err, "kwq: 4 tasks were dead-lettered (reasons above); fix the "
+                                     "handler and run again ('kwq local-redis start' first keeps "
+                                     "dead letters for 'kwq dlq')\n"),
+                       "%s", r.err);
+    cli_out_free(&r);
+}
+
+Test(cli_checks, private_redis_run_bounds_the_dead_letters_shown)
+{
+    struct cli_out r;
+    const char *p;
+    size_t tasks = 0;
+
+    (void)unsetenv("KWQ_REDIS_URL");
+    kwq(&r, "a\nb\nc\nd\ne\nf\ng\nh\n", "run", "--local", "--max-attempts", "1", "--input", "-",
+        "--", "/bin/false");
+    cr_assert_eq(r.status, KWQ_EXIT_DEAD, "exit %d: %s", r.status, r.err);
+    for (p = strstr(r.err, "kwq:   task "); p; p = strstr(p + 1, "kwq:   task "))
+        tasks++;
+    cr_assert_eq(tasks, 5, "%s", r.err);
+    cr_assert_not_null(strstr(r.err, ": 1 attempt, handler exited with code 1\nkwq:   task "), "%s",
+                       r.err);
+    cr_assert_not_null(strstr(r.err, "kwq:   and 3 more\n"), "%s", r.err);
+    cli_out_free(&r);
+}
+
+/* redis-server refuses its arguments: its own words are in the message, not in a removed log. */
+Test(cli_checks, private_redis_start_failure_quotes_the_server)
+{
+    const char *wrapper = test_path("bad-redis-server");
+    FILE *f = fopen(wrapper, "w");
+    struct cli_out r;
+
+    cr_assert_not_null(f);
+    (void)fprintf(f, "#!/bin/sh\nexec %s \"$@\" --no-such-directive 1\n", KWQ_TEST_REDIS_SERVER);
+    cr_assert_eq(fclose(f), 0);
+    cr_assert_eq(chmod(wrapper, 0755), 0);
+    cr_assert_eq(setenv("KWQ_REDIS_SERVER", wrapper, 1), 0);
+    (void)unsetenv("KWQ_REDIS_URL");
+    kwq(&r, "a\n", "run", "--local", "--input", "-", "--", "/bin/cat");
+    expect(&r, KWQ_EXIT_UNAVAILABLE, "", NULL);
+    cr_assert_not_null(strstr(r.err, "kwq: redis-server exited during start-up (status 1): "), "%s",
+                       r.err);
+    cr_assert_not_null(strstr(r.err, ">>> 'no-such-directive \"1\"' / Bad directive or wrong "
+                                     "number of arguments\n"),
+                       "%s", r.err);
+    cr_assert_null(strstr(r.err, "redis.log"), "%s", r.err);
     cli_out_free(&r);
 }

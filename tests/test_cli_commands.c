@@ -3,11 +3,15 @@
  * error with its exact message and exit code, against a private
  * redis-server (one per test).
  */
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -931,6 +935,33 @@ Test(cli, local_redis_start_use_stop)
     cli_out_free(&r);
 }
 
+/*
+ * `local-redis start` that cannot start one: a redis-server that exits at
+ * once is a passing state (69), a state directory that is not a directory is
+ * the operator's to fix (1); one line each, nothing on stdout.
+ */
+Test(cli, local_redis_start_failures)
+{
+    struct cli_out r;
+    char want[900];
+
+    (void)unsetenv("KWQ_REDIS_URL");
+    cr_assert_eq(setenv("KWQ_REDIS_SERVER", "/bin/false", 1), 0);
+    kwq(&r, NULL, "local-redis", "start");
+    (void)snprintf(want, sizeof(want),
+                   "kwq: redis-server exited during start-up (status 1): it said nothing; see %s\n",
+                   test_path("state"));
+    expect(&r, KWQ_EXIT_UNAVAILABLE, "", want);
+    cli_out_free(&r);
+    cr_assert_eq(unsetenv("KWQ_REDIS_SERVER"), 0);
+    cr_assert_eq(setenv("KWQ_STATE_DIR", "/dev/null", 1), 0);
+    kwq(&r, NULL, "local-redis", "start");
+    expect(&r, KWQ_EXIT_FAILURE, "",
+           "kwq: state directory /dev/null must be a directory owned by you and writable only by "
+           "you; remove it or set KWQ_STATE_DIR\n");
+    cli_out_free(&r);
+}
+
 /* ---- A Redis with a password ----------------------------------------------------------------- */
 
 #define PASSWORD "s3cret-pw"
@@ -957,19 +988,22 @@ Test(auth, password_from_env_or_file_never_argv)
     struct cli_out r;
     FILE *f;
 
+    /* A missing or refused password is a configuration error: 78, one line saying what to fix. */
     kwq(&r, NULL, "status", "--sample", "0");
-    cr_assert_eq(r.status, KWQ_EXIT_UNAVAILABLE, "%s", r.err);
-    cr_assert(strncmp(r.err, "kwq: ", 5) == 0, "%s", r.err);
-    cr_assert_not_null(strstr(r.err, "password"), "%s", r.err);
+    expect(&r, KWQ_EXIT_CONFIG, "",
+           "kwq: Redis requires a password; set KWQ_REDIS_PASSWORD or --redis-password-file\n");
     cli_out_free(&r);
 
     cr_assert_eq(setenv("KWQ_REDIS_PASSWORD", "wrong-pw", 1), 0);
     kwq(&r, NULL, "status", "--sample", "0");
-    cr_assert_eq(r.status, KWQ_EXIT_UNAVAILABLE, "%s", r.err);
+    expect(&r, KWQ_EXIT_CONFIG, "",
+           "kwq: Redis refused the password (WRONGPASS); check KWQ_REDIS_PASSWORD / "
+           "--redis-password-file\n");
     cr_assert_null(strstr(r.err, "wrong-pw"), "the password must not be printed: %s", r.err);
     cli_out_free(&r);
 
-    cr_assert_eq(setenv("KWQ_REDIS_PASSWORD", PASSWORD, 1), 0);
+    /* The newline `echo` or a Secret made from a file leaves is dropped. */
+    cr_assert_eq(setenv("KWQ_REDIS_PASSWORD", PASSWORD "\n", 1), 0);
     kwq(&r, NULL, "enqueue", "a");
     expect(&r, 0, "queue 'default': 1 added, 0 duplicates\n", "");
     cli_out_free(&r);
@@ -987,4 +1021,248 @@ Test(auth, password_from_env_or_file_never_argv)
     cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
     cr_assert_str_eq(r.out, "a\nb\n");
     cli_out_free(&r);
+}
+
+/* A user without the permissions kwq needs: 78, naming the ACL rules to grant. */
+Test(auth, missing_permission_exit_78)
+{
+    redisContext *rc = redisConnectUnix(test_redis.sock);
+    redisReply *rep;
+    struct cli_out r;
+    char url[600];
+
+    cr_assert(rc && !rc->err);
+    rep = redisCommand(rc, "AUTH %s", PASSWORD);
+    cr_assert(rep && rep->type == REDIS_REPLY_STATUS);
+    freeReplyObject(rep);
+    rep = redisCommand(rc, "ACL SETUSER nolua reset on >pw2 ~kwq:* +@connection +info +select");
+    cr_assert(rep && rep->type == REDIS_REPLY_STATUS, "%s", rep ? rep->str : "?");
+    freeReplyObject(rep);
+    redisFree(rc);
+    (void)snprintf(url, sizeof(url), "unix://nolua:@%s", test_redis.sock);
+    cr_assert_eq(setenv("KWQ_REDIS_URL", url, 1), 0);
+    cr_assert_eq(setenv("KWQ_REDIS_PASSWORD", "pw2", 1), 0);
+    kwq(&r, NULL, "status");
+    expect(&r, KWQ_EXIT_CONFIG, "", none);
+    cr_assert(strncmp(r.err, "kwq: the Redis user may not do what kwq needs (NOPERM ", 54) == 0,
+              "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "); grant it the ACL rules in docs/PROTOCOL.md \"Client "
+                                     "rules\"\n"),
+                       "%s", r.err);
+    cli_out_free(&r);
+}
+
+/* ---- Errors: transient (69, after riding out an outage) or configuration (78) --------------- */
+
+TestSuite(errors, .init = cli_setup, .fini = cli_teardown, .timeout = 120);
+
+/* A db the server does not have is the URL's fault: 2, not "cannot reach Redis". */
+Test(errors, db_out_of_range_exit_2)
+{
+    struct cli_out r;
+    char url[600], want[900];
+
+    (void)snprintf(url, sizeof(url), "%s?db=99", test_redis.url);
+    kwq(&r, NULL, "--redis", url, "status");
+    (void)snprintf(want, sizeof(want),
+                   "kwq: Redis at %s has fewer databases than the URL's db (DB index is out of "
+                   "range); use a db below its 'databases' setting (16 by default); see 'kwq "
+                   "--help'\n",
+                   url);
+    expect(&r, KWQ_EXIT_USAGE, "", want);
+    cli_out_free(&r);
+}
+
+/* At maxmemory an enqueue is refused as a passing state (69): nothing was added. */
+Test(errors, enqueue_at_maxmemory_exit_69)
+{
+    redisContext *rc = redisConnectUnix(test_redis.sock);
+    struct kwq_client *c = test_client();
+    redisReply *rep;
+    struct cli_out r;
+
+    cr_assert(rc && !rc->err);
+    rep = redisCommand(rc, "CONFIG SET maxmemory 1");
+    cr_assert(rep && rep->type == REDIS_REPLY_STATUS);
+    freeReplyObject(rep);
+    kwq(&r, NULL, "enqueue", "a");
+    expect(&r, KWQ_EXIT_UNAVAILABLE, "", none);
+    cr_assert_not_null(strstr(r.err, "is at its maxmemory limit and refused the write (OOM); let "
+                                     "workers drain queues or raise maxmemory\n"),
+                       "%s", r.err);
+    cli_out_free(&r);
+    rep = redisCommand(rc, "CONFIG SET maxmemory 0");
+    freeReplyObject(rep);
+    redisFree(rc);
+    cr_assert_eq(cli_stats(c, "default").enqueued, 0);
+    kwq_client_free(c);
+}
+
+static void nap(void)
+{
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = 20 * 1000 * 1000};
+
+    (void)nanosleep(&ts, NULL);
+}
+
+/* Start kwq with args in the background, stdout and stderr to files out and err. */
+static pid_t kwq_bg(const char *const *args, const char *out, const char *err)
+{
+    int o = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int e = open(err, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    pid_t pid;
+
+    cr_assert(o >= 0 && e >= 0);
+    pid = test_proc_start(args, (const int[3]){-1, o, e});
+    (void)close(o);
+    (void)close(e);
+    return pid;
+}
+
+/* Wait until the file at path contains text (the safety limit fails the test). */
+static void wait_for_text(const char *path, const char *text)
+{
+    for (time_t deadline = time(NULL) + CLI_SAFETY_S;; nap()) {
+        char *s = cli_read_file(path);
+        bool found = strstr(s, text) != NULL;
+
+        free(s);
+        if (found)
+            return;
+        cr_assert(time(NULL) < deadline, "'%s' never appeared in %s", text, path);
+    }
+}
+
+/* Once the bound of --redis-retry has passed, `kwq wait` gives up: 69, with what it tried. */
+Test(errors, wait_gives_up_after_redis_retry)
+{
+    char out[600], err[600];
+    char *text;
+    pid_t pid;
+    int code;
+
+    (void)snprintf(out, sizeof(out), "%s", test_path("wait.out"));
+    (void)snprintf(err, sizeof(err), "%s", test_path("wait.err"));
+    pid = kwq_bg((const char *const[]){KWQ_TEST_KWQ_BIN, "wait", "--redis-retry", "1s", NULL}, out,
+                 err);
+    wait_for_text(err, "has never been used");
+    redis_fixture_kill(&test_redis);
+    code = test_proc_wait(pid, time(NULL) + CLI_SAFETY_S);
+    text = cli_read_file(err);
+    cr_assert_eq(code, KWQ_EXIT_UNAVAILABLE, "%s", text);
+    cr_assert_not_null(strstr(text, "; retrying for up to 1s (--redis-retry)\n"), "%s", text);
+    cr_assert_not_null(strstr(text, "kwq: cannot connect to Redis at "), "%s", text);
+    free(text);
+}
+
+/* AOF on, so that a restarted Redis has the queue back. */
+static void aof_cli_setup(void)
+{
+    static const char *const args[] = {"--appendonly", "yes", "--appendfsync", "always", NULL};
+
+    redis_fixture_start(&test_redis, args);
+    cli_setup_env();
+}
+
+TestSuite(outage, .init = aof_cli_setup, .fini = cli_teardown, .timeout = 120);
+
+/* Ack task id with result res. */
+static void ack_with(struct kwq_client *c, const char *res)
+{
+    struct kwq_lease_result lr = {0};
+    int st = -1;
+
+    cr_assert_eq(kwq_lease(c, "default", 1, 60000, 0, &lr), 1, "%s", kwq_client_errstr(c));
+    struct kwq_ack a = {
+        .id = lr.tasks[0].id, .token = lr.tasks[0].token, .result = res, .result_len = strlen(res)};
+    cr_assert_eq(kwq_ack(c, "default", &a, 1, &st), 0, "%s", kwq_client_errstr(c));
+    cr_assert_eq(st, 0);
+    kwq_lease_result_done(&lr);
+}
+
+/*
+ * `kwq results --follow` rides out a Redis restart: it reconnects, goes on
+ * from its cursor (nothing skipped, nothing twice) and ends 0 on the drained
+ * queue.
+ */
+Test(outage, results_follow_rides_out_a_restart)
+{
+    struct kwq_client *c = test_client();
+    char out[600], err[600];
+    char *o, *e;
+    pid_t pid;
+    int code;
+
+    (void)snprintf(out, sizeof(out), "%s", test_path("results.out"));
+    (void)snprintf(err, sizeof(err), "%s", test_path("results.err"));
+    cr_assert_eq(kwq_enqueue(c, "default",
+                             (struct kwq_new_task[]){{.payload = "a", .payload_len = 1},
+                                                     {.payload = "b", .payload_len = 1}},
+                             2, NULL, NULL),
+                 0, "%s", kwq_client_errstr(c));
+    cr_assert_eq(kwq_seal(c, "default"), 0);
+    ack_with(c, "r1");
+    pid = kwq_bg((const char *const[]){KWQ_TEST_KWQ_BIN, "results", "--follow", NULL}, out, err);
+    wait_for_text(out, "r1\n");
+    redis_fixture_kill(&test_redis);
+    wait_for_text(err, "; retrying for up to 1m (--redis-retry)\n");
+    redis_fixture_restart(&test_redis);
+    cr_assert_eq(kwq_client_connect(c), 0, "%s", kwq_client_errstr(c));
+    ack_with(c, "r2");
+    code = test_proc_wait(pid, time(NULL) + CLI_SAFETY_S);
+    o = cli_read_file(out);
+    e = cli_read_file(err);
+    cr_assert_eq(code, 0, "%s", e);
+    cr_assert_str_eq(o, "r1\nr2\n");
+    cr_assert_not_null(strstr(e, "kwq: Redis at "), "%s", e);
+    cr_assert_not_null(strstr(e, " answers again after "), "%s", e);
+    free(o);
+    free(e);
+    kwq_client_free(c);
+}
+
+/* ---- A replica ------------------------------------------------------------------------------ */
+
+static char master_port[16];
+
+/* The fixture's server listens on loopback too, so that a replica can follow it. */
+static void repl_cli_setup(void)
+{
+    static const char *const args[] = {"--port", master_port, "--bind", "127.0.0.1", NULL};
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    /* A port the kernel just handed out, never a fixed one. */
+    cr_assert(fd >= 0);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    (void)snprintf(master_port, sizeof(master_port), "%u", (unsigned)ntohs(sa.sin_port));
+    (void)close(fd);
+    redis_fixture_start(&test_redis, args);
+    cli_setup_env();
+}
+
+TestSuite(replica, .init = repl_cli_setup, .fini = cli_teardown, .timeout = 120);
+
+/* A URL that points at a replica: 78, saying to use the master; nothing is written. */
+Test(replica, replica_url_exit_78)
+{
+    static const char *const args[] = {"--replicaof", "127.0.0.1", master_port, NULL};
+    struct redis_fixture replica = {.pid = 0};
+    struct kwq_client *c = test_client();
+    struct cli_out r;
+    char want[900];
+
+    redis_fixture_start(&replica, args);
+    kwq(&r, NULL, "--redis", replica.url, "enqueue", "a");
+    (void)snprintf(want, sizeof(want),
+                   "kwq: Redis at %s is a read-only replica of 127.0.0.1:%s; point the Redis URL "
+                   "at the master\n",
+                   replica.url, master_port);
+    expect(&r, KWQ_EXIT_CONFIG, "", want);
+    cli_out_free(&r);
+    cr_assert_eq(cli_stats(c, "default").enqueued, 0);
+    redis_fixture_stop(&replica);
+    kwq_client_free(c);
 }

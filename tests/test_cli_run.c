@@ -380,8 +380,11 @@ Test(run, worker_sigkill_loses_nothing)
     kwq_client_free(c);
 }
 
-/* The private redis-server dies mid-run: one clear line, exit 69, no process or file left. */
-Test(run, private_redis_killed_mid_run)
+/*
+ * The private redis-server ends mid-run by sig: one clear line starting with
+ * want (its own last words when it exited), exit 69, no process or file left.
+ */
+static void private_redis_ends_mid_run(int sig, const char *want)
 {
     size_t n = 500, len;
     char *in = items(n, &len), *err;
@@ -406,12 +409,10 @@ Test(run, private_redis_killed_mid_run)
     }
     nworkers = cli_children(pid, "kwq-worker", workers, 16);
     cr_assert_eq(cli_children(pid, "redis-server", redis, 2), 1);
-    cr_assert_eq(kill(redis[0], SIGKILL), 0);
+    cr_assert_eq(kill(redis[0], sig), 0);
     cr_assert_eq(wait_exit(pid), KWQ_EXIT_UNAVAILABLE);
     err = cli_read_file(test_path("run.err"));
-    cr_assert_not_null(strstr(err, "\nkwq: the run's private redis-server was killed by signal 9; "
-                                   "the run is lost ("),
-                       "%s", err);
+    cr_assert_not_null(strstr(err, want), "%s", err);
     cr_assert_not_null(strstr(err, " results were written); run it again\n"), "%s", err);
     cr_assert_null(strstr(err, "ended with status"), "%s", err);
     assert_gone(workers, nworkers);
@@ -419,6 +420,24 @@ Test(run, private_redis_killed_mid_run)
     cr_assert_eq(tmpdir_entries(), 0, "the private Redis left files in TMPDIR");
     free(err);
     free(in);
+}
+
+Test(run, private_redis_killed_mid_run)
+{
+    private_redis_ends_mid_run(SIGKILL, "\nkwq: the run's private redis-server was killed by "
+                                        "signal 9; the run is lost (");
+}
+
+/* A server that exits (SIGTERM: a clean shutdown) is quoted: its log goes with its directory. */
+Test(run, private_redis_exiting_mid_run_is_quoted)
+{
+    private_redis_ends_mid_run(SIGTERM, "\nkwq: the run's private redis-server exited with "
+                                        "status 0 (it said: ");
+    char *err = cli_read_file(test_path("run.err"));
+
+    cr_assert_not_null(strstr(err, "Redis is now ready to exit, bye bye...); the run is lost ("),
+                       "%s", err);
+    free(err);
 }
 
 /*

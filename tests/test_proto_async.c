@@ -682,6 +682,20 @@ Test(async, noscript_after_script_flush_is_retried_inside)
     cr_assert(not(calls[2].flag));
     cr_assert(eq(sz, calls[3].n, 1));
     cr_assert(kwq_async_is_connected(a));
+
+    /*
+     * The wait answers before the lease sent again ahead of it: its
+     * callback is held back until the lease's has run.
+     */
+    forget_calls();
+    rep = redisCommand(r, "SCRIPT FLUSH");
+    cr_assert(rep != NULL && rep->type == REDIS_REPLY_STATUS);
+    freeReplyObject(rep);
+    cr_assert(eq(int, kwq_async_lease(a, TP_QUEUE, 1, 60000, on_lease, TAG(0)), 0));
+    cr_assert(eq(int, kwq_async_wait(a, "other", 1, on_flag, TAG(1)), 0));
+    run_until(loop, 2, 10);
+    assert_codes(want, 2);
+    cr_assert(eq(sz, calls[0].n, 0));
     redisFree(r);
     kwq_async_free(a);
     kwq_client_free(c);
@@ -988,6 +1002,21 @@ Test(async, eviction_policy_is_refused_through_the_callback)
     config_set("maxmemory-policy", "allkeys-lru");
     cr_assert(eq(int, connect_outcome(loop, NULL, &a), KWQ_EPOLICY), "%s", calls[0].err);
     cr_assert(tp_contains(calls[0].err, "allkeys-lru"), "%s", calls[0].err);
+    kwq_async_free(a);
+    ev_loop_destroy(loop);
+}
+
+Test(async, a_replica_is_ereadonly_through_the_callback)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    redisContext *r = tp_redis();
+    struct kwq_async *a;
+    redisReply *rep = redisCommand(r, "REPLICAOF 127.0.0.1 1");
+
+    cr_assert(rep != NULL && rep->type == REDIS_REPLY_STATUS);
+    freeReplyObject(rep);
+    redisFree(r);
+    cr_assert(eq(int, connect_outcome(loop, NULL, &a), KWQ_EREADONLY), "%s", calls[0].err);
     kwq_async_free(a);
     ev_loop_destroy(loop);
 }

@@ -295,6 +295,63 @@ Test(conn, enqueue_at_maxmemory_is_a_transient_eoom)
     kwq_client_free(c);
 }
 
+/*
+ * A script running past busy-reply-threshold makes Redis answer BUSY: a
+ * passing state (KWQ_ECONN, the connection dropped), never a permanent
+ * error; once the script is killed, connecting works again.
+ */
+Test(conn, busy_script_is_a_passing_econn)
+{
+    struct kwq_client *c = tp_client(test_redis.url);
+    redisContext *r = tp_redis();
+    redisReply *rep;
+    struct kwq_stats st;
+    pid_t pid;
+    int rc, status = 0;
+
+    config_set("busy-reply-threshold", "50");
+    pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        redisContext *busy = tp_redis();
+
+        rep = redisCommand(busy, "EVAL %s 0", "while true do end");
+        /* Killed by SCRIPT KILL: an error reply. */
+        _exit(rep && rep->type == REDIS_REPLY_ERROR ? 0 : 81);
+    }
+    /* Until the script runs: then every plain command answers BUSY. */
+    for (int i = 0;; i++) {
+        struct timespec ts = {0, 5L * 1000 * 1000};
+        bool busy;
+
+        rep = redisCommand(r, "GET x");
+        cr_assert(rep != NULL);
+        busy = rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "BUSY ", 5) == 0;
+        freeReplyObject(rep);
+        if (busy)
+            break;
+        cr_assert(i < 2000, "the script never made Redis busy");
+        (void)nanosleep(&ts, NULL);
+    }
+    rc = kwq_stats(c, TP_QUEUE, &st);
+    cr_assert(eq(int, rc, KWQ_ECONN), "%s: %s", kwq_err_name(rc), kwq_client_errstr(c));
+    cr_assert(tp_contains(kwq_client_errstr(c), "is busy running a script past its time limit "
+                                                "(BUSY); retry in a moment"),
+              "%s", kwq_client_errstr(c));
+    cr_assert(not(kwq_client_is_connected(c)));
+    rc = kwq_client_connect(c);
+    cr_assert(eq(int, rc, KWQ_ECONN), "%s: %s", kwq_err_name(rc), kwq_client_errstr(c));
+    rep = redisCommand(r, "SCRIPT KILL");
+    cr_assert(rep != NULL && rep->type == REDIS_REPLY_STATUS, "%s", rep ? rep->str : "?");
+    freeReplyObject(rep);
+    cr_assert(eq(int, waitpid(pid, &status, 0), pid));
+    cr_assert(eq(int, status, 0));
+    cr_assert(eq(int, kwq_client_connect(c), 0), "%s", kwq_client_errstr(c));
+    tp_enqueue(c, TP_QUEUE, "after", NULL);
+    redisFree(r);
+    kwq_client_free(c);
+}
+
 /* A password for a server whose default user has none: an authorisation error that says so. */
 Test(conn, password_for_a_server_without_one_is_eauth)
 {
@@ -858,7 +915,7 @@ Test(conn_repl, replica_is_refused_at_connect)
     c = new_client(replica.url, NULL);
     cr_assert(eq(int, kwq_client_connect(c), KWQ_EREADONLY), "%s", kwq_client_errstr(c));
     (void)snprintf(want, sizeof(want),
-                   "Redis at %s is a read-only replica of 127.0.0.1:%s: point the Redis URL at "
+                   "Redis at %s is a read-only replica of 127.0.0.1:%s; point the Redis URL at "
                    "the master",
                    replica.url, master_port);
     tp_assert_str_eq(kwq_client_errstr(c), want);

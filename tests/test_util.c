@@ -517,12 +517,12 @@ Test(util, redis_error_replies_map_to_codes)
          "Redis at U is a read-only replica (READONLY): the URL points at a replica; use the "
          "master"},
         {"NOAUTH Authentication required.", KWQ_EAUTH,
-         "Redis requires a password: set KWQ_REDIS_PASSWORD or --redis-password-file"},
+         "Redis requires a password; set KWQ_REDIS_PASSWORD or --redis-password-file"},
         {"WRONGPASS invalid username-password pair or user is disabled.", KWQ_EAUTH,
-         "Redis refused the password (WRONGPASS): check KWQ_REDIS_PASSWORD / "
+         "Redis refused the password (WRONGPASS); check KWQ_REDIS_PASSWORD / "
          "--redis-password-file"},
         {"ERR invalid password", KWQ_EAUTH,
-         "Redis refused the password (WRONGPASS): check KWQ_REDIS_PASSWORD / "
+         "Redis refused the password (WRONGPASS); check KWQ_REDIS_PASSWORD / "
          "--redis-password-file"},
         {"ERR AUTH <password> called without any password configured for the default user. Are "
          "you sure your configuration is correct?",
@@ -568,7 +568,7 @@ Test(util, server_check_reads_info)
     tp_assert_str_eq(run_id, "0123456789abcdef0123456789abcdef01234567");
     cr_assert(eq(int, kwq__info_check(replica, "U", run_id, &err), KWQ_EREADONLY));
     tp_assert_str_eq(err.msg,
-                     "Redis at U is a read-only replica of 10.0.0.7:6380: point the Redis URL at "
+                     "Redis at U is a read-only replica of 10.0.0.7:6380; point the Redis URL at "
                      "the master");
     cr_assert(eq(int, kwq__info_check(loading, "U", run_id, &err), KWQ_ECONN));
     tp_assert_str_eq(err.msg, "Redis at U is still loading its data set into memory (LOADING, "
@@ -578,6 +578,14 @@ Test(util, server_check_reads_info)
                               "(it must never evict queue keys); run CONFIG SET maxmemory-policy "
                               "noeviction");
     cr_assert(eq(int, kwq__info_check(bare, "U", run_id, &err), 0));
+    cr_assert(
+        eq(int, kwq__info_check("role:slave\r\nloading:1\r\n", "U", run_id, &err), KWQ_EREADONLY));
+    tp_assert_str_eq(err.msg,
+                     "Redis at U is a read-only replica of ?:?; point the Redis URL at the "
+                     "master");
+    cr_assert(eq(int, kwq__info_check("loading:1\r\n", "U", run_id, &err), KWQ_ECONN));
+    tp_assert_str_eq(err.msg, "Redis at U is still loading its data set into memory (LOADING, ?% "
+                              "done); retry in a moment");
     /* A field name must start a line: "xrole:" is not "role:". */
     cr_assert(eq(int, kwq__info_check("xrole:slave\r\n", "U", run_id, &err), 0));
 }

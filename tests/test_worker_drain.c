@@ -94,3 +94,37 @@ Test(worker_drain, three_workers_drain_a_sealed_queue_exactly_once)
     free(ids);
     kwq_client_free(c);
 }
+
+/*
+ * A lease reply says drained while the worker still holds a job whose
+ * handler is stopping (its task was cancelled, the handler ignores SIGTERM
+ * until the kill grace is over). Redis keeps the wake token set on a
+ * drained queue, so a wait would return at once: the worker must not lease
+ * or wait again until that job is gone, then it exits 0.
+ */
+Test(worker_drain, drained_while_a_stopping_job_is_held_does_not_spin)
+{
+    struct kwq_client *c = test_client();
+    struct kwq_enqueued id;
+    const char *pidfile = test_path("handler.pid");
+    const char *args[] = {"--concurrency", "2",  "--lease", "3s",
+                          "--kill-grace",  "3s", "--",      helper_path("helper_ignore_term"),
+                          pidfile,         NULL};
+    long blpop, evalsha;
+    pid_t w;
+
+    enqueue_n(c, 1, "t", &id);
+    cr_assert(kwq_seal(c, TEST_QUEUE) == 0);
+    w = worker_start("w.log", args);
+    wait_for_file(pidfile);
+    blpop = command_calls(c, "blpop");
+    evalsha = command_calls(c, "evalsha");
+    cr_assert(kwq_cancel(c, TEST_QUEUE, id.id) >= 0, "%s", kwq_client_errstr(c));
+    cr_assert_eq(worker_wait(w, "w.log"), KWQ_EXIT_OK);
+    cr_assert(file_contains(test_path("w.log"), "task cancelled: stopping its handler"));
+    cr_assert(file_contains(test_path("w.log"), "sending SIGKILL"), "it stopped for 3 s");
+    /* One wait may be outstanding when the cancel comes; renewals every second; a few leases. */
+    cr_assert_leq(command_calls(c, "blpop") - blpop, 2);
+    cr_assert_leq(command_calls(c, "evalsha") - evalsha, 20);
+    kwq_client_free(c);
+}

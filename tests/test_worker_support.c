@@ -207,6 +207,21 @@ long blocked_clients(struct kwq_client *c)
     return n;
 }
 
+long command_calls(struct kwq_client *c, const char *cmd)
+{
+    char *info = NULL, key[64];
+    const char *p;
+    long n = 0;
+
+    cr_assert(kwq_server_info(c, "commandstats", &info) == 0, "%s", kwq_client_errstr(c));
+    (void)snprintf(key, sizeof(key), "cmdstat_%s:calls=", cmd);
+    p = strstr(info, key);
+    if (p)
+        n = strtol(p + strlen(key), NULL, 10);
+    free(info);
+    return n;
+}
+
 void wait_blocked(struct kwq_client *c, long want)
 {
     for (int i = 0; i < SAFETY_S * 100; i++) {

@@ -59,6 +59,9 @@ struct kwq_stats stats_of(struct kwq_client *c);
 /* Clients blocked in Redis right now: the idle workers' waits. */
 long blocked_clients(struct kwq_client *c);
 
+/* Calls of Redis command cmd (lower case, e.g. "blpop") since the server started. */
+long command_calls(struct kwq_client *c, const char *cmd);
+
 /* Wait until blocked_clients is want (safety limit). */
 void wait_blocked(struct kwq_client *c, long want);
 

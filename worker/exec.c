@@ -157,7 +157,7 @@ static void set_outcome(struct job *j)
     if (j->stop == STOP_LOST) {
         j->outcome = OUT_DROP;
     } else if (j->stop == STOP_TIMEOUT) {
-        kwq_format_duration(lease_job_timeout_ms(j), dur, sizeof(dur));
+        kwq_format_duration(j->timeout_ms, dur, sizeof(dur));
         (void)snprintf(what, sizeof(what), "handler timed out after %s and was stopped", dur);
         j->outcome = OUT_FAIL;
         j->code = -1;
@@ -188,7 +188,7 @@ static void complete(struct job *j)
     kwq_log(KWQ_LOG_DEBUG, "handler finished", KWQ_LS("task", j->task.id),
             KWQ_LI("pid", j->proc->p.pid), KWQ_LI("status", j->proc->status));
     proc_free(j);
-    lease_job_finished(j);
+    j->w->events->finished(j);
 }
 
 static void check_done(struct job *j)
@@ -233,11 +233,19 @@ static void on_stdin(struct ev_loop *loop, ev_io *io, int revents)
     }
 }
 
+/* Bytes of stdout kept as the result: none with --no-result. */
+static uint64_t result_max(const struct worker_config *cfg)
+{
+    return cfg->no_result ? 0 : cfg->max_result;
+}
+
 static void keep_stdout(struct job_proc *pr, const char *buf, size_t n, uint64_t max)
 {
     size_t room = pr->out_len < max ? (size_t)(max - pr->out_len) : 0;
     char *p;
 
+    if (max == 0) /* --no-result: read and dropped */
+        return;
     if (n > room) {
         pr->out_over = true;
         n = room;
@@ -273,7 +281,7 @@ static void on_stdout(struct ev_loop *loop, ev_io *io, int revents)
     (void)loop;
     (void)revents;
     while ((n = handler_read(pr->p.out_fd, buf, sizeof(buf))) > 0)
-        keep_stdout(pr, buf, (size_t)n, j->w->cfg->max_result);
+        keep_stdout(pr, buf, (size_t)n, result_max(j->w->cfg));
     if (n == 0)
         close_out(j, io, &pr->p.out_fd);
 }
@@ -328,7 +336,7 @@ static void on_drain(struct ev_loop *loop, ev_timer *t, int revents)
     kwq_log(KWQ_LOG_WARN, "handler exited but its output pipes are still held open: closing them",
             KWQ_LS("task", j->task.id), KWQ_LI("pid", pr->p.pid));
     while (pr->p.out_fd >= 0 && (n = handler_read(pr->p.out_fd, buf, sizeof(buf))) > 0)
-        keep_stdout(pr, buf, (size_t)n, j->w->cfg->max_result);
+        keep_stdout(pr, buf, (size_t)n, result_max(j->w->cfg));
     while (pr->p.err_fd >= 0 && (n = handler_read(pr->p.err_fd, buf, sizeof(buf))) > 0) {
         keep_tail(pr, buf, (size_t)n);
         (void)linebuf_feed(&pr->errlb, buf, (size_t)n, stderr_line, j);
@@ -401,7 +409,7 @@ static void watch(struct job *j)
         ev_io_start(loop, &pr->in_w);
 }
 
-int exec_start(struct job *j)
+static int exec_start(struct job *j)
 {
     const struct worker_config *cfg = j->w->cfg;
     struct job_proc *pr = calloc(1, sizeof(*pr));
@@ -430,7 +438,7 @@ int exec_start(struct job *j)
     return 0;
 }
 
-void exec_stop(struct job *j, enum job_stop why, bool now)
+static void exec_stop(struct job *j, enum job_stop why, bool now)
 {
     struct job_proc *pr = j->proc;
 
@@ -450,7 +458,7 @@ void exec_stop(struct job *j, enum job_stop why, bool now)
     }
 }
 
-void exec_reap_all(struct worker *w)
+static void exec_reap_all(struct worker *w)
 {
     for (struct job *j = w->jobs; j; j = j->next) {
         struct job_proc *pr = j->proc;
@@ -464,3 +472,36 @@ void exec_reap_all(struct worker *w)
         proc_free(j);
     }
 }
+
+static void exec_stop_job(struct job *j, enum job_stop why)
+{
+    exec_stop(j, why, false);
+}
+
+static void exec_stop_all(struct worker *w, bool now)
+{
+    for (struct job *j = w->jobs; j; j = j->next)
+        if (j->state == JOB_RUNNING)
+            exec_stop(j, STOP_SHUTDOWN, now);
+}
+
+static int exec_init(struct worker *w)
+{
+    (void)w;
+    return 0;
+}
+
+static bool exec_ready(const struct worker *w)
+{
+    (void)w;
+    return true;
+}
+
+const struct runner exec_runner = {
+    .init = exec_init,
+    .free = exec_reap_all,
+    .ready = exec_ready,
+    .start = exec_start,
+    .stop = exec_stop_job,
+    .stop_all = exec_stop_all,
+};

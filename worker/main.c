@@ -11,19 +11,18 @@
 #include "kwq/log.h"
 
 #include "config.h"
-#include "shutdown.h"
-#include "worker.h"
+#include "core.h"
 
 static int setup(struct worker *w)
 {
     int rc;
 
-    if (lease_init(w) < 0) {
+    if (worker_init(w) < 0) {
         kwq_log(KWQ_LOG_ERROR, "out of memory at start-up");
         return KWQ_EXIT_SOFTWARE;
     }
     shutdown_init(w);
-    rc = w->cfg->stream ? stream_init(w) : 0;
+    rc = w->runner->init(w);
     if (rc < 0) {
         kwq_log(KWQ_LOG_ERROR, "cannot start the stream handler",
                 KWQ_LS("handler", w->cfg->handler_path), KWQ_LS("err", strerror(-rc)));
@@ -49,15 +48,14 @@ static int run(const struct worker_config *cfg)
         kwq_log(KWQ_LOG_INFO, "worker started", KWQ_LS("queue", cfg->queue),
                 KWQ_LS("mode", cfg->stream ? "stream" : "exec"),
                 KWQ_LI("concurrency", cfg->concurrency), KWQ_LS("handler", cfg->handler_path));
-        lease_start(&w);
+        worker_start(&w);
         ev_run(w.loop, 0);
         rc = w.exit_code < 0 ? KWQ_EXIT_SOFTWARE : w.exit_code;
     }
-    exec_reap_all(&w);
-    stream_free(&w);
+    w.runner->free(&w);
     ready_clear(&w);
     shutdown_done(&w);
-    lease_done(&w);
+    worker_done(&w);
     ev_loop_destroy(w.loop);
     kwq_log(KWQ_LOG_INFO, "worker exiting", KWQ_LI("code", rc));
     return rc;

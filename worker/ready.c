@@ -11,7 +11,7 @@
 
 #include "kwq/log.h"
 
-#include "worker.h"
+#include "core.h"
 
 static void ready_create(const char *path)
 {

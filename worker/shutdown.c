@@ -14,28 +14,15 @@
  * stops the handlers with SIGKILL at once (tasks still released, if Redis
  * is there) and exits without waiting for Redis.
  */
-#include "shutdown.h"
-
 #include <signal.h>
 #include <string.h>
 
-#include "kwq/client.h"
+#include "kwq/async.h"
 #include "kwq/exit.h"
 #include "kwq/log.h"
 #include "kwq/util.h"
 
-#include "worker.h"
-
-static void stop_handlers(struct worker *w, bool now)
-{
-    if (w->cfg->stream) {
-        stream_stop(w, now);
-        return;
-    }
-    for (struct job *j = w->jobs; j; j = j->next)
-        if (j->state == JOB_RUNNING)
-            exec_stop(j, STOP_SHUTDOWN, now);
-}
+#include "core.h"
 
 static void on_grace(struct ev_loop *loop, ev_timer *t, int revents)
 {
@@ -47,9 +34,9 @@ static void on_grace(struct ev_loop *loop, ev_timer *t, int revents)
     if (w->running > 0) {
         kwq_log(KWQ_LOG_WARN, "grace period over: stopping handlers, their tasks will be released",
                 KWQ_LI("running", w->running));
-        stop_handlers(w, false);
+        w->runner->stop_all(w, false);
     }
-    lease_grace_over(w);
+    conn_grace_over(w);
 }
 
 void shutdown_start(struct worker *w)
@@ -61,7 +48,7 @@ void shutdown_start(struct worker *w)
     w->stopping = true;
     ev_timer_stop(w->loop, &w->idle_w);
     /* It leases nothing more: a wait would only take wake-ups from the idle peers. */
-    lease_pass_wake(w);
+    take_pass_wake(w);
     kwq_format_duration(w->cfg->grace_ms, buf, sizeof(buf));
     kwq_log(KWQ_LOG_INFO, "stopping: no new tasks; running handlers may finish",
             KWQ_LI("running", w->running), KWQ_LS("grace", w->cfg->grace_ms ? buf : "0"));
@@ -73,6 +60,13 @@ void shutdown_start(struct worker *w)
     /* Also with nothing running: outcomes held for an absent Redis wait this long at most. */
     ev_timer_set(&w->grace_w, (double)w->cfg->grace_ms / 1000.0, 0.);
     ev_timer_start(w->loop, &w->grace_w);
+}
+
+void shutdown_fatal(struct worker *w, int code)
+{
+    if (!w->fatal_code)
+        w->fatal_code = code;
+    shutdown_start(w);
 }
 
 static void on_signal(struct ev_loop *loop, ev_signal *sig, int revents)
@@ -92,30 +86,43 @@ static void on_signal(struct ev_loop *loop, ev_signal *sig, int revents)
     kwq_log(KWQ_LOG_WARN, "second signal: stopping handlers now, their tasks will be released",
             KWQ_LS("signal", strsignal(sig->signum)), KWQ_LI("running", w->running));
     ev_timer_stop(w->loop, &w->grace_w);
-    stop_handlers(w, true);
+    w->runner->stop_all(w, true);
 }
 
-static void on_idle(struct ev_loop *loop, ev_timer *t, int revents)
+/* On the stats reply of the idle check: exit when the queue is empty and unsealed. */
+static void on_idle_stats_reply(struct kwq_async *a, int rc, const struct kwq_stats *st, void *data)
 {
-    struct worker *w = t->data;
-    struct kwq_stats st;
+    struct worker *w = data;
     char buf[32];
 
-    (void)revents;
-    memset(&st, 0, sizeof(st));
-    if (w->stopping || w->njobs > 0)
+    (void)a;
+    w->idle_checking = false;
+    if (w->stopping || w->njobs > 0 || w->exit_code >= 0)
         return;
-    if (!w->connected || kwq_stats(w->cmd, w->cfg->queue, &st) < 0 || st.sealed ||
-        st.pending + st.leased + st.delayed > 0) {
+    if (rc < 0 || w->leasing || st->sealed || st->pending + st->leased + st->delayed > 0) {
         /* Not idle on an empty, unsealed queue (or cannot tell): look again later. */
-        ev_timer_again(loop, t);
+        ev_timer_again(w->loop, &w->idle_w);
         return;
     }
     kwq_format_duration(w->cfg->idle_exit_ms, buf, sizeof(buf));
     kwq_log(KWQ_LOG_INFO, "idle on an empty, unsealed queue: exiting", KWQ_LS("idle", buf),
             KWQ_LS("queue", w->cfg->queue));
-    lease_pass_wake(w);
-    lease_finish(w, KWQ_EXIT_IDLE);
+    take_pass_wake(w);
+    worker_finish(w, KWQ_EXIT_IDLE);
+}
+
+static void on_idle(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct worker *w = t->data;
+
+    (void)revents;
+    if (w->stopping || w->njobs > 0 || w->idle_checking)
+        return;
+    if (!w->connected || kwq_async_stats(w->cmd, w->cfg->queue, on_idle_stats_reply, w) < 0) {
+        ev_timer_again(loop, t);
+        return;
+    }
+    w->idle_checking = true;
 }
 
 void shutdown_idle(struct worker *w, bool idle)

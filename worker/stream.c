@@ -33,6 +33,7 @@
 #include "kwq/util.h"
 
 #include "handler.h"
+#include "stream_probe.h"
 #include "worker.h"
 
 #define RESTART_MIN_MS   100
@@ -60,6 +61,7 @@ struct stream {
     uint64_t answered;        /* answers from the current process */
     unsigned silent_exits;    /* exits in a row without an answer */
     char **envp;              /* handler environment (strings borrowed) */
+    struct stream_probe pr;   /* is it an exec-style handler that never answers? */
 };
 
 /* ---- Answers ---- */
@@ -137,7 +139,9 @@ static void fail_no_retry(struct job *j, const char *why)
 
 static void take_result(struct job *j, const cJSON *res)
 {
-    if (cJSON_IsString(res)) {
+    if (j->w->cfg->no_result) {
+        /* --no-result: the answer's result is not kept. */
+    } else if (cJSON_IsString(res)) {
         j->result = strdup(res->valuestring);
     } else if (res && !cJSON_IsNull(res)) {
         j->result = cJSON_PrintUnformatted(res);
@@ -159,7 +163,8 @@ static void apply_answer(struct job *j, const cJSON *a, const cJSON *m)
     if (cJSON_IsTrue(ok)) {
         j->outcome = OUT_ACK;
         /* Kept whole or not at all: a result cut at a NUL would be a silent loss. */
-        if (m && cut_at_nul(res, cJSON_GetObjectItemCaseSensitive(m, "result")))
+        if (m && !j->w->cfg->no_result &&
+            cut_at_nul(res, cJSON_GetObjectItemCaseSensitive(m, "result")))
             fail_no_retry(j, "stream handler answered a result holding a NUL character "
                              "(\\u0000), which stream mode cannot keep: encode binary results "
                              "(base64, for example)");
@@ -244,7 +249,7 @@ static void answer_too_long(struct stream *s, const char *line, size_t len)
                    "most --max-result)",
                    len);
     fail_no_retry(j, what);
-    lease_job_finished(j);
+    j->w->events->finished(j);
     s->answered++;
     s->silent_exits = 0;
 }
@@ -294,7 +299,7 @@ static void on_answer_line(void *arg, char *line, size_t len, bool overflow)
                     KWQ_LI("id_bytes", strlen(id->valuestring)));
     } else {
         apply_answer(j, a, m);
-        lease_job_finished(j);
+        j->w->events->finished(j);
         s->answered++;
         s->silent_exits = 0;
     }
@@ -427,7 +432,7 @@ static void settle_in_flight(struct stream *s, int status)
         j->code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
         if (!deliberate)
             j->error = strdup(what);
-        lease_job_finished(j);
+        j->w->events->finished(j);
     }
 }
 
@@ -441,6 +446,7 @@ static void proc_cleanup(struct stream *s)
     ev_child_stop(loop, &s->child_w);
     ev_timer_stop(loop, &s->kill_w);
     ev_timer_stop(loop, &s->eof_w);
+    stream_probe_stop(&s->pr);
     handler_close_fds(&s->p);
     linebuf_done(&s->outlb);
     linebuf_done(&s->errlb);
@@ -510,6 +516,7 @@ static int spawn_now(struct stream *s)
     ev_io_start(loop, &s->out_w);
     ev_io_set(&s->err_w, s->p.err_fd, EV_READ);
     ev_io_start(loop, &s->err_w);
+    stream_probe_start(&s->pr, w, s->p.pid, s->p.in_fd, &s->answered);
     kwq_log(KWQ_LOG_INFO, "stream handler started", KWQ_LI("pid", s->p.pid),
             KWQ_LS("handler", w->cfg->handler_path));
     return 0;
@@ -528,7 +535,7 @@ static void on_restart(struct ev_loop *loop, ev_timer *t, int revents)
     if (rc < 0) {
         kwq_log(KWQ_LOG_ERROR, "cannot restart the stream handler: stopping",
                 KWQ_LS("handler", s->w->cfg->handler_path), KWQ_LS("err", strerror(-rc)));
-        lease_spawn_failed(s->w, rc);
+        s->w->events->start_failed(s->w, rc);
     }
 }
 
@@ -539,9 +546,7 @@ static void schedule_restart(struct stream *s)
     if (s->silent_exits >= MAX_SILENT_EXITS) {
         kwq_log(KWQ_LOG_ERROR, "stream handler keeps exiting without answering: stopping",
                 KWQ_LI("exits", s->silent_exits));
-        if (!s->w->fatal_code)
-            s->w->fatal_code = KWQ_EXIT_CONFIG;
-        shutdown_start(s->w);
+        s->w->events->fatal(s->w, KWQ_EXIT_CONFIG);
         return;
     }
     if (s->silent_exits > 0) {
@@ -610,7 +615,7 @@ static void stream_watchers_init(struct stream *s)
     s->kill_w.data = s->restart_w.data = s->eof_w.data = s;
 }
 
-int stream_init(struct worker *w)
+static int stream_init(struct worker *w)
 {
     struct stream *s = calloc(1, sizeof(*s));
 
@@ -629,13 +634,13 @@ int stream_init(struct worker *w)
     return spawn_now(s);
 }
 
-bool stream_ready(const struct worker *w)
+static bool stream_ready(const struct worker *w)
 {
     /* Not once its stdout is closed: it could not answer. */
     return w->stream && w->stream->running && !w->stream->stopping && w->stream->p.out_fd >= 0;
 }
 
-void stream_submit(struct job *j)
+static int stream_submit(struct job *j)
 {
     struct stream *s = j->w->stream;
     char *line = kwq_task_to_json(&j->task);
@@ -643,36 +648,37 @@ void stream_submit(struct job *j)
     if (!line || out_append(s, line) < 0) {
         kwq_log(KWQ_LOG_ERROR, "out of memory: releasing the task", KWQ_LS("task", j->task.id));
         j->outcome = OUT_RELEASE;
-        lease_job_finished(j);
+        j->w->events->finished(j);
     } else {
         ev_io_start(j->w->loop, &s->in_w);
     }
     free(line);
+    return 0;
 }
 
-void stream_job_lost(struct job *j)
+static void stream_job_lost(struct job *j)
 {
     /* The handler may still answer: the answer finds no running job and is ignored. */
     j->outcome = OUT_DROP;
-    lease_job_finished(j);
+    j->w->events->finished(j);
 }
 
-void stream_job_timeout(struct job *j)
+static void stream_job_timeout(struct job *j)
 {
     char dur[32], what[160];
 
-    kwq_format_duration(lease_job_timeout_ms(j), dur, sizeof(dur));
+    kwq_format_duration(j->timeout_ms, dur, sizeof(dur));
     (void)snprintf(what, sizeof(what),
                    "no answer from the stream handler within %s: the handler was restarted", dur);
     j->outcome = OUT_FAIL;
     j->code = -1;
     j->error = strdup(what);
-    lease_job_finished(j);
+    j->w->events->finished(j);
     /* A handler that misses a deadline cannot be trusted with the others: restart it. */
     stop_proc(j->w->stream, false);
 }
 
-void stream_stop(struct worker *w, bool now)
+static void stream_stop(struct worker *w, bool now)
 {
     if (w->stream)
         stop_proc(w->stream, now);
@@ -695,7 +701,7 @@ static bool reap_within(pid_t pid, uint64_t ms)
     }
 }
 
-void stream_free(struct worker *w)
+static void stream_free(struct worker *w)
 {
     struct stream *s = w->stream;
 
@@ -723,3 +729,20 @@ void stream_free(struct worker *w)
     free(s);
     w->stream = NULL;
 }
+
+static void stream_stop_job(struct job *j, enum job_stop why)
+{
+    if (why == STOP_TIMEOUT)
+        stream_job_timeout(j);
+    else
+        stream_job_lost(j);
+}
+
+const struct runner stream_runner = {
+    .init = stream_init,
+    .free = stream_free,
+    .ready = stream_ready,
+    .start = stream_submit,
+    .stop = stream_stop_job,
+    .stop_all = stream_stop,
+};

@@ -1,13 +1,23 @@
 /*
- * worker.h - the state of one kwq-worker process and the job it tracks per
- * leased task, shared by the files of worker/:
+ * worker.h - the state of one kwq-worker process, the job it tracks per
+ * leased task, and the interface between the core and the runners. The
+ * files of worker/:
  *
- *   lease.c     Redis connections, leasing, waiting, renewing, reporting
- *   jobmap.c    the jobs held, by task ID
- *   exec.c      exec mode: one handler process per task
- *   stream.c    stream mode: one long-lived handler, tasks as JSON lines
+ *   main.c      options, the loop, the exit
+ *   The core (core.h):
+ *   loop.c      the loop turn (start, report, lease), set-up, the exit
+ *   jobs.c      job lifecycle: leased, queued, running, finished, freed
+ *   conn.c      the Redis connection: connect, reconnect, backoff, down clock
+ *   take.c      leasing, prefetch, the blocking wait, the wake token
+ *   report.c    ack, fail and release in batches
+ *   renew.c     renewing every lease held
  *   shutdown.c  signals, grace period, idle exit
  *   ready.c     the readiness file
+ *   jobmap.c    the jobs held, by task ID
+ *   The runners (struct runner, below):
+ *   exec.c      exec mode: one handler process per task
+ *   stream.c    stream mode: one long-lived handler, tasks as JSON lines
+ *   handler.c   finding and starting handler processes
  *
  * Everything runs on one libev loop in one thread. A job lives from the
  * lease until Redis has heard its outcome (ack, fail or release); until
@@ -77,6 +87,7 @@ struct job {
     struct job *qnext;        /* JOB_QUEUED: next in w->qhead, oldest first */
     struct kwq_task task;     /* the leased task, owned */
     uint64_t start_ms;        /* monotonic start, for duration_ms */
+    uint64_t timeout_ms;      /* its time limit (its own, else --timeout), ms; 0 = none */
     enum job_state state;     /* running or waiting to report */
     enum job_outcome outcome; /* when state == JOB_REPORT */
     enum job_stop stop;       /* why the worker stopped its handler, if it did */
@@ -86,44 +97,59 @@ struct job {
     char *error;              /* fail: error text, owned */
     int code;                 /* fail: exit code or -1 */
     bool no_retry;            /* fail: dead-letter at once */
+    bool sending;             /* its outcome is on its way to Redis (a report call outstanding) */
     struct job_proc *proc;    /* exec mode: the handler process, owned; NULL otherwise */
 };
 
 struct stream;
+struct runner;
+struct runner_events;
 
 struct worker {
-    struct ev_loop *loop;            /* the default loop (ev_child needs it) */
-    const struct worker_config *cfg; /* settings, borrowed */
-    struct kwq_client *cmd;          /* lease/renew/ack/fail/release */
-    struct kwq_client *waitc;        /* the blocking wait only */
-    struct job *jobs;                /* every job held, any state */
-    size_t njobs;                    /* jobs in the list */
-    struct jobmap byid;              /* every job in the list, by task ID (newest per ID) */
-    size_t running;                  /* jobs in JOB_RUNNING */
-    struct job *qhead, *qtail;       /* jobs in JOB_QUEUED, oldest first */
-    size_t queued;                   /* jobs in JOB_QUEUED */
-    double task_ms_avg;              /* exec mode: moving average of handler run times, ms */
-    bool task_ms_known;              /* task_ms_avg holds at least one run */
-    uint64_t tasks_taken;            /* leased, less those given back unstarted: --max-tasks */
-    char **env_base;                 /* handler environment without per-task variables */
-    size_t env_n;                    /* entries in env_base */
-    bool connected;                  /* cmd is usable */
-    bool ever_connected;             /* first connect succeeded */
-    uint64_t down_since_ms;          /* monotonic time Redis became unreachable */
-    uint64_t backoff_ms;             /* next reconnect delay */
-    bool waiting;                    /* a wait is outstanding on waitc */
-    bool stopping;                   /* SIGTERM/SIGINT seen: lease nothing more */
-    bool stop_now;                   /* second signal: stop handlers at once */
-    bool grace_over;                 /* --grace has passed since the first signal */
-    int fatal_code;                  /* exit code of a problem that stops the worker, 0 none */
-    bool woke;                       /* the last wait took a wake token not yet acted on */
+    struct ev_loop *loop;               /* the default loop (ev_child needs it) */
+    const struct worker_config *cfg;    /* settings, borrowed */
+    const struct runner *runner;        /* exec or stream mode */
+    const struct runner_events *events; /* the core's callbacks for the runner */
+    struct kwq_async *cmd;              /* lease/renew/ack/fail/release, pipelined */
+    struct kwq_async *waitc;            /* the blocking wait only */
+    struct job *jobs;                   /* every job held, any state */
+    size_t njobs;                       /* jobs in the list */
+    struct jobmap byid;                 /* every job in the list, by task ID (newest per ID) */
+    size_t running;                     /* jobs in JOB_RUNNING */
+    struct job *qhead, *qtail;          /* jobs in JOB_QUEUED, oldest first */
+    size_t queued;                      /* jobs in JOB_QUEUED */
+    double task_ms_avg;                 /* exec mode: moving average of handler run times, ms */
+    bool task_ms_known;                 /* task_ms_avg holds at least one run */
+    uint64_t tasks_taken;               /* leased, less those given back unstarted: --max-tasks */
+    char **env_base;                    /* handler environment without per-task variables */
+    size_t env_n;                       /* entries in env_base */
+    bool connected;                     /* cmd is usable */
+    bool connecting;                    /* a connect of cmd is outstanding */
+    bool ever_connected;                /* first connect succeeded */
+    bool down;                          /* calls fail since down_since_ms; none succeeded since */
+    uint64_t down_since_ms;             /* monotonic time of the first failure in a row */
+    uint64_t backoff_ms;                /* next reconnect delay */
+    uint64_t hold_ms;                   /* next delay of a retry after KWQ_EOOM, 0 = first */
+    bool waiting;                       /* a wait (or waitc's connect) is outstanding */
+    uint64_t wait_ms;                   /* timeout of that wait */
+    bool leasing;                       /* a lease is outstanding on cmd */
+    size_t lease_slots, lease_want;     /* what it asked for: slots to start, slots + prefetch */
+    bool asking_drained;                /* a drained call after --max-tasks is outstanding */
+    size_t renewing;                    /* renew calls outstanding (a new one waits for them) */
+    bool idle_checking;                 /* the --idle-exit stats call is outstanding */
+    bool stopping;                      /* SIGTERM/SIGINT seen: lease nothing more */
+    bool stop_now;                      /* second signal: stop handlers at once */
+    bool grace_over;                    /* --grace has passed since the first signal */
+    int fatal_code;                     /* exit code of a problem that stops the worker, 0 none */
+    bool woke;                          /* the last wait took a wake token not yet acted on */
     bool prefetch_dry;       /* the last lease came back short: no lease for prefetch only */
+    size_t drained_held;     /* jobs held when a lease said drained; no lease while as many */
     int exit_code;           /* code to exit with once the loop ends */
     ev_prepare prep_w;       /* once per loop turn: start prefetched tasks, report, lease */
-    ev_io wait_w;            /* waitc readable */
-    ev_timer wait_guard_w;   /* the wait's reply is overdue */
+    ev_timer finish_w;       /* exit: how long outstanding calls may take to be answered */
     ev_timer renew_w;        /* renew every lease / 3 */
     ev_timer reconnect_w;    /* next reconnect attempt */
+    ev_timer hold_w;         /* Redis at maxmemory: no reports or leases until it fires */
     ev_timer kick_w;         /* zero delay: one more loop turn, work left for it */
     ev_timer idle_w;         /* --idle-exit */
     ev_timer grace_w;        /* --grace after SIGTERM */
@@ -132,57 +158,38 @@ struct worker {
     bool ready_on;           /* the readiness file exists */
 };
 
-/* ---- lease.c ---- */
-int lease_init(struct worker *w);
-void lease_done(struct worker *w);
-/* Start the connection (asynchronously via the reconnect timer) and the loop's watchers. */
-void lease_start(struct worker *w);
-/* A job reached JOB_REPORT: bookkeeping for free slots. */
-void lease_job_finished(struct job *j);
-/* Send every reported outcome now (used on the way out). */
-void lease_flush_reports(struct worker *w);
-/* The grace period ended: one last reconnect if outcomes are still held for Redis. */
-void lease_grace_over(struct worker *w);
-/* Before an exit other than drained: give back a wake token this worker will not use. */
-void lease_pass_wake(struct worker *w);
-/* End the loop with code. */
-void lease_finish(struct worker *w, int code);
-/* A handler could not be started (handler_spawn error rc): stop with the matching code. */
-void lease_spawn_failed(struct worker *w, int rc);
-/* Time since the job was leased, ms (monotonic). */
-uint64_t lease_job_duration_ms(const struct job *j);
-/* The task's time limit (its own, else --timeout), ms; 0 = none. */
-uint64_t lease_job_timeout_ms(const struct job *j);
+/*
+ * Runners run the handlers: exec.c (a process per task) and stream.c (one
+ * long-lived process). The core (every other file, core.h) drives one
+ * through struct runner; a runner reports back only through the
+ * runner_events the core put in w->events, as libuv's exit_cb, and calls
+ * none of the core's functions.
+ */
+struct runner_events {
+    /* j's outcome (result or error) is set: j leaves JOB_RUNNING to be reported. */
+    void (*finished)(struct job *j);
+    /* A handler could not be started (handler_spawn's rc): the worker stops with its code. */
+    void (*start_failed)(struct worker *w, int rc);
+    /* A problem that stops the worker as SIGTERM would; it exits code once stopped. */
+    void (*fatal)(struct worker *w, int code);
+};
 
-/* ---- exec.c ---- */
-/* Start the handler for j. Returns 0, or -errno when it cannot be started. */
-int exec_start(struct job *j);
-/* Stop j's handler for why: SIGTERM to its group, SIGKILL after kill grace (at once if now). */
-void exec_stop(struct job *j, enum job_stop why, bool now);
-/* After the loop: kill and reap every remaining handler. */
-void exec_reap_all(struct worker *w);
+struct runner {
+    /* Set up (stream mode: start the handler). 0 or -errno from handler_spawn. */
+    int (*init)(struct worker *w);
+    /* After the loop: stop and reap every handler, free the runner's state. */
+    void (*free)(struct worker *w);
+    /* True when a task given now would start at once. */
+    bool (*ready)(const struct worker *w);
+    /* Run j (JOB_RUNNING). -errno when its handler cannot be started (j untouched). */
+    int (*start)(struct job *j);
+    /* Stop j's handler for why (STOP_TIMEOUT or STOP_LOST); its end calls finished. */
+    void (*stop)(struct job *j, enum job_stop why);
+    /* Stop every handler for shutdown: SIGTERM, SIGKILL after kill grace (at once if now). */
+    void (*stop_all)(struct worker *w, bool now);
+};
 
-/* ---- stream.c ---- */
-int stream_init(struct worker *w);
-void stream_free(struct worker *w);
-/* True when the stream handler runs and can take tasks. */
-bool stream_ready(const struct worker *w);
-/* Hand j to the stream handler. */
-void stream_submit(struct job *j);
-/* A task of the stream lost its lease, timed out, or shutdown: see stream.c. */
-void stream_job_lost(struct job *j);
-void stream_job_timeout(struct job *j);
-void stream_stop(struct worker *w, bool now);
-
-/* ---- shutdown.c ---- */
-void shutdown_start(struct worker *w);
-/* Called when the worker becomes idle / busy (for --idle-exit). */
-void shutdown_idle(struct worker *w, bool idle);
-
-/* ---- ready.c ---- */
-/* Create or remove the readiness file to match whether w holds any job. */
-void ready_update(struct worker *w);
-/* Remove the readiness file (exit path). */
-void ready_clear(struct worker *w);
+extern const struct runner exec_runner;   /* exec.c */
+extern const struct runner stream_runner; /* stream.c */
 
 #endif /* KWQ_WORKER_WORKER_H */

@@ -335,11 +335,11 @@ int kwq__redis_error(const char *reply, size_t len, const char *url, struct kwq_
                              url);
     case RERR_NOAUTH:
         return kwq_error_set(err, KWQ_EAUTH,
-                             "Redis requires a password: set KWQ_REDIS_PASSWORD or "
+                             "Redis requires a password; set KWQ_REDIS_PASSWORD or "
                              "--redis-password-file");
     case RERR_WRONGPASS:
         return kwq_error_set(err, KWQ_EAUTH,
-                             "Redis refused the password (WRONGPASS): check "
+                             "Redis refused the password (WRONGPASS); check "
                              "KWQ_REDIS_PASSWORD / --redis-password-file");
     case RERR_NOPASS:
         return kwq_error_set(err, KWQ_EAUTH,

@@ -82,9 +82,11 @@ static const char *info_copy(const char *info, const char *name, char *buf, size
     size_t n;
     const char *p = info_field(info, name, &n);
 
-    if (!p)
-        n = 0;
-    (void)snprintf(buf, len, "%.*s", (int)n, p ? p : "");
+    if (!p) {
+        p = "?";
+        n = 1;
+    }
+    (void)snprintf(buf, len, "%.*s", (int)n, p);
     return buf;
 }
 
@@ -113,7 +115,7 @@ int kwq__info_check(const char *info, const char *url, char *run_id, struct kwq_
     /* A replica refuses every write: permanent, whether or not it is loading. */
     if (info_field(info, "role", &n) && !info_is(info, "role", "master"))
         return kwq_error_set(err, KWQ_EREADONLY,
-                             "Redis at %s is a read-only replica of %s:%s: point the Redis URL at "
+                             "Redis at %s is a read-only replica of %s:%s; point the Redis URL at "
                              "the master",
                              url, info_copy(info, "master_host", a, sizeof(a)),
                              info_copy(info, "master_port", b, sizeof(b)));
@@ -121,7 +123,7 @@ int kwq__info_check(const char *info, const char *url, char *run_id, struct kwq_
         return kwq_error_set(err, KWQ_ECONN,
                              "Redis at %s is still loading its data set into memory (LOADING, %s%% "
                              "done); retry in a moment",
-                             url, *info_copy(info, "loading_loaded_perc", a, 9) ? a : "?");
+                             url, info_copy(info, "loading_loaded_perc", a, 9));
     if (info_field(info, "maxmemory_policy", &n) &&
         !info_is(info, "maxmemory_policy", "noeviction"))
         return kwq_error_set(err, KWQ_EPOLICY,

@@ -62,12 +62,14 @@ struct kwq_error {
 
 /*
  * True when retrying the same call later can succeed with nobody changing
- * anything: the connection failed or was lost (KWQ_ECONN, also a Redis still
- * loading its data), Redis did not answer in time (KWQ_ETIMEOUT), or it is at
- * its maxmemory limit (KWQ_EOOM: workers draining queues free memory). Every
- * other error is permanent: a person must change a setting, the input or the
- * code first. The worker, the CLI, the broker and the Kubernetes client all
- * decide "retry or give up" with this one predicate.
+ * anything: the connection failed or was lost (KWQ_ECONN; also every passing
+ * state Redis answers with: LOADING, BUSY, MASTERDOWN, TRYAGAIN, CLUSTERDOWN,
+ * MISCONF, NOREPLICAS, max clients, UNBLOCKED, after which libkwq drops the
+ * connection), Redis did not answer in time (KWQ_ETIMEOUT), or it is at its
+ * maxmemory limit (KWQ_EOOM: workers draining queues free memory; the
+ * connection stays up). Every other error is permanent: a person must change
+ * a setting, the input or the code first. The worker, the CLI, the broker and
+ * the Kubernetes client all decide "retry or give up" with this one predicate.
  */
 bool kwq_err_is_transient(int code);
 
@@ -76,7 +78,10 @@ bool kwq_err_is_transient(int code);
  * not in the call: a refused password (KWQ_EAUTH), a missing ACL permission
  * (KWQ_ENOPERM), a replica instead of the master (KWQ_EREADONLY), an
  * evicting maxmemory-policy (KWQ_EPOLICY). Programs exit KWQ_EXIT_CONFIG
- * (78) for it, as for KWQ_EINVAL from connecting (bad URL or password file).
+ * (78) for it. KWQ_EINVAL from connecting (a bad URL, a db the server does
+ * not have, an unreadable password file) is not in it, since KWQ_EINVAL is
+ * also bad input to a call: the worker exits 78 for it, kwq 2 (its command
+ * line).
  */
 bool kwq_err_is_config(int code);
 

@@ -20,10 +20,10 @@
 #define KWQ_EXIT_GONE        8  /* worker: the queue vanished from Redis (its data was lost) */
 #define KWQ_EXIT_DATAERR     65 /* bad input item: too big, line too long, bad JSON */
 #define KWQ_EXIT_NOINPUT     66 /* input file missing, unreadable, or empty */
-#define KWQ_EXIT_UNAVAILABLE 69 /* Redis unreachable, password refused, or unsafe eviction policy */
+#define KWQ_EXIT_UNAVAILABLE 69 /* Redis unavailable for now: kwq_err_is_transient() */
 #define KWQ_EXIT_SOFTWARE    70 /* internal error: a bug, please report it */
 #define KWQ_EXIT_OSERR       71 /* worker: out of processes, file descriptors or memory */
 #define KWQ_EXIT_INTERRUPTED 75 /* worker: stopped by SIGTERM/SIGINT before the queue drained */
-#define KWQ_EXIT_CONFIG      78 /* worker: configuration error (bad option, missing handler) */
+#define KWQ_EXIT_CONFIG      78 /* configuration error: kwq_err_is_config(), bad option, handler */
 
 #endif /* KWQ_EXIT_H */
