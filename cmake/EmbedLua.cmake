@@ -27,6 +27,15 @@ while(i LESS CMAKE_ARGC)
     file(READ "${dir}/lib/${lib}.lua" libtext)
     string(REPLACE "${inc}" "${libtext}" text "${text}")
   endforeach()
+  # Whole-line comments are for readers of proto/lua, not for Redis: dropped,
+  # so that every script stays under 16 KiB, the largest bulk string Redis
+  # accepts from a connection before its AUTH has answered (a client that
+  # pipelines SCRIPT LOAD behind AUTH would otherwise be disconnected).
+  string(REGEX REPLACE "\n[ \t]*--[^\n]*" "" text "${text}")
+  string(LENGTH "${text}" len)
+  if(len GREATER 16384)
+    message(FATAL_ERROR "${arg}: ${len} bytes composed; a script must stay within 16384")
+  endif()
   string(HEX "${text}" hex)
   string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
   string(APPEND c "static const char lua_${name}[] = {${hex}0x00};\n")

@@ -383,7 +383,7 @@ Test(hardening, raw_enqueue_options_are_checked_before_any_write)
     redisFree(r);
 }
 
-/* A result is written only to the acked task's own result key. */
+/* A result is written only to the acked task's own result key, and only by ack_result. */
 Test(hardening, raw_ack_result_key_must_be_the_tasks_own)
 {
     struct kwq_client *c = tp_client(NULL);
@@ -400,12 +400,30 @@ Test(hardening, raw_ack_result_key_must_be_the_tasks_own)
     assert_error(raw_eval(r, "ack_result", (const char *[]){"kwq:{jobs}:result:2"}, 1,
                           (const char *[]){"60000", t.id, tok, "1", "res"}, 5),
                  "KWQ_INVAL");
+    /* ack runs on a full Redis (allow-oom): it keeps no result; ack_result does. */
+    assert_error(raw_eval(r, "ack", (const char *[]){"kwq:{jobs}:result:1"}, 1,
+                          (const char *[]){"60000", t.id, tok, "1", "res"}, 5),
+                 "KWQ_INVAL ack item 1 carries a result: send it with ack_result");
     cr_assert(eq(u64, tp_stats(c, TP_QUEUE).leased, 1));
     cr_assert(eq(llong, tp_key_len(r, "EXISTS", TP_QUEUE, "results"), 0));
     tp_ack1(c, TP_QUEUE, &t);
     kwq_task_done(&t);
     redisFree(r);
     kwq_client_free(c);
+}
+
+/* Lease and enqueue need the server run_id (docs/PROTOCOL.md "Rollbacks"). */
+Test(hardening, raw_run_id_is_required)
+{
+    redisContext *r = tp_redis();
+
+    assert_error(raw_eval(r, "lease", NULL, 0, (const char *[]){"1", "60000", ""}, 3), "KWQ_INVAL");
+    assert_error(raw_eval(r, "lease", NULL, 0, (const char *[]){"1", "60000", "", "a b"}, 4),
+                 "KWQ_INVAL");
+    assert_error(raw_eval(r, "enqueue", NULL, 0, (const char *[]){"1", "", "", "", "p"}, 5),
+                 "KWQ_INVAL");
+    cr_assert(eq(llong, tp_redis_int(r, 1, (const char *[]){"DBSIZE"}), 0));
+    redisFree(r);
 }
 
 /* A token is a number: "<token>:<attempt>" must not pass for the lease record's prefix. */

@@ -145,6 +145,15 @@ Test(memory, results_stream_is_capped_by_max_results)
     }
     /* Nodes of 100 entries (stream-node-max-entries): 200 kept, the newest. */
     cr_assert(eq(llong, tp_key_len(r, "XLEN", TP_QUEUE, "results"), 200));
+    {
+        char *res = NULL;
+        size_t len;
+
+        /* The oldest results went before their TTL. */
+        cr_assert(eq(int, kwq_result_get(c, TP_QUEUE, "1", &res, &len), KWQ_ENOTFOUND));
+        cr_assert(eq(int, kwq_result_get(c, TP_QUEUE, "1000", &res, &len), 0));
+        free(res);
+    }
     cr_assert(eq(u64, tp_stats(c, TP_QUEUE).done, N));
     redisFree(r);
     kwq_client_free(c);

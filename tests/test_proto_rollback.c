@@ -241,11 +241,15 @@ Test(gone, a_never_used_queue_is_not_gone)
     struct kwq_client *c = tp_client(NULL);
     struct kwq_lease_result lr;
     struct kwq_stats s;
+    redisContext *r = tp_redis();
 
     cr_assert(eq(int, kwq_lease(c, "never", 1, 60000, 0, &lr), 0), "%s", kwq_client_errstr(c));
     cr_assert(eq(int, kwq_stats(c, "never", &s), 0));
     cr_assert(eq(u64, s.pending, 0));
     cr_assert(eq(u64, s.restarts, 0));
+    /* Idle workers on a mistyped queue name leave nothing behind. */
+    cr_assert(eq(llong, tp_redis_int(r, 1, (const char *[]){"DBSIZE"}), 0));
     kwq_lease_result_done(&lr);
+    redisFree(r);
     kwq_client_free(c);
 }

@@ -108,7 +108,7 @@ if fresh > 0 and max_tasks > 0 then
     end
 end
 
-fence(ARGV[3], conf[4])
+fence(ARGV[3], conf[4], true)
 local first = 0
 if fresh > 0 then
     first = redis.call('INCRBY', K_SEQ, fresh) - fresh + 1

@@ -50,7 +50,7 @@ if ARGV[5] and ARGV[5] ~= '' then
 end
 local conf = redis.call('HMGET', K_CONF, 'sealed', 'max_attempts', 'payload_max', 'run_id')
 local sealed = conf[1] ~= false
-fence(ARGV[4], conf[4])
+fence(ARGV[4], conf[4], false)
 local max_default = tonumber(conf[2] or '3')
 -- The largest payload stored since the queue was last empty (enqueue keeps
 -- it): slices are sized so that what is read stays within the cap plus one task.

@@ -25,7 +25,8 @@ if op == 'get' then
     local e = eid and redis.call('XRANGE', K_RESULTS, eid, eid) or {}
     if not e[1] then
         return redis.error_reply("KWQ_NOTFOUND no result kept for task '" .. tostring(ARGV[2]) ..
-            "' in queue '" .. queue_name() .. "' (not done, done without a result, or expired)")
+            "' in queue '" .. queue_name() .. "' (not done, done without a result, expired, " ..
+            'or dropped by max_results)')
     end
     return {eid, field(e[1][2], 'r')}
 elseif op == 'read' then

@@ -91,9 +91,8 @@ int kwq_async_lease_prefetch(struct kwq_async *a, const char *queue, size_t max,
 
     if (!rc)
         rc = kwq__lease_check(a->c, max, lease_ms);
-    if (!rc && charge > max)
-        rc = kwq__fail(a->c, KWQ_EINVAL, "lease: charge must be between 0 and max (%zu), got %zu",
-                       max, charge);
+    if (!rc)
+        rc = kwq__charge_check(a->c, max, charge);
     if (rc)
         return rc;
     r = script_req(a, KWQ__LEASE, 1, chunks(1), parse_lease, deliver_lease, data);

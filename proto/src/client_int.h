@@ -268,7 +268,9 @@ void kwq__lease_args(const struct kwq_client *c, size_t max, uint64_t lease_ms,
                      struct kwq__args *args);
 int kwq__lease_parse(struct kwq_client *c, const redisReply *r, size_t max,
                      struct kwq_lease_result *ret);
-/* After kwq__lease_args: charge only the first charge tasks (< max); see kwq_lease_prefetch. */
+/* kwq_lease_prefetch: check charge (0..max); after kwq__lease_args, charge only the first
+   charge tasks (< max). */
+int kwq__charge_check(struct kwq_client *c, size_t max, size_t charge);
 void kwq__lease_charge_arg(size_t charge, struct kwq__args *args);
 
 /* The wait: BLPOP of the queue's wake list for ms (0 counts as 1); woken or not. */

@@ -90,6 +90,14 @@ int kwq__lease_parse(struct kwq_client *c, const redisReply *r, size_t max,
     return 0;
 }
 
+int kwq__charge_check(struct kwq_client *c, size_t max, size_t charge)
+{
+    if (charge > max)
+        return kwq__fail(c, KWQ_EINVAL, "lease: charge must be between 0 and max (%zu), got %zu",
+                         max, charge);
+    return 0;
+}
+
 void kwq__lease_charge_arg(size_t charge, struct kwq__args *args)
 {
     kwq__args_addu(args, charge);
@@ -191,9 +199,8 @@ int kwq_lease_prefetch(struct kwq_client *c, const char *queue, size_t max, size
     rc = kwq__begin(c, queue);
     if (!rc)
         rc = kwq__lease_check(c, max, lease_ms);
-    if (!rc && charge > max)
-        rc = kwq__fail(c, KWQ_EINVAL, "lease: charge must be between 0 and max (%zu), got %zu", max,
-                       charge);
+    if (!rc)
+        rc = kwq__charge_check(c, max, charge);
     if (rc)
         return rc;
     deadline = kwq_monotonic_ms() + wait_ms;

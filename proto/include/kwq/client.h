@@ -399,9 +399,11 @@ int kwq_results_read(struct kwq_client *c, const char *queue, const char *cursor
 /* ---- Whole queue ------------------------------------------------------------ */
 
 /*
- * Delete every task, counter, result and setting of the queue (its ID
- * sequence is kept, so IDs are never reused). Leases held by workers are
- * lost: their acks get KWQ_ELEASELOST.
+ * Delete every task, counter, result and setting of the queue in one call
+ * that does not block Redis (UNLINK: big values are freed in Redis's
+ * background thread). Kept: the ID sequence and the fencing-token counter,
+ * so IDs and tokens are never reused, and the restart count. Leases held by
+ * workers are lost: their acks get KWQ_ELEASELOST.
  */
 int kwq_purge(struct kwq_client *c, const char *queue);
 

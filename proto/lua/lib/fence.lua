@@ -15,10 +15,13 @@ local function fence_jump(v)
 end
 
 -- Check the caller's run_id against seen (conf run_id, false when unset) and
--- jump the counters when the queue was in use under another server.
-local function fence(run_id, seen)
+-- jump the counters when the queue was in use under another server. issuing:
+-- the caller is about to hand out IDs (enqueue); a lease on a queue never used
+-- writes nothing, so idle workers on a mistyped name leave no keys behind.
+local function fence(run_id, seen, issuing)
     if seen == run_id then return end
-    if seen or redis.call('EXISTS', K_SEQ) == 1 then
+    local used = seen or redis.call('EXISTS', K_SEQ) == 1
+    if used then
         local seq = tonumber(redis.call('GET', K_SEQ) or '0') or 0
         redis.call('SET', K_SEQ, string.format('%.0f', fence_jump(seq)))
         local tok = tonumber(redis.call('HGET', K_STATS, 'leases') or '0') or 0
@@ -26,7 +29,9 @@ local function fence(run_id, seen)
         redis.call('HSET', K_STATS, 'leases', string.format('%.0f', fence_jump(tok)))
         redis.call('HINCRBY', K_STATS, 'restarts', 1)
     end
-    redis.call('HSET', K_CONF, 'run_id', run_id)
+    if used or issuing then
+        redis.call('HSET', K_CONF, 'run_id', run_id)
+    end
 end
 
 -- A run_id argument: 1 to 64 letters and digits (Redis sends 40 hex digits).
