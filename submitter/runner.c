@@ -58,6 +58,7 @@ struct runner {
     uint64_t orphans_ms;          /* monotonic time adopted orphans were last reaped */
     uint64_t drained_ms;          /* monotonic time the drain was seen, 0 before */
     char cursor[64];              /* results stream position */
+    bool results_behind;          /* the last gather stopped at RESULT_READS with more to read */
     uint32_t failures;            /* abnormal worker exits since the last progress */
     uint64_t done_at_failure;     /* done count at the last abnormal exit */
     int fatal;                    /* exit code that ends the run, 0 none */
@@ -304,8 +305,10 @@ static void relay_logs(struct runner *r)
     }
 }
 
+/* New results to the output, at most RESULT_READS batches a tick, so the loop goes on meanwhile. */
 static int gather(struct runner *r)
 {
+    r->results_behind = false;
     for (int i = 0; i < RESULT_READS; i++) {
         struct kwq_result *list = NULL;
         size_t n = 0;
@@ -328,6 +331,7 @@ static int gather(struct runner *r)
         if (n < 1000)
             return 0;
     }
+    r->results_behind = true;
     return 0;
 }
 
@@ -473,8 +477,11 @@ static bool finished(const struct runner *r)
         return false;
     if (r->fatal || r->err || got_signal > 0)
         return true;
-    /* The last results are read once the last worker has left: wait out an outage for them. */
-    return !r->outage.since_ms && (r->st.drained || r->stopping);
+    /*
+     * The last results are read once the last worker has left, all of them
+     * (a fast run can leave more than one tick's worth): wait out an outage for them.
+     */
+    return !r->outage.since_ms && !r->results_behind && (r->st.drained || r->stopping);
 }
 
 static void loop(struct runner *r)

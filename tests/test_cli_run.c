@@ -440,10 +440,6 @@ Test(run, private_redis_exiting_mid_run_is_quoted)
     free(err);
 }
 
-/* ---- A shared Redis that restarts during a run ------------------------------------------- */
-
-TestSuite(run_outage, .init = cli_setup_aof, .fini = cli_teardown, .timeout = 600);
-
 /* Wait until the file at path has at least n lines. */
 static void wait_for_lines(const char *path, size_t n)
 {
@@ -457,6 +453,61 @@ static void wait_for_lines(const char *path, size_t n)
         cr_assert(time(NULL) < deadline, "%s never had %zu lines", path, n);
     }
 }
+
+/* A stream handler answering each task with its payload as the result. */
+#define SED_ANSWER                                                                                 \
+    "s/^{\"v\":1,\"id\":\"\\([0-9]*\\)\".*\"payload\":\"\\([^\"]*\\)\".*$/"                        \
+    "{\"id\":\"\\1\",\"ok\":true,\"result\":\"\\2\"}/"
+
+/*
+ * More results than one turn of kwq's loop reads (20 batches of 1,000,
+ * twice) wait for it when its last worker has gone: all are written before
+ * it ends. kwq is stopped (SIGSTOP) while its workers drain the queue, so
+ * that every result waits for it at the end.
+ */
+Test(run, many_results_left_at_the_end_are_all_written)
+{
+    size_t n = 45000, len, lines = 0;
+    char *in = items(n, &len), *out, *p;
+    bool *seen = calloc(n, sizeof(*seen));
+    struct kwq_client *c = test_client();
+    time_t deadline = time(NULL) + CLI_SAFETY_S;
+    pid_t pid;
+    int code;
+
+    cr_assert_not_null(seen);
+    write_file(test_path("items.txt"), in, len);
+    pid = start_run((const char *const[]){KWQ_TEST_KWQ_BIN, "run", "--local", "-P", "2", "-c", "64",
+                                          "--stream", "--input", test_path("items.txt"), "--",
+                                          "/bin/sed", "-u", SED_ANSWER, NULL});
+    wait_for_lines(test_path("run.out"), 1);
+    cr_assert_eq(kill(pid, SIGSTOP), 0);
+    while (cli_stats(c, "default").done < n) {
+        cr_assert(time(NULL) < deadline, "the workers did not drain the queue");
+        nap();
+    }
+    cr_assert_eq(kill(pid, SIGCONT), 0);
+    code = wait_exit(pid);
+    out = cli_read_file(test_path("run.out"));
+    cr_assert_eq(code, 0, "%s", cli_read_file(test_path("run.err")));
+    for (p = out; *p; lines++) {
+        size_t i;
+        int used = 0;
+        cr_assert_eq(sscanf(p, "item-%zu\n%n", &i, &used), 1, "line %zu: %.20s", lines + 1, p);
+        cr_assert(used > 0 && i < n && !seen[i], "line %zu: %.20s", lines + 1, p);
+        seen[i] = true;
+        p += used;
+    }
+    cr_assert_eq(lines, n, "%zu results written", lines);
+    free(out);
+    free(seen);
+    free(in);
+    kwq_client_free(c);
+}
+
+/* ---- A shared Redis that restarts during a run ------------------------------------------- */
+
+TestSuite(run_outage, .init = cli_setup_aof, .fini = cli_teardown, .timeout = 600);
 
 /*
  * The shared Redis is killed mid-run and started again from its AOF: kwq
