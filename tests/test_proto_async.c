@@ -929,6 +929,26 @@ Test(async, a_call_behind_a_wait_gets_its_time_after_the_wait)
     ev_loop_destroy(loop);
 }
 
+/* A db the server does not have is a configuration error, as for the sync client. */
+Test(async, db_out_of_range_is_einval_through_the_callback)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_client_opts o;
+    struct kwq_async *a;
+    char url[400];
+
+    (void)snprintf(url, sizeof(url), "%s?db=99", test_redis.url);
+    kwq_client_opts_init(&o);
+    o.url = url;
+    a = kwq_async_new(loop, &o);
+    cr_assert(eq(int, kwq_async_connect(a, on_connect, TAG(0)), 0));
+    run_until(loop, 1, 10);
+    cr_assert(eq(int, calls[0].rc, KWQ_EINVAL), "%s", calls[0].err);
+    cr_assert(not(kwq_async_is_connected(a)));
+    kwq_async_free(a);
+    ev_loop_destroy(loop);
+}
+
 /* The database of the URL is selected in the handshake. */
 Test(async, db_from_the_url_is_selected)
 {
