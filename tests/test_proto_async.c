@@ -738,6 +738,21 @@ Test(async, writing_to_a_dead_server_does_not_raise_sigpipe)
     redis_fixture_restart(&test_redis);
 }
 
+/* Send PING on r until Redis answers it BUSY (busy) or not (!busy). */
+static void wait_busy(redisContext *r, bool busy)
+{
+    for (;;) {
+        redisReply *rep = redisCommand(r, "PING");
+        bool is_busy;
+
+        cr_assert(rep != NULL);
+        is_busy = rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "BUSY", 4) == 0;
+        freeReplyObject(rep);
+        if (is_busy == busy)
+            return;
+    }
+}
+
 /*
  * A script past the busy threshold makes Redis refuse everything (BUSY): a
  * passing state, so the connection is dropped and every call gets KWQ_ECONN.
@@ -757,12 +772,7 @@ Test(async, a_busy_server_drops_the_connection)
     cr_assert(eq(int, redisAppendCommand(busy, "EVAL %s 0", "while true do end"), REDIS_OK));
     while (!done)
         cr_assert(eq(int, redisBufferWrite(busy, &done), REDIS_OK));
-    for (bool is_busy = false; !is_busy;) {
-        rep = redisCommand(r, "PING");
-        cr_assert(rep != NULL);
-        is_busy = rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "BUSY", 4) == 0;
-        freeReplyObject(rep);
-    }
+    wait_busy(r, true);
     cr_assert(eq(int, kwq_async_drained(a, TP_QUEUE, on_flag, TAG(0)), 0));
     cr_assert(eq(int, kwq_async_drained(a, TP_QUEUE, on_flag, TAG(1)), 0));
     run_until(loop, 2, 10);
@@ -774,6 +784,7 @@ Test(async, a_busy_server_drops_the_connection)
     rep = redisCommand(r, "SCRIPT KILL");
     cr_assert(rep != NULL && rep->type == REDIS_REPLY_STATUS, "%s", rep ? rep->str : "?");
     freeReplyObject(rep);
+    wait_busy(r, false); /* the script ends at its next check, a moment later */
     forget_calls();
     cr_assert(eq(int, kwq_async_connect(a, on_connect, TAG(0)), 0));
     run_until(loop, 1, 10);
@@ -921,6 +932,26 @@ Test(async, a_call_behind_a_wait_gets_its_time_after_the_wait)
     assert_codes(want, 2);
     cr_assert(not(calls[0].flag));
     cr_assert(kwq_async_is_connected(a));
+    kwq_async_free(a);
+    ev_loop_destroy(loop);
+}
+
+/* A db the server does not have is a configuration error, as for the sync client. */
+Test(async, db_out_of_range_is_einval_through_the_callback)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_client_opts o;
+    struct kwq_async *a;
+    char url[400];
+
+    (void)snprintf(url, sizeof(url), "%s?db=99", test_redis.url);
+    kwq_client_opts_init(&o);
+    o.url = url;
+    a = kwq_async_new(loop, &o);
+    cr_assert(eq(int, kwq_async_connect(a, on_connect, TAG(0)), 0));
+    run_until(loop, 1, 10);
+    cr_assert(eq(int, calls[0].rc, KWQ_EINVAL), "%s", calls[0].err);
+    cr_assert(not(kwq_async_is_connected(a)));
     kwq_async_free(a);
     ev_loop_destroy(loop);
 }

@@ -106,6 +106,8 @@ int kwq__resolve_start(struct kwq_async *a, const char *host)
     j->refs = 2;
     j->loop = a->loop;
     j->wake = &a->resolved;
+    /* Started before the thread: starting an ev_async forgets a wake-up already sent. */
+    ev_async_start(a->loop, &a->resolved);
     (void)pthread_attr_init(&attr);
     (void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     /* Signals stay with the program's threads (libev may read them from a signalfd). */
@@ -115,13 +117,13 @@ int kwq__resolve_start(struct kwq_async *a, const char *host)
     (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
     (void)pthread_attr_destroy(&attr);
     if (err) {
+        ev_async_stop(a->loop, &a->resolved);
         (void)pthread_mutex_destroy(&j->mu);
         free(j->host);
         free(j);
         return kwq__fail(a->c, KWQ_ENOMEM, "cannot start looking up the Redis host %s: %s", host,
                          strerror(err));
     }
-    ev_async_start(a->loop, &a->resolved);
     a->resolve = j;
     return 0;
 }
