@@ -72,6 +72,7 @@ static int print_json(const struct kwq_stats *st, const struct rates *rt, const 
     add_u64(o, "cancelled", st->cancelled);
     add_u64(o, "requeued", st->requeued);
     add_u64(o, "results", st->results);
+    add_u64(o, "restarts", st->restarts);
     (void)cJSON_AddNumberToObject(o, "oldest_pending_ms", (double)st->oldest_pending_ms);
     (void)cJSON_AddNumberToObject(o, "server_time_ms", (double)st->server_time_ms);
     if (rt->have) {
@@ -108,6 +109,20 @@ static void print_text(const struct kwq_stats *st, const struct rates *rt, const
                  (unsigned long long)st->expired, (unsigned long long)st->released,
                  (unsigned long long)st->cancelled, (unsigned long long)st->requeued);
     (void)printf("results:   %llu kept\n", (unsigned long long)st->results);
+    if (st->restarts > 0)
+        (void)printf("restarts:  %llu seen by this queue (Redis restarted or failed over)\n",
+                     (unsigned long long)st->restarts);
+}
+
+/*
+ * A restart may have lost the last writes before it (docs/PROTOCOL.md
+ * "Rollbacks"): a seal among them leaves a queue that never drains.
+ */
+static void note_restarts(const struct kwq_stats *st)
+{
+    if (st->restarts > 0 && !st->sealed)
+        cli_note("Redis restarted while this queue was in use: a seal written just before a "
+                 "restart can be lost; if all its work is in, run 'kwq seal' again");
 }
 
 int cmd_status(int argc, char **argv)
@@ -137,6 +152,8 @@ int cmd_status(int argc, char **argv)
             a = b;
         }
     }
+    if (r == 0)
+        note_restarts(&a);
     if (r < 0)
         r = cli_fail(c, r, NULL);
     else if (cfg.json)

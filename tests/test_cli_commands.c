@@ -75,7 +75,7 @@ Test(cli, help_and_version)
     struct cli_out r;
 
     kwq(&r, NULL, "--version");
-    expect(&r, 0, "kwq 0.1.0 (protocol 1)\n", "");
+    expect(&r, 0, "kwq 0.1.0 (protocol 2)\n", "");
     cli_out_free(&r);
     kwq(&r, NULL, "--help");
     expect(&r, 0, none, "");
@@ -627,27 +627,12 @@ Test(cli, wait_drained_timeout_and_dead)
 /* The --json fields of `kwq status`, in the order docs/kwq.md documents them. */
 Test(cli, status_json_fields_as_documented)
 {
-    static const char *const fields[] = {"queue",
-                                         "redis",
-                                         "sealed",
-                                         "drained",
-                                         "pending",
-                                         "leased",
-                                         "delayed",
-                                         "dead",
-                                         "done",
-                                         "enqueued",
-                                         "duplicates",
-                                         "failed",
-                                         "retries",
-                                         "expired",
-                                         "released",
-                                         "cancelled",
-                                         "requeued",
-                                         "results",
-                                         "oldest_pending_ms",
-                                         "server_time_ms",
-                                         "rates"};
+    static const char *const fields[] = {
+        "queue",          "redis",    "sealed",  "drained",  "pending",
+        "leased",         "delayed",  "dead",    "done",     "enqueued",
+        "duplicates",     "failed",   "retries", "expired",  "released",
+        "cancelled",      "requeued", "results", "restarts", "oldest_pending_ms",
+        "server_time_ms", "rates"};
     static const char *const rates[] = {"done_per_s", "enqueued_per_s", "window_ms"};
     struct cli_out r;
     const cJSON *f;
@@ -667,7 +652,7 @@ Test(cli, status_json_fields_as_documented)
             cr_assert(cJSON_IsString(f), "%s", f->string);
         else if (i < 4)
             cr_assert(cJSON_IsBool(f), "%s", f->string);
-        else if (i < 20)
+        else if (i < 21)
             cr_assert(cJSON_IsNumber(f), "%s", f->string);
         i++;
     }
@@ -1189,6 +1174,38 @@ Test(outage, results_follow_rides_out_a_restart)
     cr_assert_not_null(strstr(e, " answers again after "), "%s", e);
     free(o);
     free(e);
+    kwq_client_free(c);
+}
+
+/*
+ * A restart the queue noticed is shown, and on an open queue kwq status says
+ * that a seal may have been lost with it.
+ */
+Test(outage, status_shows_a_restart_and_notes_a_seal_may_be_lost)
+{
+    struct kwq_client *c = test_client();
+    struct cli_out r;
+
+    cr_assert_eq(kwq_enqueue(c, "default", &(struct kwq_new_task){.payload = "a", .payload_len = 1},
+                             1, NULL, NULL),
+                 0, "%s", kwq_client_errstr(c));
+    redis_fixture_restart(&test_redis);
+    cr_assert_eq(kwq_client_connect(c), 0, "%s", kwq_client_errstr(c));
+    cr_assert_eq(kwq_enqueue(c, "default", &(struct kwq_new_task){.payload = "b", .payload_len = 1},
+                             1, NULL, NULL),
+                 0, "%s", kwq_client_errstr(c));
+    kwq(&r, NULL, "status", "--sample", "0");
+    expect(&r, 0, none,
+           "kwq: Redis restarted while this queue was in use: a seal written just before a "
+           "restart can be lost; if all its work is in, run 'kwq seal' again\n");
+    cr_assert_not_null(strstr(r.out, "\nrestarts:  1 seen by this queue (Redis restarted or "
+                                     "failed over)\n"),
+                       "%s", r.out);
+    cli_out_free(&r);
+    cr_assert_eq(kwq_seal(c, "default"), 0);
+    kwq(&r, NULL, "status", "--sample", "0");
+    expect(&r, 0, none, "");
+    cli_out_free(&r);
     kwq_client_free(c);
 }
 

@@ -26,7 +26,7 @@ struct kwq_error;
 #define KWQ_DEFAULT_MAX_PAYLOAD (1024u * 1024u) /* bytes */
 #define KWQ_DEFAULT_MAX_RESULT  (1024u * 1024u) /* bytes */
 #define KWQ_ENVELOPE_VERSION    1               /* "v" of the JSON envelope */
-#define KWQ_PROTOCOL_VERSION    1               /* docs/PROTOCOL.md version */
+#define KWQ_PROTOCOL_VERSION    2               /* docs/PROTOCOL.md version */
 
 /* The life of a task: docs/PROTOCOL.md "State machine". */
 enum kwq_state {
