@@ -81,7 +81,7 @@ static void on_acks_reply(struct kwq_async *a, int rc, const int *st, size_t n, 
 
 static int send_acks(struct worker *w, struct batch *b)
 {
-    struct kwq_ack acks[BATCH_MAX] = {0};
+    struct kwq_ack acks[BATCH_MAX];
 
     for (size_t i = 0; i < b->n; i++) {
         const struct job *j = b->js[i];
@@ -126,7 +126,7 @@ static void on_fails_reply(struct kwq_async *a, int rc, const struct kwq_fail_ou
 
 static int send_fails(struct worker *w, struct batch *b)
 {
-    struct kwq_failure f[BATCH_MAX] = {0};
+    struct kwq_failure f[BATCH_MAX];
 
     for (size_t i = 0; i < b->n; i++) {
         const struct job *j = b->js[i];
@@ -169,66 +169,81 @@ static int send_releases(struct worker *w, struct batch *b)
 
 typedef int (*send_fn)(struct worker *w, struct batch *b);
 
-/*
- * Send every job in JOB_REPORT with outcome out not already on its way,
- * BATCH_MAX at a time. 0, or the error of a call that could not be made.
- */
-static int flush_outcome(struct worker *w, enum job_outcome out, send_fn send, const char *op)
-{
-    for (;;) {
-        struct batch *b = malloc(sizeof(*b) + BATCH_MAX * sizeof(struct job *));
-        int rc;
+static const struct {
+    enum job_outcome out; /* which outcome */
+    send_fn send;         /* how it is sent */
+    const char *op;       /* name for logs */
+} kinds[] = {{OUT_ACK, send_acks, "ack"},
+             {OUT_FAIL, send_fails, "fail"},
+             {OUT_RELEASE, send_releases, "release"}};
 
-        if (!b)
-            return 0; /* the next turn tries again */
-        b->w = w;
-        b->op = op;
-        b->n = 0;
-        for (struct job *j = w->jobs; j && b->n < BATCH_MAX; j = j->next)
-            if (j->state == JOB_REPORT && j->outcome == out && !j->sending)
-                b->js[b->n++] = j;
-        if (b->n == 0) {
-            free(b);
-            return 0;
-        }
-        rc = send(w, b);
-        if (rc < 0) {
-            free(b);
-            return rc;
-        }
-        for (size_t i = 0; i < b->n; i++)
-            b->js[i]->sending = true;
+#define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
+
+/*
+ * Send the n jobs of js (outcome kinds[k]) as one call. 0, KWQ_ENOMEM (no
+ * call made: the next turn tries again), or the error of a call not made.
+ */
+static int send_batch(struct worker *w, size_t k, struct job *const *js, size_t n)
+{
+    struct batch *b = malloc(sizeof(*b) + n * sizeof(struct job *));
+    int rc;
+
+    if (!b)
+        return KWQ_ENOMEM;
+    b->w = w;
+    b->op = kinds[k].op;
+    b->n = n;
+    memcpy(b->js, js, n * sizeof(*js));
+    rc = kinds[k].send(w, b);
+    if (rc < 0) {
+        free(b);
+        return rc;
     }
+    for (size_t i = 0; i < n; i++)
+        js[i]->sending = true;
+    return 0;
 }
 
-static void flush_drops(struct worker *w)
+/*
+ * One pass over the jobs: dropped ones are freed, and every outcome not
+ * already on its way is sent, BATCH_MAX per call. True when a batch was
+ * full (another pass may find more).
+ */
+static bool flush_pass(struct worker *w)
 {
+    static struct job *js[NKINDS][BATCH_MAX];
+    size_t n[NKINDS] = {0};
+    bool full = false;
     struct job *next;
 
     for (struct job *j = w->jobs; j; j = next) {
         next = j->next;
-        if (j->state == JOB_REPORT && j->outcome == OUT_DROP && !j->sending)
+        if (j->state != JOB_REPORT || j->sending)
+            continue;
+        if (j->outcome == OUT_DROP) {
             job_free(w, j);
+            continue;
+        }
+        for (size_t k = 0; k < NKINDS; k++)
+            if (j->outcome == kinds[k].out && n[k] < BATCH_MAX)
+                js[k][n[k]++] = j;
     }
+    for (size_t k = 0; k < NKINDS && conn_usable(w); k++) {
+        int rc = n[k] ? send_batch(w, k, js[k], n[k]) : 0;
+
+        if (rc == KWQ_ENOMEM)
+            return false;
+        if (rc < 0)
+            conn_failed(w, kinds[k].op, rc, kwq_async_errstr(w->cmd));
+        full = full || n[k] == BATCH_MAX;
+    }
+    return full;
 }
 
 void report_flush(struct worker *w)
 {
-    static const struct {
-        enum job_outcome out; /* which outcome */
-        send_fn send;         /* how it is sent */
-        const char *op;       /* name for logs */
-    } kinds[] = {{OUT_ACK, send_acks, "ack"},
-                 {OUT_FAIL, send_fails, "fail"},
-                 {OUT_RELEASE, send_releases, "release"}};
-
-    flush_drops(w);
     /* A TOOBIG ack turns into a fail, sent in the turn after its reply. */
-    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]) && conn_usable(w); i++) {
-        int rc = flush_outcome(w, kinds[i].out, kinds[i].send, kinds[i].op);
-
-        if (rc < 0)
-            conn_failed(w, kinds[i].op, rc, kwq_async_errstr(w->cmd));
-    }
+    while (flush_pass(w) && conn_usable(w))
+        ;
     ready_update(w);
 }
