@@ -1,6 +1,6 @@
 # Tests of kwq-worker: real worker processes against a private redis-server,
 # running the helper handlers of tests/helpers/.
-set(kwq_worker_tests drain crash sigterm fail config stream examples stream_probe errors stall
+set(kwq_worker_tests drain crash sigterm fail config stream examples stream_probe errors stall results
   spawn prefetch wake answers outage)
 foreach(t ${kwq_worker_tests})
   kwq_test(NAME test_worker_${t}
