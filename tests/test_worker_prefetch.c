@@ -295,3 +295,57 @@ Test(worker_prefetch, max_tasks_counts_only_the_tasks_started)
     cr_assert(file_contains(test_path("a.log"), "\"tasks\":200"));
     kwq_client_free(c);
 }
+
+/* The state and attempts made of task id (asserts it exists). */
+static struct kwq_task_info task_of(struct kwq_client *c, const char *id)
+{
+    struct kwq_task_info info;
+
+    cr_assert(kwq_task_get(c, TEST_QUEUE, id, &info) == 0, "%s", kwq_client_errstr(c));
+    return info;
+}
+
+/*
+ * Tasks leased ahead are leased uncharged and charged only when they start:
+ * with max_attempts 1, a worker SIGKILLed while it holds them uses up none
+ * of their attempts. Once the leases expire they are pending again with 0
+ * attempts made, and only the task it was running is dead-lettered.
+ */
+Test(worker_prefetch, sigkilled_worker_uses_no_attempt_of_the_tasks_it_leased_ahead)
+{
+    struct kwq_client *c = test_client();
+    struct kwq_enqueued ids[AHEAD];
+    const char *args[] = {"--lease", "1s", "--", helper_path("helper_gate"), gate("gate"), NULL};
+    struct kwq_stats st;
+    size_t held;
+    pid_t a;
+
+    cr_assert(kwq_queue_set(c, TEST_QUEUE, "max_attempts", 1) == 0, "%s", kwq_client_errstr(c));
+    cr_assert(mkdir(gate("gate"), 0755) == 0);
+    a = worker_start("a.log", args);
+    (void)prefetching_round(c, ids, a);
+    cr_assert(kill(a, SIGKILL) == 0);
+    (void)worker_wait(a, "a.log");
+    st = stats_of(c);
+    held = st.leased - 1; /* the running task, and those leased ahead not yet given back */
+    if (held == 0)
+        cr_skip_test("the tasks leased ahead were given back before the kill (hold time over)");
+
+    for (int i = 0; i < SAFETY_S * 100 && (st = stats_of(c)).leased > 0; i++) {
+        cr_assert(kwq_reap(c, TEST_QUEUE, 100, NULL) >= 0, "%s", kwq_client_errstr(c));
+        nap();
+    }
+    cr_assert_eq(st.leased, 0, "the leases of the killed worker expired");
+    cr_assert_eq(st.dead, 1, "only the task that ran is dead-lettered (max_attempts 1)");
+    cr_assert_eq(st.pending, AHEAD);
+    for (int i = 0; i < AHEAD; i++) {
+        struct kwq_task_info info = task_of(c, ids[i].id);
+
+        cr_assert_eq(info.state, KWQ_STATE_PENDING, "task %s is %s", ids[i].id,
+                     kwq_state_to_string(info.state));
+        cr_assert_eq(info.task.attempt, 0, "task %s: %u attempts used, never started", ids[i].id,
+                     (unsigned)info.task.attempt);
+        kwq_task_info_done(&info);
+    }
+    kwq_client_free(c);
+}

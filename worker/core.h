@@ -35,8 +35,12 @@ void worker_finish(struct worker *w, int code);
 void worker_kick(struct worker *w);
 
 /* ---- jobs.c: job lifecycle ---- */
-/* Take ownership of *t (zeroed): start its handler, or queue it (prefetch). */
-void job_start(struct worker *w, struct kwq_task *t, bool queued);
+/*
+ * Take ownership of *t (zeroed): start its handler, or queue it (prefetch).
+ * charged: its lease was charged an attempt; an uncharged one is charged
+ * when it starts (report.c tells Redis).
+ */
+void job_start(struct worker *w, struct kwq_task *t, bool queued, bool charged);
 /* Start prefetched tasks in the slots that are free, oldest first. */
 void jobs_start_queued(struct worker *w);
 /* Nothing more starts: every prefetched task goes back with the next reports. */
@@ -80,7 +84,10 @@ void take_wait_abort(struct worker *w);
 void take_pass_wake(struct worker *w);
 
 /* ---- report.c: outcomes to Redis ---- */
-/* Send every reported outcome (ack, fail, release) in batches; free dropped jobs. */
+/*
+ * Charge the prefetched tasks that started, then send every reported
+ * outcome (ack, fail, release), in batches; free dropped jobs.
+ */
 void report_flush(struct worker *w);
 
 /* ---- renew.c: renewing leases ---- */

@@ -1,7 +1,10 @@
 /*
- * report.c - telling Redis the outcomes: acks, fails and releases, each in
- * batches of up to BATCH_MAX, every batch of a loop turn pipelined on the
- * command connection.
+ * report.c - telling Redis what became of the tasks: the starts of tasks
+ * leased ahead uncharged (so Redis charges their attempts), then the
+ * outcomes: acks, fails and releases; each in batches of up to BATCH_MAX,
+ * every batch of a loop turn pipelined on the command connection. The
+ * starts go in the turn in which the handlers started, after them: the
+ * charge never delays a handler.
  *
  * A job stays held, and its lease renewed, until Redis has answered its
  * ack, fail or release; while its batch travels the job is marked sending
@@ -37,6 +40,34 @@ static bool batch_end(struct batch *b, int rc, const char *errstr)
     }
     conn_ok(b->w);
     return true;
+}
+
+/* ---- Starts: prefetched tasks charged when they start ---- */
+
+static void on_starts_reply(struct kwq_async *a, int rc, const int *st, size_t n, void *data)
+{
+    struct batch *b = data;
+
+    (void)n;
+    /* A failed call leaves them uncharged, for the next turn (an outcome would charge them). */
+    if (batch_end(b, rc, kwq_async_errstr(a))) {
+        for (size_t i = 0; i < b->n; i++) {
+            struct job *j = b->js[i];
+
+            j->uncharged = false;
+            if (st[i] != 0 && j->stop != STOP_LOST)
+                job_lost(j, st[i]);
+        }
+    }
+    free(b);
+}
+
+static int send_starts(struct worker *w, struct batch *b)
+{
+    struct kwq_lease_ref refs[BATCH_MAX];
+
+    jobs_refs(b->js, b->n, refs);
+    return kwq_async_start(w->cmd, w->cfg->queue, refs, b->n, on_starts_reply, b);
 }
 
 /* ---- Acks ---- */
@@ -169,11 +200,26 @@ static int send_releases(struct worker *w, struct batch *b)
 
 typedef int (*send_fn)(struct worker *w, struct batch *b);
 
+/* One kind of call: the jobs it is for, how it is sent. */
+struct kind {
+    enum job_state state; /* JOB_RUNNING: starts to charge; JOB_REPORT: outcomes */
+    enum job_outcome out; /* which outcome, for JOB_REPORT */
+    send_fn send;         /* how it is sent */
+    const char *op;       /* name for logs */
+};
+
+static bool wanted(const struct job *j, const struct kind *k)
+{
+    if (j->sending || j->state != k->state)
+        return false;
+    return k->state == JOB_RUNNING ? j->uncharged : j->outcome == k->out;
+}
+
 /*
- * Send every job in JOB_REPORT with outcome out not already on its way,
- * BATCH_MAX at a time. 0, or the error of a call that could not be made.
+ * Send every job kind k is for, BATCH_MAX at a time. 0, or the error of a
+ * call that could not be made.
  */
-static int flush_outcome(struct worker *w, enum job_outcome out, send_fn send, const char *op)
+static int flush_kind(struct worker *w, const struct kind *k)
 {
     for (;;) {
         struct batch *b = malloc(sizeof(*b) + BATCH_MAX * sizeof(struct job *));
@@ -182,16 +228,16 @@ static int flush_outcome(struct worker *w, enum job_outcome out, send_fn send, c
         if (!b)
             return 0; /* the next turn tries again */
         b->w = w;
-        b->op = op;
+        b->op = k->op;
         b->n = 0;
         for (struct job *j = w->jobs; j && b->n < BATCH_MAX; j = j->next)
-            if (j->state == JOB_REPORT && j->outcome == out && !j->sending)
+            if (wanted(j, k))
                 b->js[b->n++] = j;
         if (b->n == 0) {
             free(b);
             return 0;
         }
-        rc = send(w, b);
+        rc = k->send(w, b);
         if (rc < 0) {
             free(b);
             return rc;
@@ -214,18 +260,15 @@ static void flush_drops(struct worker *w)
 
 void report_flush(struct worker *w)
 {
-    static const struct {
-        enum job_outcome out; /* which outcome */
-        send_fn send;         /* how it is sent */
-        const char *op;       /* name for logs */
-    } kinds[] = {{OUT_ACK, send_acks, "ack"},
-                 {OUT_FAIL, send_fails, "fail"},
-                 {OUT_RELEASE, send_releases, "release"}};
+    static const struct kind kinds[] = {{JOB_RUNNING, OUT_ACK, send_starts, "start"},
+                                        {JOB_REPORT, OUT_ACK, send_acks, "ack"},
+                                        {JOB_REPORT, OUT_FAIL, send_fails, "fail"},
+                                        {JOB_REPORT, OUT_RELEASE, send_releases, "release"}};
 
     flush_drops(w);
     /* A TOOBIG ack turns into a fail, sent in the turn after its reply. */
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]) && conn_usable(w); i++) {
-        int rc = flush_outcome(w, kinds[i].out, kinds[i].send, kinds[i].op);
+        int rc = flush_kind(w, &kinds[i]);
 
         if (rc < 0)
             conn_failed(w, kinds[i].op, rc, kwq_async_errstr(w->cmd));

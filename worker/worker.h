@@ -97,7 +97,8 @@ struct job {
     char *error;              /* fail: error text, owned */
     int code;                 /* fail: exit code or -1 */
     bool no_retry;            /* fail: dead-letter at once */
-    bool sending;             /* its outcome is on its way to Redis (a report call outstanding) */
+    bool uncharged;           /* leased ahead uncharged; started, Redis not yet told (charge) */
+    bool sending;             /* a call about it (its start or outcome) is on its way to Redis */
     struct job_proc *proc;    /* exec mode: the handler process, owned; NULL otherwise */
 };
 
