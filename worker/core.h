@@ -69,8 +69,12 @@ void conn_start(struct worker *w);
 void conn_failed(struct worker *w, const char *op, int rc, const char *why);
 /* A call succeeded: Redis is up (the down clock and the backoffs reset). */
 void conn_ok(struct worker *w);
-/* True when calls may be made: connected, and not held back for maxmemory. */
+/* True when calls may be made: connected, not on the way out. */
 bool conn_usable(const struct worker *w);
+/* True while acks refused at maxmemory wait for their retry (the hold's backoff). */
+bool conn_holding(const struct worker *w);
+/* No result is held for Redis's memory any more (delivered, or its lease lost): lease again. */
+void conn_room(struct worker *w);
 /* The grace period ended with outcomes held: one last reconnect now. */
 void conn_grace_over(struct worker *w);
 

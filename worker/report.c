@@ -9,7 +9,8 @@
  * A job stays held, and its lease renewed, until Redis has answered its
  * ack, fail or release; while its batch travels the job is marked sending
  * (not sent again, not freed). A call that fails keeps every job of its
- * batch for the next attempt. A dropped job (lease lost, task cancelled) is
+ * batch for the next attempt; an ack call refused at maxmemory keeps only
+ * the acks Redis refused. A dropped job (lease lost, task cancelled) is
  * freed without a word to Redis.
  */
 #include <stdlib.h>
@@ -85,15 +86,23 @@ static void log_ack(const struct job *j, int status)
                 KWQ_LS("task", j->task.id), KWQ_LI("attempt", j->task.attempt));
 }
 
+/*
+ * Redis at its maxmemory limit refuses acks that keep a result (KWQ_EOOM),
+ * with a status for every item: the ones that went in are done, only the
+ * refused ones are held (batch_end started the hold) and sent again later.
+ */
 static void on_acks_reply(struct kwq_async *a, int rc, const int *st, size_t n, void *data)
 {
     struct batch *b = data;
+    bool refused = rc == KWQ_EOOM && st;
 
     (void)n;
-    if (batch_end(b, rc, kwq_async_errstr(a))) {
+    if (batch_end(b, rc, kwq_async_errstr(a)) || refused) {
         for (size_t i = 0; i < b->n; i++) {
             struct job *j = b->js[i];
 
+            if (st[i] == KWQ_EOOM)
+                continue; /* still leased: renewed, and sent again after the hold */
             if (st[i] == KWQ_ETOOBIG) {
                 /* Retrying would give the same result: dead-letter it with the reason. */
                 j->outcome = OUT_FAIL;
@@ -258,6 +267,15 @@ static void flush_drops(struct worker *w)
     }
 }
 
+/* True when an ack is still to be delivered (or on its way). */
+static bool acks_held(const struct worker *w)
+{
+    for (const struct job *j = w->jobs; j; j = j->next)
+        if (j->state == JOB_REPORT && j->outcome == OUT_ACK)
+            return true;
+    return false;
+}
+
 void report_flush(struct worker *w)
 {
     static const struct kind kinds[] = {{JOB_RUNNING, OUT_ACK, send_starts, "start"},
@@ -266,10 +284,16 @@ void report_flush(struct worker *w)
                                         {JOB_REPORT, OUT_RELEASE, send_releases, "release"}};
 
     flush_drops(w);
+    if (w->oom && !acks_held(w))
+        conn_room(w); /* the acks refused for memory went in, or their leases were lost */
     /* A TOOBIG ack turns into a fail, sent in the turn after its reply. */
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]) && conn_usable(w); i++) {
-        int rc = flush_kind(w, &kinds[i]);
+        int rc;
 
+        /* Acks wait out a maxmemory hold; starts, fails and releases free memory: they go. */
+        if (kinds[i].send == send_acks && conn_holding(w))
+            continue;
+        rc = flush_kind(w, &kinds[i]);
         if (rc < 0)
             conn_failed(w, kinds[i].op, rc, kwq_async_errstr(w->cmd));
     }

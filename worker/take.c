@@ -250,7 +250,7 @@ void take_turn(struct worker *w)
 {
     size_t want, ahead;
 
-    if (!conn_usable(w) || w->waiting || w->leasing || w->asking_drained ||
+    if (!conn_usable(w) || w->oom || w->waiting || w->leasing || w->asking_drained ||
         (w->drained_held && w->njobs >= w->drained_held))
         return;
     if (w->cfg->max_tasks && w->tasks_taken >= w->cfg->max_tasks) {
