@@ -5,12 +5,15 @@
  */
 #include "test_worker_support.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -232,4 +235,17 @@ void wait_blocked(struct kwq_client *c, long want)
         (void)nanosleep(&ts, NULL);
     }
     cr_assert_fail("blocked clients did not become %ld", want);
+}
+
+void free_port(char *buf, size_t len)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t slen = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    cr_assert(fd >= 0);
+    cr_assert(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    cr_assert(getsockname(fd, (struct sockaddr *)&sa, &slen) == 0);
+    (void)snprintf(buf, len, "%u", (unsigned)ntohs(sa.sin_port));
+    (void)close(fd);
 }

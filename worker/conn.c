@@ -14,6 +14,11 @@
  *   --redis-retry (Redis is there, and workers draining queues free its
  *   memory).
  * - KWQ_EGONE: the queue vanished from Redis; exit KWQ_EXIT_GONE.
+ * - KWQ_EREADONLY after connect: the master was demoted (a failover, maybe
+ *   behind a stable Service name): one reconnect lets connect decide. Its
+ *   role check exits KWQ_EXIT_CONFIG if the URL still reaches a replica; a
+ *   URL that now reaches a master goes on. READONLY again before any call
+ *   succeeded is permanent.
  * - anything else is permanent (a refused password, a missing ACL
  *   permission, a replica, a Redis error): retrying cannot help, so the
  *   worker exits KWQ_EXIT_CONFIG at once, at connect as after it.
@@ -124,6 +129,7 @@ static void mark_down(struct worker *w)
 void conn_ok(struct worker *w)
 {
     w->down = false;
+    w->demoted = false;
     w->backoff_ms = BACKOFF_MIN_MS;
 }
 
@@ -162,11 +168,26 @@ void conn_room(struct worker *w)
     kwq_log(KWQ_LOG_INFO, "Redis has room again: no result held, leasing again");
 }
 
+/* READONLY from a call: true when one reconnect may help (see the top of the file). */
+static bool demoted(struct worker *w, const char *op, const char *why)
+{
+    if (!w->connected)
+        return true; /* a straggler of the connection already dropped */
+    if (w->demoted)
+        return false;
+    w->demoted = true;
+    kwq_log(KWQ_LOG_WARN,
+            "Redis answered READONLY: the master was demoted (a failover?); reconnecting once to "
+            "find the master",
+            KWQ_LS("op", op), KWQ_LS("err", why));
+    return true;
+}
+
 void conn_failed(struct worker *w, const char *op, int rc, const char *why)
 {
     if (w->exit_code >= 0) /* on the way out, or outstanding calls failed by the final free */
         return;
-    if (!kwq_err_is_transient(rc)) {
+    if (!kwq_err_is_transient(rc) && !(rc == KWQ_EREADONLY && demoted(w, op, why))) {
         give_up(w, op, rc, why);
         return;
     }

@@ -132,6 +132,7 @@ struct worker {
     uint64_t backoff_ms;                /* next reconnect delay */
     uint64_t hold_ms;                   /* next delay of a retry after KWQ_EOOM, 0 = first */
     bool oom;                           /* results refused at maxmemory held: lease nothing */
+    bool demoted;                       /* READONLY: reconnected once, no call succeeded since */
     bool waiting;                       /* a wait (or waitc's connect) is outstanding */
     uint64_t wait_ms;                   /* timeout of that wait */
     bool leasing;                       /* a lease is outstanding on cmd */
