@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
-#include <hiredis/hiredis.h>
 
 #include "kwq/client.h"
 #include "kwq/exit.h"
@@ -24,23 +23,6 @@
 #define PROMPT_S 20
 
 TestSuite(worker_errors, .init = redis_setup, .fini = redis_teardown, .timeout = 120);
-
-/* Run one command (argv, NULL-terminated) on the fixture's Redis; assert a non-error reply. */
-static void redis_do(const struct redis_fixture *f, const char **argv)
-{
-    redisContext *r = redisConnectUnix(f->sock);
-    redisReply *rep;
-    int argc = 0;
-
-    cr_assert(r && !r->err, "connect to %s", f->sock);
-    while (argv[argc])
-        argc++;
-    rep = redisCommandArgv(r, argc, argv, NULL);
-    cr_assert(rep && rep->type != REDIS_REPLY_ERROR, "%s: %s", argv[0],
-              rep && rep->str ? rep->str : "no reply");
-    freeReplyObject(rep);
-    redisFree(r);
-}
 
 /* Start a worker with args, wait for its exit; returns it, *secs the seconds it took. */
 static int run_worker(const char *const *args, time_t *secs)

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <hiredis/hiredis.h>
 
 #include "redis_fixture.h"
 
@@ -248,4 +249,20 @@ void free_port(char *buf, size_t len)
     cr_assert(getsockname(fd, (struct sockaddr *)&sa, &slen) == 0);
     (void)snprintf(buf, len, "%u", (unsigned)ntohs(sa.sin_port));
     (void)close(fd);
+}
+
+void redis_do(const struct redis_fixture *f, const char **argv)
+{
+    redisContext *r = redisConnectUnix(f->sock);
+    redisReply *rep;
+    int argc = 0;
+
+    cr_assert(r && !r->err, "connect to %s", f->sock);
+    while (argv[argc])
+        argc++;
+    rep = redisCommandArgv(r, argc, argv, NULL);
+    cr_assert(rep && rep->type != REDIS_REPLY_ERROR, "%s: %s", argv[0],
+              rep && rep->str ? rep->str : "no reply");
+    freeReplyObject(rep);
+    redisFree(r);
 }
