@@ -87,7 +87,7 @@ void take_wait_abort(struct worker *w);
 /* Before an exit other than drained: give back a wake token this worker will not use. */
 void take_pass_wake(struct worker *w);
 
-/* ---- report.c: outcomes to Redis ---- */
+/* ---- report.c: starts (charges) and outcomes to Redis ---- */
 /*
  * Charge the prefetched tasks that started, then send every reported
  * outcome (ack, fail, release), in batches; free dropped jobs.

@@ -9,7 +9,7 @@
  *   jobs.c      job lifecycle: leased, queued, running, finished, freed
  *   conn.c      the Redis connection: connect, reconnect, backoff, down clock
  *   take.c      leasing, prefetch, the blocking wait, the wake token
- *   report.c    ack, fail and release in batches
+ *   report.c    charges of prefetched tasks started; ack, fail, release; in batches
  *   renew.c     renewing every lease held
  *   shutdown.c  signals, grace period, idle exit
  *   ready.c     the readiness file
