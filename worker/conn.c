@@ -20,8 +20,9 @@
  *   URL that now reaches a master goes on. READONLY again before any call
  *   succeeded is permanent.
  * - anything else is permanent (a refused password, a missing ACL
- *   permission, a replica, a Redis error): retrying cannot help, so the
- *   worker exits KWQ_EXIT_CONFIG at once, at connect as after it.
+ *   permission, a URL that reaches a replica, a Redis error such as
+ *   WRONGTYPE): retrying cannot help, so the worker exits KWQ_EXIT_CONFIG
+ *   at once, at connect as after it.
  * The down clock starts at the first failure and stops only when a call
  * succeeds (a connect alone proves little: a Redis that accepts connections
  * may still refuse every call). --redis-retry 0 never gives up: the Job's
