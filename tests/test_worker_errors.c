@@ -5,17 +5,13 @@
  * an unavailable Redis is retried: for ever by default (the work completes
  * once Redis is back), or until a finite --redis-retry, then exit 69.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
-#include <hiredis/hiredis.h>
 
 #include "kwq/client.h"
 #include "kwq/exit.h"
@@ -27,23 +23,6 @@
 #define PROMPT_S 20
 
 TestSuite(worker_errors, .init = redis_setup, .fini = redis_teardown, .timeout = 120);
-
-/* Run one command (argv, NULL-terminated) on the fixture's Redis; assert a non-error reply. */
-static void redis_do(const struct redis_fixture *f, const char **argv)
-{
-    redisContext *r = redisConnectUnix(f->sock);
-    redisReply *rep;
-    int argc = 0;
-
-    cr_assert(r && !r->err, "connect to %s", f->sock);
-    while (argv[argc])
-        argc++;
-    rep = redisCommandArgv(r, argc, argv, NULL);
-    cr_assert(rep && rep->type != REDIS_REPLY_ERROR, "%s: %s", argv[0],
-              rep && rep->str ? rep->str : "no reply");
-    freeReplyObject(rep);
-    redisFree(r);
-}
 
 /* Start a worker with args, wait for its exit; returns it, *secs the seconds it took. */
 static int run_worker(const char *const *args, time_t *secs)
@@ -78,20 +57,6 @@ Test(worker_errors, user_without_a_permission_exits_78_at_once)
     cr_assert(file_contains(test_path("w.log"), "retrying cannot help"));
     cr_assert(!file_contains(test_path("w.log"), "reconnected to Redis"),
               "no reconnect loop on a permanent error");
-}
-
-/* A port the kernel just handed out (bound to port 0, then released). */
-static void free_port(char *buf, size_t len)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t slen = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    cr_assert(fd >= 0);
-    cr_assert(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-    cr_assert(getsockname(fd, (struct sockaddr *)&sa, &slen) == 0);
-    (void)snprintf(buf, len, "%u", (unsigned)ntohs(sa.sin_port));
-    (void)close(fd);
 }
 
 static char master_port[16];

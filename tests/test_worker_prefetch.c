@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include <criterion/criterion.h>
+#include <hiredis/hiredis.h>
 
 #include "kwq/client.h"
 #include "kwq/exit.h"
@@ -67,11 +68,12 @@ static const char *gate(const char *name)
 
 /*
  * One round: WARM short tasks (so the worker measures short handlers), then
- * "block:rN" and AHEAD short ones in one enqueue. Returns true when the
- * worker, with rN running, leased the AHEAD behind it in the same call;
- * else lets the round finish and returns false. ids gets the AHEAD ones.
+ * "block:rN" and AHEAD short ones in one enqueue (with blocks2, the first
+ * of those is "block:sN"). Returns true when the worker, with rN running,
+ * leased the AHEAD behind it in the same call; else lets the round finish
+ * and returns false. ids gets the AHEAD ones.
  */
-static bool round_prefetches(struct kwq_client *c, int r, struct kwq_enqueued *ids)
+static bool round_prefetches(struct kwq_client *c, int r, bool blocks2, struct kwq_enqueued *ids)
 {
     char names[WARM][32], *p[WARM], pidfile[64], gofile[64];
     struct kwq_enqueued all[AHEAD + 1];
@@ -87,6 +89,8 @@ static bool round_prefetches(struct kwq_client *c, int r, struct kwq_enqueued *i
     (void)snprintf(names[0], sizeof(names[0]), "block:r%d", r);
     for (int i = 1; i <= AHEAD; i++)
         (void)snprintf(names[i], sizeof(names[i]), "after-%d-%d", r, i);
+    if (blocks2)
+        (void)snprintf(names[1], sizeof(names[1]), "block:s%d", r);
     before = stats_of(c);
     enqueue_payloads(c, p, AHEAD + 1, all);
     (void)snprintf(pidfile, sizeof(pidfile), "gate/r%d.pid", r);
@@ -99,6 +103,8 @@ static bool round_prefetches(struct kwq_client *c, int r, struct kwq_enqueued *i
     }
     (void)snprintf(gofile, sizeof(gofile), "gate/r%d.go", r);
     write_file(gate(gofile), "");
+    (void)snprintf(gofile, sizeof(gofile), "gate/s%d.go", r);
+    write_file(gate(gofile), "");
     wait_done(c, before.done + AHEAD + 1);
     return false;
 }
@@ -107,10 +113,10 @@ static bool round_prefetches(struct kwq_client *c, int r, struct kwq_enqueued *i
  * The round in which worker w (started on a.log) prefetched; the test is
  * skipped, never passed, when it did not within ROUNDS rounds.
  */
-static int prefetching_round(struct kwq_client *c, struct kwq_enqueued *ids, pid_t w)
+static int prefetching_round(struct kwq_client *c, bool blocks2, struct kwq_enqueued *ids, pid_t w)
 {
     for (int r = 0; r < ROUNDS; r++)
-        if (round_prefetches(c, r, ids))
+        if (round_prefetches(c, r, blocks2, ids))
             return r;
     (void)kill(w, SIGKILL);
     (void)worker_wait(w, "a.log");
@@ -145,7 +151,7 @@ Test(worker_prefetch, prefetched_tasks_are_released_uncharged_on_sigterm)
 
     cr_assert(mkdir(gate("gate"), 0755) == 0);
     a = worker_start("a.log", args);
-    r = prefetching_round(c, ids, a);
+    r = prefetching_round(c, false, ids, a);
     before = stats_of(c);
     cr_assert(kill(a, SIGTERM) == 0);
     wait_for_text(test_path("a.log"), "signal received");
@@ -179,7 +185,7 @@ Test(worker_prefetch, prefetched_task_not_started_in_time_is_released_uncharged)
 
     cr_assert(mkdir(gate("gate"), 0755) == 0);
     a = worker_start("a.log", args);
-    r = prefetching_round(c, ids, a);
+    r = prefetching_round(c, false, ids, a);
     /* Its one slot stays busy: the tasks leased ahead go back after their hold time. */
     for (int i = 0; i < SAFETY_S * 100 && stats_of(c).released < AHEAD; i++)
         nap();
@@ -273,7 +279,7 @@ Test(worker_prefetch, max_tasks_counts_only_the_tasks_started)
 
     cr_assert(mkdir(gate("gate"), 0755) == 0);
     a = worker_start("a.log", args);
-    r = prefetching_round(c, ids, a);
+    r = prefetching_round(c, false, ids, a);
     /* The queue is empty and the one slot busy: the tasks leased ahead all go back. */
     for (int i = 0; i < SAFETY_S * 100 && stats_of(c).leased > 1; i++)
         nap();
@@ -293,5 +299,131 @@ Test(worker_prefetch, max_tasks_counts_only_the_tasks_started)
     cr_assert_eq(st.leased, 0);
     cr_assert_eq(st.failed + st.expired + st.dead, 0);
     cr_assert(file_contains(test_path("a.log"), "\"tasks\":200"));
+    kwq_client_free(c);
+}
+
+/* The state and attempts made of task id (asserts it exists). */
+static struct kwq_task_info task_of(struct kwq_client *c, const char *id)
+{
+    struct kwq_task_info info;
+
+    cr_assert(kwq_task_get(c, TEST_QUEUE, id, &info) == 0, "%s", kwq_client_errstr(c));
+    return info;
+}
+
+/* A worker (1 s leases) on a queue whose tasks get one attempt each. */
+static pid_t one_attempt_worker(struct kwq_client *c)
+{
+    const char *args[] = {"--lease", "1s", "--", helper_path("helper_gate"), gate("gate"), NULL};
+
+    cr_assert(kwq_queue_set(c, TEST_QUEUE, "max_attempts", 1) == 0, "%s", kwq_client_errstr(c));
+    cr_assert(mkdir(gate("gate"), 0755) == 0);
+    return worker_start("a.log", args);
+}
+
+/* Reap until no lease is left (those of a killed worker expire); the stats then. */
+static struct kwq_stats reap_all(struct kwq_client *c)
+{
+    struct kwq_stats st;
+
+    for (int i = 0; i < SAFETY_S * 100 && (st = stats_of(c)).leased > 0; i++) {
+        cr_assert(kwq_reap(c, TEST_QUEUE, 100, NULL) >= 0, "%s", kwq_client_errstr(c));
+        nap();
+    }
+    return st;
+}
+
+/*
+ * Tasks leased ahead are leased uncharged and charged only when they start:
+ * with max_attempts 1, a worker SIGKILLed while it holds them uses up none
+ * of their attempts. Once the leases expire they are pending again with 0
+ * attempts made, and only the task it was running is dead-lettered.
+ */
+Test(worker_prefetch, sigkilled_worker_uses_no_attempt_of_the_tasks_it_leased_ahead)
+{
+    struct kwq_client *c = test_client();
+    struct kwq_enqueued ids[AHEAD];
+    struct kwq_stats st;
+    size_t held;
+    pid_t a;
+
+    a = one_attempt_worker(c);
+    (void)prefetching_round(c, false, ids, a);
+    cr_assert(kill(a, SIGKILL) == 0);
+    (void)worker_wait(a, "a.log");
+    st = stats_of(c);
+    held = st.leased - 1; /* the running task, and those leased ahead not yet given back */
+    if (held == 0)
+        cr_skip_test("the tasks leased ahead were given back before the kill (hold time over)");
+
+    st = reap_all(c);
+    cr_assert_eq(st.leased, 0, "the leases of the killed worker expired");
+    cr_assert_eq(st.dead, 1, "only the task that ran is dead-lettered (max_attempts 1)");
+    cr_assert_eq(st.pending, AHEAD);
+    for (int i = 0; i < AHEAD; i++) {
+        struct kwq_task_info info = task_of(c, ids[i].id);
+
+        cr_assert_eq(info.state, KWQ_STATE_PENDING, "task %s is %s", ids[i].id,
+                     kwq_state_to_string(info.state));
+        cr_assert_eq(info.task.attempt, 0, "task %s: %u attempts used, never started", ids[i].id,
+                     (unsigned)info.task.attempt);
+        kwq_task_info_done(&info);
+    }
+    kwq_client_free(c);
+}
+
+/* The lease record of task id in Redis (docs/PROTOCOL.md "Records"), into buf. */
+static void lease_record(const char *id, char *buf, size_t len)
+{
+    redisContext *r = redisConnectUnix(test_redis.sock);
+    redisReply *rep;
+
+    cr_assert(r && !r->err);
+    rep = redisCommand(r, "HGET kwq:{" TEST_QUEUE "}:leases %s", id);
+    cr_assert(rep && rep->type == REDIS_REPLY_STRING, "no lease record for task %s", id);
+    (void)snprintf(buf, len, "%s", rep->str);
+    freeReplyObject(rep);
+    redisFree(r);
+}
+
+/*
+ * A task leased ahead is charged once it starts: a worker SIGKILLed while
+ * it runs has used that attempt (with max_attempts 1 it is dead-lettered).
+ */
+Test(worker_prefetch, task_leased_ahead_is_charged_when_it_starts)
+{
+    struct kwq_client *c = test_client();
+    struct kwq_enqueued ids[AHEAD];
+    char go[64], pidfile[64], rec[128];
+    struct kwq_task_info info;
+    struct kwq_stats st;
+    pid_t a;
+    int r;
+
+    a = one_attempt_worker(c);
+    r = prefetching_round(c, true, ids, a);
+    lease_record(ids[0].id, rec, sizeof(rec));
+    if (strstr(rec, ":u") == NULL) {
+        (void)kill(a, SIGKILL);
+        (void)worker_wait(a, "a.log");
+        cr_skip_test("the task leased ahead was given back before its turn (hold time over)");
+    }
+    (void)snprintf(go, sizeof(go), "gate/r%d.go", r);
+    write_file(gate(go), ""); /* the running task ends: the one leased ahead starts */
+    (void)snprintf(pidfile, sizeof(pidfile), "gate/s%d.pid", r);
+    wait_for_file(gate(pidfile));
+    for (int i = 0; i < SAFETY_S * 100 && strstr(rec, ":u") != NULL; i++) {
+        lease_record(ids[0].id, rec, sizeof(rec));
+        nap();
+    }
+    cr_assert(strstr(rec, ":u") == NULL, "charged once started: %s", rec);
+    cr_assert(kill(a, SIGKILL) == 0);
+    (void)worker_wait(a, "a.log");
+    st = reap_all(c);
+    cr_assert_eq(st.leased, 0);
+    info = task_of(c, ids[0].id);
+    cr_assert_eq(info.state, KWQ_STATE_DEAD, "it ran on its one attempt: %s",
+                 kwq_state_to_string(info.state));
+    kwq_task_info_done(&info);
     kwq_client_free(c);
 }

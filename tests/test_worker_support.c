@@ -5,17 +5,21 @@
  */
 #include "test_worker_support.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <hiredis/hiredis.h>
 
 #include "redis_fixture.h"
 
@@ -232,4 +236,33 @@ void wait_blocked(struct kwq_client *c, long want)
         (void)nanosleep(&ts, NULL);
     }
     cr_assert_fail("blocked clients did not become %ld", want);
+}
+
+void free_port(char *buf, size_t len)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t slen = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    cr_assert(fd >= 0);
+    cr_assert(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    cr_assert(getsockname(fd, (struct sockaddr *)&sa, &slen) == 0);
+    (void)snprintf(buf, len, "%u", (unsigned)ntohs(sa.sin_port));
+    (void)close(fd);
+}
+
+void redis_do(const struct redis_fixture *f, const char **argv)
+{
+    redisContext *r = redisConnectUnix(f->sock);
+    redisReply *rep;
+    int argc = 0;
+
+    cr_assert(r && !r->err, "connect to %s", f->sock);
+    while (argv[argc])
+        argc++;
+    rep = redisCommandArgv(r, argc, argv, NULL);
+    cr_assert(rep && rep->type != REDIS_REPLY_ERROR, "%s: %s", argv[0],
+              rep && rep->str ? rep->str : "no reply");
+    freeReplyObject(rep);
+    redisFree(r);
 }

@@ -62,6 +62,14 @@ long blocked_clients(struct kwq_client *c);
 /* Calls of Redis command cmd (lower case, e.g. "blpop") since the server started. */
 long command_calls(struct kwq_client *c, const char *cmd);
 
+struct redis_fixture;
+
+/* Run one command (argv, NULL-terminated) on f's Redis; assert a non-error reply. */
+void redis_do(const struct redis_fixture *f, const char **argv);
+
+/* A free TCP port on 127.0.0.1 (the kernel's pick, bound then released), as text into buf. */
+void free_port(char *buf, size_t len);
+
 /* Wait until blocked_clients is want (safety limit). */
 void wait_blocked(struct kwq_client *c, long want);
 

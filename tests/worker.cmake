@@ -1,7 +1,7 @@
 # Tests of kwq-worker: real worker processes against a private redis-server,
 # running the helper handlers of tests/helpers/.
 set(kwq_worker_tests drain crash sigterm fail config stream examples stream_probe errors stall results
-  spawn prefetch wake answers outage)
+  spawn prefetch wake answers outage oom failover gone)
 foreach(t ${kwq_worker_tests})
   kwq_test(NAME test_worker_${t}
     SOURCES test_worker_${t}.c test_worker_support.c

@@ -7,14 +7,22 @@
  * - transient (Redis unreachable, loading, not answering in time): the
  *   connection is dropped and made again with backoff; jobs stay held (and
  *   renewed once Redis is back) until Redis has answered their outcomes,
- *   handlers keep running. KWQ_EOOM (maxmemory) keeps the connection:
- *   outcomes are held, renewed and retried with backoff, and nothing new
- *   is leased meanwhile; it does not count toward --redis-retry (Redis is
- *   there, and workers draining queues free its memory).
+ *   handlers keep running. KWQ_EOOM (maxmemory: an ack keeping a result
+ *   refused) keeps the connection: the acks refused are held, renewed and
+ *   retried with backoff (other calls go on), and nothing new is leased
+ *   until they are delivered; it is logged once, and does not count toward
+ *   --redis-retry (Redis is there, and workers draining queues free its
+ *   memory).
  * - KWQ_EGONE: the queue vanished from Redis; exit KWQ_EXIT_GONE.
+ * - KWQ_EREADONLY after connect: the master was demoted (a failover, maybe
+ *   behind a stable Service name): one reconnect lets connect decide. Its
+ *   role check exits KWQ_EXIT_CONFIG if the URL still reaches a replica; a
+ *   URL that now reaches a master goes on. READONLY again before any call
+ *   succeeded is permanent.
  * - anything else is permanent (a refused password, a missing ACL
- *   permission, a replica, a Redis error): retrying cannot help, so the
- *   worker exits KWQ_EXIT_CONFIG at once, at connect as after it.
+ *   permission, a URL that reaches a replica, a Redis error such as
+ *   WRONGTYPE): retrying cannot help, so the worker exits KWQ_EXIT_CONFIG
+ *   at once, at connect as after it.
  * The down clock starts at the first failure and stops only when a call
  * succeeds (a connect alone proves little: a Redis that accepts connections
  * may still refuse every call). --redis-retry 0 never gives up: the Job's
@@ -122,14 +130,16 @@ static void mark_down(struct worker *w)
 void conn_ok(struct worker *w)
 {
     w->down = false;
+    w->demoted = false;
     w->backoff_ms = BACKOFF_MIN_MS;
-    w->hold_ms = 0;
 }
 
 /*
  * Redis is at its maxmemory limit: the connection is fine, so it is kept.
- * Outcomes are held (and renewed) and nothing more is leased until the hold
- * ends; then the turn tries again.
+ * The acks refused are held (and renewed) and sent again when the hold
+ * ends, with a backoff that renewals succeeding meanwhile do not reset;
+ * nothing more is leased until they are delivered (conn_room). Logged once
+ * per episode: the retries refused again only at debug level.
  */
 static void hold(struct worker *w, const char *op, const char *why)
 {
@@ -138,19 +148,47 @@ static void hold(struct worker *w, const char *op, const char *why)
     if (ev_is_active(&w->hold_w))
         return;
     w->hold_ms = delay * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay * 2;
-    kwq_log(KWQ_LOG_WARN,
-            "Redis is out of memory: holding outcomes and leasing nothing until it has room",
+    kwq_log(w->oom ? KWQ_LOG_DEBUG : KWQ_LOG_WARN,
+            w->oom ? "Redis still out of memory: holding the results"
+                   : "Redis is out of memory: holding the results it refused, leasing nothing "
+                     "until it has room",
             KWQ_LS("op", op), KWQ_LS("err", why), KWQ_LI("retry_in_ms", delay),
             KWQ_LI("held", w->njobs));
+    w->oom = true;
     ev_timer_set(&w->hold_w, (double)delay / 1000.0, 0.);
     ev_timer_start(w->loop, &w->hold_w);
+}
+
+void conn_room(struct worker *w)
+{
+    if (!w->oom)
+        return;
+    w->oom = false;
+    w->hold_ms = 0;
+    ev_timer_stop(w->loop, &w->hold_w);
+    kwq_log(KWQ_LOG_INFO, "Redis has room again: no result held, leasing again");
+}
+
+/* READONLY from a call: true when one reconnect may help (see the top of the file). */
+static bool demoted(struct worker *w, const char *op, const char *why)
+{
+    if (!w->connected)
+        return true; /* a straggler of the connection already dropped */
+    if (w->demoted)
+        return false;
+    w->demoted = true;
+    kwq_log(KWQ_LOG_WARN,
+            "Redis answered READONLY: the master was demoted (a failover?); reconnecting once to "
+            "find the master",
+            KWQ_LS("op", op), KWQ_LS("err", why));
+    return true;
 }
 
 void conn_failed(struct worker *w, const char *op, int rc, const char *why)
 {
     if (w->exit_code >= 0) /* on the way out, or outstanding calls failed by the final free */
         return;
-    if (!kwq_err_is_transient(rc)) {
+    if (!kwq_err_is_transient(rc) && !(rc == KWQ_EREADONLY && demoted(w, op, why))) {
         give_up(w, op, rc, why);
         return;
     }
@@ -173,7 +211,12 @@ void conn_failed(struct worker *w, const char *op, int rc, const char *why)
 
 bool conn_usable(const struct worker *w)
 {
-    return w->connected && !ev_is_active(&w->hold_w) && w->exit_code < 0;
+    return w->connected && w->exit_code < 0;
+}
+
+bool conn_holding(const struct worker *w)
+{
+    return ev_is_active(&w->hold_w);
 }
 
 static void on_connected(struct worker *w)

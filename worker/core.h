@@ -35,8 +35,12 @@ void worker_finish(struct worker *w, int code);
 void worker_kick(struct worker *w);
 
 /* ---- jobs.c: job lifecycle ---- */
-/* Take ownership of *t (zeroed): start its handler, or queue it (prefetch). */
-void job_start(struct worker *w, struct kwq_task *t, bool queued);
+/*
+ * Take ownership of *t (zeroed): start its handler, or queue it (prefetch).
+ * charged: its lease was charged an attempt; an uncharged one is charged
+ * when it starts (report.c tells Redis).
+ */
+void job_start(struct worker *w, struct kwq_task *t, bool queued, bool charged);
 /* Start prefetched tasks in the slots that are free, oldest first. */
 void jobs_start_queued(struct worker *w);
 /* Nothing more starts: every prefetched task goes back with the next reports. */
@@ -65,8 +69,12 @@ void conn_start(struct worker *w);
 void conn_failed(struct worker *w, const char *op, int rc, const char *why);
 /* A call succeeded: Redis is up (the down clock and the backoffs reset). */
 void conn_ok(struct worker *w);
-/* True when calls may be made: connected, and not held back for maxmemory. */
+/* True when calls may be made: connected, not on the way out. */
 bool conn_usable(const struct worker *w);
+/* True while acks refused at maxmemory wait for their retry (the hold's backoff). */
+bool conn_holding(const struct worker *w);
+/* No result is held for Redis's memory any more (delivered, or its lease lost): lease again. */
+void conn_room(struct worker *w);
 /* The grace period ended with outcomes held: one last reconnect now. */
 void conn_grace_over(struct worker *w);
 
@@ -79,8 +87,11 @@ void take_wait_abort(struct worker *w);
 /* Before an exit other than drained: give back a wake token this worker will not use. */
 void take_pass_wake(struct worker *w);
 
-/* ---- report.c: outcomes to Redis ---- */
-/* Send every reported outcome (ack, fail, release) in batches; free dropped jobs. */
+/* ---- report.c: starts (charges) and outcomes to Redis ---- */
+/*
+ * Charge the prefetched tasks that started, then send every reported
+ * outcome (ack, fail, release), in batches; free dropped jobs.
+ */
 void report_flush(struct worker *w);
 
 /* ---- renew.c: renewing leases ---- */

@@ -3,11 +3,14 @@
  * prefetched), running, finished (outcome known), then freed once Redis has
  * heard the outcome.
  *
- * - Prefetch (exec mode only, see take.c): a queued job waits at most
- *   PREFETCH_HOLD_MS for a free slot; one that has not started by then (a
- *   handler turned out to be long) is released uncharged, and so is every
- *   queued job on SIGTERM, so no task waits in a worker that cannot start it
- *   promptly.
+ * - Prefetch (exec mode only, see take.c): a queued job is leased
+ *   uncharged, and charged when its handler starts (report.c sends the
+ *   charge in the batch of that loop turn, after the start), so a worker
+ *   killed with tasks queued uses up none of their attempts. A queued job
+ *   waits at most PREFETCH_HOLD_MS for a free slot; one that has not started
+ *   by then (a handler turned out to be long) is released uncharged, and so
+ *   is every queued job on SIGTERM, so no task waits in a worker that cannot
+ *   start it promptly.
  * - --max-tasks counts tasks leased, less those given back unstarted.
  * - A handler that cannot be started is not the task's fault: the task is
  *   released uncharged and the worker stops.
@@ -228,7 +231,7 @@ static void job_run(struct worker *w, struct job *j)
     }
 }
 
-void job_start(struct worker *w, struct kwq_task *t, bool queued)
+void job_start(struct worker *w, struct kwq_task *t, bool queued, bool charged)
 {
     struct job *j = job_new(w, t, queued);
 
@@ -238,6 +241,7 @@ void job_start(struct worker *w, struct kwq_task *t, bool queued)
         w->tasks_taken--;
         return;
     }
+    j->uncharged = !charged;
     ready_update(w);
     kwq_log(KWQ_LOG_DEBUG, queued ? "task leased (prefetched)" : "task leased",
             KWQ_LS("task", j->task.id), KWQ_LI("attempt", j->task.attempt));

@@ -3,8 +3,8 @@
  *
  * Once per loop turn (the prepare watcher), in this order: prefetched tasks
  * start in the slots that freed up (so they run during the round trips
- * that follow), outcomes are sent in batches (report.c), then the free
- * slots are leased (take.c). A stopping worker leases nothing; it exits
+ * that follow), their charges and the outcomes are sent in batches
+ * (report.c), then the free slots are leased (take.c). A stopping worker leases nothing; it exits
  * once nothing runs and nothing is held, or, when Redis is away, once the
  * grace period is over or a second signal came (shutdown.c).
  */

@@ -1,12 +1,16 @@
 /*
- * report.c - telling Redis the outcomes: acks, fails and releases, each in
- * batches of up to BATCH_MAX, every batch of a loop turn pipelined on the
- * command connection.
+ * report.c - telling Redis what became of the tasks: the starts of tasks
+ * leased ahead uncharged (so Redis charges their attempts), then the
+ * outcomes: acks, fails and releases; each in batches of up to BATCH_MAX,
+ * every batch of a loop turn pipelined on the command connection. The
+ * starts go in the turn in which the handlers started, after them: the
+ * charge never delays a handler.
  *
  * A job stays held, and its lease renewed, until Redis has answered its
  * ack, fail or release; while its batch travels the job is marked sending
  * (not sent again, not freed). A call that fails keeps every job of its
- * batch for the next attempt. A dropped job (lease lost, task cancelled) is
+ * batch for the next attempt; an ack call refused at maxmemory keeps only
+ * the acks Redis refused. A dropped job (lease lost, task cancelled) is
  * freed without a word to Redis.
  */
 #include <stdlib.h>
@@ -39,6 +43,34 @@ static bool batch_end(struct batch *b, int rc, const char *errstr)
     return true;
 }
 
+/* ---- Starts: prefetched tasks charged when they start ---- */
+
+static void on_starts_reply(struct kwq_async *a, int rc, const int *st, size_t n, void *data)
+{
+    struct batch *b = data;
+
+    (void)n;
+    /* A failed call leaves them uncharged, for the next turn (an outcome would charge them). */
+    if (batch_end(b, rc, kwq_async_errstr(a))) {
+        for (size_t i = 0; i < b->n; i++) {
+            struct job *j = b->js[i];
+
+            j->uncharged = false;
+            if (st[i] != 0 && j->stop != STOP_LOST)
+                job_lost(j, st[i]);
+        }
+    }
+    free(b);
+}
+
+static int send_starts(struct worker *w, struct batch *b)
+{
+    struct kwq_lease_ref refs[BATCH_MAX];
+
+    jobs_refs(b->js, b->n, refs);
+    return kwq_async_start(w->cmd, w->cfg->queue, refs, b->n, on_starts_reply, b);
+}
+
 /* ---- Acks ---- */
 
 static void log_ack(const struct job *j, int status)
@@ -54,15 +86,23 @@ static void log_ack(const struct job *j, int status)
                 KWQ_LS("task", j->task.id), KWQ_LI("attempt", j->task.attempt));
 }
 
+/*
+ * Redis at its maxmemory limit refuses acks that keep a result (KWQ_EOOM),
+ * with a status for every item: the ones that went in are done, only the
+ * refused ones are held (batch_end started the hold) and sent again later.
+ */
 static void on_acks_reply(struct kwq_async *a, int rc, const int *st, size_t n, void *data)
 {
     struct batch *b = data;
+    bool refused = rc == KWQ_EOOM && st;
 
     (void)n;
-    if (batch_end(b, rc, kwq_async_errstr(a))) {
+    if (batch_end(b, rc, kwq_async_errstr(a)) || refused) {
         for (size_t i = 0; i < b->n; i++) {
             struct job *j = b->js[i];
 
+            if (st[i] == KWQ_EOOM)
+                continue; /* still leased: renewed, and sent again after the hold */
             if (st[i] == KWQ_ETOOBIG) {
                 /* Retrying would give the same result: dead-letter it with the reason. */
                 j->outcome = OUT_FAIL;
@@ -81,7 +121,7 @@ static void on_acks_reply(struct kwq_async *a, int rc, const int *st, size_t n, 
 
 static int send_acks(struct worker *w, struct batch *b)
 {
-    struct kwq_ack acks[BATCH_MAX];
+    struct kwq_ack acks[BATCH_MAX] = {0};
 
     for (size_t i = 0; i < b->n; i++) {
         const struct job *j = b->js[i];
@@ -126,7 +166,7 @@ static void on_fails_reply(struct kwq_async *a, int rc, const struct kwq_fail_ou
 
 static int send_fails(struct worker *w, struct batch *b)
 {
-    struct kwq_failure f[BATCH_MAX];
+    struct kwq_failure f[BATCH_MAX] = {0};
 
     for (size_t i = 0; i < b->n; i++) {
         const struct job *j = b->js[i];
@@ -169,13 +209,16 @@ static int send_releases(struct worker *w, struct batch *b)
 
 typedef int (*send_fn)(struct worker *w, struct batch *b);
 
+/* One kind of call: the jobs it is for, how it is sent. */
 static const struct {
-    enum job_outcome out; /* which outcome */
+    enum job_state state; /* JOB_RUNNING: starts to charge; JOB_REPORT: outcomes */
+    enum job_outcome out; /* which outcome, for JOB_REPORT */
     send_fn send;         /* how it is sent */
     const char *op;       /* name for logs */
-} kinds[] = {{OUT_ACK, send_acks, "ack"},
-             {OUT_FAIL, send_fails, "fail"},
-             {OUT_RELEASE, send_releases, "release"}};
+} kinds[] = {{JOB_RUNNING, OUT_ACK, send_starts, "start"},
+             {JOB_REPORT, OUT_ACK, send_acks, "ack"},
+             {JOB_REPORT, OUT_FAIL, send_fails, "fail"},
+             {JOB_REPORT, OUT_RELEASE, send_releases, "release"}};
 
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
@@ -204,10 +247,31 @@ static int send_batch(struct worker *w, size_t k, struct job *const *js, size_t 
     return 0;
 }
 
+/* The kind of call j waits for, NKINDS for none. */
+static size_t kind_of(const struct job *j)
+{
+    for (size_t k = 0; k < NKINDS; k++) {
+        if (j->state != kinds[k].state)
+            continue;
+        if (j->state == JOB_RUNNING ? j->uncharged : j->outcome == kinds[k].out)
+            return k;
+    }
+    return NKINDS;
+}
+
+/* True when an ack is still to be delivered (or on its way). */
+static bool acks_held(const struct worker *w)
+{
+    for (const struct job *j = w->jobs; j; j = j->next)
+        if (j->state == JOB_REPORT && j->outcome == OUT_ACK)
+            return true;
+    return false;
+}
+
 /*
- * One pass over the jobs: dropped ones are freed, and every outcome not
- * already on its way is sent, BATCH_MAX per call. True when a batch was
- * full (another pass may find more).
+ * One pass over the jobs: dropped ones are freed, and every start and
+ * outcome not already on its way is sent, BATCH_MAX per call. True when a
+ * batch was full (another pass may find more).
  */
 static bool flush_pass(struct worker *w)
 {
@@ -217,20 +281,31 @@ static bool flush_pass(struct worker *w)
     struct job *next;
 
     for (struct job *j = w->jobs; j; j = next) {
+        size_t k;
+
         next = j->next;
-        if (j->state != JOB_REPORT || j->sending)
+        if (j->sending)
             continue;
-        if (j->outcome == OUT_DROP) {
+        if (j->state == JOB_REPORT && j->outcome == OUT_DROP) {
             job_free(w, j);
             continue;
         }
-        for (size_t k = 0; k < NKINDS; k++)
-            if (j->outcome == kinds[k].out && n[k] < BATCH_MAX)
-                js[k][n[k]++] = j;
+        k = kind_of(j);
+        if (k < NKINDS && n[k] < BATCH_MAX)
+            js[k][n[k]++] = j;
     }
+    if (w->oom && !acks_held(w))
+        conn_room(w); /* the acks refused for memory went in, or their leases were lost */
     for (size_t k = 0; k < NKINDS && conn_usable(w); k++) {
-        int rc = n[k] ? send_batch(w, k, js[k], n[k]) : 0;
+        int rc;
 
+        /*
+         * Acks wait out a maxmemory hold (and do not ask for another pass);
+         * starts, fails and releases free memory: they go.
+         */
+        if (kinds[k].send == send_acks && conn_holding(w))
+            continue;
+        rc = n[k] ? send_batch(w, k, js[k], n[k]) : 0;
         if (rc == KWQ_ENOMEM)
             return false;
         if (rc < 0)

@@ -10,6 +10,8 @@
  *   tasks beyond its free slots, so that a finished handler's slot gets its
  *   next task at once, and the ack and the next lease (two round trips) are
  *   made while that task runs instead of before it (jobs.c holds them).
+ *   Tasks leased ahead are leased uncharged: a worker that dies before
+ *   starting them uses up none of their attempts.
  * - Idle waiting is a blocking wait on a second connection (waitc) watched
  *   with ev_io; its timeout is the lease reply's next_due_ms, so a lease
  *   that expires on a dead peer is noticed without polling.
@@ -168,7 +170,7 @@ static void on_lease_reply(struct kwq_async *a, int rc, struct kwq_lease_result 
          * then released; so are tasks for a stream handler that went away
          * while the lease travelled.
          */
-        job_start(w, &r->tasks[i], i >= slots || w->stopping || !w->runner->ready(w));
+        job_start(w, &r->tasks[i], i >= slots || w->stopping || !w->runner->ready(w), i < slots);
     }
     w->prefetch_dry = r->n < w->lease_want;
     w->drained_held = 0;
@@ -203,7 +205,9 @@ static void lease_some(struct worker *w, size_t slots, size_t ahead)
     w->lease_slots = slots;
     w->lease_want = slots + ahead;
     w->leasing = true;
-    rc = kwq_async_lease(w->cmd, w->cfg->queue, slots + ahead, w->cfg->lease_ms, on_lease_reply, w);
+    /* Only the tasks for the free slots are charged now; those leased ahead when they start. */
+    rc = kwq_async_lease_prefetch(w->cmd, w->cfg->queue, slots + ahead, slots, w->cfg->lease_ms,
+                                  on_lease_reply, w);
     if (rc < 0) {
         w->leasing = false;
         conn_failed(w, "lease", rc, kwq_async_errstr(w->cmd));
@@ -246,7 +250,7 @@ void take_turn(struct worker *w)
 {
     size_t want, ahead;
 
-    if (!conn_usable(w) || w->waiting || w->leasing || w->asking_drained ||
+    if (!conn_usable(w) || w->oom || w->waiting || w->leasing || w->asking_drained ||
         (w->drained_held && w->njobs >= w->drained_held))
         return;
     if (w->cfg->max_tasks && w->tasks_taken >= w->cfg->max_tasks) {

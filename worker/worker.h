@@ -9,7 +9,7 @@
  *   jobs.c      job lifecycle: leased, queued, running, finished, freed
  *   conn.c      the Redis connection: connect, reconnect, backoff, down clock
  *   take.c      leasing, prefetch, the blocking wait, the wake token
- *   report.c    ack, fail and release in batches
+ *   report.c    charges of prefetched tasks started; ack, fail, release; in batches
  *   renew.c     renewing every lease held
  *   shutdown.c  signals, grace period, idle exit
  *   ready.c     the readiness file
@@ -97,7 +97,8 @@ struct job {
     char *error;              /* fail: error text, owned */
     int code;                 /* fail: exit code or -1 */
     bool no_retry;            /* fail: dead-letter at once */
-    bool sending;             /* its outcome is on its way to Redis (a report call outstanding) */
+    bool uncharged;           /* leased ahead uncharged; started, Redis not yet told (charge) */
+    bool sending;             /* a call about it (its start or outcome) is on its way to Redis */
     struct job_proc *proc;    /* exec mode: the handler process, owned; NULL otherwise */
 };
 
@@ -130,6 +131,8 @@ struct worker {
     uint64_t down_since_ms;             /* monotonic time of the first failure in a row */
     uint64_t backoff_ms;                /* next reconnect delay */
     uint64_t hold_ms;                   /* next delay of a retry after KWQ_EOOM, 0 = first */
+    bool oom;                           /* results refused at maxmemory held: lease nothing */
+    bool demoted;                       /* READONLY: reconnected once, no call succeeded since */
     bool waiting;                       /* a wait (or waitc's connect) is outstanding */
     uint64_t wait_ms;                   /* timeout of that wait */
     bool leasing;                       /* a lease is outstanding on cmd */
