@@ -30,7 +30,7 @@
 
 TestSuite(worker_prefetch, .init = redis_setup, .fini = redis_teardown, .timeout = 240);
 
-#define AHEAD  4 /* PREFETCH_MAX in worker/lease.c */
+#define AHEAD  4 /* PREFETCH_MAX in worker/core.h */
 #define WARM   20
 #define ROUNDS 5
 

@@ -121,7 +121,7 @@ static void on_acks_reply(struct kwq_async *a, int rc, const int *st, size_t n, 
 
 static int send_acks(struct worker *w, struct batch *b)
 {
-    struct kwq_ack acks[BATCH_MAX] = {0};
+    struct kwq_ack acks[BATCH_MAX];
 
     for (size_t i = 0; i < b->n; i++) {
         const struct job *j = b->js[i];
@@ -166,7 +166,7 @@ static void on_fails_reply(struct kwq_async *a, int rc, const struct kwq_fail_ou
 
 static int send_fails(struct worker *w, struct batch *b)
 {
-    struct kwq_failure f[BATCH_MAX] = {0};
+    struct kwq_failure f[BATCH_MAX];
 
     for (size_t i = 0; i < b->n; i++) {
         const struct job *j = b->js[i];
@@ -209,62 +209,87 @@ static int send_releases(struct worker *w, struct batch *b)
 
 typedef int (*send_fn)(struct worker *w, struct batch *b);
 
-/* One kind of call: the jobs it is for, how it is sent. */
-struct kind {
+/* The kinds of call: the jobs each is for, how it is sent. */
+static const struct {
     enum job_state state; /* JOB_RUNNING: starts to charge; JOB_REPORT: outcomes */
     enum job_outcome out; /* which outcome, for JOB_REPORT */
     send_fn send;         /* how it is sent */
     const char *op;       /* name for logs */
-};
+} kinds[] = {{JOB_RUNNING, OUT_ACK, send_starts, "start"},
+             {JOB_REPORT, OUT_ACK, send_acks, "ack"},
+             {JOB_REPORT, OUT_FAIL, send_fails, "fail"},
+             {JOB_REPORT, OUT_RELEASE, send_releases, "release"}};
 
-static bool wanted(const struct job *j, const struct kind *k)
+#define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
+
+/* True when kinds[k] is for j (j not already on its way). */
+static bool wanted(const struct job *j, size_t k)
 {
-    if (j->sending || j->state != k->state)
+    if (j->state != kinds[k].state)
         return false;
-    return k->state == JOB_RUNNING ? j->uncharged : j->outcome == k->out;
+    return j->state == JOB_RUNNING ? j->uncharged : j->outcome == kinds[k].out;
 }
 
 /*
- * Send every job kind k is for, BATCH_MAX at a time. 0, or the error of a
- * call that could not be made.
+ * Send the n jobs of js (kinds[k]) as one call. 0, KWQ_ENOMEM (no call
+ * made: the next turn tries again), or the error of a call not made.
  */
-static int flush_kind(struct worker *w, const struct kind *k)
+static int send_batch(struct worker *w, size_t k, struct job *const *js, size_t n)
 {
-    for (;;) {
-        struct batch *b = malloc(sizeof(*b) + BATCH_MAX * sizeof(struct job *));
-        int rc;
+    struct batch *b = malloc(sizeof(*b) + n * sizeof(struct job *));
+    int rc;
 
-        if (!b)
-            return 0; /* the next turn tries again */
-        b->w = w;
-        b->op = k->op;
-        b->n = 0;
-        for (struct job *j = w->jobs; j && b->n < BATCH_MAX; j = j->next)
-            if (wanted(j, k))
-                b->js[b->n++] = j;
-        if (b->n == 0) {
-            free(b);
-            return 0;
-        }
-        rc = k->send(w, b);
-        if (rc < 0) {
-            free(b);
-            return rc;
-        }
-        for (size_t i = 0; i < b->n; i++)
-            b->js[i]->sending = true;
+    if (!b)
+        return KWQ_ENOMEM;
+    b->w = w;
+    b->op = kinds[k].op;
+    b->n = n;
+    memcpy(b->js, js, n * sizeof(*js));
+    rc = kinds[k].send(w, b);
+    if (rc < 0) {
+        free(b);
+        return rc;
     }
+    for (size_t i = 0; i < n; i++)
+        js[i]->sending = true;
+    return 0;
 }
 
-static void flush_drops(struct worker *w)
+/*
+ * One pass over the jobs: dropped ones are freed, and every start and
+ * outcome not already on its way is sent, BATCH_MAX per call; acks not
+ * while a maxmemory hold lasts (starts, fails and releases free memory:
+ * they go). True when a batch was full (another pass may find more).
+ */
+static bool flush_pass(struct worker *w)
 {
+    static struct job *js[NKINDS][BATCH_MAX];
+    size_t n[NKINDS] = {0};
+    bool full = false, holding = conn_holding(w);
     struct job *next;
 
     for (struct job *j = w->jobs; j; j = next) {
         next = j->next;
-        if (j->state == JOB_REPORT && j->outcome == OUT_DROP && !j->sending)
+        if (j->sending)
+            continue;
+        if (j->state == JOB_REPORT && j->outcome == OUT_DROP) {
             job_free(w, j);
+            continue;
+        }
+        for (size_t k = 0; k < NKINDS; k++)
+            if (wanted(j, k) && n[k] < BATCH_MAX && !(holding && kinds[k].send == send_acks))
+                js[k][n[k]++] = j;
     }
+    for (size_t k = 0; k < NKINDS && conn_usable(w); k++) {
+        int rc = n[k] ? send_batch(w, k, js[k], n[k]) : 0;
+
+        if (rc == KWQ_ENOMEM)
+            return false;
+        if (rc < 0)
+            conn_failed(w, kinds[k].op, rc, kwq_async_errstr(w->cmd));
+        full = full || n[k] == BATCH_MAX;
+    }
+    return full;
 }
 
 /* True when an ack is still to be delivered (or on its way). */
@@ -278,24 +303,10 @@ static bool acks_held(const struct worker *w)
 
 void report_flush(struct worker *w)
 {
-    static const struct kind kinds[] = {{JOB_RUNNING, OUT_ACK, send_starts, "start"},
-                                        {JOB_REPORT, OUT_ACK, send_acks, "ack"},
-                                        {JOB_REPORT, OUT_FAIL, send_fails, "fail"},
-                                        {JOB_REPORT, OUT_RELEASE, send_releases, "release"}};
-
-    flush_drops(w);
     if (w->oom && !acks_held(w))
         conn_room(w); /* the acks refused for memory went in, or their leases were lost */
     /* A TOOBIG ack turns into a fail, sent in the turn after its reply. */
-    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]) && conn_usable(w); i++) {
-        int rc;
-
-        /* Acks wait out a maxmemory hold; starts, fails and releases free memory: they go. */
-        if (kinds[i].send == send_acks && conn_holding(w))
-            continue;
-        rc = flush_kind(w, &kinds[i]);
-        if (rc < 0)
-            conn_failed(w, kinds[i].op, rc, kwq_async_errstr(w->cmd));
-    }
+    while (flush_pass(w) && conn_usable(w))
+        ;
     ready_update(w);
 }
