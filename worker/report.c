@@ -121,7 +121,7 @@ static void on_acks_reply(struct kwq_async *a, int rc, const int *st, size_t n, 
 
 static int send_acks(struct worker *w, struct batch *b)
 {
-    struct kwq_ack acks[BATCH_MAX] = {0};
+    struct kwq_ack acks[BATCH_MAX];
 
     for (size_t i = 0; i < b->n; i++) {
         const struct job *j = b->js[i];
@@ -166,7 +166,7 @@ static void on_fails_reply(struct kwq_async *a, int rc, const struct kwq_fail_ou
 
 static int send_fails(struct worker *w, struct batch *b)
 {
-    struct kwq_failure f[BATCH_MAX] = {0};
+    struct kwq_failure f[BATCH_MAX];
 
     for (size_t i = 0; i < b->n; i++) {
         const struct job *j = b->js[i];
@@ -209,7 +209,7 @@ static int send_releases(struct worker *w, struct batch *b)
 
 typedef int (*send_fn)(struct worker *w, struct batch *b);
 
-/* One kind of call: the jobs it is for, how it is sent. */
+/* The kinds of call: the jobs each is for, how it is sent. */
 static const struct {
     enum job_state state; /* JOB_RUNNING: starts to charge; JOB_REPORT: outcomes */
     enum job_outcome out; /* which outcome, for JOB_REPORT */
@@ -222,9 +222,17 @@ static const struct {
 
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
+/* True when kinds[k] is for j (j not already on its way). */
+static bool wanted(const struct job *j, size_t k)
+{
+    if (j->state != kinds[k].state)
+        return false;
+    return j->state == JOB_RUNNING ? j->uncharged : j->outcome == kinds[k].out;
+}
+
 /*
- * Send the n jobs of js (outcome kinds[k]) as one call. 0, KWQ_ENOMEM (no
- * call made: the next turn tries again), or the error of a call not made.
+ * Send the n jobs of js (kinds[k]) as one call. 0, KWQ_ENOMEM (no call
+ * made: the next turn tries again), or the error of a call not made.
  */
 static int send_batch(struct worker *w, size_t k, struct job *const *js, size_t n)
 {
@@ -247,16 +255,41 @@ static int send_batch(struct worker *w, size_t k, struct job *const *js, size_t 
     return 0;
 }
 
-/* The kind of call j waits for, NKINDS for none. */
-static size_t kind_of(const struct job *j)
+/*
+ * One pass over the jobs: dropped ones are freed, and every start and
+ * outcome not already on its way is sent, BATCH_MAX per call; acks not
+ * while a maxmemory hold lasts (starts, fails and releases free memory:
+ * they go). True when a batch was full (another pass may find more).
+ */
+static bool flush_pass(struct worker *w)
 {
-    for (size_t k = 0; k < NKINDS; k++) {
-        if (j->state != kinds[k].state)
+    static struct job *js[NKINDS][BATCH_MAX];
+    size_t n[NKINDS] = {0};
+    bool full = false, holding = conn_holding(w);
+    struct job *next;
+
+    for (struct job *j = w->jobs; j; j = next) {
+        next = j->next;
+        if (j->sending)
             continue;
-        if (j->state == JOB_RUNNING ? j->uncharged : j->outcome == kinds[k].out)
-            return k;
+        if (j->state == JOB_REPORT && j->outcome == OUT_DROP) {
+            job_free(w, j);
+            continue;
+        }
+        for (size_t k = 0; k < NKINDS; k++)
+            if (wanted(j, k) && n[k] < BATCH_MAX && !(holding && kinds[k].send == send_acks))
+                js[k][n[k]++] = j;
     }
-    return NKINDS;
+    for (size_t k = 0; k < NKINDS && conn_usable(w); k++) {
+        int rc = n[k] ? send_batch(w, k, js[k], n[k]) : 0;
+
+        if (rc == KWQ_ENOMEM)
+            return false;
+        if (rc < 0)
+            conn_failed(w, kinds[k].op, rc, kwq_async_errstr(w->cmd));
+        full = full || n[k] == BATCH_MAX;
+    }
+    return full;
 }
 
 /* True when an ack is still to be delivered (or on its way). */
@@ -268,55 +301,10 @@ static bool acks_held(const struct worker *w)
     return false;
 }
 
-/*
- * One pass over the jobs: dropped ones are freed, and every start and
- * outcome not already on its way is sent, BATCH_MAX per call. True when a
- * batch was full (another pass may find more).
- */
-static bool flush_pass(struct worker *w)
-{
-    static struct job *js[NKINDS][BATCH_MAX];
-    size_t n[NKINDS] = {0};
-    bool full = false;
-    struct job *next;
-
-    for (struct job *j = w->jobs; j; j = next) {
-        size_t k;
-
-        next = j->next;
-        if (j->sending)
-            continue;
-        if (j->state == JOB_REPORT && j->outcome == OUT_DROP) {
-            job_free(w, j);
-            continue;
-        }
-        k = kind_of(j);
-        if (k < NKINDS && n[k] < BATCH_MAX)
-            js[k][n[k]++] = j;
-    }
-    if (w->oom && !acks_held(w))
-        conn_room(w); /* the acks refused for memory went in, or their leases were lost */
-    for (size_t k = 0; k < NKINDS && conn_usable(w); k++) {
-        int rc;
-
-        /*
-         * Acks wait out a maxmemory hold (and do not ask for another pass);
-         * starts, fails and releases free memory: they go.
-         */
-        if (kinds[k].send == send_acks && conn_holding(w))
-            continue;
-        rc = n[k] ? send_batch(w, k, js[k], n[k]) : 0;
-        if (rc == KWQ_ENOMEM)
-            return false;
-        if (rc < 0)
-            conn_failed(w, kinds[k].op, rc, kwq_async_errstr(w->cmd));
-        full = full || n[k] == BATCH_MAX;
-    }
-    return full;
-}
-
 void report_flush(struct worker *w)
 {
+    if (w->oom && !acks_held(w))
+        conn_room(w); /* the acks refused for memory went in, or their leases were lost */
     /* A TOOBIG ack turns into a fail, sent in the turn after its reply. */
     while (flush_pass(w) && conn_usable(w))
         ;
