@@ -3,15 +3,19 @@
  * failure. Permanent ones (a user without a permission kwq needs, a URL
  * that names a replica) exit 78 at once instead of reconnecting for ever;
  * an unavailable Redis is retried: for ever by default (the work completes
- * once Redis is back), or until a finite --redis-retry, then exit 69.
+ * once Redis is back), or until a finite --redis-retry, then exit 69, the
+ * time counted until a call succeeds (a connect does not count).
  */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <hiredis/hiredis.h>
 
 #include "kwq/client.h"
 #include "kwq/exit.h"
@@ -135,4 +139,71 @@ Test(worker_unavailable, default_keeps_retrying_and_completes_when_redis_is_back
     c = test_client();
     cr_assert_eq(stats_of(c).done, 3);
     kwq_client_free(c);
+}
+
+/* A server whose dir may be changed (to make a snapshot fail). */
+static void protected_setup(void)
+{
+    static const char *const extra[] = {"--enable-protected-configs", "yes", NULL};
+
+    redis_fixture_start(&test_redis, extra);
+}
+
+TestSuite(worker_misconf, .init = protected_setup, .fini = redis_teardown, .timeout = 120);
+
+/* Wait until the fixture's last snapshot has failed (its writes are then refused: MISCONF). */
+static void wait_for_misconf(void)
+{
+    time_t end = time(NULL) + SAFETY_S;
+
+    for (;;) {
+        redisContext *r = redisConnectUnix(test_redis.sock);
+        redisReply *rep;
+        bool failed;
+
+        cr_assert(r && !r->err);
+        rep = redisCommand(r, "INFO persistence");
+        cr_assert(rep && rep->type == REDIS_REPLY_STRING);
+        failed = strstr(rep->str, "rdb_bgsave_in_progress:0") &&
+                 strstr(rep->str, "rdb_last_bgsave_status:err");
+        freeReplyObject(rep);
+        redisFree(r);
+        if (failed)
+            return;
+        cr_assert_lt(time(NULL), end, "the snapshot did not fail");
+        (void)usleep(20000);
+    }
+}
+
+/*
+ * Connecting alone is no sign that Redis is back. Redis refuses every write
+ * (MISCONF: a snapshot failed with stop-writes-on-bgsave-error on) while
+ * connecting still works (AUTH, INFO, SCRIPT LOAD are no writes): each lease
+ * fails and each reconnect succeeds. The down clock runs from the first
+ * failure until a call succeeds, so --redis-retry still ends it with 69;
+ * were it reset by every connect, the worker would go round for ever.
+ */
+Test(worker_misconf, connects_that_succeed_do_not_reset_the_down_clock)
+{
+    char dir[400];
+    const char *save[] = {"CONFIG", "SET", "save", "3600 1", NULL};
+    const char *to_dir[] = {"CONFIG", "SET", "dir", dir, NULL};
+    const char *bgsave[] = {"BGSAVE", NULL};
+    const char *args[] = {"--redis-retry", "2s", "--", helper_path("helper_echo"), NULL};
+    time_t secs;
+
+    (void)snprintf(dir, sizeof(dir), "%s", test_path("gone"));
+    cr_assert_eq(mkdir(dir, 0700), 0);
+    redis_do(&test_redis, save);
+    redis_do(&test_redis, to_dir);
+    cr_assert_eq(rmdir(dir), 0); /* the snapshot cannot be written */
+    redis_do(&test_redis, bgsave);
+    wait_for_misconf();
+    cr_assert_eq(run_worker(args, &secs), KWQ_EXIT_UNAVAILABLE);
+    cr_assert(file_contains(test_path("w.log"), "MISCONF"));
+    cr_assert(file_contains(test_path("w.log"), "reconnected to Redis"),
+              "the reconnects succeeded: the case this test is about");
+    cr_assert(file_contains(test_path("w.log"),
+                            "Redis unavailable for longer than --redis-retry: giving up"));
+    cr_assert_leq(secs, PROMPT_S);
 }
