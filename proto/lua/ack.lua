@@ -1,5 +1,5 @@
 #!lua flags=allow-oom
--- kwq protocol v1: ack (docs/PROTOCOL.md "ack").
+-- kwq protocol v2: ack (docs/PROTOCOL.md "ack").
 -- Marks leased tasks done, keeping nothing of them. Runs on a Redis at its
 -- maxmemory limit (allow-oom): it frees memory. Acks that keep a result go
 -- through ack_result, which Redis refuses at the limit.

@@ -1,5 +1,5 @@
 #!lua
--- kwq protocol v1: ack_result (docs/PROTOCOL.md "ack").
+-- kwq protocol v2: ack_result (docs/PROTOCOL.md "ack").
 -- Marks leased tasks done; the items with a result keep it. No allow-oom: at
 -- maxmemory Redis refuses the call (OOM) before it runs, so kept results never
 -- push Redis past its limit; the holder keeps the ack and tries again later.

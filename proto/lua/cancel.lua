@@ -1,5 +1,5 @@
 #!lua flags=allow-oom
--- kwq protocol v1: cancel (docs/PROTOCOL.md "cancel").
+-- kwq protocol v2: cancel (docs/PROTOCOL.md "cancel").
 -- Cancels a pending, delayed or leased task. Pending and delayed tasks go at
 -- once; a leased one is flagged, and goes when its holder next renews, acks,
 -- fails or releases (each then gets KWQ_CANCELLED) or its lease expires.

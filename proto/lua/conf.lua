@@ -1,5 +1,5 @@
 #!lua flags=allow-oom
--- kwq protocol v1: conf (docs/PROTOCOL.md "Settings").
+-- kwq protocol v2: conf (docs/PROTOCOL.md "Settings").
 -- Reads or changes a queue setting. Settings and their ranges:
 --   max_attempts     1..1000              default 3
 --   backoff_base_ms  0..86400000          default 1000

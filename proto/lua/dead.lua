@@ -1,5 +1,5 @@
 #!lua flags=allow-oom
--- kwq protocol v1: dead (docs/PROTOCOL.md "dead").
+-- kwq protocol v2: dead (docs/PROTOCOL.md "dead").
 -- The dead-letter set: list it, requeue tasks from it, or purge them.
 -- KEYS[1..12]: the queue's fixed keys.
 -- ARGV[1]: operation:

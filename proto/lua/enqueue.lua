@@ -1,5 +1,5 @@
 #!lua
--- kwq protocol v1: enqueue (docs/PROTOCOL.md "enqueue").
+-- kwq protocol v2: enqueue (docs/PROTOCOL.md "enqueue").
 -- Adds a batch of tasks atomically: all of them, or none on error.
 -- KEYS[1..12]: the queue's fixed keys (pending data meta leased leases delayed
 --   dead stats conf seq wake results); KEYS[13]: the batch key kwq:{q}:batch:<nonce>

@@ -1,5 +1,5 @@
 #!lua flags=allow-oom
--- kwq protocol v1: fail (docs/PROTOCOL.md "fail").
+-- kwq protocol v2: fail (docs/PROTOCOL.md "fail").
 -- Records failed attempts: each task is retried after an exponential backoff
 -- with jitter, or dead-lettered when out of attempts or refused as bad input.
 -- KEYS[1..12]: the queue's fixed keys.

@@ -1,5 +1,5 @@
 #!lua flags=allow-oom
--- kwq protocol v1: lease (docs/PROTOCOL.md "lease").
+-- kwq protocol v2: lease (docs/PROTOCOL.md "lease").
 -- Reaps inline (expired leases, due delayed tasks: up to 100 each), then
 -- leases up to max tasks from the head of pending, each under a fresh
 -- fencing token, until now + lease_ms.

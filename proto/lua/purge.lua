@@ -1,5 +1,5 @@
 #!lua flags=allow-oom
--- kwq protocol v1: purge (docs/PROTOCOL.md "purge").
+-- kwq protocol v2: purge (docs/PROTOCOL.md "purge").
 -- Deletes every task, counter, result and setting of a queue. Kept: the ID
 -- sequence (kwq:{q}:seq), the fencing-token counter (stats leases), the
 -- restart count (stats restarts) and the server run_id last seen (conf

@@ -1,5 +1,5 @@
 #!lua flags=allow-oom
--- kwq protocol v1: reap (docs/PROTOCOL.md "Reaping").
+-- kwq protocol v2: reap (docs/PROTOCOL.md "Reaping").
 -- Returns expired leases to the head of pending (or dead-letters them when
 -- that was their last attempt; deletes them when cancelled) and moves due
 -- delayed tasks to the tail of pending. lease and stats do the same inline;

@@ -1,5 +1,5 @@
 #!lua flags=allow-oom
--- kwq protocol v1: release (docs/PROTOCOL.md "release").
+-- kwq protocol v2: release (docs/PROTOCOL.md "release").
 -- Gives leased tasks back unstarted: each returns to the head of pending at
 -- once, in the order given, and its attempt is not charged.
 -- KEYS[1..12]: the queue's fixed keys.
@@ -10,13 +10,9 @@
 -- kwq:include common
 -- kwq:include hold
 
-if #ARGV < 2 or #ARGV % 2 ~= 0 then
+local ids, tokens = lease_pairs(1)
+if not ids then
     return redis.error_reply('KWQ_INVAL release needs id/token pairs')
-end
-local ids, tokens = {}, {}
-for i = 1, #ARGV, 2 do
-    ids[#ids + 1] = ARGV[i]
-    tokens[#tokens + 1] = ARGV[i + 1]
 end
 local recs, status, gone = check_leases(ids, tokens, true)
 if not recs then return status end

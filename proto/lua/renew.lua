@@ -1,5 +1,5 @@
 #!lua flags=allow-oom
--- kwq protocol v1: renew (docs/PROTOCOL.md "renew").
+-- kwq protocol v2: renew (docs/PROTOCOL.md "renew").
 -- Extends leases to now + lease_ms, for the current holders only.
 -- KEYS[1..12]: the queue's fixed keys.
 -- ARGV[1]: lease_ms (>= 1); then pairs: id, token.
@@ -12,13 +12,9 @@
 -- kwq:include hold
 
 local lease_ms = tonumber(ARGV[1])
-if not lease_ms or lease_ms < 1 or #ARGV < 3 or #ARGV % 2 ~= 1 then
+local ids, tokens = lease_pairs(2)
+if not lease_ms or lease_ms < 1 or not ids then
     return redis.error_reply('KWQ_INVAL renew needs lease_ms and id/token pairs')
-end
-local ids, tokens = {}, {}
-for i = 2, #ARGV, 2 do
-    ids[#ids + 1] = ARGV[i]
-    tokens[#tokens + 1] = ARGV[i + 1]
 end
 local recs, status, gone = check_leases(ids, tokens, false)
 if not recs then return status end

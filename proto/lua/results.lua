@@ -1,5 +1,5 @@
 #!lua flags=allow-oom
--- kwq protocol v1: results (docs/PROTOCOL.md "results").
+-- kwq protocol v2: results (docs/PROTOCOL.md "results").
 -- Reads kept results (the gather half of scatter/gather).
 -- KEYS[1..12]: the queue's fixed keys; KEYS[13]: kwq:{q}:result:<id> for "get".
 -- ARGV[1]: operation:

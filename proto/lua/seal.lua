@@ -1,5 +1,5 @@
 #!lua flags=allow-oom
--- kwq protocol v1: seal (docs/PROTOCOL.md "seal").
+-- kwq protocol v2: seal (docs/PROTOCOL.md "seal").
 -- Seals or unseals a queue. A sealed queue refuses enqueue with KWQ_SEALED;
 -- sealed and holding nothing (pending, leased, delayed) is "drained", the
 -- signal for workers to exit. Sealing an empty queue wakes every waiter.

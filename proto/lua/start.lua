@@ -1,5 +1,5 @@
 #!lua flags=allow-oom
--- kwq protocol v1: start (docs/PROTOCOL.md "start").
+-- kwq protocol v2: start (docs/PROTOCOL.md "start").
 -- The holder starts tasks it leased uncharged (prefetched, lease ARGV[5]):
 -- their attempts are charged now, so an expiry from here on uses them up.
 -- Starting a lease that is already charged changes nothing.
@@ -11,13 +11,9 @@
 -- kwq:include common
 -- kwq:include hold
 
-if #ARGV < 2 or #ARGV % 2 ~= 0 then
+local ids, tokens = lease_pairs(1)
+if not ids then
     return redis.error_reply('KWQ_INVAL start needs id/token pairs')
-end
-local ids, tokens = {}, {}
-for i = 1, #ARGV, 2 do
-    ids[#ids + 1] = ARGV[i]
-    tokens[#tokens + 1] = ARGV[i + 1]
 end
 local recs, status, gone = check_leases(ids, tokens, false)
 if not recs then return status end

@@ -1,5 +1,5 @@
 #!lua flags=allow-oom
--- kwq protocol v1: stats (docs/PROTOCOL.md "stats").
+-- kwq protocol v2: stats (docs/PROTOCOL.md "stats").
 -- Reaps inline (up to 100 each), then reads every counter in one atomic step.
 -- KEYS[1..12]: the queue's fixed keys.
 -- ARGV: none.

@@ -1,5 +1,5 @@
 #!lua flags=allow-oom
--- kwq protocol v1: task (docs/PROTOCOL.md "task").
+-- kwq protocol v2: task (docs/PROTOCOL.md "task").
 -- Reads one task by ID: where it is, its fields, history and kept result.
 -- KEYS[1..12]: the queue's fixed keys; KEYS[13]: kwq:{q}:result:<id>.
 -- ARGV[1]: task ID.

@@ -1,5 +1,19 @@
--- lib/hold.lua (included after lib/common.lua by renew, ack, fail, release):
+-- lib/hold.lua (included after lib/common.lua by renew, ack, fail, release, start):
 -- the fencing check every lease holder's operation starts with.
+
+-- The (id, token) pairs of ARGV from index first to the end, as two lists;
+-- nil when ARGV does not hold one whole pair or more there.
+local function lease_pairs(first)
+    if #ARGV < first + 1 or (#ARGV - first + 1) % 2 ~= 0 then
+        return nil
+    end
+    local ids, tokens = {}, {}
+    for i = first, #ARGV, 2 do
+        ids[#ids + 1] = ARGV[i]
+        tokens[#tokens + 1] = ARGV[i + 1]
+    end
+    return ids, tokens
+end
 
 -- Check each (id, token) against the lease records. Returns the lease
 -- records (text, nil unless OK; see lease_fields), the
