@@ -116,7 +116,8 @@ static void print_help(void)
     (void)printf(
         "\nThe Redis password comes only from KWQ_REDIS_PASSWORD, KWQ_REDIS_PASSWORD_FILE\n"
         "or --redis-password-file, never from the command line.\n"
-        "Exit codes: 0 queue drained, 7 idle exit, 69 Redis unavailable,\n"
+        "Exit codes: 0 queue drained, 7 idle exit, 8 queue gone from Redis,\n"
+        "69 Redis unavailable (finite --redis-retry),\n"
         "70 internal error, 71 no process, fd or memory for a handler,\n"
         "75 interrupted (SIGTERM, --max-tasks), 78 configuration error.\n"
         "See docs/kwq-worker.md (man kwq-worker) for the full reference.\n");
