@@ -17,7 +17,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 PACKAGES=(build-essential cmake pkg-config clang-format libhiredis-dev libev-dev libcjson-dev
-          libcriterion-dev libcurl4-openssl-dev redis-server redis-tools)
+          libcriterion-dev libcurl4-openssl-dev libyaml-dev redis-server redis-tools
+          etcd-server openssl curl xz-utils python3)
 JOBS=${JOBS:-$(nproc)}
 
 say() { printf '==> %s\n' "$*" >&2; }

@@ -1,0 +1,11 @@
+/*
+ * placeholder.c - keeps libkwqkube non-empty until its first sources land.
+ */
+#include "kube/config.h"
+
+int kube__placeholder(void);
+
+int kube__placeholder(void)
+{
+    return 0;
+}
