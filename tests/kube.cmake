@@ -1,7 +1,16 @@
-# Tests of the Kubernetes client (kube/). test_kube_http runs the HTTP
-# client against the fake API server (tests/helpers/fake_kube_api.py, one
-# per test, on a port the kernel picks) for what the real one cannot do on
-# demand.
+# Tests of kube/, the Kubernetes API client library.
+# Configuration: kubeconfig files, $KUBECONFIG, in-cluster, --kube-api, written
+# into a temporary directory per test; no network (label unit).
+kwq_test(NAME test_kube_config SOURCES test_kube_config.c LABELS unit kube)
+target_link_libraries(test_kube_config PRIVATE kwq::kube)
+# The base64 fields, through kube/src/b64.h.
+kwq_test(NAME test_kube_b64 SOURCES test_kube_b64.c LABELS unit kube)
+target_link_libraries(test_kube_b64 PRIVATE kwq::kube)
+target_include_directories(test_kube_b64 PRIVATE ${PROJECT_SOURCE_DIR}/kube/src)
+
+# The HTTP client against the fake API server (tests/helpers/fake_kube_api.py,
+# one per test, on a port the kernel picks), for what the real one cannot do
+# on demand: 429, 5xx, slow answers, a token refused until a file changes.
 find_program(KWQ_PYTHON3 python3 REQUIRED)
 add_library(kwq_fake_kube STATIC support/fake_kube.c)
 target_include_directories(kwq_fake_kube PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/support)
