@@ -1,0 +1,4 @@
+# Tests of the worker Job (kube/job.h): the builder, its checks, the readers
+# of recorded API answers (tests/data/k8s/); `kwq job` through the CLI.
+kwq_test(NAME test_kube_job SOURCES test_kube_job.c LABELS unit kube)
+target_link_libraries(test_kube_job PRIVATE kwq::kube)
