@@ -381,7 +381,7 @@ int kube_job_build(const struct kube_job_spec *s, bool pretty, char **ret, struc
     add_metadata(&b, job, s);
     add_spec(&b, job, s);
     if (!b.oom)
-        text = pretty ? cJSON_Print(job) : cJSON_PrintUnformatted(job);
+        text = pretty ? kube__json_pretty(job) : cJSON_PrintUnformatted(job);
     cJSON_Delete(job);
     if (!text)
         return kwq_error_set(err, KWQ_ENOMEM, "out of memory building the Job");

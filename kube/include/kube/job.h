@@ -104,7 +104,7 @@ int kube_job_check_label(const char *kv, struct kwq_error *err);
 int kube_job_successor_name(const char *name, char *buf, size_t len, struct kwq_error *err);
 
 /*
- * Build the Job as JSON text (cJSON_Print: indented when pretty, else
+ * Build the Job as JSON text (indented by two spaces when pretty, else
  * compact) into *ret, the caller's to free(). Every setting is checked
  * first: KWQ_EINVAL with one line in err (a bad name, label, quantity, an
  * empty queue, image or handler, concurrency 0), KWQ_ENOMEM.
