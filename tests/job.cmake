@@ -2,3 +2,7 @@
 # of recorded API answers (tests/data/k8s/); `kwq job` through the CLI.
 kwq_test(NAME test_kube_job SOURCES test_kube_job.c LABELS unit kube)
 target_link_libraries(test_kube_job PRIVATE kwq::kube)
+
+kwq_test(NAME test_cli_job SOURCES test_cli_job.c test_cli_exec.c LABELS cli kube)
+add_dependencies(test_cli_job kwq)
+target_link_libraries(test_cli_job PRIVATE PkgConfig::CJSON)
