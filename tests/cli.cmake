@@ -7,7 +7,7 @@ target_link_libraries(test_cli_units PRIVATE kwq_cli_core)
 # The scaler shared with the Kubernetes backend: its decision table, and its
 # libev driver against a private redis-server with a recording backend.
 kwq_test(NAME test_cli_scaler SOURCES test_cli_scaler.c LABELS redis cli)
-target_link_libraries(test_cli_scaler PRIVATE kwq_cli_core)
+target_link_libraries(test_cli_scaler PRIVATE kwq_cli_core kwq_proto_test_support)
 
 foreach(t commands run checks)
   kwq_test(NAME test_cli_${t} SOURCES test_cli_${t}.c test_cli_exec.c LABELS redis cli TIMEOUT 900)

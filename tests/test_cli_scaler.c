@@ -20,6 +20,8 @@
 
 #include "redis_fixture.h"
 #include "scaler.h"
+#include "test_proc.h"
+#include "test_proto_support.h"
 
 /* ---- The decision ---------------------------------------------------------------------- */
 
@@ -233,23 +235,12 @@ static void on_end(void *arg, enum scaler_end why, const struct kwq_error *err)
 
 static struct fix fx;
 
-/* The test's own client, for enqueue, lease, ack and seal. */
-static void connect_client(void)
-{
-    struct kwq_client_opts o;
-
-    kwq_client_opts_init(&o);
-    o.url = test_redis.url;
-    fx.c = kwq_client_new(&o);
-    cr_assert_eq(kwq_client_connect(fx.c), 0, "%s", kwq_client_errstr(fx.c));
-}
-
 static void fix_setup(void)
 {
     redis_setup();
     memset(&fx, 0, sizeof(fx));
     fx.loop = ev_default_loop(0);
-    connect_client();
+    fx.c = test_client();
     fx.rec.loop = fx.loop;
     ev_timer_init(&fx.rec.t, rec_timer, 0., 0.);
     fx.rec.t.data = &fx.rec;
@@ -315,16 +306,10 @@ static void ack_all(struct kwq_lease_result *lr)
 
 static long long wake_tokens(void)
 {
-    redisContext *rc = redisConnectUnix(test_redis.sock);
-    redisReply *r;
-    long long n;
+    redisContext *r = tp_redis();
+    long long n = tp_key_len(r, "LLEN", QUEUE, "wake");
 
-    cr_assert(rc && !rc->err);
-    r = redisCommand(rc, "LLEN kwq:{" QUEUE "}:wake");
-    cr_assert(r && r->type == REDIS_REPLY_INTEGER);
-    n = r->integer;
-    freeReplyObject(r);
-    redisFree(rc);
+    redisFree(r);
     return n;
 }
 
@@ -438,7 +423,7 @@ Test(scaler, rides_out_a_redis_outage)
     redis_fixture_kill(&test_redis);
     RUN_UNTIL(&fx, fx.retries >= 2);
     redis_fixture_restart(&test_redis); /* empty: no persistence */
-    connect_client();
+    fx.c = test_client();
     enqueue(70);
     RUN_UNTIL(&fx, fx.rec.n >= 2 && fx.rec.setpoint[fx.rec.n - 1] == 7);
     cr_assert(!fx.ended);
