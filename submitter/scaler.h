@@ -119,6 +119,7 @@ enum scaler_end {
     SCALER_END_SIGNAL,  /* SIGINT or SIGTERM (with catch_signals) */
     SCALER_END_STOPPED, /* scaler_stop() */
     SCALER_END_ERROR,   /* a permanent error, or an outage longer than retry_ms: see err */
+    SCALER_END_ONCE,    /* the one step of a once scaler was taken */
 };
 
 struct scaler_cfg {
@@ -131,6 +132,7 @@ struct scaler_cfg {
     uint64_t min_step_ms;          /* shortest time between two steps; 0 = SCALER_MIN_STEP_MS */
     uint64_t retry_ms;             /* ride out Redis or backend outages this long; 0 = none */
     bool catch_signals;            /* SIGINT/SIGTERM end the scaler (SCALER_END_SIGNAL) */
+    bool once; /* one step, then SCALER_END_ONCE (`kwq scale`); with hold_ms 0 it also lowers */
     /* Called after every decision (may be NULL): for logs, progress, a successor Job. */
     void (*on_step)(void *arg, const struct scaler_obs *o, const struct scaler_decision *d);
     /* Called on each transient failure that will be retried (may be NULL): for a note. */
@@ -138,7 +140,7 @@ struct scaler_cfg {
     /* Called once when the scaler ends, never from scaler_free; err->code is 0 unless
        SCALER_END_ERROR. May call ev_break, not scaler_free. */
     void (*on_end)(void *arg, enum scaler_end why, const struct kwq_error *err);
-    void *arg; /* for on_step and on_end */
+    void *arg; /* for on_step, on_retry and on_end */
 };
 
 #define SCALER_HOLD_MS     500  /* a dip shorter than this lowers nothing */

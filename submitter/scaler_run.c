@@ -188,6 +188,10 @@ static void step_done(struct scaler *s)
     s->phase = PHASE_IDLE;
     if (stop_due(s))
         return;
+    if (s->cfg.once) {
+        end(s, SCALER_END_ONCE, NULL);
+        return;
+    }
     arm(s, next > now ? next - now : 0);
 }
 

@@ -255,7 +255,7 @@ static void fix_teardown(void)
 
 TestSuite(scaler, .init = fix_setup, .fini = fix_teardown, .timeout = 120);
 
-static void start(uint64_t retry_ms, bool catch_signals)
+static void start_cfg(uint64_t retry_ms, bool catch_signals, bool once)
 {
     struct scaler_cfg cfg = {.queue = QUEUE,
                              .rule = {.min = 0, .max = 8, .tasks_per_worker = 10},
@@ -266,6 +266,7 @@ static void start(uint64_t retry_ms, bool catch_signals)
                              .hold_ms = 300,
                              .retry_ms = retry_ms,
                              .catch_signals = catch_signals,
+                             .once = once,
                              .on_step = on_step,
                              .on_retry = on_retry,
                              .on_end = on_end,
@@ -275,6 +276,11 @@ static void start(uint64_t retry_ms, bool catch_signals)
     kwq_client_opts_init(&cfg.redis);
     cfg.redis.url = test_redis.url;
     cr_assert_eq(scaler_start(fx.loop, &cfg, &fx.s, &err), 0, "%s", err.msg);
+}
+
+static void start(uint64_t retry_ms, bool catch_signals)
+{
+    start_cfg(retry_ms, catch_signals, false);
 }
 
 static void enqueue(size_t n)
@@ -438,4 +444,20 @@ Test(scaler, an_outage_longer_than_the_bound_ends_it)
     RUN_UNTIL(&fx, fx.ended);
     cr_assert_eq(fx.why, SCALER_END_ERROR);
     cr_assert(kwq_err_is_transient(fx.end_err.code), "%s", fx.end_err.msg);
+}
+
+Test(scaler, once_takes_one_step_and_leaves_the_wake_token)
+{
+    fx.rec.later = true;
+    fx.rec.fail_apply = KWQ_ETIMEOUT; /* retried within the one step */
+    enqueue(40);
+    start_cfg(10000, false, true);
+    RUN_UNTIL(&fx, fx.ended);
+    cr_assert_eq(fx.why, SCALER_END_ONCE);
+    cr_assert_eq(fx.rec.n, 2);
+    cr_assert_eq(fx.rec.rc[0], KWQ_ETIMEOUT);
+    cr_assert_eq(fx.rec.setpoint[1], 4);
+    cr_assert_eq(fx.rec.rc[1], 0);
+    cr_assert_eq(scaler_applied(fx.s), 4);
+    cr_assert_eq(wake_tokens(), 1);
 }
