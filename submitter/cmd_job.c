@@ -188,7 +188,19 @@ static int create_on_cluster(const struct create_cfg *cfg, const char *name, con
 
     if (rc != 0)
         return rc;
-    rc = kube_job_create(k, json, &st, &err);
+    rc = kube_job_secret_check(k, cfg->redis_secret, &err);
+    if (rc == KWQ_ENOTFOUND) {
+        rc = cli_error(KWQ_EXIT_CONFIG,
+                       "no Secret %s in namespace %s, so the pods could not start: create it "
+                       "(kubectl create secret generic %s --from-literal=url=redis://HOST:6379/0) "
+                       "or name another with --redis-secret",
+                       cfg->redis_secret, kube_client_namespace(k), cfg->redis_secret);
+        kube_client_free(k);
+        return rc;
+    }
+    memset(&st, 0, sizeof(st));
+    if (rc == 0)
+        rc = kube_job_create(k, json, &st, &err);
     if (rc == KWQ_ESTATE)
         rc = cli_error(KWQ_EXIT_FAILURE,
                        "Job %s already exists in namespace %s; delete it ('kwq job delete %s') "
