@@ -144,7 +144,7 @@ static void enqueue_sealed(const char *queue, size_t n)
 {
     struct kwq_client *c = test_client();
     struct kwq_new_task t[32];
-    char payload[32][16];
+    char payload[32][32];
 
     cr_assert(n <= 32);
     for (size_t i = 0; i < n; i++) {
