@@ -21,7 +21,10 @@
  * scaler_start() runs it on a libev loop against a backend (struct
  * scaler_backend): it waits on the queue's wake list, so a depth change
  * is seen within a second without polling, and rides out Redis and
- * backend outages within a bound.
+ * backend outages within a bound. `kwq scale`, `kwq autoscale` and `kwq run
+ * --kube` run that driver with the Kubernetes backend; `kwq run --local`
+ * calls scaler_decide() from its own poll loop (runner.c), its backend
+ * being the worker processes it starts.
  */
 #ifndef KWQ_SCALER_H
 #define KWQ_SCALER_H
@@ -98,7 +101,8 @@ typedef void scaler_apply_done(void *arg, const struct kwq_error *err);
 /*
  * A backend: how to see and change its workers. Each call calls its done
  * exactly once, from the loop later (the Kubernetes backend: after an HTTP
- * request) or before it returns (the local one): the scaler accepts both.
+ * request) or before it returns (a backend with nothing to wait for): the
+ * scaler accepts both.
  * The scaler makes at most one call at a time. Errors are KWQ_E* codes:
  * kwq_err_is_transient() ones are retried within the scaler's bound, any
  * other stops it.
