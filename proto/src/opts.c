@@ -373,6 +373,7 @@ static const char *const known_env[] = {
     "KWQ_WORKER_BIN",
     "KWQ_REDIS_SERVER",
     "KWQ_STATE_DIR",
+    "KWQ_KUBE_SA_DIR",
     /* kwq-worker's options */
     "KWQ_REDIS_URL",
     "KWQ_QUEUE",
@@ -397,6 +398,9 @@ static const char *const known_env[] = {
     "KWQ_MAX_WORKERS",
     "KWQ_MIN_WORKERS",
     "KWQ_TASKS_PER_WORKER",
+    "KWQ_KUBE_API",
+    "KWQ_NAMESPACE",
+    "KWQ_KUBE_RETRY",
 };
 
 #define KNOWN_N      (sizeof(known_env) / sizeof(known_env[0]))
