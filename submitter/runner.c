@@ -360,9 +360,9 @@ static void show(struct runner *r, bool force)
 
 /*
  * The local backend's view for the scaler (scaler.h): its setpoint is the
- * workers it runs. Whether a worker holds a task is not visible from here,
- * so every one counts as busy and none is ever stopped to lower the count:
- * they leave by themselves once the sealed queue drains.
+ * workers it runs. Every one counts as busy, so none is ever stopped to
+ * lower the count: an idle worker costs nothing (it blocks on the wake
+ * list), and each leaves by itself once the sealed queue drains.
  */
 static struct scaler_workers local_observe(const struct runner *r)
 {
