@@ -267,7 +267,6 @@ static bool answered(struct kube_req *req)
 {
     struct kwq_error err = {0};
 
-    (void)curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &req->resp.status);
     if (kube__response_parse(&req->resp) != 0)
         return fail(req, KWQ_ENOMEM, "out of memory reading the API's answer");
     if (req->resp.status == 401)
@@ -343,6 +342,8 @@ bool kube__req_attempt_done(void *arg, CURL *easy, CURLcode rc)
     (void)curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&req);
     req->in_flight = false;
     headers_free(req);
+    /* A status line may have come before a failure (an answer cut short, too long). */
+    (void)curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &req->resp.status);
     return rc == CURLE_OK ? answered(req) : failed(req, rc);
 }
 
