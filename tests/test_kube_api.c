@@ -10,6 +10,8 @@
  * kube_config_load has tests of its own.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,38 +248,34 @@ Test(kube_api, a_verb_the_role_lacks_is_enoperm_naming_it)
     cr_assert_str_eq(err.msg, want);
 }
 
+/* Run openssl with the arguments in fmt, split at spaces (no argument holds one). */
+__attribute__((format(printf, 1, 2))) static void openssl(const char *fmt, ...)
+{
+    char line[1024], *argv[32], *save = NULL;
+    const int fds[3] = {-1, -1, -1};
+    size_t n = 0;
+    va_list ap;
+
+    va_start(ap, fmt);
+    (void)vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    argv[n++] = (char *)(uintptr_t)KWQ_TEST_OPENSSL;
+    for (char *w = strtok_r(line, " ", &save); w && n < 31; w = strtok_r(NULL, " ", &save))
+        argv[n++] = w;
+    argv[n] = NULL;
+    cr_assert(eq(int,
+                 test_proc_wait(test_proc_start((const char *const *)argv, fds), time(NULL) + 60),
+                 0),
+              "openssl %s failed", line);
+}
+
 /* A CA of our own, in dir: the API server's certificate was not issued by it. */
 static void throwaway_ca(const char *dir, char *ca, size_t len)
 {
-    char key[256];
-    const int fds[3] = {-1, -1, -1};
-
     (void)snprintf(ca, len, "%s/ca.crt", dir);
-    (void)snprintf(key, sizeof(key), "%s/ca.key", dir);
-    {
-        const char *argv[] = {KWQ_TEST_OPENSSL,
-                              "req",
-                              "-x509",
-                              "-newkey",
-                              "ec",
-                              "-pkeyopt",
-                              "ec_paramgen_curve:prime256v1",
-                              "-nodes",
-                              "-keyout",
-                              key,
-                              "-out",
-                              ca,
-                              "-subj",
-                              "/CN=kwq-throwaway-ca",
-                              "-days",
-                              "1",
-                              "-batch",
-                              NULL};
-        pid_t pid = test_proc_start(argv, fds);
-
-        cr_assert(eq(int, test_proc_wait(pid, time(NULL) + 60), 0), "openssl req failed");
-    }
-    (void)unlink(key);
+    openssl("req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout %s/ca.key "
+            "-out %s -subj /CN=kwq-throwaway-ca -days 1 -batch",
+            dir, ca);
 }
 
 /* The content of path (malloc; the length in *len). */
@@ -347,4 +345,51 @@ Test(kube_api, certificate_authority_data_and_tls_server_name)
     cr_assert(strstr(err.msg, "does not verify against the certificate-authority-data") != NULL,
               "%s", err.msg);
     free(cfg.ca_data);
+}
+
+/*
+ * A client certificate the API server's client CA (the rig's CA) issued,
+ * for a user in system:masters: accepted with no token, from files and as
+ * PEM data.
+ */
+Test(kube_api, a_client_certificate_from_files_or_data)
+{
+    struct kwq_error err;
+    char dir[] = "/tmp/kwq-api-cert-XXXXXX", crt[256], key[256];
+    size_t len;
+
+    cr_assert(mkdtemp(dir) != NULL);
+    (void)snprintf(crt, sizeof(crt), "%s/user.crt", dir);
+    (void)snprintf(key, sizeof(key), "%s/user.key", dir);
+    openssl("req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout %s -out "
+            "%s/user.csr -subj /O=system:masters/CN=kwq-cert-user -batch",
+            key, dir);
+    openssl("x509 -req -in %s/user.csr -CA %s/pki/ca.crt -CAkey %s/pki/ca.key -set_serial 7 "
+            "-days 1 -out %s",
+            dir, rig.dir, rig.dir, crt);
+    cfg.token_file = NULL;
+    cfg.cert_file = crt;
+    cfg.key_file = key;
+    connect_client();
+    cJSON_Delete(call("GET", jobs, NULL, NULL, 0, 200, &err));
+    cfg.cert_file = cfg.key_file = NULL;
+    cfg.cert_data = slurp(crt, &len);
+    cfg.cert_len = len;
+    cfg.key_data = slurp(key, &len);
+    cfg.key_len = len;
+    connect_client();
+    cJSON_Delete(call("GET", jobs, NULL, NULL, 0, 200, &err));
+    /* Without it, and without a token, the request is anonymous. */
+    free(cfg.cert_data);
+    free(cfg.key_data);
+    cfg.cert_data = cfg.key_data = NULL;
+    connect_client();
+    cJSON_Delete(call("GET", jobs, NULL, NULL, KWQ_ENOPERM, 403, &err));
+    cr_assert(strstr(err.msg, "User \"system:anonymous\" cannot list resource \"jobs\"") != NULL,
+              "%s", err.msg);
+    (void)unlink(crt);
+    (void)unlink(key);
+    (void)snprintf(crt, sizeof(crt), "%s/user.csr", dir);
+    (void)unlink(crt);
+    (void)rmdir(dir);
 }
