@@ -34,6 +34,7 @@ struct kube_req {
     bool in_flight;             /* easy is in the multi handle */
     bool reauthed;              /* the one retry after a 401 was made */
     bool too_big;               /* the answer passed KUBE_BODY_MAX */
+    bool oom;                   /* the answer could not be stored */
     unsigned attempts;
     uint64_t first_ms; /* monotonic start of the first attempt */
     struct kube_response resp;
@@ -61,8 +62,10 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
         while (cap < r->len + add + 1)
             cap *= 2;
         p = realloc(r->body, cap);
-        if (!p)
+        if (!p) {
+            req->oom = true;
             return 0;
+        }
         r->body = p;
         req->cap = cap;
     }
@@ -150,6 +153,7 @@ static void req_reset_answer(struct kube_req *req)
     kube_response_done(&req->resp);
     req->cap = 0;
     req->too_big = false;
+    req->oom = false;
     req->retry_after[0] = '\0';
     req->errbuf[0] = '\0';
 }
@@ -328,6 +332,8 @@ static bool failed(struct kube_req *req, CURLcode rc)
     default:
         break;
     }
+    if (req->oom)
+        return fail(req, KWQ_ENOMEM, "out of memory reading the API's answer");
     if (req->too_big || rc == CURLE_FILESIZE_EXCEEDED)
         return fail(req, KWQ_EPROTO, "%s %s: the answer is over %u MiB; refused", req->method,
                     req->path, KUBE_BODY_MAX >> 20);
