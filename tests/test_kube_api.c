@@ -393,3 +393,29 @@ Test(kube_api, a_client_certificate_from_files_or_data)
     (void)unlink(crt);
     (void)rmdir(dir);
 }
+
+static int watch_code = 1;
+
+static void on_watch_done(void *arg, struct kube_response *resp, const struct kwq_error *err)
+{
+    (void)arg;
+    (void)resp;
+    watch_code = err->code;
+}
+
+/* A watch the server holds open for 10 s: another request on the loop meanwhile is not held up. */
+Test(kube_api, a_request_in_flight_does_not_hold_up_another)
+{
+    struct kwq_error err;
+    char watch[512];
+
+    connect_client();
+    (void)snprintf(watch, sizeof(watch), "%s?watch=true&timeoutSeconds=10", jobs);
+    cr_assert(eq(int, kube_request(k, "GET", watch, NULL, NULL, on_watch_done, NULL), 0));
+    create_job("wq");
+    cJSON_Delete(call("GET", jobs, NULL, NULL, 0, 200, &err));
+    cr_assert(eq(int, watch_code, 1), "the watch ended first");
+    while (watch_code == 1)
+        (void)ev_run(loop, EVRUN_ONCE);
+    cr_assert(eq(int, watch_code, 0));
+}

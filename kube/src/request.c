@@ -436,6 +436,14 @@ static int easy_setup(struct kube_req *req)
     ok = ok && curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
     ok = ok && curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "") == CURLE_OK;
     ok = ok && curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK;
+    /*
+     * Over TLS, wait for the connection being made to say (ALPN) whether it
+     * multiplexes (HTTP/2) rather than open one per request. Not over plain
+     * HTTP: there that is only known from an answer, so a request would
+     * wait for a slow one ahead of it.
+     */
+    ok = ok && curl_easy_setopt(e, CURLOPT_PIPEWAIT,
+                                strncasecmp(k->base, "https:", 6) == 0 ? 1L : 0L) == CURLE_OK;
     ok = ok && curl_easy_setopt(e, CURLOPT_USERAGENT, "kwq/" KWQ_VERSION) == CURLE_OK;
     ok = ok && curl_easy_setopt(e, CURLOPT_CONNECT_TO, k->connect_to) == CURLE_OK;
     return ok ? kube__tls_setup(e, &k->cfg) : KWQ_ENOMEM;
