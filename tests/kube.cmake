@@ -30,3 +30,8 @@ find_program(KWQ_OPENSSL openssl REQUIRED)
 kwq_k8s_test(NAME test_kube_api SOURCES test_kube_api.c)
 target_link_libraries(test_kube_api PRIVATE kwq::kube)
 target_compile_definitions(test_kube_api PRIVATE KWQ_TEST_OPENSSL="${KWQ_OPENSSL}")
+
+# The token cache, through kube/src/http_int.h (label unit).
+kwq_test(NAME test_kube_token SOURCES test_kube_token.c LABELS unit kube)
+target_link_libraries(test_kube_token PRIVATE kwq::kube)
+target_include_directories(test_kube_token PRIVATE ${PROJECT_SOURCE_DIR}/kube/src)
