@@ -55,6 +55,7 @@ int cmd_cancel(int argc, char **argv);
 int cmd_purge(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_local_redis(int argc, char **argv);
+int cmd_job(int argc, char **argv);
 
 /* ---- Messages and exit codes --------------------------------------------- */
 

@@ -27,6 +27,7 @@ static const struct cli_command commands[] = {
     {"cancel", cmd_cancel, "cancel a pending, delayed or leased task"},
     {"purge", cmd_purge, "delete every task, result and setting of a queue"},
     {"run", cmd_run, "run a whole job: enqueue, seal, start workers, show progress, gather"},
+    {"job", cmd_job, "the Kubernetes Job of kwq-worker pods: create, status, delete"},
     {"local-redis", cmd_local_redis, "start/stop a redis-server kept for a series of commands"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -3,8 +3,8 @@
  *
  * One loop, ticking every 100 ms: relay the workers' log lines (above the
  * progress bar), reap exited workers, read the queue's stats, write new
- * results, redraw progress, and start workers up to the scaling rule's
- * target. What handlers leave running is adopted (orphans.h), reaped as it
+ * results, redraw progress, and start workers as the scaler (scaler.h)
+ * decides: the decision `kwq scale` and `kwq autoscale` take for a Job. What handlers leave running is adopted (orphans.h), reaped as it
  * ends, and killed when the run ends. Workers run in their own process
  * group, so a Ctrl-C reaches kwq alone, which then stops them with SIGTERM:
  * they release their tasks (no attempt charged) and exit. They also get
@@ -31,6 +31,7 @@
 #include "local.h"
 #include "orphans.h"
 #include "progress.h"
+#include "scaler.h"
 
 #define TICK_MS          100
 #define STATS_EVERY_MS   200
@@ -70,6 +71,7 @@ struct runner {
     bool killed;                  /* workers were sent SIGKILL: their exits are expected */
     bool out_is_tty;              /* results go to the terminal the bar is drawn on */
     struct runner_summary *sum;   /* filled as we go */
+    struct scaler_hold hold;      /* the scaler's memory (unused: the local backend never lowers) */
 };
 
 static volatile sig_atomic_t got_signal;
@@ -356,18 +358,21 @@ static void show(struct runner *r, bool force)
 
 /* ---- The loop ------------------------------------------------------------------------------ */
 
-static void scale(struct runner *r)
+/*
+ * The local backend's view for the scaler (scaler.h): its setpoint is the
+ * workers it runs. Whether a worker holds a task is not visible from here,
+ * so every one counts as busy and none is ever stopped to lower the count:
+ * they leave by themselves once the sealed queue drains.
+ */
+static struct scaler_workers local_observe(const struct runner *r)
 {
-    uint32_t target;
-    struct kwq_scale_plan plan;
+    return (struct scaler_workers){.running = r->n, .busy = r->n, .setpoint = r->n};
+}
 
-    /* During an outage the stats are stale and a new worker could not reach Redis either. */
-    if (r->stopping || r->fatal || r->err || r->st.drained || r->outage.since_ms)
-        return;
-    target = kwq_scale_target(&r->cfg->rule, r->st.pending, r->st.leased);
-    /* A local worker's business is not visible from here: treat all as busy (never stop one). */
-    plan = kwq_scale_plan(r->n, r->n, target);
-    for (uint32_t i = 0; i < plan.start; i++) {
+/* Apply a setpoint: start workers up to it (it is never below the running ones, all busy). */
+static void local_apply(struct runner *r, uint32_t setpoint)
+{
+    while (r->n < setpoint) {
         int rc = start_worker(r);
         if (rc < 0) {
             r->fatal = cli_error(KWQ_EXIT_FAILURE, "cannot start kwq-worker: %s", strerror(-rc));
@@ -375,6 +380,23 @@ static void scale(struct runner *r)
             return;
         }
     }
+}
+
+static void scale(struct runner *r)
+{
+    struct scaler_obs o;
+    struct scaler_decision d;
+
+    /* During an outage the stats are stale and a new worker could not reach Redis either. */
+    if (r->stopping || r->fatal || r->err || r->outage.since_ms)
+        return;
+    o = (struct scaler_obs){.pending = r->st.pending,
+                            .leased = r->st.leased,
+                            .drained = r->st.drained,
+                            .workers = local_observe(r)};
+    d = scaler_decide(&r->cfg->rule, &o, &r->hold, 0, kwq_monotonic_ms());
+    if (d.verdict == SCALER_APPLY)
+        local_apply(r, d.setpoint);
 }
 
 /* The run's private redis-server is gone: nothing can be released, so the workers go at once. */

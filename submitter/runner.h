@@ -1,7 +1,7 @@
 /*
  * runner.h - the local backend of `kwq run`: kwq-worker processes in place
- * of a Job's pods, their number set by the scaling rule of kwq/scale.h (the
- * rule the Kubernetes backend applies to a Job's parallelism), progress on
+ * of a Job's pods, their number set by the scaler of scaler.h (the
+ * decision the Kubernetes backend applies to a Job's parallelism), progress on
  * stderr, results gathered as they are acked.
  */
 #ifndef KWQ_RUNNER_H

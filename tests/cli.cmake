@@ -1,9 +1,13 @@
 # Tests of kwq, the CLI (submitter/): its pure parts (scaling rule, input,
-# options, progress), and the kwq binary itself driven against a private
+# options, progress), the scaler, and the kwq binary itself driven against a private
 # redis-server: every command, every error with its message and exit code,
 # `kwq run --local` end to end, and the README's demo job.
 kwq_test(NAME test_cli_units SOURCES test_cli_units.c LABELS unit)
 target_link_libraries(test_cli_units PRIVATE kwq_cli_core)
+# The scaler shared with the Kubernetes backend: its decision table, and its
+# libev driver against a private redis-server with a recording backend.
+kwq_test(NAME test_cli_scaler SOURCES test_cli_scaler.c LABELS redis cli)
+target_link_libraries(test_cli_scaler PRIVATE kwq_cli_core kwq_proto_test_support)
 
 foreach(t commands run checks)
   kwq_test(NAME test_cli_${t} SOURCES test_cli_${t}.c test_cli_exec.c LABELS redis cli TIMEOUT 900)

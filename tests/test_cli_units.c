@@ -68,22 +68,6 @@ Test(scale, rule_check_messages)
     cr_assert_str_eq(err.msg, "--tasks-per-worker must be at least 1, got 0");
 }
 
-Test(scale, plan_never_stops_a_busy_worker)
-{
-    struct kwq_scale_plan p;
-
-    p = kwq_scale_plan(2, 2, 5);
-    cr_assert(p.start == 3 && p.stop == 0);
-    p = kwq_scale_plan(5, 5, 1); /* all busy: nobody stopped */
-    cr_assert(p.start == 0 && p.stop == 0);
-    p = kwq_scale_plan(5, 3, 1); /* 2 idle, 4 too many: stop the 2 idle only */
-    cr_assert(p.start == 0 && p.stop == 2);
-    p = kwq_scale_plan(5, 0, 3);
-    cr_assert(p.start == 0 && p.stop == 2);
-    p = kwq_scale_plan(3, 9, 3); /* busy > running counts as all busy */
-    cr_assert(p.start == 0 && p.stop == 0);
-}
-
 Test(scale, rate_and_eta)
 {
     double rate = -1;

@@ -681,3 +681,33 @@ Test(kube_config, in_cluster_problems_are_named)
     expect_error(&o, "--context chooses a kubeconfig context, but in cluster kwq uses the service "
                      "account; pass --kubeconfig too, or drop --context");
 }
+
+/* Comments, quoting and an alias: YAML that kubectl reads, which no hand-made reader would. */
+Test(kube_config, yaml_as_kubectl_reads_it)
+{
+    const char *kc = write_file("config", "# written by hand\n"
+                                          "current-context: \"prod\"   # the live one\n"
+                                          "contexts:\n"
+                                          "- name: 'prod'\n"
+                                          "  context: &ctx\n"
+                                          "    cluster: k\n"
+                                          "    user: u\n"
+                                          "- name: other\n"
+                                          "  context: *ctx\n"
+                                          "clusters:\n"
+                                          "- name: k\n"
+                                          "  cluster:\n"
+                                          "    server: >-\n"
+                                          "      https://k.example:6443\n"
+                                          "users:\n"
+                                          "- name: u\n"
+                                          "  user:\n"
+                                          "    token: 'it''s'\n");
+    struct kube_config_opts o = {.kubeconfig = kc, .context = "other"};
+    struct kube_config cfg;
+
+    load_ok(&o, &cfg);
+    cr_assert_str_eq(cfg.server, "https://k.example:6443");
+    cr_assert_str_eq(cfg.token, "it's");
+    kube_config_free(&cfg);
+}

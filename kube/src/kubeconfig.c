@@ -35,6 +35,16 @@ static int yaml_failed(const yaml_parser_t *p, const char *path, struct kwq_erro
                          p->problem_mark.line + 1);
 }
 
+/* Delete doc, its scalars wiped first: they hold tokens and keys. */
+static void doc_free(yaml_document_t *doc)
+{
+    for (yaml_node_t *n = doc->nodes.start; n < doc->nodes.top; n++) {
+        if (n->type == YAML_SCALAR_NODE)
+            explicit_bzero(n->data.scalar.value, n->data.scalar.length);
+    }
+    yaml_document_delete(doc);
+}
+
 static int parse(struct kc_file *f, const char *text, size_t len, struct kwq_error *err)
 {
     yaml_parser_t p;
@@ -54,11 +64,12 @@ static int parse(struct kc_file *f, const char *text, size_t len, struct kwq_err
     if (f->root && f->root->type == YAML_SCALAR_NODE && f->root->data.scalar.length == 0)
         f->root = NULL; /* a file holding only comments */
     if (f->root && f->root->type != YAML_MAPPING_NODE) {
-        yaml_document_delete(&f->doc);
+        size_t line = f->root->start_mark.line + 1;
+        doc_free(&f->doc);
         return kwq_error_set(err, KWQ_EINVAL,
                              "kubeconfig %s is not a kubeconfig: its top level is not a mapping "
                              "(line %zu); fix the file or pass another with --kubeconfig",
-                             f->path, f->root->start_mark.line + 1);
+                             f->path, line);
     }
     return 0;
 }
@@ -124,19 +135,10 @@ int kc_files_add(struct kc_files *fs, const char *path, bool missing_ok, struct 
     return 0;
 }
 
-static void wipe_scalars(yaml_document_t *doc)
-{
-    for (yaml_node_t *n = doc->nodes.start; n < doc->nodes.top; n++) {
-        if (n->type == YAML_SCALAR_NODE)
-            explicit_bzero(n->data.scalar.value, n->data.scalar.length);
-    }
-}
-
 void kc_files_free(struct kc_files *fs)
 {
     for (size_t i = 0; i < fs->n; i++) {
-        wipe_scalars(&fs->v[i].doc);
-        yaml_document_delete(&fs->v[i].doc);
+        doc_free(&fs->v[i].doc);
         free(fs->v[i].path);
         free(fs->v[i].dir);
     }

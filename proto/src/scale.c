@@ -35,20 +35,6 @@ uint32_t kwq_scale_target(const struct kwq_scale_rule *r, uint64_t pending, uint
     return (uint32_t)want;
 }
 
-struct kwq_scale_plan kwq_scale_plan(uint32_t running, uint32_t busy, uint32_t target)
-{
-    struct kwq_scale_plan p = {.start = 0, .stop = 0};
-    uint32_t idle = busy >= running ? 0 : running - busy;
-
-    if (target > running) {
-        p.start = target - running;
-    } else if (target < running) {
-        uint32_t excess = running - target;
-        p.stop = excess < idle ? excess : idle;
-    }
-    return p;
-}
-
 void kwq_rate_update(double *rate, uint64_t done_delta, uint64_t elapsed_ms, uint64_t tau_ms)
 {
     double sample, alpha;

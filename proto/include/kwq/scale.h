@@ -3,6 +3,8 @@
  * should have. Both backends apply it: the local runner (`kwq run --local`,
  * worker processes) and the Kubernetes backend (a Job's parallelism). Pure
  * functions over numbers read from kwq_stats(); nothing here talks to Redis.
+ * How a backend moves towards the target (never stopping a busy worker,
+ * holding before lowering) is the scaler's: submitter/scaler.h.
  *
  *     target = clamp(ceil((pending + leased) / tasks_per_worker), min, max)
  *
@@ -34,21 +36,6 @@ int kwq_scale_rule_check(const struct kwq_scale_rule *r, struct kwq_error *err);
 
 /* The worker count the rule asks for. r must have passed kwq_scale_rule_check. */
 uint32_t kwq_scale_target(const struct kwq_scale_rule *r, uint64_t pending, uint64_t leased);
-
-/* What to do to move a running set of workers towards a target. */
-struct kwq_scale_plan {
-    uint32_t start; /* workers to start now */
-    uint32_t stop;  /* idle workers to stop now (never a busy one) */
-};
-
-/*
- * Plan the step from running workers (of which busy hold a task) to target:
- * scale up at once; scale down only by stopping idle workers, so that no
- * task in flight is interrupted (busy > running is treated as all busy). A
- * backend that cannot tell idle from busy passes busy = running and so
- * never stops one: its workers leave by themselves when the queue drains.
- */
-struct kwq_scale_plan kwq_scale_plan(uint32_t running, uint32_t busy, uint32_t target);
 
 /*
  * Update a smoothed rate (items per second) with done_delta items seen over

@@ -1,0 +1,317 @@
+/*
+ * cmd_job.c - `kwq job create|status|delete`: the Kubernetes Job whose pods
+ * are kwq-worker processes working on one queue. create builds the Job
+ * (kube/job.h) from the worker's own settings and POSTs it, or prints it
+ * with --dry-run (no cluster needed); status is in job_status.c; delete
+ * removes the Job and, in the background, its pods.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ev.h>
+
+#include "kwq/error.h"
+#include "kwq/exit.h"
+
+#include "cli.h"
+#include "job_status.h"
+#include "kube/http.h"
+#include "kube/job.h"
+#include "kube_cli.h"
+
+#define LABELS_MAX 64 /* --label entries */
+
+struct create_cfg {
+    const char *image;           /* --image */
+    uint64_t parallelism;        /* --parallelism */
+    uint64_t concurrency;        /* --concurrency */
+    uint64_t lease_ms;           /* --lease */
+    uint64_t timeout_ms;         /* --timeout */
+    uint64_t grace_ms;           /* --grace */
+    uint64_t kill_grace_ms;      /* --kill-grace */
+    bool stream;                 /* --stream */
+    const char *redis_secret;    /* --redis-secret */
+    const char *ready_file;      /* --ready-file */
+    const char *cpu;             /* --cpu: request */
+    const char *cpu_limit;       /* --cpu-limit */
+    const char *memory;          /* --memory: request */
+    const char *memory_limit;    /* --memory-limit */
+    const char *labels;          /* --label K=V[,K=V...] */
+    uint64_t backoff_limit;      /* --backoff-limit */
+    uint64_t ttl_ms;             /* --ttl */
+    uint64_t active_deadline_ms; /* --active-deadline, 0 = none */
+    const char *after;           /* --after: the predecessor in a chain */
+    bool dry_run;                /* --dry-run */
+    struct kube_cli_opts kube;   /* API server and namespace */
+};
+
+#define C(field) offsetof(struct create_cfg, field)
+static const struct kwq_opt create_opts[] = {
+    {"image", 0, NULL, KWQ_OPT_STR, NULL, 0, 0, "IMAGE",
+     "the worker image, whose entrypoint is kwq-worker (required)", C(image)},
+    {"parallelism", 'P', NULL, KWQ_OPT_UINT, "1", 0, 100000, "N",
+     "pods at once (0 creates the Job paused)", C(parallelism)},
+    {"concurrency", 'c', NULL, KWQ_OPT_UINT, "1", 1, 10000, "N",
+     "tasks each worker runs at once (KWQ_CONCURRENCY)", C(concurrency)},
+    {"lease", 0, NULL, KWQ_OPT_DURATION, "30s", 1000, 3600000, "DUR",
+     "lease length of the workers (KWQ_LEASE)", C(lease_ms)},
+    {"timeout", 't', NULL, KWQ_OPT_DURATION, "1h", 0, 604800000, "DUR",
+     "handler time limit when a task sets none, 0 = none (KWQ_TIMEOUT)", C(timeout_ms)},
+    {"grace", 0, NULL, KWQ_OPT_DURATION, "20s", 0, 3600000, "DUR",
+     "after SIGTERM, how long running handlers may finish (KWQ_GRACE)", C(grace_ms)},
+    {"kill-grace", 0, NULL, KWQ_OPT_DURATION, "5s", 0, 600000, "DUR",
+     "between SIGTERM and SIGKILL to a handler (KWQ_KILL_GRACE)", C(kill_grace_ms)},
+    {"stream", 0, NULL, KWQ_OPT_BOOL, NULL, 0, 0, NULL,
+     "stream mode: one long-lived handler per worker (KWQ_STREAM)", C(stream)},
+    {"redis-secret", 0, NULL, KWQ_OPT_STR, KUBE_JOB_DEFAULT_SECRET, 0, 0, "NAME",
+     "Secret holding the Redis URL (key url) and password (key password, optional)",
+     C(redis_secret)},
+    {"ready-file", 0, NULL, KWQ_OPT_STR, KUBE_JOB_DEFAULT_READY, 0, 0, "PATH",
+     "the worker's readiness file (KWQ_READY_FILE); absolute: on an emptyDir", C(ready_file)},
+    {"cpu", 0, NULL, KWQ_OPT_STR, NULL, 0, 0, "Q", "CPU request of each pod, e.g. 500m", C(cpu)},
+    {"cpu-limit", 0, NULL, KWQ_OPT_STR, NULL, 0, 0, "Q", "CPU limit of each pod", C(cpu_limit)},
+    {"memory", 0, NULL, KWQ_OPT_STR, NULL, 0, 0, "Q", "memory request of each pod, e.g. 256Mi",
+     C(memory)},
+    {"memory-limit", 0, NULL, KWQ_OPT_STR, NULL, 0, 0, "Q", "memory limit of each pod",
+     C(memory_limit)},
+    {"label", 'l', NULL, KWQ_OPT_STR, NULL, 0, 0, "K=V,...",
+     "labels of the Job and its pods, comma-separated", C(labels)},
+    {"backoff-limit", 0, NULL, KWQ_OPT_UINT, "6", 0, 1000000, "N",
+     "pod failures (other than 69, 75 and disruptions) before the Job fails", C(backoff_limit)},
+    {"ttl", 0, NULL, KWQ_OPT_DURATION, "1d", 0, 31536000000, "DUR",
+     "delete the finished Job and its pods after DUR (0: at once)", C(ttl_ms)},
+    {"active-deadline", 0, NULL, KWQ_OPT_DURATION, "0", 0, 31536000000, "DUR",
+     "fail the Job after it ran DUR, 0 = never", C(active_deadline_ms)},
+    {"after", 0, NULL, KWQ_OPT_STR, NULL, 0, 0, "JOB",
+     "record JOB as this Job's predecessor on the same queue", C(after)},
+    {"dry-run", 0, NULL, KWQ_OPT_BOOL, NULL, 0, 0, NULL,
+     "print the Job as JSON and create nothing (needs no cluster)", C(dry_run)},
+    KUBE_CLI_OPTS(struct create_cfg, kube),
+};
+#undef C
+
+static const struct cli_spec create_spec = {
+    .name = "job create",
+    .usage = "NAME [options] -- HANDLER [ARG...]",
+    .description =
+        "Create the Kubernetes Job NAME whose pods run kwq-worker on the queue (--queue): a\n"
+        "work-queue Job (completions unset) of --parallelism pods, each running HANDLER for\n"
+        "the tasks it leases until the queue is sealed and drained. Exit codes 8 and 78 of a\n"
+        "worker fail the Job at once; 69, 75 and evictions are not counted as failures. The\n"
+        "workers read the Redis URL and password from the Secret --redis-secret (keys url and\n"
+        "password). Needs Kubernetes 1.26 or later. --dry-run prints the Job instead.",
+    .opts = create_opts,
+    .nopts = sizeof(create_opts) / sizeof(create_opts[0]),
+    .stop_at_arg = true,
+};
+
+struct plain_cfg {
+    bool json;                 /* status --json */
+    struct kube_cli_opts kube; /* API server and namespace */
+};
+
+static const struct kwq_opt delete_opts[] = {
+    KUBE_CLI_OPTS(struct plain_cfg, kube),
+};
+
+static const struct cli_spec delete_spec = {
+    .name = "job delete",
+    .usage = "NAME [options]",
+    .description = "Delete the Job NAME. Its pods are deleted in the background: running workers\n"
+                   "get SIGTERM and give their tasks back (nothing is lost), then stop.",
+    .opts = delete_opts,
+    .nopts = sizeof(delete_opts) / sizeof(delete_opts[0]),
+};
+
+static const struct cli_spec job_spec = {
+    .name = "job",
+    .usage = "create|status|delete NAME [options]",
+    .description = "The Kubernetes Job of kwq-worker pods that works on a queue.\n"
+                   "  create NAME -- HANDLER...  create the Job (--dry-run: print it)\n"
+                   "  status NAME                its counts, conditions and pods (--json)\n"
+                   "  delete NAME                delete it and its pods\n"
+                   "'kwq job create --help' lists the options of each.",
+};
+
+/* ---- create ----------------------------------------------------------------------------- */
+
+/* Split --label's comma list into labels[] (pointing into buf); usage error when too many. */
+static int split_labels(char *buf, const char **labels, size_t *n)
+{
+    *n = 0;
+    for (char *save = NULL, *p = strtok_r(buf, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+        if (*n == LABELS_MAX)
+            return cli_usage_error(create_spec.name, "more than %d labels given", LABELS_MAX);
+        labels[(*n)++] = p;
+    }
+    return 0;
+}
+
+static void fill_spec(const struct create_cfg *cfg, const char *name, char **handler, int n,
+                      struct kube_job_spec *s)
+{
+    *s = (struct kube_job_spec){
+        .name = name,
+        .queue = cli.queue,
+        .image = cfg->image,
+        .handler = (const char *const *)handler,
+        .nhandler = (size_t)n,
+        .parallelism = (uint32_t)cfg->parallelism,
+        .concurrency = (uint32_t)cfg->concurrency,
+        .lease_ms = cfg->lease_ms,
+        .timeout_ms = cfg->timeout_ms,
+        .grace_ms = cfg->grace_ms,
+        .kill_grace_ms = cfg->kill_grace_ms,
+        .stream = cfg->stream,
+        .redis_secret = cfg->redis_secret,
+        .ready_file = cfg->ready_file,
+        .res = {.cpu_request = cfg->cpu,
+                .cpu_limit = cfg->cpu_limit,
+                .memory_request = cfg->memory,
+                .memory_limit = cfg->memory_limit},
+        .backoff_limit = (uint32_t)cfg->backoff_limit,
+        .ttl_s = cfg->ttl_ms / 1000,
+        .active_deadline_s = (cfg->active_deadline_ms + 999) / 1000,
+        .predecessor = cfg->after,
+    };
+}
+
+/* Create the Job from its JSON; say what was made. */
+static int create_on_cluster(const struct create_cfg *cfg, const char *name, const char *json)
+{
+    struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
+    struct kube_client *k = NULL;
+    struct kube_job_status st;
+    struct kwq_error err = {0};
+    int rc = kube_cli_open(&cfg->kube, loop, &k);
+
+    if (rc != 0)
+        return rc;
+    rc = kube_job_create(k, json, &st, &err);
+    if (rc == KWQ_ESTATE)
+        rc = cli_error(KWQ_EXIT_FAILURE,
+                       "Job %s already exists in namespace %s; delete it ('kwq job delete %s') "
+                       "or choose another name",
+                       name, kube_client_namespace(k), name);
+    else if (rc < 0)
+        rc = kube_cli_fail(&err, "creating the Job");
+    else if (!cli.quiet)
+        (void)printf("job %s created in namespace %s (queue %s, parallelism %lld)\n", name,
+                     kube_client_namespace(k), cli.queue, (long long)st.parallelism);
+    kube_job_status_done(&st);
+    kube_client_free(k);
+    return rc;
+}
+
+static int job_create(int argc, char **argv)
+{
+    struct create_cfg cfg = {0};
+    const char *labels[LABELS_MAX], *name = argc > 1 ? argv[1] : NULL;
+    struct kube_job_spec spec;
+    struct kwq_error err = {0};
+    char *label_buf = NULL, *json = NULL;
+    size_t nlabels = 0;
+    bool stop;
+    int ind, rc;
+
+    /* NAME comes first: the options after it end at the handler (stop_at_arg). */
+    if (name && name[0] != '-') {
+        argv[1] = argv[0];
+        argv++;
+        argc--;
+    } else {
+        name = NULL;
+    }
+    rc = cli_parse(&create_spec, &cfg, argc, argv, &ind, &stop);
+    if (stop)
+        return rc;
+    if (!name)
+        return cli_usage_error(create_spec.name, "give the Job's name first: kwq job create "
+                                                 "NAME [options] -- HANDLER...");
+    if (kube_job_check_name(name, &err) < 0)
+        return cli_usage_error(create_spec.name, "%s", err.msg);
+    if (ind >= argc)
+        return cli_usage_error(create_spec.name,
+                               "give the handler command after '--', e.g. "
+                               "kwq job create %s --image IMAGE -- /app/handler",
+                               name);
+    if (cfg.labels) {
+        label_buf = strdup(cfg.labels);
+        if (!label_buf)
+            return cli_error(KWQ_EXIT_SOFTWARE, "out of memory");
+        rc = split_labels(label_buf, labels, &nlabels);
+    }
+    if (rc == 0) {
+        fill_spec(&cfg, name, argv + ind, argc - ind, &spec);
+        spec.labels = labels;
+        spec.nlabels = nlabels;
+        rc = kube_job_build(&spec, cfg.dry_run, &json, &err);
+        if (rc == KWQ_ENOMEM)
+            rc = cli_error(KWQ_EXIT_SOFTWARE, "%s", err.msg);
+        else if (rc < 0)
+            rc = cli_usage_error(create_spec.name, "%s", err.msg);
+    }
+    if (rc == 0 && cfg.dry_run)
+        (void)printf("%s\n", json);
+    else if (rc == 0)
+        rc = create_on_cluster(&cfg, name, json);
+    free(json);
+    free(label_buf);
+    return rc;
+}
+
+/* ---- delete ------------------------------------------------------------------------------ */
+
+static int job_delete(int argc, char **argv)
+{
+    struct plain_cfg cfg = {0};
+    struct kube_client *k = NULL;
+    struct kwq_error err = {0};
+    bool stop;
+    int ind, rc = cli_parse(&delete_spec, &cfg, argc, argv, &ind, &stop);
+
+    if (stop)
+        return rc;
+    if (ind >= argc)
+        return cli_usage_error(delete_spec.name, "give the name of the Job to delete");
+    if (argc - ind > 1)
+        return cli_usage_error(delete_spec.name, "unexpected argument '%s'", argv[ind + 1]);
+    if (kube_job_check_name(argv[ind], &err) < 0)
+        return cli_usage_error(delete_spec.name, "%s", err.msg);
+    rc = kube_cli_open(&cfg.kube, ev_default_loop(EVFLAG_AUTO), &k);
+    if (rc != 0)
+        return rc;
+    rc = kube_job_delete(k, argv[ind], &err);
+    if (rc == KWQ_ENOTFOUND)
+        rc = cli_error(KWQ_EXIT_NOTFOUND, "no Job %s in namespace %s", argv[ind],
+                       kube_client_namespace(k));
+    else if (rc < 0)
+        rc = kube_cli_fail(&err, "deleting the Job");
+    else if (!cli.quiet)
+        (void)printf("job %s deleted; its pods stop in the background\n", argv[ind]);
+    kube_client_free(k);
+    return rc;
+}
+
+/* ---- The command ------------------------------------------------------------------------- */
+
+int cmd_job(int argc, char **argv)
+{
+    bool stop;
+    int ind, rc;
+
+    if (argc > 1 && strcmp(argv[1], "create") == 0)
+        return job_create(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "status") == 0)
+        return job_status_run(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "delete") == 0)
+        return job_delete(argc - 1, argv + 1);
+    rc = cli_parse(&job_spec, NULL, argc, argv, &ind, &stop);
+    if (stop)
+        return rc;
+    if (ind >= argc)
+        return cli_usage_error(job_spec.name, "give a job command: create, status or delete");
+    return cli_usage_error(job_spec.name, "unknown job command '%s' (create, status or delete)",
+                           argv[ind]);
+}
