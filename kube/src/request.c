@@ -445,6 +445,8 @@ static int easy_setup(struct kube_req *req)
     ok = ok && curl_easy_setopt(e, CURLOPT_PIPEWAIT,
                                 strncasecmp(k->base, "https:", 6) == 0 ? 1L : 0L) == CURLE_OK;
     ok = ok && curl_easy_setopt(e, CURLOPT_USERAGENT, "kwq/" KWQ_VERSION) == CURLE_OK;
+    /* Redirects are not followed: the token goes to the configured server only. */
+    ok = ok && curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK;
     ok = ok && curl_easy_setopt(e, CURLOPT_CONNECT_TO, k->connect_to) == CURLE_OK;
     return ok ? kube__tls_setup(e, &k->cfg) : KWQ_ENOMEM;
 }
