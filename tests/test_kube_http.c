@@ -193,7 +193,7 @@ Test(kube_http, slow_answer_times_out_while_another_completes)
     struct kube_client *k;
 
     fake_kube_start(&fake, "{\"/slow\": [{\"delay_ms\": 8000}], \"/fast\": [{}]}");
-    k = client(1500, 0);
+    k = client(3000, 0);
     cr_assert(eq(int, kube_request(k, "GET", "/slow", NULL, NULL, on_done, (void *)1), 0));
     cr_assert(eq(int, kube_request(k, "GET", "/fast", NULL, NULL, on_done, (void *)2), 0));
     while (ndone < 2)
@@ -202,7 +202,7 @@ Test(kube_http, slow_answer_times_out_while_another_completes)
     cr_assert(eq(int, dones[0].code, 0), "%s", dones[0].msg);
     cr_assert(eq(int, dones[1].tag, 1));
     cr_assert(eq(int, dones[1].code, KWQ_ETIMEOUT), "%s", dones[1].msg);
-    cr_assert_str_eq(dones[1].msg, "GET /slow: no answer within 1500 ms");
+    cr_assert_str_eq(dones[1].msg, "GET /slow: no answer within 3000 ms");
     cr_assert(eq(sz, fake_kube_count(&fake, "/slow"), 1));
     kube_client_free(k);
 }
