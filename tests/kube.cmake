@@ -21,3 +21,17 @@ target_link_libraries(kwq_fake_kube PUBLIC kwq_test_support kwq::kube)
 
 kwq_test(NAME test_kube_http SOURCES test_kube_http.c LABELS kube)
 target_link_libraries(test_kube_http PRIVATE kwq_fake_kube)
+
+# The HTTP client against the real API server of the suite's control plane
+# (tests/k8s.cmake): CRUD of a Job and every refusal (401, 403, 404, 409 both
+# kinds, 422, a CA that did not issue the server's certificate, made with
+# openssl in the test).
+find_program(KWQ_OPENSSL openssl REQUIRED)
+kwq_k8s_test(NAME test_kube_api SOURCES test_kube_api.c)
+target_link_libraries(test_kube_api PRIVATE kwq::kube)
+target_compile_definitions(test_kube_api PRIVATE KWQ_TEST_OPENSSL="${KWQ_OPENSSL}")
+
+# The token cache, through kube/src/http_int.h (label unit).
+kwq_test(NAME test_kube_token SOURCES test_kube_token.c LABELS unit kube)
+target_link_libraries(test_kube_token PRIVATE kwq::kube)
+target_include_directories(test_kube_token PRIVATE ${PROJECT_SOURCE_DIR}/kube/src)

@@ -13,12 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <ev.h>
 
 #include "kwq/error.h"
+#include "kwq/log.h"
 
 #include "fake_kube.h"
 #include "kube/http.h"
@@ -191,7 +193,7 @@ Test(kube_http, slow_answer_times_out_while_another_completes)
     struct kube_client *k;
 
     fake_kube_start(&fake, "{\"/slow\": [{\"delay_ms\": 8000}], \"/fast\": [{}]}");
-    k = client(1500, 0);
+    k = client(3000, 0);
     cr_assert(eq(int, kube_request(k, "GET", "/slow", NULL, NULL, on_done, (void *)1), 0));
     cr_assert(eq(int, kube_request(k, "GET", "/fast", NULL, NULL, on_done, (void *)2), 0));
     while (ndone < 2)
@@ -200,7 +202,7 @@ Test(kube_http, slow_answer_times_out_while_another_completes)
     cr_assert(eq(int, dones[0].code, 0), "%s", dones[0].msg);
     cr_assert(eq(int, dones[1].tag, 1));
     cr_assert(eq(int, dones[1].code, KWQ_ETIMEOUT), "%s", dones[1].msg);
-    cr_assert_str_eq(dones[1].msg, "GET /slow: no answer within 1500 ms");
+    cr_assert_str_eq(dones[1].msg, "GET /slow: no answer within 3000 ms");
     cr_assert(eq(sz, fake_kube_count(&fake, "/slow"), 1));
     kube_client_free(k);
 }
@@ -445,4 +447,102 @@ Test(kube_http, an_unreachable_server_is_econn_after_retries)
     call_fails(client(2000, 500), KWQ_ECONN, 0, 0, &err);
     cr_assert(strstr(err.msg, "cannot reach the API server") != NULL, "%s", err.msg);
     cr_assert(strstr(err.msg, "attempts in") != NULL, "%s", err.msg);
+}
+
+/* GET /r must fail with KWQ_EPROTO and the line of an answer over the bound. */
+static void refused_as_too_big(const char *script)
+{
+    struct kwq_error err;
+
+    fake_kube_start(&fake, script);
+    call_fails(client(30000, 0), KWQ_EPROTO, 200, 1, &err);
+    cr_assert_str_eq(err.msg, "GET /r: the answer is over 64 MiB; refused");
+}
+
+Test(kube_http, an_answer_over_64_mib_is_refused_by_its_length)
+{
+    refused_as_too_big("{\"/r\": [{\"raw_bytes\": 67108865}]}");
+}
+
+Test(kube_http, an_answer_over_64_mib_is_refused_as_it_comes)
+{
+    refused_as_too_big("{\"/r\": [{\"raw_bytes\": 100000000, \"no_length\": true}]}");
+}
+
+/* Run fn with fd 2 going to a pipe; returns what was written there (malloc). */
+static char *stderr_of(void (*fn)(void))
+{
+    int p[2], saved = dup(STDERR_FILENO);
+    char *buf = calloc(1, 65536);
+    size_t n = 0;
+    ssize_t r = 1;
+
+    cr_assert(buf != NULL && saved >= 0 && pipe(p) == 0);
+    cr_assert(dup2(p[1], STDERR_FILENO) == STDERR_FILENO);
+    (void)close(p[1]);
+    fn();
+    (void)fflush(stderr);
+    cr_assert(dup2(saved, STDERR_FILENO) == STDERR_FILENO);
+    (void)close(saved);
+    while (r > 0 && n < 65535) {
+        r = read(p[0], buf + n, 65535 - n);
+        n += r > 0 ? (size_t)r : 0;
+    }
+    (void)close(p[0]);
+    return buf;
+}
+
+/* An insecure client, not quiet, whose one request is retried once. */
+static void insecure_and_retried(void)
+{
+    struct kube_client_opts o = {.timeout_ms = 5000, .retry_ms = 10000};
+    struct kube_client *k = NULL;
+    struct kwq_error err = {0};
+
+    fake.cfg.insecure = true;
+    fake.cfg.token_file = fake_kube_file(&fake, "token", "sekrit-token\n");
+    cr_assert(eq(int, kube_client_new(loop, &fake.cfg, &o, &k, &err), 0), "%s", err.msg);
+    call_ok(k, "/r");
+    kube_client_free(k);
+}
+
+/* The same, quiet. */
+static void quiet_insecure_and_retried(void)
+{
+    struct kube_client *k;
+
+    fake.cfg.insecure = true;
+    k = client(5000, 10000);
+    call_ok(k, "/r");
+    kube_client_free(k);
+}
+
+static size_t count_of(const char *s, const char *what)
+{
+    size_t n = 0;
+
+    for (const char *p = strstr(s, what); p; p = strstr(p + 1, what))
+        n++;
+    return n;
+}
+
+Test(kube_http, warnings_are_logged_unless_quiet_and_never_the_token)
+{
+    char *out;
+
+    kwq_log_init("kwq", KWQ_LOG_JSON, KWQ_LOG_INFO);
+    fake_kube_start(&fake, "{\"/r\": [{\"status\": 503, \"count\": 1}, {}]}");
+    out = stderr_of(insecure_and_retried);
+    cr_assert(eq(sz, count_of(out, "\n"), 2), "%s", out);
+    cr_assert(eq(sz, count_of(out, "TLS verification of the Kubernetes API server is off"), 1),
+              "%s", out);
+    cr_assert(eq(sz, count_of(out, "Kubernetes API request failed; retrying"), 1), "%s", out);
+    cr_assert(eq(sz, count_of(out, "sekrit"), 0), "%s", out);
+    free(out);
+    fake_kube_stop(&fake);
+
+    fake_kube_start(&fake, "{\"/r\": [{\"status\": 503, \"count\": 1}, {}]}");
+    out = stderr_of(quiet_insecure_and_retried);
+    cr_assert_str_eq(out, "");
+    free(out);
 }

@@ -116,8 +116,10 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
     if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
         events |= EV_WRITE;
     ev_io_stop(cev->loop, &s->io);
-    ev_io_set(&s->io, fd, events);
-    ev_io_start(cev->loop, &s->io);
+    if (events) {
+        ev_io_set(&s->io, fd, events);
+        ev_io_start(cev->loop, &s->io);
+    }
     return 0;
 }
 

@@ -68,32 +68,6 @@ static int config_copy(struct kube_config *d, const struct kube_config *s)
     return fail ? KWQ_ENOMEM : 0;
 }
 
-static void wipe_free(char *s, size_t len)
-{
-    if (s) {
-        explicit_bzero(s, len);
-        free(s);
-    }
-}
-
-/* The client's copy, secrets wiped. (kube_config_free frees a loaded one.) */
-static void config_release(struct kube_config *c)
-{
-    free(c->server);
-    free(c->namespace);
-    free(c->ca_file);
-    free(c->ca_data);
-    wipe_free(c->token, c->token ? strlen(c->token) : 0);
-    free(c->token_file);
-    free(c->cert_file);
-    free(c->cert_data);
-    free(c->key_file);
-    wipe_free(c->key_data, c->key_len);
-    free(c->tls_server_name);
-    free(c->source);
-    *c = (struct kube_config){0};
-}
-
 /* ---- Checks at creation ------------------------------------------------- */
 
 static const char *source_of(const struct kube_config *cfg)
@@ -252,7 +226,7 @@ void kube__client_destroy(struct kube_client *k)
     kube__token_done(&k->token);
     curl_slist_free_all(k->connect_to);
     free(k->base);
-    config_release(&k->cfg);
+    kube_config_free(&k->cfg);
     free(k);
 }
 

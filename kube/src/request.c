@@ -34,6 +34,7 @@ struct kube_req {
     bool in_flight;             /* easy is in the multi handle */
     bool reauthed;              /* the one retry after a 401 was made */
     bool too_big;               /* the answer passed KUBE_BODY_MAX */
+    bool oom;                   /* the answer could not be stored */
     unsigned attempts;
     uint64_t first_ms; /* monotonic start of the first attempt */
     struct kube_response resp;
@@ -61,8 +62,10 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
         while (cap < r->len + add + 1)
             cap *= 2;
         p = realloc(r->body, cap);
-        if (!p)
+        if (!p) {
+            req->oom = true;
             return 0;
+        }
         r->body = p;
         req->cap = cap;
     }
@@ -150,6 +153,7 @@ static void req_reset_answer(struct kube_req *req)
     kube_response_done(&req->resp);
     req->cap = 0;
     req->too_big = false;
+    req->oom = false;
     req->retry_after[0] = '\0';
     req->errbuf[0] = '\0';
 }
@@ -267,7 +271,6 @@ static bool answered(struct kube_req *req)
 {
     struct kwq_error err = {0};
 
-    (void)curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &req->resp.status);
     if (kube__response_parse(&req->resp) != 0)
         return fail(req, KWQ_ENOMEM, "out of memory reading the API's answer");
     if (req->resp.status == 401)
@@ -329,6 +332,8 @@ static bool failed(struct kube_req *req, CURLcode rc)
     default:
         break;
     }
+    if (req->oom)
+        return fail(req, KWQ_ENOMEM, "out of memory reading the API's answer");
     if (req->too_big || rc == CURLE_FILESIZE_EXCEEDED)
         return fail(req, KWQ_EPROTO, "%s %s: the answer is over %u MiB; refused", req->method,
                     req->path, KUBE_BODY_MAX >> 20);
@@ -343,6 +348,8 @@ bool kube__req_attempt_done(void *arg, CURL *easy, CURLcode rc)
     (void)curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&req);
     req->in_flight = false;
     headers_free(req);
+    /* A status line may have come before a failure (an answer cut short, too long). */
+    (void)curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &req->resp.status);
     return rc == CURLE_OK ? answered(req) : failed(req, rc);
 }
 
@@ -429,7 +436,17 @@ static int easy_setup(struct kube_req *req)
     ok = ok && curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
     ok = ok && curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "") == CURLE_OK;
     ok = ok && curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK;
+    /*
+     * Over TLS, wait for the connection being made to say (ALPN) whether it
+     * multiplexes (HTTP/2) rather than open one per request. Not over plain
+     * HTTP: there that is only known from an answer, so a request would
+     * wait for a slow one ahead of it.
+     */
+    ok = ok && curl_easy_setopt(e, CURLOPT_PIPEWAIT,
+                                strncasecmp(k->base, "https:", 6) == 0 ? 1L : 0L) == CURLE_OK;
     ok = ok && curl_easy_setopt(e, CURLOPT_USERAGENT, "kwq/" KWQ_VERSION) == CURLE_OK;
+    /* Redirects are not followed: the token goes to the configured server only. */
+    ok = ok && curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK;
     ok = ok && curl_easy_setopt(e, CURLOPT_CONNECT_TO, k->connect_to) == CURLE_OK;
     return ok ? kube__tls_setup(e, &k->cfg) : KWQ_ENOMEM;
 }

@@ -93,7 +93,10 @@ int kube__token_init(struct kube_token *t, const char *inline_token, const char 
                      struct kwq_error *err)
 {
     *t = (struct kube_token){0};
-    /* A file wins over an inline token, as with kubectl: it is the one kept current. */
+    /*
+     * Both set (kube_config_load sets only one): the file wins, as in
+     * client-go's rest.Config, being the one kept current.
+     */
     if (path) {
         t->path = strdup(path);
         if (!t->path)

@@ -22,7 +22,9 @@ default a Status object for >= 400, else {"kind": "Fake", "path": PATH}),
 retry_after (a Retry-After header, seconds), retry_after_details
 (details.retryAfterSeconds), delay_ms (wait before answering), token_file
 (the request must carry "Authorization: Bearer <the file's content>", read
-at each request, else 401 and the step is not used up).
+at each request, else 401 and the step is not used up), raw_bytes (a body
+of that many bytes 'x' in place of JSON; with no_length, sent without a
+Content-Length, the end marked by closing the connection).
 
 GET /_fake/log answers every request seen so far, in arrival order:
 {"requests": [{"method", "path", "t" (monotonic seconds at arrival),
@@ -127,9 +129,30 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                                 "resource"))
         self.respond(step, path)
 
+    def stream(self, code, n, with_length):
+        """n bytes of 'x', written until done or the client hangs up."""
+        chunk = b"x" * (1 << 20)
+        try:
+            self.send_response(code)
+            self.send_header("Content-Type", "text/plain")
+            if with_length:
+                self.send_header("Content-Length", str(n))
+            else:
+                self.send_header("Connection", "close")
+                self.close_connection = True
+            self.end_headers()
+            while n > 0:
+                self.wfile.write(chunk[:min(n, len(chunk))])
+                n -= len(chunk)
+        except OSError:
+            pass
+
     def respond(self, step, path):
         if step.get("delay_ms"):
             time.sleep(step["delay_ms"] / 1000.0)
+        if "raw_bytes" in step:
+            return self.stream(step.get("status", 200), step["raw_bytes"],
+                               not step.get("no_length"))
         code = step.get("status", 200)
         headers = []
         if "retry_after" in step:
@@ -164,7 +187,7 @@ def main():
 
     threading.Thread(target=watch_stdin, daemon=True).start()
     print(server.server_address[1], flush=True)
-    server.serve_forever()
+    server.serve_forever(poll_interval=0.05)
     server.server_close()
     return 0
 

@@ -55,8 +55,9 @@ void kube_response_done(struct kube_response *r);
 /*
  * Error codes (err->code) of a finished request, err->msg holding one line:
  *   0               2xx
- *   KWQ_EAUTH       401 after the token was re-read and the request retried;
- *                   a server certificate that does not verify against the CA
+ *   KWQ_EAUTH       401 after the token was re-read and the request retried
+ *                   (at once when the token is not from a file); a server
+ *                   certificate that does not verify against the CA
  *   KWQ_ENOPERM     403 (msg names the verb and resource)
  *   KWQ_ENOTFOUND   404
  *   KWQ_ESTATE      409 (resp->reason tells AlreadyExists from Conflict)
