@@ -21,3 +21,8 @@ target_link_libraries(kwq_fake_kube PUBLIC kwq_test_support kwq::kube)
 
 kwq_test(NAME test_kube_http SOURCES test_kube_http.c LABELS kube)
 target_link_libraries(test_kube_http PRIVATE kwq_fake_kube)
+
+# Every way kwq finds the API server, against the real control plane (the
+# kwq binary: --kubeconfig, $KUBECONFIG, ~/.kube/config, in cluster).
+kwq_k8s_test(NAME test_k8s_config SOURCES test_k8s_config.c test_cli_exec.c)
+add_dependencies(test_k8s_config kwq)
