@@ -656,3 +656,19 @@ Test(kube_config, yaml_as_kubectl_reads_it)
     cr_assert_str_eq(cfg.token, "it's");
     kube_config_free(&cfg);
 }
+
+Test(kube_config, a_kubeconfig_over_4_mib_is_refused)
+{
+    size_t n = 5 * 1024 * 1024;
+    char *big = malloc(n + 1);
+    const char *kc;
+    struct kube_config_opts o = {0};
+
+    cr_assert_not_null(big);
+    memset(big, '#', n); /* one long comment: valid YAML, only too big */
+    big[n] = '\0';
+    kc = kube_env_write("big", big);
+    free(big);
+    o.kubeconfig = kc;
+    expect_error(&o, "kubeconfig %s is larger than 4 MiB; pass another with --kubeconfig", kc);
+}
