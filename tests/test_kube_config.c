@@ -136,6 +136,26 @@ Test(kube_config, file_fields_are_relative_to_the_kubeconfig_directory)
     kube_config_free(&cfg);
 }
 
+Test(kube_config, an_empty_string_is_unset)
+{
+    const char *kc = kube_env_write("config", "current-context: c\n"
+                                              "contexts: [{name: c, context: {cluster: k, user: "
+                                              "u, namespace: ''}}]\n"
+                                              "clusters: [{name: k, cluster: {server: 'https://k', "
+                                              "certificate-authority-data: \"\"}}]\n"
+                                              "users: [{name: u, user: {token: \"\", tokenFile: "
+                                              "/run/tok}}]\n");
+    struct kube_config_opts o = {.kubeconfig = kc};
+    struct kube_config cfg;
+
+    load_ok(&o, &cfg);
+    cr_assert_null(cfg.token);
+    cr_assert_str_eq(cfg.token_file, "/run/tok");
+    cr_assert_null(cfg.ca_data);
+    cr_assert_str_eq(cfg.namespace, "default");
+    kube_config_free(&cfg);
+}
+
 Test(kube_config, token_wins_over_token_file_and_data_over_file)
 {
     const char *kc =

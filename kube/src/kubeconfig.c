@@ -193,7 +193,8 @@ int kc_scalar(struct kc_file *f, yaml_node_t *map, const char *key, const char *
     yaml_node_t *v = get(f, map, key);
 
     *ret = NULL;
-    if (!v || is_null(v))
+    /* "" quoted is a string, not YAML's null, but means unset all the same, as in kubectl. */
+    if (!v || is_null(v) || (v->type == YAML_SCALAR_NODE && v->data.scalar.length == 0))
         return 0;
     if (v->type != YAML_SCALAR_NODE ||
         strlen((const char *)v->data.scalar.value) != v->data.scalar.length)
