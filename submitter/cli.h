@@ -56,6 +56,8 @@ int cmd_purge(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_local_redis(int argc, char **argv);
 int cmd_job(int argc, char **argv);
+int cmd_scale(int argc, char **argv);
+int cmd_autoscale(int argc, char **argv);
 
 /* ---- Messages and exit codes --------------------------------------------- */
 

@@ -177,17 +177,37 @@ static void fill_spec(const struct create_cfg *cfg, const char *name, char **han
     };
 }
 
+/* 0 when the Secret exists or kwq may not tell; else the exit code, after one line. */
+static int check_secret(struct kube_client *k, const char *secret)
+{
+    struct kwq_error err = {0};
+    int rc = kube_job_secret_check(k, secret, &err);
+
+    if (rc == KWQ_ENOTFOUND)
+        return cli_error(
+            KWQ_EXIT_CONFIG,
+            "no Secret %s in namespace %s, so the pods could not start: create it "
+            "(kubectl create secret generic %s --from-literal=url=redis://HOST:6379/0) "
+            "or name another with --redis-secret",
+            secret, kube_client_namespace(k), secret);
+    return rc < 0 ? kube_cli_fail(&err, "reading the Secret") : 0;
+}
+
 /* Create the Job from its JSON; say what was made. */
 static int create_on_cluster(const struct create_cfg *cfg, const char *name, const char *json)
 {
-    struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
     struct kube_client *k = NULL;
-    struct kube_job_status st;
+    struct kube_job_status st = {0};
     struct kwq_error err = {0};
-    int rc = kube_cli_open(&cfg->kube, loop, &k);
+    int rc = kube_cli_open(&cfg->kube, ev_default_loop(EVFLAG_AUTO), &k);
 
     if (rc != 0)
         return rc;
+    rc = check_secret(k, cfg->redis_secret);
+    if (rc != 0) {
+        kube_client_free(k);
+        return rc;
+    }
     rc = kube_job_create(k, json, &st, &err);
     if (rc == KWQ_ESTATE)
         rc = cli_error(KWQ_EXIT_FAILURE,

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <ev.h>
+
 #include "kwq/client.h"
 #include "kwq/error.h"
 #include "kwq/exit.h"
@@ -20,35 +22,53 @@
 
 #include "cli.h"
 #include "enqueue.h"
+#include "job_shape.h"
+#include "kube/http.h"
+#include "kube_cli.h"
+#include "kube_run.h"
 #include "local.h"
 #include "progpath.h"
 #include "runner.h"
 
+#define KUBE_DEFAULT_MAX   10    /* pods at once when --max is not given */
+#define KUBE_DEFAULT_LEASE 30000 /* the worker's own default lease, ms */
+
 struct run_cfg {
-    bool local;            /* --local */
-    uint64_t max;          /* -P / --max workers, 0 = CPUs */
-    uint64_t min;          /* --min workers */
-    uint64_t per_worker;   /* --tasks-per-worker */
-    uint64_t concurrency;  /* --concurrency */
-    uint64_t lease_ms;     /* --lease */
-    bool stream;           /* --stream */
-    const char *input;     /* --input FILE or - */
-    const char *results;   /* --results raw|json|none */
-    const char *output;    /* --output FILE */
-    bool null;             /* --null */
-    bool json;             /* --json */
-    uint64_t delay_ms;     /* --delay */
-    uint64_t timeout_ms;   /* --timeout */
-    uint64_t max_attempts; /* --max-attempts */
-    uint64_t max_item;     /* --max-item */
-    uint64_t max_input;    /* --max-input */
-    uint64_t retry_ms;     /* --redis-retry */
+    bool local;                 /* --local */
+    bool kube;                  /* --kube */
+    const char *job;            /* --job NAME (--kube) */
+    bool keep_job;              /* --keep-job (--kube) */
+    uint64_t max;               /* -P / --max workers, 0 = CPUs */
+    uint64_t min;               /* --min workers */
+    uint64_t per_worker;        /* --tasks-per-worker */
+    uint64_t concurrency;       /* --concurrency */
+    uint64_t lease_ms;          /* --lease */
+    bool stream;                /* --stream */
+    const char *input;          /* --input FILE or - */
+    const char *results;        /* --results raw|json|none */
+    const char *output;         /* --output FILE */
+    bool null;                  /* --null */
+    bool json;                  /* --json */
+    uint64_t delay_ms;          /* --delay */
+    uint64_t timeout_ms;        /* --timeout */
+    uint64_t max_attempts;      /* --max-attempts */
+    uint64_t max_item;          /* --max-item */
+    uint64_t max_input;         /* --max-input */
+    uint64_t retry_ms;          /* --redis-retry */
+    struct job_shape shape;     /* the Job's pods (--kube) */
+    struct kube_cli_opts kopts; /* the API server (--kube) */
 };
 
 #define R(field) offsetof(struct run_cfg, field)
 static const struct kwq_opt opts[] = {
     {"local", 0, NULL, KWQ_OPT_BOOL, NULL, 0, 0, NULL,
      "run the workers as processes on this machine", R(local)},
+    {"kube", 0, NULL, KWQ_OPT_BOOL, NULL, 0, 0, NULL,
+     "run the workers as the pods of a Kubernetes Job", R(kube)},
+    {"job", 'j', "KWQ_JOB", KWQ_OPT_STR, NULL, 0, 0, "NAME",
+     "--kube: the Job's name [default: kwq-QUEUE]", R(job)},
+    {"keep-job", 0, NULL, KWQ_OPT_BOOL, NULL, 0, 0, NULL,
+     "--kube: keep the Job when the run succeeded (its ttl removes it)", R(keep_job)},
     {"max", 'P', "KWQ_MAX_WORKERS", KWQ_OPT_UINT, NULL, 1, KWQ_SCALE_MAX_WORKERS, "N",
      "at most N workers at once [default: the number of CPUs]", R(max)},
     {"min", 0, "KWQ_MIN_WORKERS", KWQ_OPT_UINT, "1", 0, KWQ_SCALE_MAX_WORKERS, "N",
@@ -69,12 +89,14 @@ static const struct kwq_opt opts[] = {
      "write results to FILE instead of stdout", R(output)},
     CLI_REDIS_RETRY_OPT(struct run_cfg, retry_ms),
     ENQUEUE_ITEM_OPTS(struct run_cfg),
+    JOB_SHAPE_OPTS(struct run_cfg, shape),
+    KUBE_CLI_OPTS(struct run_cfg, kopts),
 };
 #undef R
 
 static const struct cli_spec spec = {
     .name = "run",
-    .usage = "--local [options] [--input FILE|-] -- HANDLER [ARG...]",
+    .usage = "--local|--kube [options] [--input FILE|-] -- HANDLER [ARG...]",
     .description =
         "Run a whole job. With --input, read and check every item, then enqueue them; then seal\n"
         "the queue and start kwq-worker processes (the program the Kubernetes pods run) that\n"
@@ -88,7 +110,13 @@ static const struct cli_spec spec = {
         "out a shorter outage or a restart) or the private redis-server dies.\n"
         "Without --redis or KWQ_REDIS_URL, kwq uses a running 'kwq local-redis', else starts\n"
         "a private redis-server for this run and stops it at the end. A sealed queue that has\n"
-        "drained (a finished run) is unsealed for new input.",
+        "drained (a finished run) is unsealed for new input.\n"
+        "With --kube the workers are the pods of the Job --job (made as 'kwq job create' makes\n"
+        "it, from --image, which must hold HANDLER), its parallelism set by the same rule; the\n"
+        "pods read Redis from the Secret --redis-secret, and kwq needs --redis to reach the\n"
+        "same Redis. The Job is deleted when the run succeeded (not with --keep-job), and on\n"
+        "Ctrl-C, so that its pods give their tasks back. Exit codes as above; 78 also when the\n"
+        "Job failed because a worker could not run HANDLER.",
     .opts = opts,
     .nopts = sizeof(opts) / sizeof(opts[0]),
     .stop_at_arg = true,
@@ -124,18 +152,25 @@ static int check_cfg(struct run_cfg *cfg, struct kwq_scale_rule *rule, int nhand
     enum results_format fmt;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
-    if (!cfg->local)
-        return cli_usage_error(spec.name, "'run' needs --local (the Kubernetes backend is not "
-                                          "built yet)");
+    if (cfg->local == cfg->kube)
+        return cli_usage_error(spec.name, "'run' needs either --local (worker processes here) or "
+                                          "--kube (the pods of a Kubernetes Job)");
     if (nhandler == 0)
         return cli_usage_error(spec.name, "give the handler command after '--', e.g. kwq run "
                                           "--local --input items.txt -- ./handler");
+    if (cfg->kube && !cfg->shape.image)
+        return cli_usage_error(spec.name, "--kube needs --image IMAGE: the worker image that "
+                                          "holds the handler");
+    if (!cfg->kube && (cfg->job || cfg->keep_job))
+        return cli_usage_error(spec.name, "--job and --keep-job are for --kube");
     if (cfg->null && cfg->json)
         return cli_usage_error(spec.name, "--null and --json cannot be combined");
     if (results_format_parse(cfg->results, &fmt) < 0)
         return cli_usage_error(spec.name, "--results must be raw, json or none, got '%s'",
                                cfg->results);
-    rule->max = (uint32_t)(cfg->max ? cfg->max : (uint64_t)(cpus > 0 ? cpus : 1));
+    rule->max = (uint32_t)(cfg->max    ? cfg->max
+                           : cfg->kube ? KUBE_DEFAULT_MAX
+                                       : (uint64_t)(cpus > 0 ? cpus : 1));
     rule->min = (uint32_t)cfg->min;
     rule->tasks_per_worker = (uint32_t)cfg->per_worker;
     if (!cfg->max && rule->min > rule->max)
@@ -263,14 +298,16 @@ static int run_exit(const struct runner_summary *s, bool private_redis)
 }
 
 struct run_ctx {
-    struct run_cfg cfg;       /* options */
-    struct runner_cfg rc;     /* for the runner */
-    struct input_set set;     /* items read */
-    struct local_redis redis; /* private server, when started */
-    struct kwq_client *c;     /* connection */
-    FILE *out;                /* --output, or NULL */
-    char url[4200];           /* Redis URL */
-    char worker[4096];        /* kwq-worker path */
+    struct run_cfg cfg;              /* options */
+    struct runner_cfg rc;            /* for the runner */
+    struct input_set set;            /* items read */
+    struct local_redis redis;        /* private server, when started */
+    struct kwq_client *c;            /* connection */
+    FILE *out;                       /* --output, or NULL */
+    char url[4200];                  /* Redis URL */
+    char worker[4096];               /* kwq-worker path */
+    struct kube_run_cfg kc;          /* for the Kubernetes backend (--kube) */
+    char job[KUBE_JOB_NAME_MAX + 1]; /* its Job's name */
 };
 
 static int get_redis(struct run_ctx *x)
@@ -279,6 +316,12 @@ static int get_redis(struct run_ctx *x)
     const char *url = cli_redis_url(x->url, sizeof(x->url));
     int r;
 
+    if (!url && x->cfg.kube)
+        return cli_usage_error(spec.name,
+                               "--kube needs --redis URL (or KWQ_REDIS_URL): the Redis "
+                               "that kwq and the pods share (the pods read it from "
+                               "Secret '%s')",
+                               x->cfg.shape.redis_secret);
     if (url) {
         if (url != x->url)
             (void)snprintf(x->url, sizeof(x->url), "%s", url);
@@ -316,11 +359,63 @@ static int run_job(struct run_ctx *x)
         return cli_fail(x->c, r, "cannot seal the queue");
     x->rc.url = x->url;
     x->rc.redis = x->redis.pid > 0 ? &x->redis : NULL;
-    r = runner_run(x->c, &x->rc, &sum);
+    if (x->cfg.kube) {
+        r = kube_cli_open(&x->cfg.kopts, x->kc.loop, &x->kc.k);
+        if (r != 0)
+            return r;
+        x->kc.redis_url = x->url;
+        r = kube_run(x->c, &x->kc, &sum);
+    } else {
+        r = runner_run(x->c, &x->rc, &sum);
+    }
     summary(&sum, r != 0);
     if (x->rc.redis && sum.dead > 0 && x->redis.pid > 0)
         print_dead_letters(x->c, sum.dead);
     return r != 0 ? r : run_exit(&sum, x->rc.redis != NULL);
+}
+
+/* The Job of --kube, checked before anything is enqueued (the handler is in the image). */
+static int prepare_kube(struct run_ctx *x, char **handler)
+{
+    struct kube_job_spec *s = &x->kc.job;
+    struct kwq_error err = {0};
+    char *json = NULL;
+    size_t n = 0;
+    int r;
+
+    if (x->cfg.job)
+        (void)snprintf(x->job, sizeof(x->job), "%s", x->cfg.job);
+    else
+        (void)snprintf(x->job, sizeof(x->job), "kwq-%s", cli.queue);
+    if (kube_job_check_name(x->job, &err) < 0)
+        return cli_usage_error(spec.name, "%s%s", err.msg,
+                               x->cfg.job ? "" : " (made from the queue's name: give --job NAME)");
+    while (handler[n])
+        n++;
+    r = job_shape_spec(&x->cfg.shape, s, &err);
+    if (r < 0)
+        return cli_usage_error(spec.name, "%s", err.msg);
+    s->name = x->job;
+    s->queue = cli.queue;
+    s->handler = (const char *const *)handler;
+    s->nhandler = n;
+    s->concurrency = (uint32_t)x->cfg.concurrency;
+    s->lease_ms = x->cfg.lease_ms ? x->cfg.lease_ms : KUBE_DEFAULT_LEASE;
+    s->stream = x->cfg.stream;
+    r = kube_job_build(s, false, &json, &err); /* every setting checked now */
+    free(json);
+    if (r == KWQ_ENOMEM)
+        return cli_error(KWQ_EXIT_SOFTWARE, "%s", err.msg);
+    if (r < 0)
+        return cli_usage_error(spec.name, "%s", err.msg);
+    x->kc.queue = cli.queue;
+    x->kc.password_file = cli.password_file;
+    x->kc.rule = x->rc.rule;
+    x->kc.loop = ev_default_loop(EVFLAG_AUTO);
+    x->kc.keep_job = x->cfg.keep_job;
+    x->kc.retry_ms = x->cfg.retry_ms;
+    x->kc.quiet = cli.quiet;
+    return 0;
 }
 
 static int prepare(struct run_ctx *x, char **handler)
@@ -332,7 +427,8 @@ static int prepare(struct run_ctx *x, char **handler)
                   .max_input = (size_t)x->cfg.max_input},
     };
     enum results_format fmt = RESULTS_RAW;
-    int r = check_programs(handler, x->worker, sizeof(x->worker));
+    int r = x->cfg.kube ? prepare_kube(x, handler)
+                        : check_programs(handler, x->worker, sizeof(x->worker));
 
     if (r != 0)
         return r;
@@ -363,6 +459,9 @@ static int prepare(struct run_ctx *x, char **handler)
     x->rc.out = x->out ? x->out : stdout;
     x->rc.out_name = x->out ? x->cfg.output : "stdout";
     x->rc.quiet = cli.quiet;
+    x->kc.results = x->rc.results;
+    x->kc.out = x->rc.out;
+    x->kc.out_name = x->rc.out_name;
     return 0;
 }
 
@@ -385,6 +484,8 @@ int cmd_run(int argc, char **argv)
     if (r == 0)
         r = run_job(&x);
     kwq_client_free(x.c);
+    kube_client_free(x.kc.k);
+    job_shape_done(&x.cfg.shape);
     if (x.redis.pid > 0 || x.redis.private_dir)
         (void)local_redis_stop(&x.redis, NULL);
     if (x.out && fclose(x.out) != 0 && r == 0)

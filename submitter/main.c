@@ -28,6 +28,8 @@ static const struct cli_command commands[] = {
     {"purge", cmd_purge, "delete every task, result and setting of a queue"},
     {"run", cmd_run, "run a whole job: enqueue, seal, start workers, show progress, gather"},
     {"job", cmd_job, "the Kubernetes Job of kwq-worker pods: create, status, delete"},
+    {"scale", cmd_scale, "set a worker Job's parallelism to the queue's depth, once"},
+    {"autoscale", cmd_autoscale, "keep a worker Job's parallelism matched to its queue"},
     {"local-redis", cmd_local_redis, "start/stop a redis-server kept for a series of commands"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 
 #include "kwq/client.h"
+#include "kwq/error.h"
 
 #include "cli.h"
 
@@ -69,4 +70,46 @@ int results_write(FILE *f, enum results_format fmt, const struct kwq_result *lis
             return write_error();
     }
     return fflush(f) == 0 ? 0 : write_error();
+}
+
+void results_feed_init(struct results_feed *f, struct kwq_client *c, const char *queue, FILE *out,
+                       enum results_format fmt, int64_t server_time_ms)
+{
+    memset(f, 0, sizeof(*f));
+    f->c = c;
+    f->queue = queue;
+    f->out = out;
+    f->fmt = fmt;
+    /* Result stream IDs begin with the server's ms clock: start just before now. */
+    (void)snprintf(f->cursor, sizeof(f->cursor), "%lld-18446744073709551615",
+                   (long long)server_time_ms - 1);
+}
+
+int results_feed_step(struct results_feed *f, int max_reads)
+{
+    f->behind = false;
+    for (int i = 0; i < max_reads; i++) {
+        struct kwq_result *list = NULL;
+        size_t n = 0;
+        int rc = kwq_results_read(f->c, f->queue, f->cursor, 1000, 0, &list, &n);
+
+        if (rc < 0)
+            return rc;
+        if (n > 0) {
+            (void)snprintf(f->cursor, sizeof(f->cursor), "%s", list[n - 1].cursor);
+            if (f->before_write)
+                f->before_write(f->arg);
+        }
+        rc = results_write(f->out, f->fmt, list, n);
+        kwq_results_free(list, n);
+        if (rc < 0) {
+            f->out_err = rc;
+            return KWQ_EIO;
+        }
+        f->written += n;
+        if (n < 1000)
+            return 0;
+    }
+    f->behind = true;
+    return 0;
 }

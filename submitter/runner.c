@@ -58,14 +58,12 @@ struct runner {
     uint64_t stats_ms;            /* monotonic time of the latest stats */
     uint64_t orphans_ms;          /* monotonic time adopted orphans were last reaped */
     uint64_t drained_ms;          /* monotonic time the drain was seen, 0 before */
-    char cursor[64];              /* results stream position */
-    bool results_behind;          /* the last gather stopped at RESULT_READS with more to read */
+    struct results_feed feed;     /* the run's results to the output */
     uint32_t failures;            /* abnormal worker exits since the last progress */
     uint64_t done_at_failure;     /* done count at the last abnormal exit */
     int fatal;                    /* exit code that ends the run, 0 none */
     int err;                      /* libkwq error that ends the run, 0 none */
     struct cli_outage outage;     /* a Redis outage being ridden out (--redis-retry) */
-    int out_err;                  /* -errno of the failed results output, 0 none */
     bool stopping;                /* workers were told to stop */
     uint64_t stop_ms;             /* monotonic time they were told, for STOP_GRACE_MS */
     bool killed;                  /* workers were sent SIGKILL: their exits are expected */
@@ -307,34 +305,21 @@ static void relay_logs(struct runner *r)
     }
 }
 
+static void clear_bar(void *arg)
+{
+    struct runner *r = arg;
+
+    if (r->out_is_tty) /* results and the bar share the terminal */
+        progress_clear(&r->pg);
+}
+
 /* New results to the output, at most RESULT_READS batches a tick, so the loop goes on meanwhile. */
 static int gather(struct runner *r)
 {
-    r->results_behind = false;
-    for (int i = 0; i < RESULT_READS; i++) {
-        struct kwq_result *list = NULL;
-        size_t n = 0;
-        int rc = kwq_results_read(r->c, r->cfg->queue, r->cursor, 1000, 0, &list, &n);
+    int rc = results_feed_step(&r->feed, RESULT_READS);
 
-        if (rc < 0)
-            return rc;
-        if (n > 0) {
-            (void)snprintf(r->cursor, sizeof(r->cursor), "%s", list[n - 1].cursor);
-            if (r->out_is_tty)
-                progress_clear(&r->pg); /* results and the bar share the terminal */
-        }
-        rc = results_write(r->cfg->out, r->cfg->results, list, n);
-        kwq_results_free(list, n);
-        if (rc < 0) {
-            r->out_err = rc;
-            return KWQ_EIO;
-        }
-        r->sum->results += n;
-        if (n < 1000)
-            return 0;
-    }
-    r->results_behind = true;
-    return 0;
+    r->sum->results = r->feed.written;
+    return rc;
 }
 
 static uint64_t delta(uint64_t now, uint64_t then)
@@ -360,9 +345,9 @@ static void show(struct runner *r, bool force)
 
 /*
  * The local backend's view for the scaler (scaler.h): its setpoint is the
- * workers it runs. Whether a worker holds a task is not visible from here,
- * so every one counts as busy and none is ever stopped to lower the count:
- * they leave by themselves once the sealed queue drains.
+ * workers it runs. Every one counts as busy, so none is ever stopped to
+ * lower the count: an idle worker costs nothing (it blocks on the wake
+ * list), and each leaves by itself once the sealed queue drains.
  */
 static struct scaler_workers local_observe(const struct runner *r)
 {
@@ -503,7 +488,7 @@ static bool finished(const struct runner *r)
      * The last results are read once the last worker has left, all of them
      * (a fast run can leave more than one tick's worth): wait out an outage for them.
      */
-    return !r->outage.since_ms && !r->results_behind && (r->st.drained || r->stopping);
+    return !r->outage.since_ms && !r->feed.behind && (r->st.drained || r->stopping);
 }
 
 static void loop(struct runner *r)
@@ -573,7 +558,7 @@ static int report_error(struct runner *r)
 
     if (r->cfg->out == stdout)
         cli.stdout_reported = true;
-    if (r->err == KWQ_EIO && r->out_err == -EPIPE)
+    if (r->err == KWQ_EIO && r->feed.out_err == -EPIPE)
         return cli_error(KWQ_EXIT_FAILURE,
                          "%s was closed after %llu results (broken pipe); stopped the workers%s",
                          r->cfg->out_name, (unsigned long long)r->sum->results, lost);
@@ -581,7 +566,7 @@ static int report_error(struct runner *r)
         return cli_error(KWQ_EXIT_FAILURE,
                          "cannot write the results to %s: %s; stopped the workers after %llu "
                          "results were written%s",
-                         r->cfg->out_name, strerror(-r->out_err),
+                         r->cfg->out_name, strerror(-r->feed.out_err),
                          (unsigned long long)r->sum->results, lost);
     return cli_fail(r->c, r->err, "the run stopped");
 }
@@ -600,9 +585,9 @@ int runner_run(struct kwq_client *c, const struct runner_cfg *cfg, struct runner
         return cli_fail(c, rc, "cannot start the run");
     }
     r.st = r.st0;
-    /* Results acked from now on: stream IDs start with the server's ms clock. */
-    (void)snprintf(r.cursor, sizeof(r.cursor), "%lld-18446744073709551615",
-                   (long long)r.st0.server_time_ms - 1);
+    results_feed_init(&r.feed, c, cfg->queue, cfg->out, cfg->results, r.st0.server_time_ms);
+    r.feed.before_write = clear_bar;
+    r.feed.arg = &r;
     r.outage.limit_ms = cfg->redis_retry_ms;
     loop(&r);
     check_private_redis(&r);

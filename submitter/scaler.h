@@ -21,7 +21,10 @@
  * scaler_start() runs it on a libev loop against a backend (struct
  * scaler_backend): it waits on the queue's wake list, so a depth change
  * is seen within a second without polling, and rides out Redis and
- * backend outages within a bound.
+ * backend outages within a bound. `kwq scale`, `kwq autoscale` and `kwq run
+ * --kube` run that driver with the Kubernetes backend; `kwq run --local`
+ * calls scaler_decide() from its own poll loop (runner.c), its backend
+ * being the worker processes it starts.
  */
 #ifndef KWQ_SCALER_H
 #define KWQ_SCALER_H
@@ -98,7 +101,8 @@ typedef void scaler_apply_done(void *arg, const struct kwq_error *err);
 /*
  * A backend: how to see and change its workers. Each call calls its done
  * exactly once, from the loop later (the Kubernetes backend: after an HTTP
- * request) or before it returns (the local one): the scaler accepts both.
+ * request) or before it returns (a backend with nothing to wait for): the
+ * scaler accepts both.
  * The scaler makes at most one call at a time. Errors are KWQ_E* codes:
  * kwq_err_is_transient() ones are retried within the scaler's bound, any
  * other stops it.
@@ -127,7 +131,7 @@ struct scaler_cfg {
     struct kwq_client_opts redis;  /* how to reach Redis (the scaler makes two connections) */
     struct kwq_scale_rule rule;    /* checked with kwq_scale_rule_check */
     struct scaler_backend backend; /* the workers */
-    uint64_t hold_ms;              /* lower only after this long; SCALER_HOLD_MS is a good one */
+    uint64_t hold_ms;              /* lower only after this long (see SCALER_HOLD_MS) */
     uint64_t wait_ms;              /* longest wait on the wake list; 0 = SCALER_WAIT_MS */
     uint64_t min_step_ms;          /* shortest time between two steps; 0 = SCALER_MIN_STEP_MS */
     uint64_t retry_ms;             /* ride out Redis or backend outages this long; 0 = none */
@@ -143,7 +147,14 @@ struct scaler_cfg {
     void *arg; /* for on_step, on_retry and on_end */
 };
 
-#define SCALER_HOLD_MS     500  /* a dip shorter than this lowers nothing */
+/*
+ * A dip shorter than the hold lowers nothing. For a Job it must outlast the
+ * readiness probe's period (2 s in the documented Job, docs/kwq-worker.md):
+ * a pod that has just leased is NotReady until its next probe, and lowering
+ * before then could have the controller delete it (it would finish within
+ * its --grace or release the task uncharged, but the work is interrupted).
+ */
+#define SCALER_HOLD_MS     3000
 #define SCALER_WAIT_MS     1000 /* a depth change that leaves no wake token is seen this late */
 #define SCALER_MIN_STEP_MS 150  /* a queue whose wake token is always set costs ~7 steps/s */
 

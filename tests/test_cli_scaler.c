@@ -116,6 +116,7 @@ struct rec {
     size_t n;
     int fail_apply;       /* error for the next apply, then 0 */
     bool later;           /* complete from the loop (as an HTTP request), not inside the call */
+    bool manual;          /* complete an apply only when the test calls rec_finish */
     struct ev_loop *loop; /* for later */
     ev_timer t;           /* for later */
     scaler_apply_done *apply_done;
@@ -195,7 +196,8 @@ static void rec_apply(void *ctx, uint32_t setpoint, scaler_apply_done *done, voi
         r->w.setpoint = r->w.running = setpoint;
     r->apply_done = done;
     r->arg = arg;
-    rec_complete(r);
+    if (!r->manual)
+        rec_complete(r);
 }
 
 static void on_step(void *arg, const struct scaler_obs *o, const struct scaler_decision *d)
@@ -255,7 +257,7 @@ static void fix_teardown(void)
 
 TestSuite(scaler, .init = fix_setup, .fini = fix_teardown, .timeout = 120);
 
-static void start_cfg(uint64_t retry_ms, bool catch_signals, bool once)
+static void start_cfg(uint64_t retry_ms, bool catch_signals, bool once, uint64_t wait_ms)
 {
     struct scaler_cfg cfg = {.queue = QUEUE,
                              .rule = {.min = 0, .max = 8, .tasks_per_worker = 10},
@@ -267,6 +269,7 @@ static void start_cfg(uint64_t retry_ms, bool catch_signals, bool once)
                              .retry_ms = retry_ms,
                              .catch_signals = catch_signals,
                              .once = once,
+                             .wait_ms = wait_ms,
                              .on_step = on_step,
                              .on_retry = on_retry,
                              .on_end = on_end,
@@ -280,7 +283,7 @@ static void start_cfg(uint64_t retry_ms, bool catch_signals, bool once)
 
 static void start(uint64_t retry_ms, bool catch_signals)
 {
-    start_cfg(retry_ms, catch_signals, false);
+    start_cfg(retry_ms, catch_signals, false, 0);
 }
 
 static void enqueue(size_t n)
@@ -451,7 +454,7 @@ Test(scaler, once_takes_one_step_and_leaves_the_wake_token)
     fx.rec.later = true;
     fx.rec.fail_apply = KWQ_ETIMEOUT; /* retried within the one step */
     enqueue(40);
-    start_cfg(10000, false, true);
+    start_cfg(10000, false, true, 0);
     RUN_UNTIL(&fx, fx.ended);
     cr_assert_eq(fx.why, SCALER_END_ONCE);
     cr_assert_eq(fx.rec.n, 2);
@@ -460,4 +463,34 @@ Test(scaler, once_takes_one_step_and_leaves_the_wake_token)
     cr_assert_eq(fx.rec.rc[1], 0);
     cr_assert_eq(scaler_applied(fx.s), 4);
     cr_assert_eq(wake_tokens(), 1);
+}
+
+Test(scaler, a_jump_in_depth_wakes_it_before_its_wait_ends)
+{
+    start_cfg(10000, false, false,
+              600000); /* waits of 10 minutes: only a wake-up explains a step */
+    RUN_UNTIL(&fx, scaler_steps(fx.s) >= 1);
+    cr_assert_eq(fx.rec.n, 0); /* empty queue, min 0: nothing to apply */
+    enqueue(30);
+    RUN_UNTIL(&fx, fx.rec.n >= 1);
+    cr_assert_eq(fx.rec.setpoint[0], 3);
+    cr_assert_eq(scaler_steps(fx.s), 2);
+}
+
+Test(scaler, a_stop_waits_for_the_apply_in_flight)
+{
+    fx.rec.manual = true;
+    enqueue(40);
+    start(10000, false);
+    RUN_UNTIL(&fx, fx.rec.n >= 1);
+    scaler_stop(fx.s);
+    for (int i = 0; i < 20; i++)
+        ev_run(fx.loop, EVRUN_NOWAIT);
+    cr_assert(!fx.ended, "ended with an apply in flight");
+    fx.rec.manual = false;
+    rec_finish(&fx.rec);
+    RUN_UNTIL(&fx, fx.ended);
+    cr_assert_eq(fx.why, SCALER_END_STOPPED);
+    cr_assert_eq(scaler_applied(fx.s), 4);
+    cr_assert_eq(fx.rec.n, 1);
 }

@@ -15,11 +15,14 @@
 
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
+#include <ev.h>
 
 #include "kwq/client.h"
 #include "kwq/error.h"
 
 #include "k8s_rig.h"
+#include "kube/config.h"
+#include "kube/http.h"
 #include "kube/job.h"
 #include "redis_fixture.h"
 #include "test_cli_exec.h"
@@ -141,7 +144,7 @@ static void enqueue_sealed(const char *queue, size_t n)
 {
     struct kwq_client *c = test_client();
     struct kwq_new_task t[32];
-    char payload[32][16];
+    char payload[32][32];
 
     cr_assert(n <= 32);
     for (size_t i = 0; i < n; i++) {
@@ -244,5 +247,338 @@ Test(k8s_job, the_job_drains_a_sealed_queue_and_completes)
     cr_assert_eq(stats.dead, 0);
     cr_assert(stats.drained);
     kwq_client_free(c);
+    redis_fixture_stop(&test_redis);
+}
+
+/* ---- kwq job create, status, delete end to end ---------------------------------------------- */
+
+/* Run kwq with args, the rig's kubeconfig and namespace ns added before any "--". */
+static void kwq_kube(struct cli_out *r, const struct k8s_rig *rig, const char *ns,
+                     const char *const *args)
+{
+    const char *argv[48] = {KWQ_TEST_KWQ_BIN};
+    size_t n = 1;
+
+    for (; *args && strcmp(*args, "--") != 0; args++)
+        argv[n++] = *args;
+    argv[n++] = "--kubeconfig";
+    argv[n++] = rig->kubeconfig;
+    argv[n++] = "--namespace";
+    argv[n++] = ns;
+    for (; *args; args++)
+        argv[n++] = *args;
+    argv[n] = NULL;
+    cli_exec_prog(r, NULL, 0, argv);
+}
+
+#define KWQ_KUBE(r, rig, ns, ...)                                                                  \
+    kwq_kube((r), (rig), (ns), (const char *const[]){__VA_ARGS__, NULL})
+
+/* `kwq job status NAME --json` until its state is want (the safety limit fails the test). */
+static cJSON *wait_state(const struct k8s_rig *rig, const char *ns, const char *name,
+                         const char *want)
+{
+    time_t end = time(NULL) + WAIT_S;
+
+    for (;;) {
+        struct cli_out r;
+        cJSON *st;
+
+        KWQ_KUBE(&r, rig, ns, "job", "status", name, "--json");
+        expect(&r, 0, NULL, "");
+        st = cJSON_Parse(r.out);
+        cr_assert_not_null(st, "%s", r.out);
+        cli_out_free(&r);
+        if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(st, "state")), want) == 0)
+            return st;
+        cJSON_Delete(st);
+        cr_assert(time(NULL) < end, "Job %s not %s after %d s", name, want, WAIT_S);
+        (void)nanosleep(&(struct timespec){.tv_nsec = 200000000}, NULL);
+    }
+}
+
+static double num_of(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+    cr_assert(cJSON_IsNumber(v), "%s is not a number", key);
+    return v->valuedouble;
+}
+
+static const char *str_of(const cJSON *o, const char *key)
+{
+    const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
+
+    cr_assert_not_null(s, "%s is not a string", key);
+    return s;
+}
+
+Test(k8s_job, kwq_job_create_status_delete)
+{
+    struct k8s_rig rig;
+    struct cli_out r;
+    char ns[64], want[512];
+    const cJSON *pod;
+    cJSON *st;
+    struct kwq_client *c;
+    struct kwq_stats stats;
+
+    k8s_rig_get(&rig);
+    k8s_rig_namespace(&rig, "jobcli", ns, sizeof(ns));
+    redis_fixture_start(&test_redis, NULL);
+    k8s_rig_secret(&rig, ns, "kwq-redis", "url", test_redis.url, NULL);
+    enqueue_sealed("e2e", 30);
+    KWQ_KUBE(&r, &rig, ns, "job", "create", "e2e", "--queue", "e2e", "--image", "kwq-worker", "-P",
+             "3", "--ready-file", "busy", "--", "/bin/cat");
+    (void)snprintf(want, sizeof(want),
+                   "job e2e created in namespace %s (queue e2e, parallelism 3)\n", ns);
+    expect(&r, 0, want, "");
+    cli_out_free(&r);
+    st = wait_state(&rig, ns, "e2e", "complete");
+    cr_assert_str_eq(str_of(st, "queue"), "e2e");
+    cr_assert_str_eq(str_of(st, "namespace"), ns);
+    cr_assert_eq(num_of(st, "parallelism"), 3);
+    cr_assert_eq(num_of(st, "succeeded"), 3);
+    cr_assert_eq(num_of(st, "failed"), 0);
+    cr_assert_eq(num_of(st, "active"), 0);
+    cr_assert(cJSON_IsNull(cJSON_GetObjectItem(st, "terminating"))); /* 1.26 */
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(st, "finished")));
+    cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(st, "scalable")));
+    cr_assert_str_eq(str_of(cJSON_GetArrayItem(cJSON_GetObjectItem(st, "conditions"), 0), "type"),
+                     "Complete");
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(st, "pods")), 3);
+    cJSON_ArrayForEach(pod, cJSON_GetObjectItem(st, "pods"))
+    {
+        cr_assert_str_eq(str_of(pod, "phase"), "Succeeded");
+        cr_assert_eq(num_of(pod, "exit_code"), 0);
+        cr_assert_str_eq(str_of(pod, "reason"), "Completed");
+    }
+    cJSON_Delete(st);
+    c = test_client();
+    cr_assert_eq(kwq_stats(c, "e2e", &stats), 0);
+    cr_assert_eq(stats.done, 30);
+    kwq_client_free(c);
+
+    KWQ_KUBE(&r, &rig, ns, "job", "status", "e2e");
+    (void)snprintf(want, sizeof(want), "job e2e  namespace %s  queue e2e  complete\n", ns);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strncmp(r.out, want, strlen(want)) == 0, "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "parallelism 3  active 0  ready 0  succeeded 3  failed 0\n"),
+                       "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "condition Complete=True\n"), "%s", r.out);
+    cr_assert_eq(cli_count_line(r.out, ""), 0);
+    cli_out_free(&r);
+
+    KWQ_KUBE(&r, &rig, ns, "job", "create", "e2e", "--image", "kwq-worker", "--", "/bin/cat");
+    (void)snprintf(want, sizeof(want),
+                   "kwq: Job e2e already exists in namespace %s; delete it ('kwq job delete e2e') "
+                   "or choose another name\n",
+                   ns);
+    expect(&r, 1, "", want);
+    cli_out_free(&r);
+    KWQ_KUBE(&r, &rig, ns, "job", "delete", "e2e");
+    expect(&r, 0, "job e2e deleted; its pods stop in the background\n", "");
+    cli_out_free(&r);
+    (void)snprintf(want, sizeof(want), "kwq: no Job e2e in namespace %s\n", ns);
+    KWQ_KUBE(&r, &rig, ns, "job", "status", "e2e");
+    expect(&r, 5, "", want);
+    cli_out_free(&r);
+    KWQ_KUBE(&r, &rig, ns, "job", "delete", "e2e");
+    expect(&r, 5, "", want);
+    cli_out_free(&r);
+    redis_fixture_stop(&test_redis);
+}
+
+Test(k8s_job, a_handler_that_cannot_run_fails_the_job_through_the_policy)
+{
+    struct k8s_rig rig;
+    struct cli_out r;
+    char ns[64];
+    const cJSON *pod, *cond = NULL;
+    int exits_78 = 0;
+    cJSON *st;
+
+    k8s_rig_get(&rig);
+    k8s_rig_namespace(&rig, "jobfail", ns, sizeof(ns));
+    redis_fixture_start(&test_redis, NULL);
+    k8s_rig_secret(&rig, ns, "kwq-redis", "url", test_redis.url, NULL);
+    enqueue_sealed("broken", 3);
+    KWQ_KUBE(&r, &rig, ns, "job", "create", "broken", "--queue", "broken", "--image", "kwq-worker",
+             "-P", "2", "--ready-file", "busy", "--quiet", "--", "/nonexistent/handler");
+    expect(&r, 0, "", "");
+    cli_out_free(&r);
+    st = wait_state(&rig, ns, "broken", "failed");
+    cr_assert_eq(num_of(st, "succeeded"), 0);
+    cJSON_ArrayForEach(pod, cJSON_GetObjectItem(st, "conditions"))
+    {
+        if (strcmp(str_of(pod, "type"), "Failed") == 0)
+            cond = pod;
+    }
+    cr_assert_not_null(cond);
+    cr_assert_str_eq(str_of(cond, "reason"), "PodFailurePolicy");
+    cr_assert_not_null(strstr(str_of(cond, "message"),
+                              "failed with exit code 78 matching FailJob rule at index 0"),
+                       "%s", str_of(cond, "message"));
+    cr_assert(num_of(st, "failed") >= 1);
+    cJSON_ArrayForEach(pod, cJSON_GetObjectItem(st, "pods"))
+    {
+        const cJSON *code = cJSON_GetObjectItem(pod, "exit_code");
+
+        exits_78 += strcmp(str_of(pod, "phase"), "Failed") == 0 && cJSON_IsNumber(code) &&
+                    code->valuedouble == 78;
+    }
+    cr_assert(exits_78 >= 1, "no pod failed with exit code 78");
+    cJSON_Delete(st);
+    redis_fixture_stop(&test_redis);
+}
+
+Test(k8s_job, create_refuses_a_missing_secret_when_it_may_read_secrets)
+{
+    struct k8s_rig rig, as;
+    struct cli_out r;
+    char ns[64], want[512], token[2048], kubeconfig[600];
+
+    k8s_rig_get(&rig);
+    k8s_rig_namespace(&rig, "jobsecret", ns, sizeof(ns));
+    redis_fixture_start(&test_redis, NULL);
+    KWQ_KUBE(&r, &rig, ns, "job", "create", "nosecret", "--image", "kwq-worker", "--", "/bin/cat");
+    (void)snprintf(want, sizeof(want),
+                   "kwq: no Secret kwq-redis in namespace %s, so the pods could not start: "
+                   "create it (kubectl create secret generic kwq-redis "
+                   "--from-literal=url=redis://HOST:6379/0) or name another with --redis-secret\n",
+                   ns);
+    expect(&r, 78, "", want);
+    cli_out_free(&r);
+    KWQ_KUBE(&r, &rig, ns, "job", "status", "nosecret");
+    expect(&r, 5, "", NULL); /* nothing was created */
+    cli_out_free(&r);
+    /* A submitter that may not read Secrets (the usual Role): kwq cannot tell, and creates. */
+    k8s_rig_service_account(&rig, ns, "submitter",
+                            "[{\"apiGroups\":[\"batch\"],\"resources\":[\"jobs\"],"
+                            "\"verbs\":[\"create\",\"get\",\"delete\"]},"
+                            "{\"apiGroups\":[\"\"],\"resources\":[\"pods\"],\"verbs\":[\"list\"]}]",
+                            token, sizeof(token));
+    (void)snprintf(kubeconfig, sizeof(kubeconfig), "%s", test_path("submitter.kubeconfig"));
+    k8s_rig_write_kubeconfig(&rig, kubeconfig, token, NULL, ns);
+    as = rig;
+    (void)snprintf(as.kubeconfig, sizeof(as.kubeconfig), "%s", kubeconfig);
+    KWQ_KUBE(&r, &as, ns, "job", "create", "nosecret", "-P", "0", "--image", "kwq-worker", "--",
+             "/bin/cat");
+    (void)snprintf(want, sizeof(want),
+                   "job nosecret created in namespace %s (queue default, parallelism 0)\n", ns);
+    expect(&r, 0, want, "");
+    cli_out_free(&r);
+    KWQ_KUBE(&r, &as, ns, "job", "status", "nosecret");
+    (void)snprintf(want, sizeof(want), "job nosecret  namespace %s  queue default  paused\n", ns);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strncmp(r.out, want, strlen(want)) == 0, "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "\nno pods\n"), "%s", r.out);
+    cli_out_free(&r);
+    KWQ_KUBE(&r, &as, ns, "job", "delete", "nosecret");
+    expect(&r, 0, "job nosecret deleted; its pods stop in the background\n", "");
+    cli_out_free(&r);
+    redis_fixture_stop(&test_redis);
+}
+
+/* ---- The API calls of kube/job.h on their own ------------------------------------------------ */
+
+static struct kube_client *admin_client(const struct k8s_rig *rig, const char *ns)
+{
+    struct kube_config_opts o = {.kubeconfig = rig->kubeconfig, .namespace = ns};
+    struct kube_client_opts copts = {.timeout_ms = 10000, .retry_ms = 10000, .quiet = true};
+    struct kube_config cfg;
+    struct kube_client *k = NULL;
+    struct kwq_error err = {0};
+
+    cr_assert_eq(kube_config_load(&o, &cfg, &err), 0, "%s", err.msg);
+    cr_assert_eq(kube_client_new(ev_default_loop(EVFLAG_AUTO), &cfg, &copts, &k, &err), 0, "%s",
+                 err.msg);
+    kube_config_free(&cfg);
+    return k;
+}
+
+/* kube_job_pods until exactly n pods are not being deleted (the safety limit fails the test). */
+static void wait_pods(struct kube_client *k, const struct kube_job_status *job, size_t n,
+                      struct kube_pod_list *pods)
+{
+    time_t end = time(NULL) + WAIT_S;
+    struct kwq_error err = {0};
+
+    for (;;) {
+        size_t live = 0;
+
+        cr_assert_eq(kube_job_pods(k, job, pods, &err), 0, "%s", err.msg);
+        for (size_t i = 0; i < pods->n; i++)
+            live += !pods->pods[i].deleting && strcmp(pods->pods[i].phase, "Running") == 0;
+        if (live == n)
+            return;
+        kube_pod_list_done(pods);
+        cr_assert(time(NULL) < end, "never %zu running pods", n);
+        (void)nanosleep(&(struct timespec){.tv_nsec = 200000000}, NULL);
+    }
+}
+
+Test(k8s_job, create_get_scale_list_and_delete_through_the_api)
+{
+    static const char *const handler[] = {"/bin/cat"};
+    struct kube_job_spec spec = {.name = "api",
+                                 .queue = "idle",
+                                 .image = "kwq-worker",
+                                 .handler = handler,
+                                 .nhandler = 1,
+                                 .parallelism = 0,
+                                 .concurrency = 1,
+                                 .lease_ms = 30000,
+                                 .grace_ms = 1000,
+                                 .kill_grace_ms = 1000,
+                                 .redis_secret = "kwq-redis",
+                                 .ready_file = "busy",
+                                 .backoff_limit = 6,
+                                 .ttl_s = 600};
+    struct k8s_rig rig;
+    struct kube_client *k;
+    struct kube_job_status st, got;
+    struct kube_pod_list pods;
+    struct kwq_error err = {0};
+    char ns[64], *json = NULL;
+    size_t deleting = 0;
+
+    k8s_rig_get(&rig);
+    k8s_rig_namespace(&rig, "jobapi", ns, sizeof(ns));
+    redis_fixture_start(&test_redis, NULL); /* queue "idle": never sealed, so workers wait */
+    k8s_rig_secret(&rig, ns, "kwq-redis", "url", test_redis.url, NULL);
+    k = admin_client(&rig, ns);
+    cr_assert_eq(kube_job_build(&spec, false, &json, &err), 0, "%s", err.msg);
+    cr_assert_eq(kube_job_create(k, json, &st, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(st.name, "api");
+    cr_assert_eq(st.parallelism, 0);
+    cr_assert_eq(kube_job_create(k, json, &got, &err), KWQ_ESTATE);
+    free(json);
+    cr_assert_eq(kube_job_set_parallelism(k, "api", 2, &got, &err), 0, "%s", err.msg);
+    cr_assert_eq(got.parallelism, 2); /* read back from the server's answer */
+    cr_assert_str_eq(got.uid, st.uid);
+    kube_job_status_done(&got);
+    wait_pods(k, &st, 2, &pods);
+    cr_assert_eq(pods.n, 2);
+    kube_pod_list_done(&pods);
+    cr_assert_eq(kube_job_set_parallelism(k, "api", 1, &got, &err), 0, "%s", err.msg);
+    cr_assert_eq(got.parallelism, 1);
+    kube_job_status_done(&got);
+    wait_pods(k, &st, 1, &pods); /* the controller deletes one of the two */
+    for (size_t i = 0; i < pods.n; i++)
+        deleting += pods.pods[i].deleting;
+    cr_assert_eq(pods.n - deleting, 1);
+    kube_pod_list_done(&pods);
+    cr_assert_eq(kube_job_get(k, "api", &got, &err), 0, "%s", err.msg);
+    cr_assert_eq(got.parallelism, 1);
+    cr_assert(kube_job_scalable(&got));
+    kube_job_status_done(&got);
+    cr_assert_eq(kube_job_delete(k, "api", &err), 0, "%s", err.msg);
+    cr_assert_eq(kube_job_get(k, "api", &got, &err), KWQ_ENOTFOUND);
+    cr_assert_eq(kube_job_delete(k, "api", &err), KWQ_ENOTFOUND);
+    cr_assert_eq(kube_job_set_parallelism(k, "api", 3, &got, &err), KWQ_ENOTFOUND);
+    cr_assert_eq(kube_job_get(k, "Bad", &got, &err), KWQ_EINVAL);
+    kube_job_status_done(&st);
+    kube_client_free(k);
     redis_fixture_stop(&test_redis);
 }

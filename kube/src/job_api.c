@@ -91,6 +91,27 @@ int kube_job_delete(struct kube_client *k, const char *name, struct kwq_error *e
     return rc;
 }
 
+int kube_job_secret_check(struct kube_client *k, const char *name, struct kwq_error *err)
+{
+    struct kube_response resp = {0};
+    char path[PATH_MAX_LEN];
+    int rc = kube_job_check_name(name, err);
+
+    if (rc < 0)
+        return rc;
+    (void)snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets/%s", kube_client_namespace(k),
+                   name);
+    rc = kube_call(k, "GET", path, NULL, NULL, &resp, err);
+    if (resp.body) /* the Secret's data: not left lying in freed memory */
+        memset(resp.body, 0, resp.len);
+    kube_response_done(&resp);
+    if (rc == KWQ_ENOPERM) {
+        memset(err, 0, sizeof(*err));
+        return 0;
+    }
+    return rc;
+}
+
 /* Percent-encode s (a label selector) into buf; false when it does not fit. */
 static bool encode(const char *s, char *buf, size_t len)
 {

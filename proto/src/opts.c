@@ -401,6 +401,10 @@ static const char *const known_env[] = {
     "KWQ_KUBE_API",
     "KWQ_NAMESPACE",
     "KWQ_KUBE_RETRY",
+    "KWQ_JOB",
+    "KWQ_IMAGE",
+    "KWQ_REDIS_SECRET",
+    "KWQ_SCALE_HOLD",
 };
 
 #define KNOWN_N      (sizeof(known_env) / sizeof(known_env[0]))

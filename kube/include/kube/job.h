@@ -226,6 +226,14 @@ int kube_job_set_parallelism(struct kube_client *k, const char *name, uint32_t p
 int kube_job_delete(struct kube_client *k, const char *name, struct kwq_error *err);
 
 /*
+ * Whether the Secret name exists in the client's namespace: 0 when it does
+ * or when kwq may not tell (403: reading Secrets is often not granted),
+ * KWQ_ENOTFOUND when it does not, other codes as kube_call. The Secret's
+ * data is read and dropped, never kept or shown.
+ */
+int kube_job_secret_check(struct kube_client *k, const char *name, struct kwq_error *err);
+
+/*
  * List the pods of job (read before): selected by its spec.selector, i.e.
  * controller-uid=UID on 1.26 and batch.kubernetes.io/controller-uid=UID
  * from 1.27 (whose pods also keep the unprefixed label), so a Job deleted
