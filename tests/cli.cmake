@@ -16,3 +16,7 @@ foreach(t commands run checks)
     KWQ_TEST_BUILD_DIR="${PROJECT_BINARY_DIR}"
     KWQ_TEST_DEMO="${PROJECT_SOURCE_DIR}/examples/demo.sh")
 endforeach()
+# The Kubernetes connection of the kwq binary without a control plane:
+# configuration errors (exact line, 78), an unreachable server (69).
+kwq_test(NAME test_cli_kube SOURCES test_cli_kube.c test_cli_exec.c LABELS cli kube)
+add_dependencies(test_cli_kube kwq)

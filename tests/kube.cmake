@@ -35,3 +35,8 @@ target_compile_definitions(test_kube_api PRIVATE KWQ_TEST_OPENSSL="${KWQ_OPENSSL
 kwq_test(NAME test_kube_token SOURCES test_kube_token.c LABELS unit kube)
 target_link_libraries(test_kube_token PRIVATE kwq::kube)
 target_include_directories(test_kube_token PRIVATE ${PROJECT_SOURCE_DIR}/kube/src)
+
+# Every way kwq finds the API server, against the real control plane (the
+# kwq binary: --kubeconfig, $KUBECONFIG, ~/.kube/config, in cluster).
+kwq_k8s_test(NAME test_k8s_config SOURCES test_k8s_config.c test_cli_exec.c)
+add_dependencies(test_k8s_config kwq)

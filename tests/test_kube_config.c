@@ -6,7 +6,6 @@
  * exact line. No network: loading a configuration makes no request.
  */
 #include <errno.h>
-#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,65 +19,9 @@
 #include "kwq/error.h"
 
 #include "kube/config.h"
+#include "kube_env.h"
 
-static char dir[64];
-
-/* Each test: its own directory as $HOME, and no Kubernetes variable from the caller. */
-static void setup(void)
-{
-    (void)snprintf(dir, sizeof(dir), "/tmp/kwq-kube-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
-    cr_assert_eq(setenv("HOME", dir, 1), 0);
-    cr_assert_eq(unsetenv("KUBECONFIG"), 0);
-    cr_assert_eq(unsetenv("KUBERNETES_SERVICE_HOST"), 0);
-    cr_assert_eq(unsetenv("KUBERNETES_SERVICE_PORT"), 0);
-    cr_assert_eq(unsetenv("KWQ_KUBE_SA_DIR"), 0);
-}
-
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void teardown(void)
-{
-    (void)nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-TestSuite(kube_config, .init = setup, .fini = teardown, .timeout = 30);
-
-/* dir/name, in one of a few rotating buffers so that a test can hold several. */
-static const char *path_of(const char *name)
-{
-    static char bufs[4][512];
-    static int next;
-    char *b = bufs[next++ % 4];
-
-    (void)snprintf(b, sizeof(bufs[0]), "%s/%s", dir, name);
-    return b;
-}
-
-/* Write text to dir/name (making dir/name's directory), return the path. */
-static const char *write_file(const char *name, const char *text)
-{
-    const char *path = path_of(name);
-    char sub[512];
-    char *slash;
-    FILE *f;
-
-    (void)snprintf(sub, sizeof(sub), "%s", path);
-    slash = strrchr(sub, '/');
-    *slash = '\0';
-    (void)mkdir(sub, 0700);
-    f = fopen(path, "w");
-    cr_assert_not_null(f, "%s: %s", path, strerror(errno));
-    cr_assert_eq(fputs(text, f) >= 0, 1);
-    cr_assert_eq(fclose(f), 0);
-    return path;
-}
+TestSuite(kube_config, .init = kube_env_setup, .fini = kube_env_teardown, .timeout = 30);
 
 /* Load expecting failure; the message must be exactly the printf-style expectation. */
 static void expect_error(const struct kube_config_opts *o, const char *fmt, ...)
@@ -116,26 +59,26 @@ static void load_ok(const struct kube_config_opts *o, struct kube_config *cfg)
 
 Test(kube_config, data_fields_are_decoded_to_the_exact_bytes)
 {
-    const char *kc = write_file("config", "apiVersion: v1\n"
-                                          "kind: Config\n"
-                                          "current-context: c\n"
-                                          "contexts:\n"
-                                          "- name: c\n"
-                                          "  context: {cluster: k, user: u, namespace: jobs}\n"
-                                          "clusters:\n"
-                                          "- name: k\n"
-                                          "  cluster:\n"
-                                          "    server: https://10.1.2.3:6443/\n"
-                                          "    certificate-authority-data: " B64_HELLO "\n"
-                                          "    tls-server-name: api.internal\n"
-                                          "users:\n"
-                                          "- name: u\n"
-                                          "  user:\n"
-                                          "    token: abc.def\n"
-                                          "    client-certificate-data: " B64_BYTES "\n"
-                                          "    client-key-data: |\n"
-                                          "      aGVs\n"
-                                          "      bG8K\n");
+    const char *kc = kube_env_write("config", "apiVersion: v1\n"
+                                              "kind: Config\n"
+                                              "current-context: c\n"
+                                              "contexts:\n"
+                                              "- name: c\n"
+                                              "  context: {cluster: k, user: u, namespace: jobs}\n"
+                                              "clusters:\n"
+                                              "- name: k\n"
+                                              "  cluster:\n"
+                                              "    server: https://10.1.2.3:6443/\n"
+                                              "    certificate-authority-data: " B64_HELLO "\n"
+                                              "    tls-server-name: api.internal\n"
+                                              "users:\n"
+                                              "- name: u\n"
+                                              "  user:\n"
+                                              "    token: abc.def\n"
+                                              "    client-certificate-data: " B64_BYTES "\n"
+                                              "    client-key-data: |\n"
+                                              "      aGVs\n"
+                                              "      bG8K\n");
     struct kube_config_opts o = {.kubeconfig = kc};
     struct kube_config cfg;
     char source[600];
@@ -164,28 +107,28 @@ Test(kube_config, data_fields_are_decoded_to_the_exact_bytes)
 
 Test(kube_config, file_fields_are_relative_to_the_kubeconfig_directory)
 {
-    const char *kc = write_file("sub/config", "current-context: c\n"
-                                              "contexts:\n"
-                                              "- name: c\n"
-                                              "  context: {cluster: k, user: u}\n"
-                                              "clusters:\n"
-                                              "- name: k\n"
-                                              "  cluster:\n"
-                                              "    server: https://k.example:443\n"
-                                              "    certificate-authority: ca.crt\n"
-                                              "users:\n"
-                                              "- name: u\n"
-                                              "  user:\n"
-                                              "    tokenFile: secrets/token\n"
-                                              "    client-certificate: ../c.crt\n"
-                                              "    client-key: /etc/kwq/k.key\n");
+    const char *kc = kube_env_write("sub/config", "current-context: c\n"
+                                                  "contexts:\n"
+                                                  "- name: c\n"
+                                                  "  context: {cluster: k, user: u}\n"
+                                                  "clusters:\n"
+                                                  "- name: k\n"
+                                                  "  cluster:\n"
+                                                  "    server: https://k.example:443\n"
+                                                  "    certificate-authority: ca.crt\n"
+                                                  "users:\n"
+                                                  "- name: u\n"
+                                                  "  user:\n"
+                                                  "    tokenFile: secrets/token\n"
+                                                  "    client-certificate: ../c.crt\n"
+                                                  "    client-key: /etc/kwq/k.key\n");
     struct kube_config_opts o = {.kubeconfig = kc};
     struct kube_config cfg;
 
     load_ok(&o, &cfg);
-    cr_assert_str_eq(cfg.ca_file, path_of("sub/ca.crt"));
-    cr_assert_str_eq(cfg.token_file, path_of("sub/secrets/token"));
-    cr_assert_str_eq(cfg.cert_file, path_of("sub/../c.crt"));
+    cr_assert_str_eq(cfg.ca_file, kube_env_path("sub/ca.crt"));
+    cr_assert_str_eq(cfg.token_file, kube_env_path("sub/secrets/token"));
+    cr_assert_str_eq(cfg.cert_file, kube_env_path("sub/../c.crt"));
     cr_assert_str_eq(cfg.key_file, "/etc/kwq/k.key");
     cr_assert_null(cfg.ca_data);
     cr_assert_null(cfg.token);
@@ -193,19 +136,40 @@ Test(kube_config, file_fields_are_relative_to_the_kubeconfig_directory)
     kube_config_free(&cfg);
 }
 
+Test(kube_config, an_empty_string_is_unset)
+{
+    const char *kc = kube_env_write("config", "current-context: c\n"
+                                              "contexts: [{name: c, context: {cluster: k, user: "
+                                              "u, namespace: ''}}]\n"
+                                              "clusters: [{name: k, cluster: {server: 'https://k', "
+                                              "certificate-authority-data: \"\"}}]\n"
+                                              "users: [{name: u, user: {token: \"\", tokenFile: "
+                                              "/run/tok}}]\n");
+    struct kube_config_opts o = {.kubeconfig = kc};
+    struct kube_config cfg;
+
+    load_ok(&o, &cfg);
+    cr_assert_null(cfg.token);
+    cr_assert_str_eq(cfg.token_file, "/run/tok");
+    cr_assert_null(cfg.ca_data);
+    cr_assert_str_eq(cfg.namespace, "default");
+    kube_config_free(&cfg);
+}
+
 Test(kube_config, token_wins_over_token_file_and_data_over_file)
 {
-    const char *kc = write_file("config", "current-context: c\n"
-                                          "contexts: [{name: c, context: {cluster: k, user: u}}]\n"
-                                          "clusters:\n"
-                                          "- name: k\n"
-                                          "  cluster:\n"
-                                          "    server: https://k:1\n"
-                                          "    certificate-authority: ca.crt\n"
-                                          "    certificate-authority-data: " B64_HELLO "\n"
-                                          "users:\n"
-                                          "- name: u\n"
-                                          "  user: {token: t1, tokenFile: tok}\n");
+    const char *kc =
+        kube_env_write("config", "current-context: c\n"
+                                 "contexts: [{name: c, context: {cluster: k, user: u}}]\n"
+                                 "clusters:\n"
+                                 "- name: k\n"
+                                 "  cluster:\n"
+                                 "    server: https://k:1\n"
+                                 "    certificate-authority: ca.crt\n"
+                                 "    certificate-authority-data: " B64_HELLO "\n"
+                                 "users:\n"
+                                 "- name: u\n"
+                                 "  user: {token: t1, tokenFile: tok}\n");
     struct kube_config_opts o = {.kubeconfig = kc};
     struct kube_config cfg;
 
@@ -241,12 +205,12 @@ Test(kube_config, the_test_control_planes_admin_kubeconfig)
                    "- name: rig\n"
                    "  context: {cluster: rig, user: admin, namespace: default}\n"
                    "current-context: rig\n",
-                   dir);
-    kc = write_file("admin.kubeconfig", text);
+                   kube_env_dir());
+    kc = kube_env_write("admin.kubeconfig", text);
     cr_assert_eq(setenv("KUBECONFIG", kc, 1), 0);
     load_ok(&o, &cfg);
     cr_assert_str_eq(cfg.server, "https://127.0.0.1:7443");
-    cr_assert_str_eq(cfg.ca_file, path_of("pki/ca.crt"));
+    cr_assert_str_eq(cfg.ca_file, kube_env_path("pki/ca.crt"));
     cr_assert_str_eq(cfg.token, "3f9c0a7e5b2d4e6f8a1b3c5d7e9f0a2b");
     cr_assert_str_eq(cfg.namespace, "default");
     kube_config_free(&cfg);
@@ -256,34 +220,34 @@ Test(kube_config, the_test_control_planes_admin_kubeconfig)
 
 Test(kube_config, kubeconfig_list_first_current_context_and_first_definition_win)
 {
-    const char *a = write_file("a", "clusters:\n"
-                                    "- name: x\n"
-                                    "  cluster: {server: 'https://from-a:1'}\n");
-    const char *b = write_file("b", "current-context: ctx\n"
-                                    "contexts:\n"
-                                    "- name: ctx\n"
-                                    "  context: {cluster: x, user: u, namespace: from-b}\n"
-                                    "clusters:\n"
-                                    "- name: x\n"
-                                    "  cluster: {server: 'https://from-b:2'}\n");
-    const char *c = write_file("c/c", "current-context: other\n"
-                                      "contexts:\n"
-                                      "- name: ctx\n"
-                                      "  context: {cluster: y, user: v}\n"
-                                      "users:\n"
-                                      "- name: u\n"
-                                      "  user: {tokenFile: t}\n");
+    const char *a = kube_env_write("a", "clusters:\n"
+                                        "- name: x\n"
+                                        "  cluster: {server: 'https://from-a:1'}\n");
+    const char *b = kube_env_write("b", "current-context: ctx\n"
+                                        "contexts:\n"
+                                        "- name: ctx\n"
+                                        "  context: {cluster: x, user: u, namespace: from-b}\n"
+                                        "clusters:\n"
+                                        "- name: x\n"
+                                        "  cluster: {server: 'https://from-b:2'}\n");
+    const char *c = kube_env_write("c/c", "current-context: other\n"
+                                          "contexts:\n"
+                                          "- name: ctx\n"
+                                          "  context: {cluster: y, user: v}\n"
+                                          "users:\n"
+                                          "- name: u\n"
+                                          "  user: {tokenFile: t}\n");
     char list[2048], source[600];
     struct kube_config_opts o = {0};
     struct kube_config cfg;
 
     /* An empty entry and a file that does not exist are skipped. */
-    (void)snprintf(list, sizeof(list), "%s::%s:%s:%s", a, path_of("missing"), b, c);
+    (void)snprintf(list, sizeof(list), "%s::%s:%s:%s", a, kube_env_path("missing"), b, c);
     cr_assert_eq(setenv("KUBECONFIG", list, 1), 0);
     load_ok(&o, &cfg);
     cr_assert_str_eq(cfg.server, "https://from-a:1");
     cr_assert_str_eq(cfg.namespace, "from-b");
-    cr_assert_str_eq(cfg.token_file, path_of("c/t"), "relative to the file that defines it");
+    cr_assert_str_eq(cfg.token_file, kube_env_path("c/t"), "relative to the file that defines it");
     (void)snprintf(source, sizeof(source), "kubeconfig %s (context ctx)", b);
     cr_assert_str_eq(cfg.source, source);
     kube_config_free(&cfg);
@@ -294,7 +258,7 @@ Test(kube_config, kubeconfig_list_of_missing_files_is_refused)
     char list[1100];
     struct kube_config_opts o = {0};
 
-    (void)snprintf(list, sizeof(list), "%s:%s", path_of("no1"), path_of("no2"));
+    (void)snprintf(list, sizeof(list), "%s:%s", kube_env_path("no1"), kube_env_path("no2"));
     cr_assert_eq(setenv("KUBECONFIG", list, 1), 0);
     expect_error(&o,
                  "none of the files in $KUBECONFIG (%s) exists; fix $KUBECONFIG or pass "
@@ -315,7 +279,7 @@ Test(kube_config, kubeconfig_list_of_missing_files_is_refused)
 
 Test(kube_config, context_option_chooses_another_context)
 {
-    const char *kc = write_file("config", TWO_CONTEXTS);
+    const char *kc = kube_env_write("config", TWO_CONTEXTS);
     struct kube_config_opts o = {.kubeconfig = kc};
     struct kube_config cfg;
 
@@ -333,11 +297,11 @@ Test(kube_config, context_option_chooses_another_context)
 
 Test(kube_config, kubeconfig_option_wins_over_the_environment)
 {
-    const char *kc = write_file("config", TWO_CONTEXTS);
+    const char *kc = kube_env_write("config", TWO_CONTEXTS);
     struct kube_config_opts o = {.kubeconfig = kc};
     struct kube_config cfg;
 
-    cr_assert_eq(setenv("KUBECONFIG", path_of("missing"), 1), 0);
+    cr_assert_eq(setenv("KUBECONFIG", kube_env_path("missing"), 1), 0);
     cr_assert_eq(setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1", 1), 0);
     load_ok(&o, &cfg);
     cr_assert_str_eq(cfg.server, "https://one:1");
@@ -349,7 +313,7 @@ Test(kube_config, home_kubeconfig_is_the_last_resort)
     struct kube_config_opts o = {0};
     struct kube_config cfg;
 
-    (void)write_file(".kube/config", TWO_CONTEXTS);
+    (void)kube_env_write(".kube/config", TWO_CONTEXTS);
     load_ok(&o, &cfg);
     cr_assert_str_eq(cfg.server, "https://one:1");
     kube_config_free(&cfg);
@@ -357,13 +321,14 @@ Test(kube_config, home_kubeconfig_is_the_last_resort)
 
 Test(kube_config, undefined_context_cluster_or_user_is_named)
 {
-    const char *kc = write_file("config", "current-context: c\n"
-                                          "contexts:\n"
-                                          "- {name: c, context: {cluster: nok, user: u}}\n"
-                                          "- {name: d, context: {cluster: k, user: nou}}\n"
-                                          "- {name: e, context: {user: u}}\n"
-                                          "clusters: [{name: k, cluster: {server: 'https://k'}}]\n"
-                                          "users: [{name: u, user: {token: t}}]\n");
+    const char *kc =
+        kube_env_write("config", "current-context: c\n"
+                                 "contexts:\n"
+                                 "- {name: c, context: {cluster: nok, user: u}}\n"
+                                 "- {name: d, context: {cluster: k, user: nou}}\n"
+                                 "- {name: e, context: {user: u}}\n"
+                                 "clusters: [{name: k, cluster: {server: 'https://k'}}]\n"
+                                 "users: [{name: u, user: {token: t}}]\n");
     struct kube_config_opts o = {.kubeconfig = kc, .context = "nope"};
 
     expect_error(&o,
@@ -485,7 +450,7 @@ ParameterizedTestParameters(kube_config, refused)
 
 ParameterizedTest(struct refusal *r, kube_config, refused)
 {
-    const char *kc = write_file("config", r->yaml);
+    const char *kc = kube_env_write("config", r->yaml);
     struct kube_config_opts o = {.kubeconfig = kc};
 
     expect_error(&o, r->want, kc);
@@ -493,8 +458,8 @@ ParameterizedTest(struct refusal *r, kube_config, refused)
 
 Test(kube_config, insecure_skip_tls_verify_is_read)
 {
-    const char *yes = write_file("yes", CLUSTER_WITH("    insecure-skip-tls-verify: true\n"));
-    const char *no = write_file("no", CLUSTER_WITH("    insecure-skip-tls-verify: false\n"));
+    const char *yes = kube_env_write("yes", CLUSTER_WITH("    insecure-skip-tls-verify: true\n"));
+    const char *no = kube_env_write("no", CLUSTER_WITH("    insecure-skip-tls-verify: false\n"));
     struct kube_config_opts o = {.kubeconfig = yes};
     struct kube_config cfg;
 
@@ -510,18 +475,18 @@ Test(kube_config, insecure_skip_tls_verify_is_read)
 
 Test(kube_config, unreadable_kubeconfig_option)
 {
-    const char *missing = path_of("missing");
+    const char *missing = kube_env_path("missing");
     struct kube_config_opts o = {.kubeconfig = missing};
 
     expect_error(&o,
                  "cannot read kubeconfig %s: No such file or directory; check the path "
                  "(--kubeconfig, $KUBECONFIG) and its permissions",
                  missing);
-    o.kubeconfig = dir;
+    o.kubeconfig = kube_env_dir();
     expect_error(&o,
                  "cannot read kubeconfig %s: Is a directory; check the path (--kubeconfig, "
                  "$KUBECONFIG) and its permissions",
-                 dir);
+                 kube_env_dir());
 }
 
 Test(kube_config, nothing_found_says_where_it_looked)
@@ -532,7 +497,7 @@ Test(kube_config, nothing_found_says_where_it_looked)
                  "no Kubernetes configuration found (no --kube-api, --kubeconfig, $KUBECONFIG, "
                  "in-cluster service account or %s/.kube/config); pass --kubeconfig PATH, or "
                  "--kube-api URL for 'kubectl proxy'",
-                 dir);
+                 kube_env_dir());
     cr_assert_eq(unsetenv("HOME"), 0);
     expect_error(&o, "no Kubernetes configuration found (no --kube-api, --kubeconfig, "
                      "$KUBECONFIG or in-cluster service account, and $HOME is not set); pass "
@@ -546,7 +511,7 @@ Test(kube_config, kube_api_is_taken_as_is)
     struct kube_config_opts o = {.kube_api = "http://127.0.0.1:8001/", .namespace = "batch"};
     struct kube_config cfg;
 
-    (void)write_file(".kube/config", TWO_CONTEXTS); /* never read */
+    (void)kube_env_write(".kube/config", TWO_CONTEXTS); /* never read */
     load_ok(&o, &cfg);
     cr_assert_str_eq(cfg.server, "http://127.0.0.1:8001");
     cr_assert_str_eq(cfg.namespace, "batch");
@@ -583,7 +548,7 @@ Test(kube_config, kube_api_must_be_http_or_https)
 
 Test(kube_config, namespace_option_wins_over_the_context)
 {
-    const char *kc = write_file("config", TWO_CONTEXTS);
+    const char *kc = kube_env_write("config", TWO_CONTEXTS);
     struct kube_config_opts o = {.kubeconfig = kc, .namespace = "mine"};
     struct kube_config cfg;
 
@@ -598,9 +563,9 @@ Test(kube_config, namespace_option_wins_over_the_context)
 Test(kube_config, a_bad_context_namespace_is_named)
 {
     const char *kc =
-        write_file("config", "current-context: c\n"
-                             "contexts: [{name: c, context: {cluster: k, namespace: ../x}}]\n"
-                             "clusters: [{name: k, cluster: {server: 'https://k'}}]\n");
+        kube_env_write("config", "current-context: c\n"
+                                 "contexts: [{name: c, context: {cluster: k, namespace: ../x}}]\n"
+                                 "clusters: [{name: k, cluster: {server: 'https://k'}}]\n");
     struct kube_config_opts o = {.kubeconfig = kc};
     struct kube_config cfg;
 
@@ -616,11 +581,11 @@ Test(kube_config, a_bad_context_namespace_is_named)
 
 static void service_account(const char *namespace_file)
 {
-    (void)write_file("sa/token", "eyJhbGciOi.fake.token\n");
-    (void)write_file("sa/ca.crt", "-----BEGIN CERTIFICATE-----\n");
+    (void)kube_env_write("sa/token", "eyJhbGciOi.fake.token\n");
+    (void)kube_env_write("sa/ca.crt", "-----BEGIN CERTIFICATE-----\n");
     if (namespace_file)
-        (void)write_file("sa/namespace", namespace_file);
-    cr_assert_eq(setenv("KWQ_KUBE_SA_DIR", path_of("sa"), 1), 0);
+        (void)kube_env_write("sa/namespace", namespace_file);
+    cr_assert_eq(setenv("KWQ_KUBE_SA_DIR", kube_env_path("sa"), 1), 0);
     cr_assert_eq(setenv("KUBERNETES_SERVICE_HOST", "::1", 1), 0);
     cr_assert_eq(setenv("KUBERNETES_SERVICE_PORT", "6443", 1), 0);
 }
@@ -631,11 +596,11 @@ Test(kube_config, in_cluster_uses_the_service_account)
     struct kube_config cfg;
 
     service_account("team-a\n");
-    (void)write_file(".kube/config", TWO_CONTEXTS); /* in cluster comes first */
+    (void)kube_env_write(".kube/config", TWO_CONTEXTS); /* in cluster comes first */
     load_ok(&o, &cfg);
     cr_assert_str_eq(cfg.server, "https://[::1]:6443");
-    cr_assert_str_eq(cfg.token_file, path_of("sa/token"));
-    cr_assert_str_eq(cfg.ca_file, path_of("sa/ca.crt"));
+    cr_assert_str_eq(cfg.token_file, kube_env_path("sa/token"));
+    cr_assert_str_eq(cfg.ca_file, kube_env_path("sa/ca.crt"));
     cr_assert_null(cfg.token, "the token is re-read from its file, never copied");
     cr_assert_str_eq(cfg.namespace, "team-a");
     cr_assert_str_eq(cfg.source, "in-cluster");
@@ -665,12 +630,12 @@ Test(kube_config, in_cluster_problems_are_named)
     struct kube_config_opts o = {0};
 
     service_account(NULL);
-    cr_assert_eq(unlink(path_of("sa/token")), 0);
+    cr_assert_eq(unlink(kube_env_path("sa/token")), 0);
     expect_error(&o,
                  "in cluster: cannot read the service account's %s: No such file or directory; "
                  "mount the service account token (automountServiceAccountToken), or pass "
                  "--kubeconfig or --kube-api",
-                 path_of("sa/token"));
+                 kube_env_path("sa/token"));
     cr_assert_eq(setenv("KUBERNETES_SERVICE_PORT", "https", 1), 0);
     expect_error(&o, "in cluster: KUBERNETES_SERVICE_PORT must be a whole number from 1 to "
                      "65535, got 'https'");
@@ -685,24 +650,24 @@ Test(kube_config, in_cluster_problems_are_named)
 /* Comments, quoting and an alias: YAML that kubectl reads, which no hand-made reader would. */
 Test(kube_config, yaml_as_kubectl_reads_it)
 {
-    const char *kc = write_file("config", "# written by hand\n"
-                                          "current-context: \"prod\"   # the live one\n"
-                                          "contexts:\n"
-                                          "- name: 'prod'\n"
-                                          "  context: &ctx\n"
-                                          "    cluster: k\n"
-                                          "    user: u\n"
-                                          "- name: other\n"
-                                          "  context: *ctx\n"
-                                          "clusters:\n"
-                                          "- name: k\n"
-                                          "  cluster:\n"
-                                          "    server: >-\n"
-                                          "      https://k.example:6443\n"
-                                          "users:\n"
-                                          "- name: u\n"
-                                          "  user:\n"
-                                          "    token: 'it''s'\n");
+    const char *kc = kube_env_write("config", "# written by hand\n"
+                                              "current-context: \"prod\"   # the live one\n"
+                                              "contexts:\n"
+                                              "- name: 'prod'\n"
+                                              "  context: &ctx\n"
+                                              "    cluster: k\n"
+                                              "    user: u\n"
+                                              "- name: other\n"
+                                              "  context: *ctx\n"
+                                              "clusters:\n"
+                                              "- name: k\n"
+                                              "  cluster:\n"
+                                              "    server: >-\n"
+                                              "      https://k.example:6443\n"
+                                              "users:\n"
+                                              "- name: u\n"
+                                              "  user:\n"
+                                              "    token: 'it''s'\n");
     struct kube_config_opts o = {.kubeconfig = kc, .context = "other"};
     struct kube_config cfg;
 
@@ -710,4 +675,20 @@ Test(kube_config, yaml_as_kubectl_reads_it)
     cr_assert_str_eq(cfg.server, "https://k.example:6443");
     cr_assert_str_eq(cfg.token, "it's");
     kube_config_free(&cfg);
+}
+
+Test(kube_config, a_kubeconfig_over_4_mib_is_refused)
+{
+    size_t n = 5 * 1024 * 1024;
+    char *big = malloc(n + 1);
+    const char *kc;
+    struct kube_config_opts o = {0};
+
+    cr_assert_not_null(big);
+    memset(big, '#', n); /* one long comment: valid YAML, only too big */
+    big[n] = '\0';
+    kc = kube_env_write("big", big);
+    free(big);
+    o.kubeconfig = kc;
+    expect_error(&o, "kubeconfig %s is larger than 4 MiB; pass another with --kubeconfig", kc);
 }

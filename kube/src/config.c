@@ -65,7 +65,9 @@ static int use_kubeconfig_env(const char *list, const char *context, struct kube
     }
     for (char *p = strtok_r(copy, ":", &save); p; p = strtok_r(NULL, ":", &save))
         paths[n++] = p;
-    r = kube__kubeconfig_load(cfg, paths, n, true, where, context, err);
+    r = kube__kubeconfig_load(
+        cfg, &(struct kube_kc_source){.paths = paths, .n = n, .missing_ok = true, .where = where},
+        context, err);
 out:
     free(where);
     free(paths);
@@ -81,7 +83,8 @@ static int use_kubeconfig_file(const char *path, const char *context, struct kub
 
     if (asprintf(&where, "kubeconfig %s", path) < 0)
         return no_memory(err);
-    r = kube__kubeconfig_load(cfg, &path, 1, false, where, context, err);
+    r = kube__kubeconfig_load(cfg, &(struct kube_kc_source){.paths = &path, .n = 1, .where = where},
+                              context, err);
     free(where);
     return r;
 }

@@ -45,14 +45,20 @@ int kube__namespace_check(const char *ns, const char *what, struct kwq_error *er
  */
 int kube__incluster_load(struct kube_config *cfg, struct kwq_error *err);
 
+/* Which kubeconfig files to read, and how messages name them. */
+struct kube_kc_source {
+    const char *const *paths; /* in the order their definitions win */
+    size_t n;                 /* how many */
+    bool missing_ok;          /* skip files that do not exist ($KUBECONFIG) */
+    const char *where;        /* "kubeconfig /p" or "$KUBECONFIG (/a:/b)" */
+};
+
 /*
- * Fill cfg from kubeconfig files (kubeconfig_load.c): paths[0..n) in
- * order, where is how messages name them ("kubeconfig /p"), files that do
- * not exist are skipped when missing_ok. context: --context, else the
- * current-context. Returns 0 or KWQ_EINVAL / KWQ_ENOMEM.
+ * Fill cfg from the kubeconfig files of src (kubeconfig_load.c); context:
+ * --context, else the current-context. Returns 0 or KWQ_EINVAL /
+ * KWQ_ENOMEM.
  */
-int kube__kubeconfig_load(struct kube_config *cfg, const char *const *paths, size_t n,
-                          bool missing_ok, const char *where, const char *context,
-                          struct kwq_error *err);
+int kube__kubeconfig_load(struct kube_config *cfg, const struct kube_kc_source *src,
+                          const char *context, struct kwq_error *err);
 
 #endif /* KUBE_CONFIG_INT_H */

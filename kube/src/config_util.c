@@ -15,11 +15,34 @@
 
 #include "config_int.h"
 
+/* Free a buffer that may hold a secret (a kubeconfig has tokens and keys). */
+static void free_wiped(char *buf, size_t len)
+{
+    explicit_bzero(buf, len);
+    free(buf);
+}
+
+/* Double *cap, as long as it is not past max already (-EFBIG). */
+static int grow(char **buf, size_t *cap, size_t max)
+{
+    char *bigger;
+
+    if (*cap > max)
+        return -EFBIG;
+    bigger = realloc(*buf, *cap * 2);
+    if (!bigger)
+        return -ENOMEM;
+    *buf = bigger;
+    *cap *= 2;
+    return 0;
+}
+
 static int read_fd(int fd, size_t max, char **ret, size_t *ret_len)
 {
     struct stat st;
     size_t cap, len = 0;
     char *buf;
+    int r = 0;
 
     if (fstat(fd, &st) < 0)
         return -errno;
@@ -30,35 +53,23 @@ static int read_fd(int fd, size_t max, char **ret, size_t *ret_len)
     buf = malloc(cap);
     if (!buf)
         return -ENOMEM;
-    for (;;) {
+    while (r == 0) {
         ssize_t n;
-        if (len + 1 >= cap) {
-            char *bigger = cap > max ? NULL : realloc(buf, cap * 2);
-            if (!bigger) {
-                explicit_bzero(buf, len);
-                free(buf);
-                return cap > max ? -EFBIG : -ENOMEM;
-            }
-            buf = bigger;
-            cap *= 2;
-        }
-        n = read(fd, buf + len, cap - len - 1);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            int e = errno;
-            explicit_bzero(buf, len);
-            free(buf);
-            return -e;
-        }
-        if (n == 0)
+        if (len + 1 >= cap)
+            r = grow(&buf, &cap, max);
+        n = r ? 0 : read(fd, buf + len, cap - len - 1);
+        if (n < 0 && errno != EINTR)
+            r = -errno;
+        else if (n > 0)
+            len += (size_t)n;
+        else if (n == 0)
             break;
-        len += (size_t)n;
     }
-    if (len > max) {
-        explicit_bzero(buf, len);
-        free(buf);
-        return -EFBIG;
+    if (r == 0 && len > max)
+        r = -EFBIG;
+    if (r < 0) {
+        free_wiped(buf, len);
+        return r;
     }
     buf[len] = '\0';
     *ret = buf;

@@ -31,6 +31,10 @@ static int server_url(struct kube_config *cfg, struct kwq_error *err)
     uint64_t p;
     int n;
 
+    if (!host || !*host)
+        return kwq_error_set(err, KWQ_EINVAL,
+                             "in cluster: KUBERNETES_SERVICE_HOST is not set; pass --kubeconfig "
+                             "or --kube-api");
     if (!port || !*port)
         return kwq_error_set(err, KWQ_EINVAL,
                              "in cluster: KUBERNETES_SERVICE_HOST is set but "

@@ -7,6 +7,7 @@
 #include "kubeconfig.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,7 +91,7 @@ static int load_file(struct kc_file *f, bool missing_ok, struct kwq_error *err)
 {
     char *text;
     size_t len;
-    int r = kube__read_file(f->path, KUBE_FILE_MAX, &text, &len);
+    int r = kube__read_file(f->path, (size_t)KUBE_FILE_MAX, &text, &len);
 
     if (r == -ENOENT && missing_ok)
         return 1;
@@ -192,7 +193,8 @@ int kc_scalar(struct kc_file *f, yaml_node_t *map, const char *key, const char *
     yaml_node_t *v = get(f, map, key);
 
     *ret = NULL;
-    if (!v || is_null(v))
+    /* "" quoted is a string, not YAML's null, but means unset all the same, as in kubectl. */
+    if (!v || is_null(v) || (v->type == YAML_SCALAR_NODE && v->data.scalar.length == 0))
         return 0;
     if (v->type != YAML_SCALAR_NODE ||
         strlen((const char *)v->data.scalar.value) != v->data.scalar.length)
@@ -220,12 +222,15 @@ int kc_current_context(struct kc_files *fs, const char **ret, struct kc_file **r
     return 0;
 }
 
-/* Look for name in the list `section` of one file: 0 found, 1 not there, or an error. */
-static int find_in(struct kc_file *f, const char *section, const char *body, const char *name,
-                   yaml_node_t **ret_body, struct kwq_error *err)
+/* Look for name in the list of kind in one file: 0 found, 1 not there, or an error. */
+static int find_in(struct kc_file *f, const char *kind, const char *name, yaml_node_t **ret_body,
+                   struct kwq_error *err)
 {
-    yaml_node_t *list = get(f, f->root, section);
+    char section[32];
+    yaml_node_t *list;
 
+    (void)snprintf(section, sizeof(section), "%ss", kind);
+    list = get(f, f->root, section);
     if (!list || is_null(list))
         return 1;
     if (list->type != YAML_SEQUENCE_NODE)
@@ -237,26 +242,26 @@ static int find_in(struct kc_file *f, const char *section, const char *body, con
         yaml_node_t *entry = yaml_document_get_node(&f->doc, *it);
         if (!scalar_is(get(f, entry, "name"), name))
             continue;
-        *ret_body = get(f, entry, body);
+        *ret_body = get(f, entry, kind);
         if (!*ret_body || (*ret_body)->type != YAML_MAPPING_NODE)
             return kwq_error_set(err, KWQ_EINVAL,
                                  "kubeconfig %s line %zu: the entry '%s' of %s has no '%s' "
                                  "mapping; fix the file",
-                                 f->path, entry->start_mark.line + 1, name, section, body);
+                                 f->path, entry->start_mark.line + 1, name, section, kind);
         return 0;
     }
     return 1;
 }
 
-int kc_find(struct kc_files *fs, const char *section, const char *body, const char *name,
-            struct kc_file **ret_file, yaml_node_t **ret_body, struct kwq_error *err)
+int kc_find(struct kc_files *fs, const char *kind, const char *name, struct kc_entry *ret,
+            struct kwq_error *err)
 {
-    *ret_file = NULL;
-    *ret_body = NULL;
+    ret->file = NULL;
+    ret->body = NULL;
     for (size_t i = 0; i < fs->n; i++) {
-        int r = find_in(&fs->v[i], section, body, name, ret_body, err);
+        int r = find_in(&fs->v[i], kind, name, &ret->body, err);
         if (r == 0)
-            *ret_file = &fs->v[i];
+            ret->file = &fs->v[i];
         if (r <= 0)
             return r;
     }

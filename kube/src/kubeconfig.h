@@ -58,13 +58,19 @@ bool kc_has(struct kc_file *f, yaml_node_t *map, const char *key);
 int kc_current_context(struct kc_files *fs, const char **ret, struct kc_file **ret_file,
                        struct kwq_error *err);
 
+/* An entry of a named list: its body mapping, and the file that defines it. */
+struct kc_entry {
+    struct kc_file *file; /* the file, for its path and directory */
+    yaml_node_t *body;    /* the mapping under the kind's key ("cluster: {...}") */
+};
+
 /*
- * The first entry named name in the list `section` ("clusters") of the
- * files in order: *ret_body is its `body` mapping ("cluster"), *ret_file
- * the file that defines it. Returns 0 when found, 1 when no file defines
- * it, KWQ_EINVAL when the list or the entry is malformed (with its line).
+ * The first entry named name of kind ("context", "cluster", "user": the list
+ * is kind + "s") across the files in order. Returns 0 with *ret filled, 1
+ * when no file defines it, KWQ_EINVAL when the list or the entry is
+ * malformed (with its line).
  */
-int kc_find(struct kc_files *fs, const char *section, const char *body, const char *name,
-            struct kc_file **ret_file, yaml_node_t **ret_body, struct kwq_error *err);
+int kc_find(struct kc_files *fs, const char *kind, const char *name, struct kc_entry *ret,
+            struct kwq_error *err);
 
 #endif /* KUBE_KUBECONFIG_H */

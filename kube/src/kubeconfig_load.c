@@ -20,7 +20,7 @@
 
 #define PROXY_HINT "run 'kubectl proxy' and pass --kube-api http://127.0.0.1:8001"
 
-/* One load: the files, and how messages name them. */
+/* One load: the files, how messages name them, and the entry being read. */
 struct kc_load {
     struct kc_files fs;       /* the files, in the order their definitions win */
     const char *where;        /* "kubeconfig /a/config" or "$KUBECONFIG (/a:/b)" */
@@ -29,7 +29,14 @@ struct kc_load {
     const char *context;      /* the context's name */
     const char *cluster_name; /* its cluster's name */
     const char *user_name;    /* its user's name, NULL: none (anonymous) */
+    struct kc_entry e;        /* the entry being read */
+    char what[300];           /* it, for messages: "cluster 'k'" */
 };
+
+static int no_memory(struct kc_load *l)
+{
+    return kwq_error_set(l->err, KWQ_ENOMEM, "out of memory");
+}
 
 /* dup of s into *dst; s may be NULL (then *dst stays NULL). */
 static int dup_to(struct kc_load *l, char **dst, const char *s)
@@ -37,116 +44,130 @@ static int dup_to(struct kc_load *l, char **dst, const char *s)
     if (!s)
         return 0;
     *dst = strdup(s);
-    return *dst ? 0 : kwq_error_set(l->err, KWQ_ENOMEM, "out of memory");
+    return *dst ? 0 : no_memory(l);
+}
+
+/* The scalar key of the entry being read (kc_scalar). */
+static int field(struct kc_load *l, const char *key, const char **ret)
+{
+    return kc_scalar(l->e.file, l->e.body, key, l->what, ret, l->err);
+}
+
+/*
+ * Make the first definition of kind ("context", "cluster", "user") named
+ * name the entry being read. 1 when no file defines it (no message set).
+ */
+static int enter(struct kc_load *l, const char *kind, const char *name)
+{
+    int r = kc_find(&l->fs, kind, name, &l->e, l->err);
+
+    (void)snprintf(l->what, sizeof(l->what), "%s '%s'", kind, name);
+    return r;
 }
 
 /* ---- The context ------------------------------------------------------------ */
 
-static int use_context(struct kc_load *l, const char *wanted)
+static int context_name(struct kc_load *l, const char *wanted)
 {
     struct kc_file *f;
-    yaml_node_t *body;
-    const char *ns;
-    char what[300];
     int r;
 
-    if (!wanted) {
-        r = kc_current_context(&l->fs, &wanted, &f, l->err);
-        if (r < 0)
-            return r;
-        if (!wanted)
-            return kwq_error_set(l->err, KWQ_EINVAL,
-                                 "%s sets no current-context; pass --context NAME or run "
-                                 "'kubectl config use-context NAME'",
-                                 l->where);
-    }
     l->context = wanted;
-    r = kc_find(&l->fs, "contexts", "context", wanted, &f, &body, l->err);
+    if (wanted)
+        return 0;
+    r = kc_current_context(&l->fs, &l->context, &f, l->err);
+    if (r == 0 && !l->context)
+        return kwq_error_set(l->err, KWQ_EINVAL,
+                             "%s sets no current-context; pass --context NAME or run "
+                             "'kubectl config use-context NAME'",
+                             l->where);
+    return r;
+}
+
+static int use_context(struct kc_load *l, const char *wanted)
+{
+    const char *ns = NULL;
+    char ns_what[400];
+    int r = context_name(l, wanted);
+
+    if (r == 0)
+        r = enter(l, "context", l->context);
     if (r == 1)
         return kwq_error_set(l->err, KWQ_EINVAL,
                              "context '%s' is not defined in %s; pass --context with one of its "
                              "contexts ('kubectl config get-contexts')",
-                             wanted, l->where);
-    (void)snprintf(what, sizeof(what), "context '%s'", wanted);
+                             l->context, l->where);
     if (r == 0)
-        r = kc_scalar(f, body, "cluster", what, &l->cluster_name, l->err);
+        r = field(l, "cluster", &l->cluster_name);
     if (r == 0)
-        r = kc_scalar(f, body, "user", what, &l->user_name, l->err);
+        r = field(l, "user", &l->user_name);
     if (r == 0)
-        r = kc_scalar(f, body, "namespace", what, &ns, l->err);
-    if (r < 0)
-        return r;
-    if (!l->cluster_name)
+        r = field(l, "namespace", &ns);
+    if (r == 0 && !l->cluster_name)
         return kwq_error_set(l->err, KWQ_EINVAL,
                              "context '%s' in kubeconfig %s names no cluster; fix the context or "
                              "pass --context",
-                             wanted, f->path);
-    if (asprintf(&l->cfg->source, "kubeconfig %s (context %s)", f->path, wanted) < 0) {
+                             l->context, l->e.file->path);
+    if (r == 0 &&
+        asprintf(&l->cfg->source, "kubeconfig %s (context %s)", l->e.file->path, l->context) < 0) {
         l->cfg->source = NULL;
-        return kwq_error_set(l->err, KWQ_ENOMEM, "out of memory");
+        return no_memory(l);
     }
     /* --namespace, already in cfg, wins over the context's. */
-    if (l->cfg->namespace || !ns)
-        return 0;
-    (void)snprintf(what, sizeof(what), "the namespace of context '%s'", wanted);
+    if (r < 0 || l->cfg->namespace || !ns)
+        return r;
+    (void)snprintf(ns_what, sizeof(ns_what), "the namespace of context '%s'", l->context);
     r = dup_to(l, &l->cfg->namespace, ns);
-    return r ? r : kube__namespace_check(ns, what, l->err);
+    return r ? r : kube__namespace_check(ns, ns_what, l->err);
 }
 
 /*
- * The first definition of the kind ("cluster", "user") named name, which
- * the context refers to; what becomes "<kind> '<name>'" for messages.
+ * Enter the cluster or user the context names; a name no file defines is
+ * an error that says which context named it.
  */
-static int find_named(struct kc_load *l, const char *kind, const char *name,
-                      struct kc_file **ret_file, yaml_node_t **ret_body, char *what,
-                      size_t what_len)
+static int enter_named(struct kc_load *l, const char *kind, const char *name)
 {
-    char section[16];
-    int r;
+    int r = enter(l, kind, name);
 
-    (void)snprintf(section, sizeof(section), "%ss", kind);
-    r = kc_find(&l->fs, section, kind, name, ret_file, ret_body, l->err);
     if (r == 1)
         return kwq_error_set(l->err, KWQ_EINVAL,
                              "%s '%s' of context '%s' is not defined in %s; fix the context or "
                              "add the %s",
                              kind, name, l->context, l->where, kind);
-    (void)snprintf(what, what_len, "%s '%s'", kind, name);
     return r;
 }
 
 /* ---- PEM fields: a file, or the same bytes inline as base64 ----------------- */
 
 /*
- * The pair "<key>" (a path) / "<key>-data" (base64) of map in f: the data
- * wins when both are set, as in kubectl. what names the entry in messages.
+ * The pair "<key>" (a path) / "<key>-data" (base64) of the entry: the data
+ * wins when both are set, as in kubectl.
  */
-static int pem_field(struct kc_load *l, struct kc_file *f, yaml_node_t *map, const char *key,
-                     const char *what, char **ret_file, char **ret_data, size_t *ret_len)
+static int pem_field(struct kc_load *l, const char *key, char **ret_file, char **ret_data,
+                     size_t *ret_len)
 {
     char data_key[64], msg_what[400];
-    const char *data, *path;
+    const char *data = NULL, *path = NULL;
     int r;
 
     (void)snprintf(data_key, sizeof(data_key), "%s-data", key);
-    r = kc_scalar(f, map, data_key, what, &data, l->err);
+    r = field(l, data_key, &data);
     if (r == 0 && data) {
-        (void)snprintf(msg_what, sizeof(msg_what), "%s of %s in kubeconfig %s", data_key, what,
-                       f->path);
+        (void)snprintf(msg_what, sizeof(msg_what), "%s of %s in kubeconfig %s", data_key, l->what,
+                       l->e.file->path);
         return kube__b64_field(msg_what, data, strlen(data), ret_data, ret_len, l->err);
     }
     if (r == 0)
-        r = kc_scalar(f, map, key, what, &path, l->err);
+        r = field(l, key, &path);
     if (r < 0 || !path)
         return r;
-    *ret_file = kube__path_join(f->dir, path);
-    return *ret_file ? 0 : kwq_error_set(l->err, KWQ_ENOMEM, "out of memory");
+    *ret_file = kube__path_join(l->e.file->dir, path);
+    return *ret_file ? 0 : no_memory(l);
 }
 
 /* ---- The cluster ------------------------------------------------------------ */
 
-static int parse_bool(struct kc_load *l, struct kc_file *f, const char *s, const char *key,
-                      const char *what, bool *ret)
+static int parse_bool(struct kc_load *l, const char *s, const char *key, bool *ret)
 {
     static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no", "off"};
 
@@ -158,56 +179,54 @@ static int parse_bool(struct kc_load *l, struct kc_file *f, const char *s, const
     }
     return kwq_error_set(l->err, KWQ_EINVAL,
                          "%s of %s in kubeconfig %s must be true or false, got '%s'; fix the file",
-                         key, what, f->path, s);
+                         key, l->what, l->e.file->path, s);
 }
 
-static int cluster_fields(struct kc_load *l, struct kc_file *f, yaml_node_t *body, const char *what)
+static int cluster_server(struct kc_load *l)
 {
-    struct kube_config *cfg = l->cfg;
-    const char *server, *insecure, *name;
+    const char *server = NULL;
     char url_what[400];
-    int r = kc_scalar(f, body, "server", what, &server, l->err);
+    int r = field(l, "server", &server);
 
     if (r == 0 && !server)
         return kwq_error_set(l->err, KWQ_EINVAL, "%s in kubeconfig %s has no server; fix the file",
-                             what, f->path);
-    (void)snprintf(url_what, sizeof(url_what), "the server of %s in kubeconfig %s", what, f->path);
+                             l->what, l->e.file->path);
+    (void)snprintf(url_what, sizeof(url_what), "the server of %s in kubeconfig %s", l->what,
+                   l->e.file->path);
     if (r == 0)
         r = kube__url_check(server, url_what, l->err);
-    if (r == 0 && kc_has(f, body, "proxy-url"))
-        return kwq_error_set(
-            l->err, KWQ_EINVAL,
-            "%s in kubeconfig %s sets proxy-url, which kwq does not support; " PROXY_HINT, what,
-            f->path);
-    if (r == 0)
-        r = dup_to(l, &cfg->server, server);
-    if (r == 0)
-        r = kc_scalar(f, body, "tls-server-name", what, &name, l->err);
-    if (r == 0)
-        r = dup_to(l, &cfg->tls_server_name, name);
-    if (r == 0)
-        r = kc_scalar(f, body, "insecure-skip-tls-verify", what, &insecure, l->err);
-    if (r == 0 && insecure)
-        r = parse_bool(l, f, insecure, "insecure-skip-tls-verify", what, &cfg->insecure);
-    if (r == 0)
-        r = pem_field(l, f, body, "certificate-authority", what, &cfg->ca_file, &cfg->ca_data,
-                      &cfg->ca_len);
-    if (r == 0 && cfg->insecure && (cfg->ca_file || cfg->ca_data))
+    if (r == 0 && kc_has(l->e.file, l->e.body, "proxy-url"))
         return kwq_error_set(l->err, KWQ_EINVAL,
-                             "%s in kubeconfig %s sets both insecure-skip-tls-verify and a "
-                             "certificate authority; keep only one (kubectl refuses it too)",
-                             what, f->path);
-    return r;
+                             "%s in kubeconfig %s sets proxy-url, which kwq does not "
+                             "support; " PROXY_HINT,
+                             l->what, l->e.file->path);
+    return r ? r : dup_to(l, &l->cfg->server, server);
 }
 
 static int use_cluster(struct kc_load *l)
 {
-    struct kc_file *f;
-    yaml_node_t *body;
-    char what[300];
-    int r = find_named(l, "cluster", l->cluster_name, &f, &body, what, sizeof(what));
+    struct kube_config *cfg = l->cfg;
+    const char *insecure = NULL, *name = NULL;
+    int r = enter_named(l, "cluster", l->cluster_name);
 
-    return r ? r : cluster_fields(l, f, body, what);
+    if (r == 0)
+        r = cluster_server(l);
+    if (r == 0)
+        r = field(l, "tls-server-name", &name);
+    if (r == 0)
+        r = dup_to(l, &cfg->tls_server_name, name);
+    if (r == 0)
+        r = field(l, "insecure-skip-tls-verify", &insecure);
+    if (r == 0 && insecure)
+        r = parse_bool(l, insecure, "insecure-skip-tls-verify", &cfg->insecure);
+    if (r == 0)
+        r = pem_field(l, "certificate-authority", &cfg->ca_file, &cfg->ca_data, &cfg->ca_len);
+    if (r == 0 && cfg->insecure && (cfg->ca_file || cfg->ca_data))
+        return kwq_error_set(l->err, KWQ_EINVAL,
+                             "%s in kubeconfig %s sets both insecure-skip-tls-verify and a "
+                             "certificate authority; keep only one (kubectl refuses it too)",
+                             l->what, l->e.file->path);
+    return r;
 }
 
 /* ---- The user --------------------------------------------------------------- */
@@ -224,10 +243,10 @@ static const struct {
     {"as", "impersonates another user (as), which kwq does not do"},
 };
 
-static int token_fields(struct kc_load *l, struct kc_file *f, yaml_node_t *body, const char *what)
+static int token_fields(struct kc_load *l)
 {
-    const char *token, *token_file;
-    int r = kc_scalar(f, body, "token", what, &token, l->err);
+    const char *token = NULL, *token_file = NULL;
+    int r = field(l, "token", &token);
 
     if (r == 0 && token) {
         /* Sent as a header: a line break would end it. The token itself is never quoted. */
@@ -236,73 +255,64 @@ static int token_fields(struct kc_load *l, struct kc_file *f, yaml_node_t *body,
                 return kwq_error_set(l->err, KWQ_EINVAL,
                                      "the token of %s in kubeconfig %s holds a line break or a "
                                      "control character; fix the file",
-                                     what, f->path);
+                                     l->what, l->e.file->path);
         }
         /* kubeconfig's rule: token wins over tokenFile. */
         return dup_to(l, &l->cfg->token, token);
     }
     if (r == 0)
-        r = kc_scalar(f, body, "tokenFile", what, &token_file, l->err);
+        r = field(l, "tokenFile", &token_file);
     if (r < 0 || !token_file)
         return r;
-    l->cfg->token_file = kube__path_join(f->dir, token_file);
-    return l->cfg->token_file ? 0 : kwq_error_set(l->err, KWQ_ENOMEM, "out of memory");
-}
-
-static int user_fields(struct kc_load *l, struct kc_file *f, yaml_node_t *body, const char *what)
-{
-    struct kube_config *cfg = l->cfg;
-    int r;
-
-    for (size_t i = 0; i < sizeof(refused_user) / sizeof(refused_user[0]); i++) {
-        if (kc_has(f, body, refused_user[i].key))
-            return kwq_error_set(l->err, KWQ_EINVAL, "%s in kubeconfig %s %s; " PROXY_HINT, what,
-                                 f->path, refused_user[i].what);
-    }
-    r = token_fields(l, f, body, what);
-    if (r == 0)
-        r = pem_field(l, f, body, "client-certificate", what, &cfg->cert_file, &cfg->cert_data,
-                      &cfg->cert_len);
-    if (r == 0)
-        r = pem_field(l, f, body, "client-key", what, &cfg->key_file, &cfg->key_data,
-                      &cfg->key_len);
-    if (r == 0 && !(cfg->cert_file || cfg->cert_data) != !(cfg->key_file || cfg->key_data))
-        return kwq_error_set(l->err, KWQ_EINVAL,
-                             "%s in kubeconfig %s has a client %s but no client %s; add it or "
-                             "remove both",
-                             what, f->path, cfg->key_file || cfg->key_data ? "key" : "certificate",
-                             cfg->key_file || cfg->key_data ? "certificate" : "key");
-    return r;
+    l->cfg->token_file = kube__path_join(l->e.file->dir, token_file);
+    return l->cfg->token_file ? 0 : no_memory(l);
 }
 
 static int use_user(struct kc_load *l)
 {
-    struct kc_file *f;
-    yaml_node_t *body;
-    char what[300];
+    struct kube_config *cfg = l->cfg;
+    bool cert, key;
     int r;
 
     if (!l->user_name)
         return 0; /* no credentials: the server decides what an anonymous client may do */
-    r = find_named(l, "user", l->user_name, &f, &body, what, sizeof(what));
-    return r ? r : user_fields(l, f, body, what);
+    r = enter_named(l, "user", l->user_name);
+    for (size_t i = 0; r == 0 && i < sizeof(refused_user) / sizeof(refused_user[0]); i++) {
+        if (kc_has(l->e.file, l->e.body, refused_user[i].key))
+            return kwq_error_set(l->err, KWQ_EINVAL, "%s in kubeconfig %s %s; " PROXY_HINT, l->what,
+                                 l->e.file->path, refused_user[i].what);
+    }
+    if (r == 0)
+        r = token_fields(l);
+    if (r == 0)
+        r = pem_field(l, "client-certificate", &cfg->cert_file, &cfg->cert_data, &cfg->cert_len);
+    if (r == 0)
+        r = pem_field(l, "client-key", &cfg->key_file, &cfg->key_data, &cfg->key_len);
+    cert = cfg->cert_file || cfg->cert_data;
+    key = cfg->key_file || cfg->key_data;
+    if (r == 0 && cert != key)
+        return kwq_error_set(l->err, KWQ_EINVAL,
+                             "%s in kubeconfig %s has a client %s but no client %s; add it or "
+                             "remove both",
+                             l->what, l->e.file->path, cert ? "certificate" : "key",
+                             cert ? "key" : "certificate");
+    return r;
 }
 
 /* ---- Loading ---------------------------------------------------------------- */
 
-int kube__kubeconfig_load(struct kube_config *cfg, const char *const *paths, size_t n,
-                          bool missing_ok, const char *where, const char *context,
-                          struct kwq_error *err)
+int kube__kubeconfig_load(struct kube_config *cfg, const struct kube_kc_source *src,
+                          const char *context, struct kwq_error *err)
 {
-    struct kc_load l = {.where = where, .cfg = cfg, .err = err};
+    struct kc_load l = {.where = src->where, .cfg = cfg, .err = err};
     int r = 0;
 
-    for (size_t i = 0; i < n && r >= 0; i++)
-        r = kc_files_add(&l.fs, paths[i], missing_ok, err);
+    for (size_t i = 0; i < src->n && r >= 0; i++)
+        r = kc_files_add(&l.fs, src->paths[i], src->missing_ok, err);
     if (r >= 0 && l.fs.n == 0)
         r = kwq_error_set(err, KWQ_EINVAL,
                           "none of the files in %s exists; fix $KUBECONFIG or pass --kubeconfig",
-                          where);
+                          src->where);
     if (r >= 0)
         r = use_context(&l, context && *context ? context : NULL);
     if (r == 0)

@@ -13,7 +13,13 @@
  *      user or context wins), else the pod's service account when
  *      KUBERNETES_SERVICE_HOST is set, else ~/.kube/config.
  * The namespace is o->namespace, else the context's (kubeconfig) or the
- * service account's namespace file (in cluster), else "default".
+ * service account's namespace file (in cluster), else "default"; whichever
+ * it is, it must be a DNS label (it goes into every request path).
+ * Within a kubeconfig entry, as kubectl does: "<field>-data" wins over the
+ * file field, token over tokenFile, and relative paths are relative to the
+ * directory of the file that holds them. Refused by name rather than
+ * ignored: exec and auth-provider users, username/password, impersonation
+ * ("as"), a cluster's proxy-url, insecure-skip-tls-verify together with a CA.
  */
 #ifndef KUBE_CONFIG_H
 #define KUBE_CONFIG_H
@@ -39,10 +45,12 @@ struct kube_config {
     char *server;          /* base URL without a trailing '/': "https://127.0.0.1:6443" */
     char *namespace;       /* never NULL after a successful load */
     char *ca_file;         /* PEM file to verify the server with, or NULL */
-    char *ca_data;         /* PEM bytes (decoded certificate-authority-data), or NULL */
+    char *ca_data;         /* PEM bytes (decoded certificate-authority-data), or NULL; */
+                           /* one of ca_file/ca_data at most (so cert, key); *_data end in NUL */
     size_t ca_len;         /* bytes in ca_data */
     char *token;           /* bearer token given inline, or NULL */
-    char *token_file;      /* bearer token in a file, re-read as it rotates, or NULL */
+    char *token_file;      /* bearer token in a file, re-read as it rotates, or NULL; */
+                           /* at most one of token and token_file */
     char *cert_file;       /* client certificate (PEM file), or NULL */
     char *cert_data;       /* client certificate (PEM bytes), or NULL */
     size_t cert_len;       /* bytes in cert_data */
