@@ -15,41 +15,27 @@
 #include "kwq/exit.h"
 
 #include "cli.h"
+#include "job_shape.h"
 #include "job_status.h"
 #include "kube/http.h"
 #include "kube/job.h"
 #include "kube_cli.h"
 
-#define LABELS_MAX 64 /* --label entries */
-
 struct create_cfg {
-    const char *image;           /* --image */
-    uint64_t parallelism;        /* --parallelism */
-    uint64_t concurrency;        /* --concurrency */
-    uint64_t lease_ms;           /* --lease */
-    uint64_t timeout_ms;         /* --timeout */
-    uint64_t grace_ms;           /* --grace */
-    uint64_t kill_grace_ms;      /* --kill-grace */
-    bool stream;                 /* --stream */
-    const char *redis_secret;    /* --redis-secret */
-    const char *ready_file;      /* --ready-file */
-    const char *cpu;             /* --cpu: request */
-    const char *cpu_limit;       /* --cpu-limit */
-    const char *memory;          /* --memory: request */
-    const char *memory_limit;    /* --memory-limit */
-    const char *labels;          /* --label K=V[,K=V...] */
-    uint64_t backoff_limit;      /* --backoff-limit */
-    uint64_t ttl_ms;             /* --ttl */
-    uint64_t active_deadline_ms; /* --active-deadline, 0 = none */
-    const char *after;           /* --after: the predecessor in a chain */
-    bool dry_run;                /* --dry-run */
-    struct kube_cli_opts kube;   /* API server and namespace */
+    uint64_t parallelism;      /* --parallelism */
+    uint64_t concurrency;      /* --concurrency */
+    uint64_t lease_ms;         /* --lease */
+    uint64_t timeout_ms;       /* --timeout */
+    bool stream;               /* --stream */
+    struct job_shape shape;    /* the pods: image, Secret, readiness, resources, limits */
+    const char *after;         /* --after: the predecessor in a chain */
+    bool dry_run;              /* --dry-run */
+    struct kube_cli_opts kube; /* API server and namespace */
 };
 
 #define C(field) offsetof(struct create_cfg, field)
 static const struct kwq_opt create_opts[] = {
-    {"image", 0, NULL, KWQ_OPT_STR, NULL, 0, 0, "IMAGE",
-     "the worker image, whose entrypoint is kwq-worker (required)", C(image)},
+    JOB_SHAPE_OPTS(struct create_cfg, shape),
     {"parallelism", 'P', NULL, KWQ_OPT_UINT, "1", 0, 100000, "N",
      "pods at once (0 creates the Job paused)", C(parallelism)},
     {"concurrency", 'c', NULL, KWQ_OPT_UINT, "1", 1, 10000, "N",
@@ -58,31 +44,8 @@ static const struct kwq_opt create_opts[] = {
      "lease length of the workers (KWQ_LEASE)", C(lease_ms)},
     {"timeout", 't', NULL, KWQ_OPT_DURATION, "1h", 0, 604800000, "DUR",
      "handler time limit when a task sets none, 0 = none (KWQ_TIMEOUT)", C(timeout_ms)},
-    {"grace", 0, NULL, KWQ_OPT_DURATION, "20s", 0, 3600000, "DUR",
-     "after SIGTERM, how long running handlers may finish (KWQ_GRACE)", C(grace_ms)},
-    {"kill-grace", 0, NULL, KWQ_OPT_DURATION, "5s", 0, 600000, "DUR",
-     "between SIGTERM and SIGKILL to a handler (KWQ_KILL_GRACE)", C(kill_grace_ms)},
     {"stream", 0, NULL, KWQ_OPT_BOOL, NULL, 0, 0, NULL,
      "stream mode: one long-lived handler per worker (KWQ_STREAM)", C(stream)},
-    {"redis-secret", 0, NULL, KWQ_OPT_STR, KUBE_JOB_DEFAULT_SECRET, 0, 0, "NAME",
-     "Secret holding the Redis URL (key url) and password (key password, optional)",
-     C(redis_secret)},
-    {"ready-file", 0, NULL, KWQ_OPT_STR, KUBE_JOB_DEFAULT_READY, 0, 0, "PATH",
-     "the worker's readiness file (KWQ_READY_FILE); absolute: on an emptyDir", C(ready_file)},
-    {"cpu", 0, NULL, KWQ_OPT_STR, NULL, 0, 0, "Q", "CPU request of each pod, e.g. 500m", C(cpu)},
-    {"cpu-limit", 0, NULL, KWQ_OPT_STR, NULL, 0, 0, "Q", "CPU limit of each pod", C(cpu_limit)},
-    {"memory", 0, NULL, KWQ_OPT_STR, NULL, 0, 0, "Q", "memory request of each pod, e.g. 256Mi",
-     C(memory)},
-    {"memory-limit", 0, NULL, KWQ_OPT_STR, NULL, 0, 0, "Q", "memory limit of each pod",
-     C(memory_limit)},
-    {"label", 'l', NULL, KWQ_OPT_STR, NULL, 0, 0, "K=V,...",
-     "labels of the Job and its pods, comma-separated", C(labels)},
-    {"backoff-limit", 0, NULL, KWQ_OPT_UINT, "6", 0, 1000000, "N",
-     "pod failures (other than 69, 75 and disruptions) before the Job fails", C(backoff_limit)},
-    {"ttl", 0, NULL, KWQ_OPT_DURATION, "1d", 0, 31536000000, "DUR",
-     "delete the finished Job and its pods after DUR (0: at once)", C(ttl_ms)},
-    {"active-deadline", 0, NULL, KWQ_OPT_DURATION, "0", 0, 31536000000, "DUR",
-     "fail the Job after it ran DUR, 0 = never", C(active_deadline_ms)},
     {"after", 0, NULL, KWQ_OPT_STR, NULL, 0, 0, "JOB",
      "record JOB as this Job's predecessor on the same queue", C(after)},
     {"dry-run", 0, NULL, KWQ_OPT_BOOL, NULL, 0, 0, NULL,
@@ -137,60 +100,22 @@ static const struct cli_spec job_spec = {
 /* ---- create ----------------------------------------------------------------------------- */
 
 /* Split --label's comma list into labels[] (pointing into buf); usage error when too many. */
-static int split_labels(char *buf, const char **labels, size_t *n)
-{
-    *n = 0;
-    for (char *save = NULL, *p = strtok_r(buf, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
-        if (*n == LABELS_MAX)
-            return cli_usage_error(create_spec.name, "more than %d labels given", LABELS_MAX);
-        labels[(*n)++] = p;
-    }
-    return 0;
-}
-
-static void fill_spec(const struct create_cfg *cfg, const char *name, char **handler, int n,
-                      struct kube_job_spec *s)
+static int fill_spec(struct create_cfg *cfg, const char *name, char **handler, int n,
+                     struct kube_job_spec *s, struct kwq_error *err)
 {
     *s = (struct kube_job_spec){
         .name = name,
         .queue = cli.queue,
-        .image = cfg->image,
         .handler = (const char *const *)handler,
         .nhandler = (size_t)n,
         .parallelism = (uint32_t)cfg->parallelism,
         .concurrency = (uint32_t)cfg->concurrency,
         .lease_ms = cfg->lease_ms,
         .timeout_ms = cfg->timeout_ms,
-        .grace_ms = cfg->grace_ms,
-        .kill_grace_ms = cfg->kill_grace_ms,
         .stream = cfg->stream,
-        .redis_secret = cfg->redis_secret,
-        .ready_file = cfg->ready_file,
-        .res = {.cpu_request = cfg->cpu,
-                .cpu_limit = cfg->cpu_limit,
-                .memory_request = cfg->memory,
-                .memory_limit = cfg->memory_limit},
-        .backoff_limit = (uint32_t)cfg->backoff_limit,
-        .ttl_s = cfg->ttl_ms / 1000,
-        .active_deadline_s = (cfg->active_deadline_ms + 999) / 1000,
         .predecessor = cfg->after,
     };
-}
-
-/* 0 when the Secret exists or kwq may not tell; else the exit code, after one line. */
-static int check_secret(struct kube_client *k, const char *secret)
-{
-    struct kwq_error err = {0};
-    int rc = kube_job_secret_check(k, secret, &err);
-
-    if (rc == KWQ_ENOTFOUND)
-        return cli_error(
-            KWQ_EXIT_CONFIG,
-            "no Secret %s in namespace %s, so the pods could not start: create it "
-            "(kubectl create secret generic %s --from-literal=url=redis://HOST:6379/0) "
-            "or name another with --redis-secret",
-            secret, kube_client_namespace(k), secret);
-    return rc < 0 ? kube_cli_fail(&err, "reading the Secret") : 0;
+    return job_shape_spec(&cfg->shape, s, err);
 }
 
 /* Create the Job from its JSON; say what was made. */
@@ -203,7 +128,7 @@ static int create_on_cluster(const struct create_cfg *cfg, const char *name, con
 
     if (rc != 0)
         return rc;
-    rc = check_secret(k, cfg->redis_secret);
+    rc = job_shape_check_secret(k, cfg->shape.redis_secret);
     if (rc != 0) {
         kube_client_free(k);
         return rc;
@@ -227,11 +152,10 @@ static int create_on_cluster(const struct create_cfg *cfg, const char *name, con
 static int job_create(int argc, char **argv)
 {
     struct create_cfg cfg = {0};
-    const char *labels[LABELS_MAX], *name = argc > 1 ? argv[1] : NULL;
+    const char *name = argc > 1 ? argv[1] : NULL;
     struct kube_job_spec spec;
     struct kwq_error err = {0};
-    char *label_buf = NULL, *json = NULL;
-    size_t nlabels = 0;
+    char *json = NULL;
     bool stop;
     int ind, rc;
 
@@ -256,16 +180,8 @@ static int job_create(int argc, char **argv)
                                "give the handler command after '--', e.g. "
                                "kwq job create %s --image IMAGE -- /app/handler",
                                name);
-    if (cfg.labels) {
-        label_buf = strdup(cfg.labels);
-        if (!label_buf)
-            return cli_error(KWQ_EXIT_SOFTWARE, "out of memory");
-        rc = split_labels(label_buf, labels, &nlabels);
-    }
+    rc = fill_spec(&cfg, name, argv + ind, argc - ind, &spec, &err);
     if (rc == 0) {
-        fill_spec(&cfg, name, argv + ind, argc - ind, &spec);
-        spec.labels = labels;
-        spec.nlabels = nlabels;
         rc = kube_job_build(&spec, cfg.dry_run, &json, &err);
         if (rc == KWQ_ENOMEM)
             rc = cli_error(KWQ_EXIT_SOFTWARE, "%s", err.msg);
@@ -276,8 +192,11 @@ static int job_create(int argc, char **argv)
         (void)printf("%s\n", json);
     else if (rc == 0)
         rc = create_on_cluster(&cfg, name, json);
+    else if (rc < 0)
+        rc = rc == KWQ_ENOMEM ? cli_error(KWQ_EXIT_SOFTWARE, "%s", err.msg)
+                              : cli_usage_error(create_spec.name, "%s", err.msg);
     free(json);
-    free(label_buf);
+    job_shape_done(&cfg.shape);
     return rc;
 }
 

@@ -7,6 +7,11 @@
 #include <string.h>
 
 #include "kwq/error.h"
+#include "kwq/exit.h"
+
+#include "cli.h"
+#include "kube/http.h"
+#include "kube_cli.h"
 
 int job_shape_spec(struct job_shape *sh, struct kube_job_spec *s, struct kwq_error *err)
 {
@@ -35,7 +40,7 @@ int job_shape_spec(struct job_shape *sh, struct kube_job_spec *s, struct kwq_err
     for (char *save = NULL, *p = strtok_r(sh->label_buf, ",", &save); p;
          p = strtok_r(NULL, ",", &save)) {
         if (n == JOB_SHAPE_LABELS_MAX)
-            return kwq_error_set(err, KWQ_EINVAL, "more than %d labels given in --label",
+            return kwq_error_set(err, KWQ_EINVAL, "more than %d labels given",
                                  JOB_SHAPE_LABELS_MAX);
         sh->label_list[n++] = p;
     }
@@ -48,4 +53,19 @@ void job_shape_done(struct job_shape *sh)
 {
     free(sh->label_buf);
     sh->label_buf = NULL;
+}
+
+int job_shape_check_secret(struct kube_client *k, const char *secret)
+{
+    struct kwq_error err = {0};
+    int rc = kube_job_secret_check(k, secret, &err);
+
+    if (rc == KWQ_ENOTFOUND)
+        return cli_error(
+            KWQ_EXIT_CONFIG,
+            "no Secret %s in namespace %s, so the pods could not start: create it "
+            "(kubectl create secret generic %s --from-literal=url=redis://HOST:6379/0) "
+            "or name another with --redis-secret",
+            secret, kube_client_namespace(k), secret);
+    return rc < 0 ? kube_cli_fail(&err, "reading the Secret") : 0;
 }

@@ -79,6 +79,14 @@ struct job_shape {
  */
 int job_shape_spec(struct job_shape *sh, struct kube_job_spec *s, struct kwq_error *err);
 
+/*
+ * 0 when the Secret the pods read Redis from exists in k's namespace, or
+ * when kwq may not read Secrets (403: the pods will tell); else the exit
+ * code, after one line saying how to create it.
+ */
+struct kube_client;
+int job_shape_check_secret(struct kube_client *k, const char *secret);
+
 /* Free what job_shape_spec kept. */
 void job_shape_done(struct job_shape *sh);
 

@@ -19,6 +19,7 @@
 #include "kwq/util.h"
 
 #include "cli.h"
+#include "job_shape.h"
 #include "kube/http.h"
 #include "kube_cli.h"
 #include "kube_scale.h"
@@ -300,6 +301,9 @@ static int make_job(struct kube_run *r, uint32_t parallelism)
     int rc;
 
     spec.parallelism = parallelism;
+    rc = job_shape_check_secret(cfg->k, spec.redis_secret);
+    if (rc != 0)
+        return rc;
     rc = kube_job_build(&spec, false, &json, &err);
     if (rc < 0)
         return cli_error(KWQ_EXIT_USAGE, "%s", err.msg);

@@ -14,7 +14,7 @@ set -euo pipefail
 cmd=${1:?usage: rig.sh up|down BUILD_DIR}
 build=$(cd "${2:?usage: rig.sh up|down BUILD_DIR}" && pwd)
 src=$(cd "$(dirname "$0")/../.." && pwd)
-shared=${KWQ_K8S_DIR:-$src/../shared/k8s}
+shared=${KWQ_TEST_K8S_DIR:-$src/../shared/k8s}
 export RIG_DIR=$build/tests/k8s-rig
 
 free_ports() { # N: N distinct free TCP ports on 127.0.0.1
