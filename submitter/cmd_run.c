@@ -1,11 +1,11 @@
 /*
- * cmd_run.c - `kwq run --local`: a whole job on this machine. Read and check
- * the input, get a Redis (--redis, a running `kwq local-redis`, or a private
- * redis-server for this run), enqueue, seal, run kwq-worker processes scaled
- * by the shared rule, gather the results on stdout, print a summary.
- *
- * The Kubernetes backend (`kwq run --kube`, ROADMAP item 1) takes the same
- * options and the same rule: only the runner differs.
+ * cmd_run.c - `kwq run`: a whole job. Read and check the input, get a Redis
+ * (--redis, a running `kwq local-redis`, or a private redis-server for a
+ * local run), enqueue, seal, run the workers scaled by the one scaler,
+ * gather the results on stdout, print a summary. The workers are
+ * kwq-worker processes here (--local, runner.c) or the pods of a Job
+ * (--kube, kube_run.c); the options, the rule and the exit codes are the
+ * same.
  */
 #include <errno.h>
 #include <stdio.h>
