@@ -81,9 +81,9 @@ Test(cli, help_and_version)
     expect(&r, 0, none, "");
     cr_assert(strncmp(r.out, "Usage: kwq [global options] COMMAND", 35) == 0);
     cli_out_free(&r);
-    static const char *const cmds[] = {"enqueue", "seal",  "unseal", "status",
-                                       "wait",    "dlq",   "task",   "results",
-                                       "cancel",  "purge", "run",    "local-redis"};
+    static const char *const cmds[] = {"enqueue", "seal",        "unseal",  "status", "wait",
+                                       "dlq",     "task",        "results", "cancel", "purge",
+                                       "run",     "local-redis", "job",     "scale",  "autoscale"};
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
         char want[64];
         kwq(&r, NULL, cmds[i], "--help");
@@ -157,8 +157,22 @@ Test(cli, usage_errors_exit_2)
         {{"local-redis"},
          "kwq: give a local-redis command: start, stop or status; see 'kwq local-redis --help'\n"},
         {{"run", "--", "/bin/cat"},
-         "kwq: 'run' needs --local (the Kubernetes backend is not built yet); see 'kwq run "
-         "--help'\n"},
+         "kwq: 'run' needs either --local (worker processes here) or --kube (the pods of a "
+         "Kubernetes Job); see 'kwq run --help'\n"},
+        {{"run", "--local", "--kube", "--", "/bin/cat"},
+         "kwq: 'run' needs either --local (worker processes here) or --kube (the pods of a "
+         "Kubernetes Job); see 'kwq run --help'\n"},
+        {{"run", "--kube", "--", "/bin/cat"},
+         "kwq: --kube needs --image IMAGE: the worker image that holds the handler; see 'kwq "
+         "run --help'\n"},
+        {{"run", "--local", "--job", "x", "--", "/bin/cat"},
+         "kwq: --job and --keep-job are for --kube; see 'kwq run --help'\n"},
+        {{"run", "--kube", "--image", "w", "--job", "Bad_Name", "--", "/bin/cat"},
+         "kwq: Job name 'Bad_Name' is not a DNS label: use lower-case letters, digits and '-', "
+         "starting and ending with a letter or digit; see 'kwq run --help'\n"},
+        {{"scale"}, "kwq: give the Job to scale: --job NAME; see 'kwq scale --help'\n"},
+        {{"autoscale", "--job", "j", "--min", "3", "--max", "2"},
+         "kwq: --min (3) must not exceed --max (2); see 'kwq autoscale --help'\n"},
         {{"run", "--local"},
          "kwq: give the handler command after '--', e.g. kwq run --local --input items.txt -- "
          "./handler; see 'kwq run --help'\n"},
@@ -488,7 +502,7 @@ Test(cli, help_command)
     cli_out_free(&r);
     kwq(&r, NULL, "help", "run");
     expect(&r, 0, none, "");
-    cr_assert(strncmp(r.out, "Usage: kwq run --local ", 23) == 0, "%s", r.out);
+    cr_assert(strncmp(r.out, "Usage: kwq run --local|--kube ", 30) == 0, "%s", r.out);
     cli_out_free(&r);
 }
 
