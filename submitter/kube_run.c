@@ -43,7 +43,8 @@ struct kube_run {
     uint64_t succ_retry;      /* no new attempt before this (monotonic ms) */
     bool finishing;           /* the queue drained: waiting for the Job to complete */
     uint64_t finish_end;      /* ... until this (monotonic ms) */
-    bool get_busy;            /* a GET of the Job is in flight (finishing) */
+    bool get_busy;            /* a request for the Job is in flight (finishing) */
+    bool woke;                /* finishing: a paused Job was given one pod */
     bool over;                /* the run has ended: leave the loop */
     bool job_failed;          /* the Job failed */
     int exit;                 /* exit code once over; 0 = success */
@@ -220,6 +221,15 @@ static void on_end(void *arg, enum scaler_end why, const struct kwq_error *err)
 
 /* ---- After the drain: the Job completes ---------------------------------------------------- */
 
+static void on_woken(void *arg, const struct kwq_error *err)
+{
+    struct kube_run *r = arg;
+
+    r->get_busy = false;
+    if (err->code != 0)
+        r->woke = false; /* the next tick tries again, within finish_end */
+}
+
 static void on_final_get(void *arg, struct kube_response *resp, const struct kwq_error *err)
 {
     struct kube_run *r = arg;
@@ -229,10 +239,17 @@ static void on_final_get(void *arg, struct kube_response *resp, const struct kwq
     r->get_busy = false;
     if (err->code != 0 || kube_job_status_parse(resp->json, &st, &perr) < 0)
         return; /* the next tick asks again, within finish_end */
-    if (st.failed_job)
+    if (st.failed_job) {
         job_failed(r, &st);
-    else if (st.complete)
+    } else if (st.complete) {
         end(r, 0);
+    } else if (st.parallelism == 0 && kube_job_scalable(&st) && !r->woke) {
+        /* Paused (--min 0 and nothing to do): only a pod that sees the drain completes it. */
+        struct scaler_backend be = kube_scale_backend(r->b);
+
+        r->woke = r->get_busy = true;
+        be.apply(be.ctx, 1, on_woken, r);
+    }
     kube_job_status_done(&st);
 }
 
