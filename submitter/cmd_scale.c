@@ -44,7 +44,7 @@ static const struct kwq_opt opts[] = {
      "at most N pods at once", S(max)},
     {"tasks-per-worker", 0, "KWQ_TASKS_PER_WORKER", KWQ_OPT_UINT, "10", 1, 1000000, "N",
      "one pod per N pending or leased tasks (the scaling rule)", S(per_worker)},
-    {"hold", 0, "KWQ_SCALE_HOLD", KWQ_OPT_DURATION, "500ms", 0, 3600000, "DUR",
+    {"hold", 0, "KWQ_SCALE_HOLD", KWQ_OPT_DURATION, "3s", 0, 3600000, "DUR",
      "autoscale: lower only after the backlog stayed lower for DUR", S(hold_ms)},
     CLI_REDIS_RETRY_OPT(struct scale_cfg, retry_ms),
     KUBE_CLI_OPTS(struct scale_cfg, kube),
