@@ -98,7 +98,7 @@ int kube_job_check_label(const char *kv, struct kwq_error *err);
  * The name of the Job that follows name in a chain: "NAME" -> "NAME-2",
  * "NAME-2" -> "NAME-3", ... (a trailing "-N", N >= 2, is counted up). The
  * base is cut, never below one character, so that the result stays within
- * KUBE_JOB_NAME_MAX. buf must hold KUBE_JOB_NAME_MAX + 1 bytes. Returns 0,
+ * KUBE_JOB_NAME_MAX. buf must hold KUBE_JOB_NAME_MAX + 1 bytes; it may be name itself. Returns 0,
  * or KWQ_EINVAL for a name kube_job_check_name refuses.
  */
 int kube_job_successor_name(const char *name, char *buf, size_t len, struct kwq_error *err);
