@@ -624,6 +624,28 @@ Test(k8s_run, items_enqueued_after_completion_run_in_a_successor_job)
     cr_assert_str_eq(k8s_str_of(job, "successor"), "chain-2");
     cJSON_Delete(job);
     cli_out_free(&r);
+
+    /* More work: chain-2 is taken and finished too, so the next name of the chain. */
+    kwq(&r, NULL, "--queue", "chain", "unseal");
+    cli_out_free(&r);
+    enqueue("chain", numbered("more-", 3), 3, NULL);
+    kwq(&r, NULL, "--queue", "chain", "seal");
+    cli_out_free(&r);
+    KWQ_KUBE(&r, &rig, ns, "scale", "--job", "chain", "--queue", "chain");
+    expect(&r, 0,
+           "Job chain can no longer start pods: made its successor chain-3 with parallelism 1 "
+           "(pending 3, leased 0, ready 0)\n",
+           "");
+    cli_out_free(&r);
+    job = k8s_wait_state(&rig, ns, "chain-3", "complete");
+    cr_assert_str_eq(k8s_str_of(job, "predecessor"), "chain-2");
+    cJSON_Delete(job);
+    cr_assert_eq(stats_of("chain").done, 18);
+    KWQ_KUBE(&r, &rig, ns, "job", "status", "chain-2");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_not_null(strstr(r.out, "chain chain -> chain-2 (this one) -> chain-3\n"), "%s",
+                       r.out);
+    cli_out_free(&r);
 }
 
 /* ---- A pod killed mid-task --------------------------------------------------------------- */
