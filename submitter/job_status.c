@@ -38,7 +38,8 @@ static const struct cli_spec spec = {
     .description =
         "Show the Job NAME: its parallelism and its active, ready, succeeded and failed pods,\n"
         "its conditions (Complete, Failed with the reason and the controller's message), and\n"
-        "each pod with its phase, readiness and the worker's exit code once it stopped.",
+        "each pod with its phase, readiness and the worker's exit code once it stopped, and\n"
+        "the chain of successors it belongs to (NAME, NAME-2, ...), when it has one.",
     .opts = opts,
     .nopts = sizeof(opts) / sizeof(opts[0]),
 };
