@@ -303,6 +303,28 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* ---- The Job ------------------------------------------------------------------------------- */
 
+static int other_queue(const struct kube_job_status *j)
+{
+    return cli_error(KWQ_EXIT_CONFIG,
+                     "Job %s exists and runs another queue ('%s'); choose another name with --job",
+                     j->name, j->queue ? j->queue : "none");
+}
+
+int kube_run_check(const struct kube_run_cfg *cfg)
+{
+    struct kube_job_status st;
+    struct kwq_error err = {0};
+    int rc = kube_job_get(cfg->k, cfg->job.name, &st, &err);
+
+    if (rc == KWQ_ENOTFOUND)
+        return 0;
+    if (rc < 0)
+        return kube_cli_fail(&err, NULL);
+    rc = !st.queue || strcmp(st.queue, cfg->queue) != 0 ? other_queue(&st) : 0;
+    kube_job_status_done(&st);
+    return rc;
+}
+
 /*
  * Make the run's Job. One of that name that can still run this queue is
  * followed; one that cannot (finished, a pod succeeded) gets a successor.
@@ -337,10 +359,7 @@ static int make_job(struct kube_run *r, uint32_t parallelism)
         const struct kube_job_status *j = kube_scale_job(r->b);
 
         if (!j->queue || strcmp(j->queue, cfg->queue) != 0)
-            return cli_error(KWQ_EXIT_CONFIG,
-                             "Job %s exists and runs another queue ('%s'); choose another name "
-                             "with --job",
-                             spec.name, j->queue ? j->queue : "none");
+            return other_queue(j);
         if (kube_job_scalable(j)) {
             cli_note("Job %s exists and can still start pods: following it", spec.name);
             return 0;

@@ -788,6 +788,40 @@ Test(k8s_run, a_missing_handler_fails_the_job_through_failjob_and_charges_nothin
         cr_assert_eq(task_attempts("broken", ids[i], NULL), 0);
 }
 
+/* ---- A name taken by another queue's Job ---------------------------------------------------- */
+
+Test(k8s_run, a_job_of_another_queue_is_refused_before_anything_is_enqueued)
+{
+    struct k8s_rig rig;
+    struct cli_out r;
+    struct kwq_stats st;
+    char ns[64], *items;
+
+    k8s_setup(&rig, "taken", ns, sizeof(ns));
+    KWQ_KUBE(&r, &rig, ns, "job", "create", "taken", "--queue", "first", "-P", "0", "--image",
+             "kwq-worker", "--quiet", "--", "/bin/cat");
+    expect(&r, 0, "", "");
+    cli_out_free(&r);
+    items = strdup(test_path("items"));
+    {
+        FILE *f = fopen(items, "w");
+
+        cr_assert_not_null(f);
+        (void)fputs("a\nb\n", f);
+        cr_assert_eq(fclose(f), 0);
+    }
+    KWQ_KUBE(&r, &rig, ns, "run", "--kube", "--queue", "second", "--job", "taken", "--image",
+             "kwq-worker", "--input", items, "--", "/bin/cat");
+    expect(&r, 78, "",
+           "kwq: Job taken exists and runs another queue ('first'); choose another name with "
+           "--job\n");
+    cli_out_free(&r);
+    st = stats_of("second");
+    cr_assert_eq(st.enqueued, 0);
+    cr_assert(!st.sealed);
+    free(items);
+}
+
 /* ---- A drained queue and a paused Job ----------------------------------------------------- */
 
 /* `kwq job create NAME -P 0` on queue idle. */
