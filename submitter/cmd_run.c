@@ -339,6 +339,13 @@ static int run_job(struct run_ctx *x)
     struct runner_summary sum;
     int r;
 
+    if (x->cfg.kube) { /* the API server and the Job's name, before the queue changes */
+        r = kube_cli_open(&x->cfg.kopts, x->kc.loop, &x->kc.k);
+        if (r == 0)
+            r = kube_run_check(&x->kc);
+        if (r != 0)
+            return r;
+    }
     if (x->cfg.input) {
         r = put_input(x->c, &x->cfg, &x->set);
         if (r != 0)
@@ -360,9 +367,6 @@ static int run_job(struct run_ctx *x)
     x->rc.url = x->url;
     x->rc.redis = x->redis.pid > 0 ? &x->redis : NULL;
     if (x->cfg.kube) {
-        r = kube_cli_open(&x->cfg.kopts, x->kc.loop, &x->kc.k);
-        if (r != 0)
-            return r;
         x->kc.redis_url = x->url;
         r = kube_run(x->c, &x->kc, &sum);
     } else {

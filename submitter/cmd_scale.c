@@ -60,7 +60,9 @@ static const struct cli_spec scale_spec = {
         "freely and lowers only as far as the pods that hold a task (Ready pods): the Job\n"
         "controller removes idle (NotReady) pods first. A Job that can no longer start pods (one\n"
         "of them succeeded, or it finished) is left alone; when work is waiting, its successor\n"
-        "NAME-2 (then NAME-3, ...) is made with the same pod template instead. Exit 0, 5 when\n"
+        "NAME-2 (then NAME-3, ...) is made with the same pod template instead. On a sealed,\n"
+        "drained queue a paused Job (parallelism 0) gets one pod, which sees the drain and\n"
+        "completes the Job. Exit 0, 5 when\n"
         "the Job does not exist, 69 when Redis or the API server stays unavailable, 78 for\n"
         "credentials, permissions or an invalid setting.",
     .opts = opts,
@@ -74,7 +76,9 @@ static const struct cli_spec autoscale_spec = {
         "Keep the parallelism of the worker Job NAME matched to its queue until the queue is\n"
         "sealed and drained, as 'kwq scale' does once: woken by the queue itself (its wake\n"
         "list, no 30 s polling), it reacts to a change of depth within a second, lowers only\n"
-        "after the backlog stayed lower for --hold, and follows the Job's successors. A line on\n"
+        "after the backlog stayed lower for --hold, and follows the Job's successors. At the\n"
+        "drain a paused Job (parallelism 0) gets one pod, which sees the drain and completes\n"
+        "the Job. A line on\n"
         "stderr tells each change. Exit 0 once the queue is drained, 75 on SIGINT/SIGTERM, and\n"
         "as 'kwq scale' on errors.",
     .opts = opts,
@@ -141,6 +145,29 @@ static void backlog_words(const struct scaler_obs *o, char *buf, size_t len)
                    (unsigned long long)o->leased, o->workers.busy);
 }
 
+/*
+ * A drained queue completes a Job only through a pod that sees the drain and
+ * exits 0: a paused Job (parallelism 0) that can still start pods would stay
+ * paused for ever. One pod is enough. Returns an exit code.
+ */
+static int wake_for_drain(struct scale_run *s, const struct kube_job_status *job)
+{
+    struct kube_job_status st;
+    struct kwq_error err = {0};
+
+    if (job->parallelism != 0 || !kube_job_scalable(job))
+        return KWQ_EXIT_OK;
+    if (kube_job_set_parallelism(s->k, job->name, 1, &st, &err) < 0)
+        return kube_cli_fail(&err, NULL);
+    kube_job_status_done(&st);
+    if (!cli.quiet)
+        (void)fprintf(stderr,
+                      "kwq: Job %s: parallelism 0 -> 1: one pod sees the drain, so the Job "
+                      "completes\n",
+                      job->name);
+    return KWQ_EXIT_OK;
+}
+
 /* ---- kwq scale: one step ------------------------------------------------------------------ */
 
 static int scale_once(struct scale_run *s)
@@ -202,6 +229,7 @@ static int scale_once(struct scale_run *s)
     case SCALER_DONE:
         (void)printf("queue '%s' is sealed and drained: Job %s needs no pods\n", cli.queue,
                      s->cfg.job);
+        rc = wake_for_drain(s, &job);
         break;
     case SCALER_KEEP:
     case SCALER_HOLD:
@@ -209,7 +237,7 @@ static int scale_once(struct scale_run *s)
         break;
     }
     kube_job_status_done(&job);
-    return KWQ_EXIT_OK;
+    return rc;
 }
 
 int cmd_scale(int argc, char **argv)
@@ -230,6 +258,7 @@ struct auto_run {
     struct scaler *sc;
     bool succ_busy;      /* a successor is being made */
     uint64_t succ_retry; /* no new attempt before this (monotonic ms) */
+    bool drained;        /* the scaler ended on the drain */
     int exit;            /* the exit code, once ended */
 };
 
@@ -268,6 +297,7 @@ static void on_end(void *arg, enum scaler_end why, const struct kwq_error *err)
 {
     struct auto_run *a = arg;
 
+    a->drained = why == SCALER_END_DRAINED;
     switch (why) {
     case SCALER_END_DRAINED:
         if (!cli.quiet)
@@ -314,6 +344,10 @@ static int autoscale(struct scale_run *s)
     while (a.succ_busy)
         (void)ev_run(s->loop, EVRUN_ONCE);
     scaler_free(a.sc);
+    if (a.drained && kube_scale_observe_now(s->b, &err) == 0)
+        a.exit = wake_for_drain(s, kube_scale_job(s->b));
+    else if (a.drained && err.code != KWQ_ENOTFOUND)
+        a.exit = kube_cli_fail(&err, NULL);
     return a.exit;
 }
 

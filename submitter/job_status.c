@@ -8,6 +8,7 @@
 #include "job_status.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include <cjson/cJSON.h>
 #include <ev.h>
@@ -37,10 +38,79 @@ static const struct cli_spec spec = {
     .description =
         "Show the Job NAME: its parallelism and its active, ready, succeeded and failed pods,\n"
         "its conditions (Complete, Failed with the reason and the controller's message), and\n"
-        "each pod with its phase, readiness and the worker's exit code once it stopped.",
+        "each pod with its phase, readiness and the worker's exit code once it stopped, and\n"
+        "the chain of successors it belongs to (NAME, NAME-2, ...), when it has one.",
     .opts = opts,
     .nopts = sizeof(opts) / sizeof(opts[0]),
 };
+
+/* ---- The chain of successors ----------------------------------------------------------- */
+
+#define CHAIN_MAX 64 /* Jobs shown of one chain */
+
+/* A Job's chain of successors (kwq scale made NAME-2, ...): names borrowed from the links. */
+struct chain {
+    const char *names[CHAIN_MAX];
+    size_t n;    /* entries in names */
+    size_t self; /* the Job shown */
+};
+
+static const struct kube_job_link *link_of(const struct kube_job_link *l, size_t n,
+                                           const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(l[i].name, name) == 0)
+            return &l[i];
+    return NULL;
+}
+
+static bool in_chain(const struct chain *c, const char *name)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->names[i], name) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * Walk from st back through the predecessors (a deleted one ends the walk
+ * after its name) and forward through the Jobs that name it as theirs.
+ */
+static void chain_build(const struct kube_job_status *st, const struct kube_job_link *l, size_t n,
+                        struct chain *c)
+{
+    const struct kube_job_link *me = link_of(l, n, st->name), *cur = me;
+    const char *back[CHAIN_MAX];
+    size_t nb = 0;
+
+    memset(c, 0, sizeof(*c));
+    for (const char *p = st->predecessor; p && nb < CHAIN_MAX / 2;
+         p = cur ? cur->predecessor : NULL) {
+        bool seen = strcmp(p, st->name) == 0;
+
+        for (size_t i = 0; i < nb && !seen; i++)
+            seen = strcmp(back[i], p) == 0;
+        if (seen)
+            break; /* a loop someone wrote by hand */
+        back[nb++] = p;
+        cur = link_of(l, n, p);
+    }
+    while (nb > 0)
+        c->names[c->n++] = back[--nb];
+    c->self = c->n;
+    c->names[c->n++] = me ? me->name : st->name;
+    for (bool more = true; more && c->n < CHAIN_MAX;) {
+        more = false;
+        for (size_t i = 0; i < n; i++) {
+            if (l[i].predecessor && strcmp(l[i].predecessor, c->names[c->n - 1]) == 0 &&
+                !in_chain(c, l[i].name)) {
+                c->names[c->n++] = l[i].name;
+                more = true;
+                break;
+            }
+        }
+    }
+}
 
 /* ---- Text ------------------------------------------------------------------------------- */
 
@@ -78,7 +148,7 @@ static void print_counts(const struct kube_job_status *st)
 }
 
 static void print_text(const struct kube_job_status *st, const struct kube_pod_list *pods,
-                       const char *ns)
+                       const struct chain *chain, const char *ns)
 {
     (void)printf("job %s  namespace %s  queue %s  %s\n", st->name, ns, or_dash(st->queue),
                  state_of(st));
@@ -88,6 +158,13 @@ static void print_text(const struct kube_job_status *st, const struct kube_pod_l
     if (st->predecessor)
         (void)printf("  follows job %s", st->predecessor);
     (void)printf("\n");
+    if (chain->n > 1) {
+        (void)printf("chain");
+        for (size_t i = 0; i < chain->n; i++)
+            (void)printf("%s %s%s", i ? " ->" : "", chain->names[i],
+                         i == chain->self ? " (this one)" : "");
+        (void)printf("\n");
+    }
     print_counts(st);
     for (size_t i = 0; i < st->nconds; i++) {
         const struct kube_job_condition *c = &st->conds[i];
@@ -179,9 +256,9 @@ static void add_count(cJSON *o, const char *key, int64_t v)
 }
 
 static int print_json(const struct kube_job_status *st, const struct kube_pod_list *pods,
-                      const char *ns)
+                      const struct chain *chain, const char *ns)
 {
-    cJSON *o = cJSON_CreateObject(), *unc;
+    cJSON *o = cJSON_CreateObject(), *unc, *names;
 
     if (!o)
         return cli_error(KWQ_EXIT_SOFTWARE, "out of memory");
@@ -190,6 +267,10 @@ static int print_json(const struct kube_job_status *st, const struct kube_pod_li
     add_str(o, "uid", st->uid);
     add_str(o, "queue", st->queue);
     add_str(o, "predecessor", st->predecessor);
+    add_str(o, "successor", chain->self + 1 < chain->n ? chain->names[chain->self + 1] : NULL);
+    names = cJSON_AddArrayToObject(o, "chain");
+    for (size_t i = 0; names && i < chain->n; i++)
+        (void)cJSON_AddItemToArray(names, cJSON_CreateString(chain->names[i]));
     add_str(o, "state", state_of(st));
     add_str(o, "created", st->created);
     add_str(o, "completed", st->completed);
@@ -215,7 +296,10 @@ static int show(struct kube_client *k, const char *name, bool json)
 {
     struct kube_job_status st;
     struct kube_pod_list pods = {0};
+    struct kube_job_link *links = NULL;
+    struct chain chain;
     struct kwq_error err = {0};
+    size_t nlinks = 0;
     int rc = kube_job_get(k, name, &st, &err);
 
     if (rc == KWQ_ENOTFOUND)
@@ -223,13 +307,20 @@ static int show(struct kube_client *k, const char *name, bool json)
                          kube_client_namespace(k));
     if (rc < 0)
         return kube_cli_fail(&err, "reading the Job");
+    /* The successors need `list` on jobs, which a Role may not grant: then the chain stops here. */
+    if (kube_job_links(k, &links, &nlinks, &err) < 0 && err.code != KWQ_ENOPERM) {
+        kube_job_status_done(&st);
+        return kube_cli_fail(&err, "listing the Jobs of the namespace");
+    }
+    chain_build(&st, links, nlinks, &chain);
     rc = kube_job_pods(k, &st, &pods, &err);
     if (rc < 0)
         rc = kube_cli_fail(&err, "listing the Job's pods");
     else if (json)
-        rc = print_json(&st, &pods, kube_client_namespace(k));
+        rc = print_json(&st, &pods, &chain, kube_client_namespace(k));
     else
-        print_text(&st, &pods, kube_client_namespace(k));
+        print_text(&st, &pods, &chain, kube_client_namespace(k));
+    kube_job_links_free(links, nlinks);
     kube_pod_list_done(&pods);
     kube_job_status_done(&st);
     return rc;

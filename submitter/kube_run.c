@@ -44,7 +44,8 @@ struct kube_run {
     uint64_t succ_retry;      /* no new attempt before this (monotonic ms) */
     bool finishing;           /* the queue drained: waiting for the Job to complete */
     uint64_t finish_end;      /* ... until this (monotonic ms) */
-    bool get_busy;            /* a GET of the Job is in flight (finishing) */
+    bool get_busy;            /* a request for the Job is in flight (finishing) */
+    bool woke;                /* finishing: a paused Job was given one pod */
     bool over;                /* the run has ended: leave the loop */
     bool job_failed;          /* the Job failed */
     int exit;                 /* exit code once over; 0 = success */
@@ -221,6 +222,15 @@ static void on_end(void *arg, enum scaler_end why, const struct kwq_error *err)
 
 /* ---- After the drain: the Job completes ---------------------------------------------------- */
 
+static void on_woken(void *arg, const struct kwq_error *err)
+{
+    struct kube_run *r = arg;
+
+    r->get_busy = false;
+    if (err->code != 0)
+        r->woke = false; /* the next tick tries again, within finish_end */
+}
+
 static void on_final_get(void *arg, struct kube_response *resp, const struct kwq_error *err)
 {
     struct kube_run *r = arg;
@@ -230,10 +240,17 @@ static void on_final_get(void *arg, struct kube_response *resp, const struct kwq
     r->get_busy = false;
     if (err->code != 0 || kube_job_status_parse(resp->json, &st, &perr) < 0)
         return; /* the next tick asks again, within finish_end */
-    if (st.failed_job)
+    if (st.failed_job) {
         job_failed(r, &st);
-    else if (st.complete)
+    } else if (st.complete) {
         end(r, 0);
+    } else if (st.parallelism == 0 && kube_job_scalable(&st) && !r->woke) {
+        /* Paused (--min 0 and nothing to do): only a pod that sees the drain completes it. */
+        struct scaler_backend be = kube_scale_backend(r->b);
+
+        r->woke = r->get_busy = true;
+        be.apply(be.ctx, 1, on_woken, r);
+    }
     kube_job_status_done(&st);
 }
 
@@ -287,6 +304,28 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* ---- The Job ------------------------------------------------------------------------------- */
 
+static int other_queue(const struct kube_job_status *j)
+{
+    return cli_error(KWQ_EXIT_CONFIG,
+                     "Job %s exists and runs another queue ('%s'); choose another name with --job",
+                     j->name, j->queue ? j->queue : "none");
+}
+
+int kube_run_check(const struct kube_run_cfg *cfg)
+{
+    struct kube_job_status st;
+    struct kwq_error err = {0};
+    int rc = kube_job_get(cfg->k, cfg->job.name, &st, &err);
+
+    if (rc == KWQ_ENOTFOUND)
+        return 0;
+    if (rc < 0)
+        return kube_cli_fail(&err, NULL);
+    rc = !st.queue || strcmp(st.queue, cfg->queue) != 0 ? other_queue(&st) : 0;
+    kube_job_status_done(&st);
+    return rc;
+}
+
 /*
  * Make the run's Job. One of that name that can still run this queue is
  * followed; one that cannot (finished, a pod succeeded) gets a successor.
@@ -324,10 +363,7 @@ static int make_job(struct kube_run *r, uint32_t parallelism)
         const struct kube_job_status *j = kube_scale_job(r->b);
 
         if (!j->queue || strcmp(j->queue, cfg->queue) != 0)
-            return cli_error(KWQ_EXIT_CONFIG,
-                             "Job %s exists and runs another queue ('%s'); choose another name "
-                             "with --job",
-                             spec.name, j->queue ? j->queue : "none");
+            return other_queue(j);
         if (kube_job_scalable(j)) {
             cli_note("Job %s exists and can still start pods: following it", spec.name);
             return 0;

@@ -48,6 +48,13 @@ struct kube_run_cfg {
  * --keep-job, and the pods give their tasks back), the API server or Redis
  * unavailable longer than retry_ms (69), credentials or permissions (78).
  */
+/*
+ * Before anything is enqueued: 0 when the Job is free to make or follow,
+ * else the exit code after printing why (a Job of that name runs another
+ * queue: 78; the API server's errors as kube_cli_fail).
+ */
+int kube_run_check(const struct kube_run_cfg *cfg);
+
 int kube_run(struct kwq_client *c, const struct kube_run_cfg *cfg, struct runner_summary *sum);
 
 #endif /* KWQ_KUBE_RUN_H */

@@ -44,6 +44,7 @@ struct kube_scale {
     void *arg;
     uint32_t want;                    /* the parallelism asked for */
     char next[KUBE_JOB_NAME_MAX + 1]; /* the successor name being tried */
+    char pred[KUBE_JOB_NAME_MAX + 1]; /* its predecessor: the last Job of the chain found */
     int tries;                        /* successor names tried */
     bool sync_done;                   /* kube_scale_successor_now: the call ended */
     struct kwq_error sync_err;        /* ... with this */
@@ -307,7 +308,10 @@ static void succ_checked(void *arg, struct kube_response *resp, const struct kwq
         return;
     }
     /* A successor made earlier (by another kwq) that can still run the work: follow it. */
-    ours = st.predecessor && strcmp(st.predecessor, b->name) == 0 && kube_job_scalable(&st);
+    ours = st.predecessor && strcmp(st.predecessor, b->pred) == 0 && kube_job_scalable(&st);
+    /* One that has finished continues the chain: the next one follows it. */
+    if (!ours && st.predecessor && strcmp(st.predecessor, b->pred) == 0)
+        (void)snprintf(b->pred, sizeof(b->pred), "%s", b->next);
     kube_job_status_done(&st);
     if (ours) {
         (void)snprintf(b->name, sizeof(b->name), "%s", b->next);
@@ -352,7 +356,7 @@ static void succ_posted(void *arg, struct kube_response *resp, const struct kwq_
 static void succ_post(struct kube_scale *b)
 {
     struct kwq_error err = {0};
-    char path[256], *body = successor_json(b->raw, b->next, b->name, b->want);
+    char path[256], *body = successor_json(b->raw, b->next, b->pred, b->want);
     int rc = KWQ_ENOMEM;
 
     b->step = STEP_SUCC_POST;
@@ -382,6 +386,7 @@ int kube_scale_successor(struct kube_scale *b, uint32_t p,
     b->arg = arg;
     b->want = p;
     b->tries = 0;
+    (void)snprintf(b->pred, sizeof(b->pred), "%s", b->name);
     succ_post(b);
     return 0;
 }

@@ -46,7 +46,9 @@ uint32_t kube_scale_successors(const struct kube_scale *b);
 
 /*
  * Make the successor of the current Job with parallelism p: the next free
- * name of the chain, the same pod template, the predecessor annotation. The
+ * name of the chain, the same pod template, the predecessor annotation
+ * naming the last Job of the chain (a taken name that follows the current
+ * Job and has finished is the chain's next link, not a fork). The
  * backend scales it from then on. done is called once, from the loop, with
  * err->code 0 on success. Returns 0, or KWQ_ESTATE when a request of the
  * backend's is in flight or no Job was read yet (done is not called).

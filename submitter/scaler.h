@@ -149,7 +149,7 @@ struct scaler_cfg {
 
 /*
  * A dip shorter than the hold lowers nothing. For a Job it must outlast the
- * readiness probe's period (2 s in the documented Job, docs/kwq-worker.md):
+ * readiness probe's period (1 s in the documented Job, docs/kwq-worker.md):
  * a pod that has just leased is NotReady until its next probe, and lowering
  * before then could have the controller delete it (it would finish within
  * its --grace or release the task uncharged, but the work is interrupted).

@@ -8,6 +8,6 @@ add_dependencies(test_cli_job kwq)
 target_link_libraries(test_cli_job PRIVATE PkgConfig::CJSON)
 
 # Against the real control plane (tests/k8s.cmake): the Job as the server sees it.
-kwq_k8s_test(NAME test_k8s_job SOURCES test_k8s_job.c test_cli_exec.c TIMEOUT 400)
+kwq_k8s_test(NAME test_k8s_job SOURCES test_k8s_job.c test_k8s_exec.c test_cli_exec.c TIMEOUT 400)
 add_dependencies(test_k8s_job kwq kwq-worker)
 target_link_libraries(test_k8s_job PRIVATE kwq::kube PkgConfig::CJSON)

@@ -19,3 +19,11 @@ function(kwq_k8s_test)
 endfunction()
 
 kwq_k8s_test(NAME test_k8s_rig SOURCES test_k8s_rig.c)
+
+# kwq run --kube, kwq scale and kwq autoscale end to end (test_k8s_run.c).
+find_package(Threads REQUIRED)
+kwq_k8s_test(NAME test_k8s_run SOURCES test_k8s_run.c test_k8s_exec.c test_k8s_watch.c
+  test_cli_exec.c TIMEOUT 600)
+add_dependencies(test_k8s_run kwq kwq-worker helper_gate helper_echo)
+target_link_libraries(test_k8s_run PRIVATE kwq::kube PkgConfig::CJSON CURL::libcurl
+  Threads::Threads)

@@ -25,9 +25,9 @@
 #include "kube/http.h"
 #include "kube/job.h"
 #include "redis_fixture.h"
-#include "test_cli_exec.h"
+#include "test_k8s_exec.h"
 
-#define WAIT_S 180 /* safety limit of waiting for the Job; never a timing assertion */
+#define WAIT_S K8S_WAIT_S
 
 static void clean_env(void)
 {
@@ -252,67 +252,6 @@ Test(k8s_job, the_job_drains_a_sealed_queue_and_completes)
 
 /* ---- kwq job create, status, delete end to end ---------------------------------------------- */
 
-/* Run kwq with args, the rig's kubeconfig and namespace ns added before any "--". */
-static void kwq_kube(struct cli_out *r, const struct k8s_rig *rig, const char *ns,
-                     const char *const *args)
-{
-    const char *argv[48] = {KWQ_TEST_KWQ_BIN};
-    size_t n = 1;
-
-    for (; *args && strcmp(*args, "--") != 0; args++)
-        argv[n++] = *args;
-    argv[n++] = "--kubeconfig";
-    argv[n++] = rig->kubeconfig;
-    argv[n++] = "--namespace";
-    argv[n++] = ns;
-    for (; *args; args++)
-        argv[n++] = *args;
-    argv[n] = NULL;
-    cli_exec_prog(r, NULL, 0, argv);
-}
-
-#define KWQ_KUBE(r, rig, ns, ...)                                                                  \
-    kwq_kube((r), (rig), (ns), (const char *const[]){__VA_ARGS__, NULL})
-
-/* `kwq job status NAME --json` until its state is want (the safety limit fails the test). */
-static cJSON *wait_state(const struct k8s_rig *rig, const char *ns, const char *name,
-                         const char *want)
-{
-    time_t end = time(NULL) + WAIT_S;
-
-    for (;;) {
-        struct cli_out r;
-        cJSON *st;
-
-        KWQ_KUBE(&r, rig, ns, "job", "status", name, "--json");
-        expect(&r, 0, NULL, "");
-        st = cJSON_Parse(r.out);
-        cr_assert_not_null(st, "%s", r.out);
-        cli_out_free(&r);
-        if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(st, "state")), want) == 0)
-            return st;
-        cJSON_Delete(st);
-        cr_assert(time(NULL) < end, "Job %s not %s after %d s", name, want, WAIT_S);
-        (void)nanosleep(&(struct timespec){.tv_nsec = 200000000}, NULL);
-    }
-}
-
-static double num_of(const cJSON *o, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-    cr_assert(cJSON_IsNumber(v), "%s is not a number", key);
-    return v->valuedouble;
-}
-
-static const char *str_of(const cJSON *o, const char *key)
-{
-    const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
-
-    cr_assert_not_null(s, "%s is not a string", key);
-    return s;
-}
-
 Test(k8s_job, kwq_job_create_status_delete)
 {
     struct k8s_rig rig;
@@ -334,24 +273,25 @@ Test(k8s_job, kwq_job_create_status_delete)
                    "job e2e created in namespace %s (queue e2e, parallelism 3)\n", ns);
     expect(&r, 0, want, "");
     cli_out_free(&r);
-    st = wait_state(&rig, ns, "e2e", "complete");
-    cr_assert_str_eq(str_of(st, "queue"), "e2e");
-    cr_assert_str_eq(str_of(st, "namespace"), ns);
-    cr_assert_eq(num_of(st, "parallelism"), 3);
-    cr_assert_eq(num_of(st, "succeeded"), 3);
-    cr_assert_eq(num_of(st, "failed"), 0);
-    cr_assert_eq(num_of(st, "active"), 0);
+    st = k8s_wait_state(&rig, ns, "e2e", "complete");
+    cr_assert_str_eq(k8s_str_of(st, "queue"), "e2e");
+    cr_assert_str_eq(k8s_str_of(st, "namespace"), ns);
+    cr_assert_eq(k8s_num_of(st, "parallelism"), 3);
+    cr_assert_eq(k8s_num_of(st, "succeeded"), 3);
+    cr_assert_eq(k8s_num_of(st, "failed"), 0);
+    cr_assert_eq(k8s_num_of(st, "active"), 0);
     cr_assert(cJSON_IsNull(cJSON_GetObjectItem(st, "terminating"))); /* 1.26 */
     cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(st, "finished")));
     cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(st, "scalable")));
-    cr_assert_str_eq(str_of(cJSON_GetArrayItem(cJSON_GetObjectItem(st, "conditions"), 0), "type"),
-                     "Complete");
+    cr_assert_str_eq(
+        k8s_str_of(cJSON_GetArrayItem(cJSON_GetObjectItem(st, "conditions"), 0), "type"),
+        "Complete");
     cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(st, "pods")), 3);
     cJSON_ArrayForEach(pod, cJSON_GetObjectItem(st, "pods"))
     {
-        cr_assert_str_eq(str_of(pod, "phase"), "Succeeded");
-        cr_assert_eq(num_of(pod, "exit_code"), 0);
-        cr_assert_str_eq(str_of(pod, "reason"), "Completed");
+        cr_assert_str_eq(k8s_str_of(pod, "phase"), "Succeeded");
+        cr_assert_eq(k8s_num_of(pod, "exit_code"), 0);
+        cr_assert_str_eq(k8s_str_of(pod, "reason"), "Completed");
     }
     cJSON_Delete(st);
     c = test_client();
@@ -407,24 +347,24 @@ Test(k8s_job, a_handler_that_cannot_run_fails_the_job_through_the_policy)
              "-P", "2", "--ready-file", "busy", "--quiet", "--", "/nonexistent/handler");
     expect(&r, 0, "", "");
     cli_out_free(&r);
-    st = wait_state(&rig, ns, "broken", "failed");
-    cr_assert_eq(num_of(st, "succeeded"), 0);
+    st = k8s_wait_state(&rig, ns, "broken", "failed");
+    cr_assert_eq(k8s_num_of(st, "succeeded"), 0);
     cJSON_ArrayForEach(pod, cJSON_GetObjectItem(st, "conditions"))
     {
-        if (strcmp(str_of(pod, "type"), "Failed") == 0)
+        if (strcmp(k8s_str_of(pod, "type"), "Failed") == 0)
             cond = pod;
     }
     cr_assert_not_null(cond);
-    cr_assert_str_eq(str_of(cond, "reason"), "PodFailurePolicy");
-    cr_assert_not_null(strstr(str_of(cond, "message"),
+    cr_assert_str_eq(k8s_str_of(cond, "reason"), "PodFailurePolicy");
+    cr_assert_not_null(strstr(k8s_str_of(cond, "message"),
                               "failed with exit code 78 matching FailJob rule at index 0"),
-                       "%s", str_of(cond, "message"));
-    cr_assert(num_of(st, "failed") >= 1);
+                       "%s", k8s_str_of(cond, "message"));
+    cr_assert(k8s_num_of(st, "failed") >= 1);
     cJSON_ArrayForEach(pod, cJSON_GetObjectItem(st, "pods"))
     {
         const cJSON *code = cJSON_GetObjectItem(pod, "exit_code");
 
-        exits_78 += strcmp(str_of(pod, "phase"), "Failed") == 0 && cJSON_IsNumber(code) &&
+        exits_78 += strcmp(k8s_str_of(pod, "phase"), "Failed") == 0 && cJSON_IsNumber(code) &&
                     code->valuedouble == 78;
     }
     cr_assert(exits_78 >= 1, "no pod failed with exit code 78");

@@ -421,6 +421,10 @@ Test(kube_job, successor_names_of_a_chain)
     cr_assert_eq(kube_job_successor_name(name, buf, sizeof(buf), &err), 0);
     cr_assert_eq(kube_job_check_name(buf, &err), 0, "%s: %s", buf, err.msg);
     cr_assert_eq(kube_job_successor_name("Bad", buf, sizeof(buf), &err), KWQ_EINVAL);
+    /* In place: the name after one that is taken (kube_scale.c tries NAME-2, NAME-3, ...). */
+    (void)snprintf(name, sizeof(name), "images-2");
+    cr_assert_eq(kube_job_successor_name(name, name, sizeof(name), &err), 0);
+    cr_assert_str_eq(name, "images-3");
 }
 
 /* ---- Reading recorded answers ------------------------------------------------------------------ */

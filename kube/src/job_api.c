@@ -5,6 +5,7 @@
  * escaping; a pod selector is percent-encoded.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -162,4 +163,61 @@ int kube_job_pods(struct kube_client *k, const struct kube_job_status *job,
         rc = kube_pod_list_parse(resp.json, list, err);
     kube_response_done(&resp);
     return rc;
+}
+
+/* The links of the answer's items into *ret; KWQ_ENOMEM. */
+static int read_links(const cJSON *list, struct kube_job_link **ret, size_t *n,
+                      struct kwq_error *err)
+{
+    const cJSON *items = cJSON_GetObjectItem(list, "items"), *it;
+    int count = cJSON_GetArraySize(items);
+    struct kube_job_link *l = calloc(count > 0 ? (size_t)count : 1, sizeof(*l));
+
+    if (!l)
+        return kwq_error_set(err, KWQ_ENOMEM, "out of memory");
+    *ret = l;
+    *n = 0;
+    cJSON_ArrayForEach(it, items)
+    {
+        struct kube_job_status st;
+
+        if (kube_job_status_parse(it, &st, err) < 0)
+            continue; /* not a Job: nothing to link */
+        l[*n].name = st.name;
+        l[*n].predecessor = st.predecessor;
+        st.name = st.predecessor = NULL;
+        kube_job_status_done(&st);
+        (*n)++;
+    }
+    memset(err, 0, sizeof(*err));
+    return 0;
+}
+
+int kube_job_links(struct kube_client *k, struct kube_job_link **ret, size_t *n,
+                   struct kwq_error *err)
+{
+    struct kube_response resp = {0};
+    char sel[128], enc[256], path[PATH_MAX_LEN];
+    int rc;
+
+    *ret = NULL;
+    *n = 0;
+    (void)snprintf(sel, sizeof(sel), "%s=kwq", KUBE_JOB_LABEL_MANAGED);
+    (void)encode(sel, enc, sizeof(enc));
+    (void)snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/%s/jobs?labelSelector=%s",
+                   kube_client_namespace(k), enc);
+    rc = kube_call(k, "GET", path, NULL, NULL, &resp, err);
+    if (rc == 0)
+        rc = read_links(resp.json, ret, n, err);
+    kube_response_done(&resp);
+    return rc;
+}
+
+void kube_job_links_free(struct kube_job_link *l, size_t n)
+{
+    for (size_t i = 0; l && i < n; i++) {
+        free(l[i].name);
+        free(l[i].predecessor);
+    }
+    free(l);
 }

@@ -190,7 +190,7 @@ static unsigned long chain_index(const char *name, size_t *base_len)
 
 int kube_job_successor_name(const char *name, char *buf, size_t len, struct kwq_error *err)
 {
-    char sfx[16];
+    char sfx[16], out[KUBE_JOB_NAME_MAX + 1];
     size_t base_len, keep;
     unsigned long n;
     int r = kube_job_check_name(name, err);
@@ -206,7 +206,9 @@ int kube_job_successor_name(const char *name, char *buf, size_t len, struct kwq_
         keep--;
     if (len < keep + strlen(sfx) + 1)
         return kwq_error_set(err, KWQ_EINVAL, "no room for the successor of Job '%s'", name);
-    (void)snprintf(buf, len, "%.*s%s", (int)keep, name, sfx);
+    /* Built apart first: buf may be name itself (the next name after one that is taken). */
+    (void)snprintf(out, sizeof(out), "%.*s%s", (int)keep, name, sfx);
+    (void)snprintf(buf, len, "%s", out);
     return 0;
 }
 

@@ -98,7 +98,7 @@ int kube_job_check_label(const char *kv, struct kwq_error *err);
  * The name of the Job that follows name in a chain: "NAME" -> "NAME-2",
  * "NAME-2" -> "NAME-3", ... (a trailing "-N", N >= 2, is counted up). The
  * base is cut, never below one character, so that the result stays within
- * KUBE_JOB_NAME_MAX. buf must hold KUBE_JOB_NAME_MAX + 1 bytes. Returns 0,
+ * KUBE_JOB_NAME_MAX. buf must hold KUBE_JOB_NAME_MAX + 1 bytes; it may be name itself. Returns 0,
  * or KWQ_EINVAL for a name kube_job_check_name refuses.
  */
 int kube_job_successor_name(const char *name, char *buf, size_t len, struct kwq_error *err);
@@ -241,5 +241,21 @@ int kube_job_secret_check(struct kube_client *k, const char *name, struct kwq_er
  */
 int kube_job_pods(struct kube_client *k, const struct kube_job_status *job,
                   struct kube_pod_list *list, struct kwq_error *err);
+
+/* A kwq Job of the namespace and the Job it follows (KUBE_JOB_ANN_PREDECESSOR), as listed. */
+struct kube_job_link {
+    char *name;        /* metadata.name */
+    char *predecessor; /* NULL when it follows none */
+};
+
+/*
+ * List the Jobs labelled KUBE_JOB_LABEL_MANAGED=kwq with their predecessors
+ * (the links of successor chains) into *ret (n of them; free with
+ * kube_job_links_free). Needs `list` on jobs.
+ */
+int kube_job_links(struct kube_client *k, struct kube_job_link **ret, size_t *n,
+                   struct kwq_error *err);
+
+void kube_job_links_free(struct kube_job_link *l, size_t n);
 
 #endif /* KUBE_JOB_H */
