@@ -460,7 +460,8 @@ int kube_run(struct kwq_client *c, const struct kube_run_cfg *cfg, struct runner
     if (!sum->interrupted && kwq_stats(c, cfg->queue, &r.st) == 0)
         while (gather(&r) == 0 && r.feed.behind)
             ;
-    show(&r, true);
+    if (r.exit == 0 || sum->interrupted) /* after an error line, no bar: the line is the news */
+        show(&r, true);
     progress_end(&r.pg);
     sum->ms = kwq_monotonic_ms() - r.start_ms;
     if (sum->interrupted)
