@@ -240,3 +240,32 @@ int bench_api_counts_read(const struct bench_api *api, struct bench_api_counts *
     free(t.p);
     return 0;
 }
+
+int bench_api_get_rtt(const struct bench_api *api, const char *path, size_t n, double *ms)
+{
+    struct curl_slist *hdrs = NULL;
+    struct text t = {0};
+    CURL *e = api_get(api, path, &hdrs);
+    CURLcode rc = e ? CURLE_OK : CURLE_OUT_OF_MEMORY;
+
+    if (e) {
+        (void)curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, text_body);
+        (void)curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
+    }
+    for (size_t i = 0; i <= n && rc == CURLE_OK; i++) {
+        uint64_t t0 = bench_mono_ns();
+
+        t.len = 0;
+        rc = curl_easy_perform(e);
+        if (i > 0)
+            ms[i - 1] = (double)(bench_mono_ns() - t0) / 1e6;
+    }
+    curl_easy_cleanup(e);
+    curl_slist_free_all(hdrs);
+    free(t.p);
+    if (rc != CURLE_OK) {
+        (void)fprintf(stderr, "kwq-bench: GET %s: %s\n", path, curl_easy_strerror(rc));
+        return -1;
+    }
+    return 0;
+}

@@ -53,4 +53,12 @@ struct bench_api_counts {
 /* Read the counters from /metrics (blocking). Returns 0, or -1 with a line on stderr. */
 int bench_api_counts_read(const struct bench_api *api, struct bench_api_counts *ret);
 
+/*
+ * Time n GETs of path, one after the other on one kept-alive connection
+ * (after one untimed GET that opens it), into ms[0..n-1]: the API server's
+ * bare round trip, the yardstick of the reaction. Returns 0, or -1 with a
+ * line on stderr.
+ */
+int bench_api_get_rtt(const struct bench_api *api, const char *path, size_t n, double *ms);
+
 #endif /* KWQ_BENCH_KUBE_H */

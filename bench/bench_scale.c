@@ -103,6 +103,9 @@ struct run {
     /* Samples, ms. */
     double *apply_ms, *watch_ms, *decide_ms, *patch_ms;
     size_t n;
+    double *rtt_ms; /* bare GETs of the Job, as many as jumps (0 taken: rtt_ok false) */
+    bool rtt_ok;
+    char job_path[256];
     /* Request rates: [0] pending, [1] idle. */
     struct bench_api_counts c0[2], c1[2];
     uint64_t steps0[2], steps1[2], window_ns[2];
@@ -379,6 +382,10 @@ static void *producer_main(void *arg)
         ok = ok && kwq_purge(c, QUEUE) == 0 && wait_state(r, at_zero, "back to parallelism 0") &&
              rate_window(r, 1);
     }
+    if (ok) {
+        (void)fprintf(stderr, "kwq-bench: %zu bare GETs of the Job\n", r->p.jumps);
+        r->rtt_ok = bench_api_get_rtt(&r->api, r->job_path, r->p.jumps, r->rtt_ms) == 0;
+    }
     (void)kwq_purge(c, QUEUE);
     free(t);
     kwq_client_free(c);
@@ -500,12 +507,15 @@ int main(int argc, char **argv)
     r.watch_ms = calloc(r.p.jumps, sizeof(double));
     r.decide_ms = calloc(r.p.jumps, sizeof(double));
     r.patch_ms = calloc(r.p.jumps, sizeof(double));
-    if (!r.apply_ms || !r.watch_ms || !r.decide_ms || !r.patch_ms)
+    r.rtt_ms = calloc(r.p.jumps, sizeof(double));
+    if (!r.apply_ms || !r.watch_ms || !r.decide_ms || !r.patch_ms || !r.rtt_ms)
         bench_die("out of memory");
 
     r.loop = ev_default_loop(EVFLAG_AUTO);
     k = kube_open(&r, &cfg);
     (void)snprintf(name, sizeof(name), "bench-scale-%ld", (long)getpid());
+    (void)snprintf(r.job_path, sizeof(r.job_path), "/apis/batch/v1/namespaces/%s/jobs/%s", r.p.ns,
+                   name);
     c = bench_connect(r.p.url);
     if (kwq_purge(c, QUEUE) < 0)
         bench_die("purge: %s", kwq_client_errstr(c));
@@ -560,6 +570,8 @@ int main(int argc, char **argv)
         put_dist("scale_decide", r.decide_ms, r.n);
         put_dist("scale_patch", r.patch_ms, r.n);
     }
+    if (r.rtt_ok)
+        put_dist("scale_api_get_rtt", r.rtt_ms, r.p.jumps);
     if (!r.sh.fail[0] && r.p.rate_s) {
         put_rates(&r, 0, "pending");
         put_rates(&r, 1, "idle");
@@ -570,6 +582,7 @@ int main(int argc, char **argv)
     free(r.watch_ms);
     free(r.decide_ms);
     free(r.patch_ms);
+    free(r.rtt_ms);
     if (r.sh.fail[0]) {
         (void)fprintf(stderr, "kwq-bench: %s\n", r.sh.fail);
         return 1;
