@@ -80,12 +80,13 @@ struct shared {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct bench_watch_seen watch;
-    int64_t applied;    /* last setpoint the API server accepted, -1 none */
-    uint64_t raise_ns;  /* first accepted raise since zeroed */
-    uint64_t decide_ns; /* first raise decided since zeroed */
-    uint64_t steps;     /* scaler steps */
-    bool ended;         /* the scaler ended */
-    char fail[512];     /* why the run failed, "" while it has not */
+    int64_t applied;     /* last setpoint the API server accepted, -1 none */
+    uint64_t raise_ns;   /* first accepted raise since zeroed */
+    uint64_t decide_ns;  /* first raise decided since zeroed */
+    uint64_t observe_ns; /* how long that step's observe took (a GET, or the cache) */
+    uint64_t steps;      /* scaler steps */
+    bool ended;          /* the scaler ended */
+    char fail[512];      /* why the run failed, "" while it has not */
 };
 
 struct run {
@@ -100,10 +101,15 @@ struct run {
     scaler_apply_done *apply_done;
     void *apply_arg;
     uint32_t want;
+    scaler_observe_done *observe_done;
+    void *observe_arg;
+    uint64_t observe_t0; /* start of the observe in flight */
+    uint64_t observe_ns; /* how long the latest observe took */
     /* Samples, ms. */
-    double *apply_ms, *watch_ms, *decide_ms, *patch_ms;
+    double *apply_ms, *watch_ms, *decide_ms, *patch_ms, *observe_ms;
     size_t n;
-    double *rtt_ms; /* bare GETs of the Job, as many as jumps (0 taken: rtt_ok false) */
+    size_t raises_with_get; /* raises whose step read the Job (not the cache) */
+    double *rtt_ms;         /* bare GETs of the Job, as many as jumps (0 taken: rtt_ok false) */
     bool rtt_ok;
     char job_path[256];
     /* Request rates: [0] pending, [1] idle. */
@@ -177,11 +183,22 @@ static void parse(int argc, char **argv, struct params *p)
 
 /* ---- The backend, wrapped ------------------------------------------------------------------ */
 
+static void wrap_observed(void *arg, const struct scaler_workers *w, const struct kwq_error *err)
+{
+    struct run *r = arg;
+
+    r->observe_ns = bench_mono_ns() - r->observe_t0;
+    r->observe_done(r->observe_arg, w, err);
+}
+
 static void wrap_observe(void *ctx, scaler_observe_done *done, void *arg)
 {
     struct run *r = ctx;
 
-    r->inner.observe(r->inner.ctx, done, arg);
+    r->observe_done = done;
+    r->observe_arg = arg;
+    r->observe_t0 = bench_mono_ns();
+    r->inner.observe(r->inner.ctx, wrap_observed, r);
 }
 
 static void wrap_applied(void *arg, const struct kwq_error *err)
@@ -219,8 +236,10 @@ static void on_step(void *arg, const struct scaler_obs *o, const struct scaler_d
 
     pthread_mutex_lock(&r->sh.mu);
     r->sh.steps++;
-    if (d->verdict == SCALER_APPLY && d->setpoint > o->workers.setpoint && !r->sh.decide_ns)
+    if (d->verdict == SCALER_APPLY && d->setpoint > o->workers.setpoint && !r->sh.decide_ns) {
         r->sh.decide_ns = now;
+        r->sh.observe_ns = r->observe_ns;
+    }
     pthread_mutex_unlock(&r->sh.mu);
 }
 
@@ -347,6 +366,9 @@ static bool jump(struct run *r, struct kwq_client *c, const struct kwq_new_task 
     r->watch_ms[r->n] = (double)(int64_t)(r->sh.watch.raise_ns - t0) / 1e6;
     r->decide_ms[r->n] = (double)(int64_t)(r->sh.decide_ns - t0) / 1e6;
     r->patch_ms[r->n] = (double)(int64_t)(r->sh.raise_ns - r->sh.decide_ns) / 1e6;
+    r->observe_ms[r->n] = (double)r->sh.observe_ns / 1e6;
+    /* The cache answers within the call; a GET takes a round trip (over 0.3 ms on loopback). */
+    r->raises_with_get += r->sh.observe_ns > 300000;
     pthread_mutex_unlock(&r->sh.mu);
     r->n++;
     if (kwq_purge(c, QUEUE) < 0) {
@@ -508,7 +530,8 @@ int main(int argc, char **argv)
     r.decide_ms = calloc(r.p.jumps, sizeof(double));
     r.patch_ms = calloc(r.p.jumps, sizeof(double));
     r.rtt_ms = calloc(r.p.jumps, sizeof(double));
-    if (!r.apply_ms || !r.watch_ms || !r.decide_ms || !r.patch_ms || !r.rtt_ms)
+    r.observe_ms = calloc(r.p.jumps, sizeof(double));
+    if (!r.apply_ms || !r.watch_ms || !r.decide_ms || !r.patch_ms || !r.rtt_ms || !r.observe_ms)
         bench_die("out of memory");
 
     r.loop = ev_default_loop(EVFLAG_AUTO);
@@ -569,6 +592,8 @@ int main(int argc, char **argv)
         put_dist("scale_watch", r.watch_ms, r.n);
         put_dist("scale_decide", r.decide_ms, r.n);
         put_dist("scale_patch", r.patch_ms, r.n);
+        put_dist("scale_observe", r.observe_ms, r.n);
+        bench_put_u64("scale_raises_with_get", r.raises_with_get);
     }
     if (r.rtt_ok)
         put_dist("scale_api_get_rtt", r.rtt_ms, r.p.jumps);
@@ -583,6 +608,7 @@ int main(int argc, char **argv)
     free(r.decide_ms);
     free(r.patch_ms);
     free(r.rtt_ms);
+    free(r.observe_ms);
     if (r.sh.fail[0]) {
         (void)fprintf(stderr, "kwq-bench: %s\n", r.sh.fail);
         return 1;
