@@ -80,13 +80,14 @@ struct shared {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct bench_watch_seen watch;
-    int64_t applied;     /* last setpoint the API server accepted, -1 none */
-    uint64_t raise_ns;   /* first accepted raise since zeroed */
-    uint64_t decide_ns;  /* first raise decided since zeroed */
-    uint64_t observe_ns; /* how long that step's observe took (a GET, or the cache) */
-    uint64_t steps;      /* scaler steps */
-    bool ended;          /* the scaler ended */
-    char fail[512];      /* why the run failed, "" while it has not */
+    int64_t applied;       /* last setpoint the API server accepted, -1 none */
+    uint64_t raise_ns;     /* first accepted raise since zeroed */
+    uint64_t decide_ns;    /* first raise decided since zeroed */
+    uint64_t observe_ns;   /* how long that step's observe took (a GET, or the cache) */
+    uint64_t decide_steps; /* scaler steps until then (of the jump: minus those before it) */
+    uint64_t steps;        /* scaler steps */
+    bool ended;            /* the scaler ended */
+    char fail[512];        /* why the run failed, "" while it has not */
 };
 
 struct run {
@@ -239,6 +240,7 @@ static void on_step(void *arg, const struct scaler_obs *o, const struct scaler_d
     if (d->verdict == SCALER_APPLY && d->setpoint > o->workers.setpoint && !r->sh.decide_ns) {
         r->sh.decide_ns = now;
         r->sh.observe_ns = r->observe_ns;
+        r->sh.decide_steps = r->sh.steps;
     }
     pthread_mutex_unlock(&r->sh.mu);
 }
@@ -348,13 +350,14 @@ static bool rate_window(struct run *r, int i)
 
 static bool jump(struct run *r, struct kwq_client *c, const struct kwq_new_task *t)
 {
-    uint64_t t0;
+    uint64_t t0, steps0;
 
     if (!wait_state(r, at_zero, "back to parallelism 0"))
         return false;
     bench_sleep_us(r->p.spread_ms ? (uint64_t)(rand() % (int)(r->p.spread_ms * 1000 + 1)) : 0);
     pthread_mutex_lock(&r->sh.mu);
     r->sh.raise_ns = r->sh.decide_ns = r->sh.watch.raise_ns = 0;
+    steps0 = r->sh.steps;
     pthread_mutex_unlock(&r->sh.mu);
     if (!enqueue(r, c, t, r->p.tasks))
         return false;
@@ -369,6 +372,11 @@ static bool jump(struct run *r, struct kwq_client *c, const struct kwq_new_task 
     r->observe_ms[r->n] = (double)r->sh.observe_ns / 1e6;
     /* The cache answers within the call; a GET takes a round trip (over 0.3 ms on loopback). */
     r->raises_with_get += r->sh.observe_ns > 300000;
+    (void)fprintf(stderr,
+                  "kwq-bench: jump %zu: accepted after %.1f ms (decided %.1f, observe %.1f, "
+                  "%" PRIu64 " steps), watch %.1f ms\n",
+                  r->n + 1, r->apply_ms[r->n], r->decide_ms[r->n], r->observe_ms[r->n],
+                  r->sh.decide_steps - steps0, r->watch_ms[r->n]);
     pthread_mutex_unlock(&r->sh.mu);
     r->n++;
     if (kwq_purge(c, QUEUE) < 0) {
@@ -391,9 +399,6 @@ static void *producer_main(void *arg)
         t[i] = (struct kwq_new_task){.payload = payload, .payload_len = sizeof(payload)};
     for (size_t i = 0; ok && i < r->p.jumps; i++) {
         ok = jump(r, c, t);
-        if (ok)
-            (void)fprintf(stderr, "kwq-bench: jump %zu/%zu: accepted after %.1f ms\n", i + 1,
-                          r->p.jumps, r->apply_ms[i]);
     }
     if (ok && r->p.rate_s) {
         (void)fprintf(stderr, "kwq-bench: request rate, %zu tasks always pending, %zu s\n", many,
