@@ -19,7 +19,13 @@
 #   KWQ_BENCH_STREAM_CONCURRENCY (256)  --concurrency of each stream-mode worker
 #   KWQ_BENCH_RB_N (1000000)  requests per pipelined redis-benchmark test
 #   KWQ_BENCH_RB_RTT_N (100000)  requests per round-trip redis-benchmark test
+#   KWQ_BENCH_SCALE_JUMPS (50)  depth jumps the scaler answers (0 skips the control plane)
+#   KWQ_BENCH_SCALE_RATE_S (10) seconds of each API request-rate window
 #   KWQ_BENCH_KEEP=1          keep the temp dir (Redis and worker logs)
+#
+# The scale step starts a private Kubernetes control plane (tests/k8s/rig.sh,
+# ../shared/k8s) without a node in BUILD_DIR/bench/k8s-rig, after the other
+# steps, and stops it at the end; without ../shared/k8s it is skipped with one line.
 set -euo pipefail
 
 usage() {
@@ -37,13 +43,19 @@ samples=${KWQ_BENCH_SAMPLES:-1000}
 stream_conc=${KWQ_BENCH_STREAM_CONCURRENCY:-256}
 rb_n=${KWQ_BENCH_RB_N:-1000000}
 rb_rtt_n=${KWQ_BENCH_RB_RTT_N:-100000}
+scale_jumps=${KWQ_BENCH_SCALE_JUMPS:-50}
+scale_rate_s=${KWQ_BENCH_SCALE_RATE_S:-10}
 workers=2
+src=$(cd "$(dirname "$0")/.." && pwd)
+rig_dir=$build/bench/k8s-rig
+rig_up=0
 
 proto=$build/bench/kwq-bench-proto
 wbench=$build/bench/kwq-bench-worker
 handler=$build/bench/kwq-bench-handler
+scale=$build/bench/kwq-bench-scale
 worker=$build/worker/kwq-worker
-for b in "$proto" "$wbench" "$handler" "$worker"; do
+for b in "$proto" "$wbench" "$handler" "$scale" "$worker"; do
     if [ ! -x "$b" ]; then
         echo "run.sh: $b is missing; build it first: cmake --build $build --target kwq-bench" >&2
         exit 2
@@ -58,8 +70,14 @@ url=unix://$sock
 redis_pid=
 failed=()
 
+# rig up|down: the scale step's control plane, no node agent (its pods stay Pending).
+rig() { KWQ_TEST_RIG_DIR=$rig_dir KWQ_TEST_RIG_RUNNER=0 bash "$src/tests/k8s/rig.sh" "$1" "$build"; }
+
 # shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
+    if [ "$rig_up" = 1 ]; then
+        rig down >>"$tmp/rig.log" 2>&1 || say "stopping the control plane failed: see $tmp/rig.log"
+    fi
     if [ -n "$redis_pid" ]; then
         kill "$redis_pid" 2>/dev/null || true
         wait "$redis_pid" 2>/dev/null || true
@@ -171,6 +189,31 @@ step pickup_exec "$wbench" "$url" pickup-exec "${wargs[@]}" --samples "$samples"
 
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
+# ---- the scaler against a real API server (after the rest: the control plane is heavy) ------
+scale_note=measured
+if [ "$scale_jumps" = 0 ]; then
+    scale_note="skipped (KWQ_BENCH_SCALE_JUMPS=0)"
+else
+    say "scale: starting a private control plane without a node in $rig_dir ..."
+    rig_up=1
+    if ! rig up >"$tmp/rig.log" 2>&1; then
+        failed+=("k8s_rig")
+        scale_note="the control plane did not start"
+        say "scale: the control plane did not start:"
+        tail -n 20 "$tmp/rig.log" | sed 's/^/    /' >&2
+    elif [ -f "$rig_dir/absent" ]; then
+        scale_note="skipped: $(cat "$rig_dir/absent")"
+        say "scale: $scale_note"
+    else
+        step scale "$scale" "$url" --kubeconfig "$rig_dir/admin.kubeconfig" \
+            --jumps "$scale_jumps" --rate-s "$scale_rate_s"
+    fi
+    say "scale: stopping the control plane"
+    rig down >>"$tmp/rig.log" 2>&1 || failed+=("k8s_rig_down")
+    rig_up=0
+fi
+load_after_scale=$(cut -d' ' -f1-3 /proc/loadavg)
+
 # ---- report ------------------------------------------------------------------------------
 v() { echo "${R[$1]:-na}"; }
 max2() { awk -v a="${1:-na}" -v b="${2:-na}" 'BEGIN {
@@ -213,6 +256,23 @@ metric worker_rss_drain_stream_kib "$(v worker_rss_drain_stream_kib)" target_max
     none na
 metric worker_rss_drain_exec_kib "$(v worker_rss_drain_exec_kib)" target_max=8192 na none \
     none na
+# The scale figures are compared with KEDA's default polling interval (30 s) and with one
+# bare GET of the Job on the same API server in the same run.
+keda_ms=30000
+for q in p50 p99 max; do
+    t=target=none
+    [ $q = p99 ] && t=target_max=1000
+    metric scale_up_${q}_ms "$(v scale_apply_${q}_ms)" $t na none keda_polling_ms $keda_ms
+    metric scale_up_watch_${q}_ms "$(v scale_watch_${q}_ms)" $t na none keda_polling_ms $keda_ms
+done
+metric scale_up_p50_in_get_rtts "$(div "$(v scale_apply_p50_ms)" "$(v scale_api_get_rtt_p50_ms)" 1)" \
+    target=none na none none na
+metric scale_api_req_per_s_pending "$(awk -v g="$(v scale_pending_get_per_s)" \
+    -v p="$(v scale_pending_patch_per_s)" 'BEGIN { if (g == "na") print "na"; else print g + p }')" \
+    target=none na none none na
+metric scale_api_req_per_s_idle "$(awk -v g="$(v scale_idle_get_per_s)" \
+    -v p="$(v scale_idle_patch_per_s)" 'BEGIN { if (g == "na") print "na"; else print g + p }')" \
+    target=none na none none na
 
 echo "# machine: nproc=$(nproc) cpu=\"$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)\"" \
     "mem_total_kib=$(awk '/^MemTotal/ {print $2}' /proc/meminfo) kernel=$(uname -r)"
@@ -220,6 +280,8 @@ echo "# redis: $("$redis_server" --version)"
 echo "# run: date=$(date -u +%Y-%m-%dT%H:%M:%SZ) loadavg_before=\"$load_before\"" \
     "loadavg_after=\"$load_after\" tasks=$tasks drain=$drain_n exec=$exec_n samples=$samples" \
     "stream_concurrency=$stream_conc workers=$workers"
+echo "# scale: $scale_note jumps=$scale_jumps rate_s=$scale_rate_s" \
+    "loadavg_after_scale=\"$load_after_scale\""
 for k in $(printf '%s\n' "${!R[@]}" | sort); do
     echo "# raw $k=${R[$k]}"
 done

@@ -10,12 +10,17 @@
 # the Kubernetes tests skip with that line; a control plane that is present
 # but does not start fails the fixture, and with it every Kubernetes test.
 # The checks use curl, not kubectl, which Debian does not package.
+#
+# For the benchmarks (bench/run.sh): KWQ_TEST_RIG_DIR puts the rig elsewhere than
+# BUILD_DIR/tests/k8s-rig, so that it never meets the test suite's, and
+# KWQ_TEST_RIG_RUNNER=0 starts no node agent (the Job's pods then stay Pending and
+# never run).
 set -euo pipefail
 cmd=${1:?usage: rig.sh up|down BUILD_DIR}
 build=$(cd "${2:?usage: rig.sh up|down BUILD_DIR}" && pwd)
 src=$(cd "$(dirname "$0")/../.." && pwd)
 shared=${KWQ_TEST_K8S_DIR:-$src/../shared/k8s}
-export RIG_DIR=$build/tests/k8s-rig
+export RIG_DIR=${KWQ_TEST_RIG_DIR:-$build/tests/k8s-rig}
 
 free_ports() { # N: N distinct free TCP ports on 127.0.0.1
     python3 - "$1" <<'PY'
@@ -61,6 +66,22 @@ up)
         tail -n 20 "$RIG_DIR"/logs/*.log >&2 || true
         exit 1
     fi
+    token=$(head -1 "$RIG_DIR/pki/tokens.csv" | cut -d, -f1)
+    (umask 077 && printf '%s\n' "$token" >"$RIG_DIR/admin.token")
+    server=https://127.0.0.1:$APISERVER_PORT
+    write_env() {
+        cat >"$RIG_DIR/env" <<ENV
+server=$server
+ca_file=$RIG_DIR/pki/ca.crt
+token_file=$RIG_DIR/admin.token
+kubeconfig=$RIG_DIR/admin.kubeconfig
+ENV
+    }
+    if [ "${KWQ_TEST_RIG_RUNNER:-1}" = 0 ]; then
+        write_env
+        echo "kwq: control plane up at $server without a node (RIG_DIR=$RIG_DIR)"
+        exit 0
+    fi
     # The node agent, started as runner_up.sh does (same pid file, so down.sh stops it),
     # but waited for with curl.
     # shellcheck disable=SC1091
@@ -69,9 +90,6 @@ up)
     start_bg runner pod_runner.py python3 -u "$shared/pod_runner.py" \
         --kubeconfig "$RIG_DIR/admin.kubeconfig" --workdir "$RIG_DIR/pods" \
         --image-entrypoint "kwq-worker=$build/worker/kwq-worker"
-    token=$(head -1 "$RIG_DIR/pki/tokens.csv" | cut -d, -f1)
-    (umask 077 && printf '%s\n' "$token" >"$RIG_DIR/admin.token")
-    server=https://127.0.0.1:$APISERVER_PORT
     for ((i = 0; ; i++)); do
         if curl -fsS --cacert "$RIG_DIR/pki/ca.crt" -H "Authorization: Bearer $token" \
             "$server/api/v1/nodes/rig-node" >/dev/null 2>&1; then
@@ -84,12 +102,7 @@ up)
         fi
         sleep 0.2
     done
-    cat >"$RIG_DIR/env" <<ENV
-server=$server
-ca_file=$RIG_DIR/pki/ca.crt
-token_file=$RIG_DIR/admin.token
-kubeconfig=$RIG_DIR/admin.kubeconfig
-ENV
+    write_env
     echo "kwq: test control plane up at $server (RIG_DIR=$RIG_DIR)"
     ;;
 *)
