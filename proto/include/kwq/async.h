@@ -168,6 +168,40 @@ int kwq_async_drained(struct kwq_async *a, const char *queue, kwq_async_drained_
 typedef void kwq_async_stats_cb(struct kwq_async *a, int rc, const struct kwq_stats *stats,
                                 void *data);
 int kwq_async_stats(struct kwq_async *a, const char *queue, kwq_async_stats_cb *cb, void *data);
+/* kwq_stats_read: nothing written, works on a replica (opts.read_only). */
+int kwq_async_stats_read(struct kwq_async *a, const char *queue, kwq_async_stats_cb *cb,
+                         void *data);
+
+/* r: as kwq_reap fills; NULL when rc < 0. */
+typedef void kwq_async_reap_cb(struct kwq_async *a, int rc, const struct kwq_reap_result *r,
+                               void *data);
+int kwq_async_reap(struct kwq_async *a, const char *queue, size_t max, kwq_async_reap_cb *cb,
+                   void *data);
+
+/* names: the registry as kwq_queues_list, sorted; borrowed for the callback (NULL, 0 on error). */
+typedef void kwq_async_queues_cb(struct kwq_async *a, int rc, char *const *names, size_t n,
+                                 void *data);
+int kwq_async_queues_list(struct kwq_async *a, kwq_async_queues_cb *cb, void *data);
+
+/* list: as kwq_dead_list fills, borrowed for the callback; NULL, 0 when rc < 0. */
+typedef void kwq_async_dead_cb(struct kwq_async *a, int rc, const struct kwq_dead_task *list,
+                               size_t n, void *data);
+int kwq_async_dead_list(struct kwq_async *a, const char *queue, size_t offset, size_t count,
+                        kwq_async_dead_cb *cb, void *data);
+
+/* rc: how many tasks were requeued or purged (>= 0), or the error. */
+typedef void kwq_async_count_cb(struct kwq_async *a, int rc, void *data);
+/* kwq_dead_requeue / kwq_dead_purge: the n IDs (copied), or every dead task when ids is NULL. */
+int kwq_async_dead_requeue(struct kwq_async *a, const char *queue, const char *const *ids, size_t n,
+                           kwq_async_count_cb *cb, void *data);
+int kwq_async_dead_purge(struct kwq_async *a, const char *queue, const char *const *ids, size_t n,
+                         kwq_async_count_cb *cb, void *data);
+
+/* info: as kwq_task_get fills, borrowed for the callback; NULL when rc < 0. */
+typedef void kwq_async_task_cb(struct kwq_async *a, int rc, const struct kwq_task_info *info,
+                               void *data);
+int kwq_async_task_get(struct kwq_async *a, const char *queue, const char *id,
+                       kwq_async_task_cb *cb, void *data);
 
 /*
  * The blocking wait of kwq_wait_start/kwq_wait_finish: block on the queue's

@@ -46,6 +46,10 @@ struct kwq_client_opts {
     /* cap of the payload bytes one kwq_lease returns (the first task is leased whatever its
        size); 1..KWQ_MAX_LEASE_BYTES, default KWQ_DEFAULT_MAX_LEASE_BYTES */
     size_t max_lease_bytes;
+    /* accept a replica (a read-only server) at connect; for readers such as kwq-broker's
+       /metrics: only the read-only calls (kwq_stats_read, kwq_queues_list, kwq_dead_list,
+       kwq_task_get) work there, the others fail with the server's READONLY error */
+    bool read_only;
 };
 
 #define KWQ_DEFAULT_MAX_LEASE_BYTES (16u * 1024u * 1024u)   /* 16 MiB */
@@ -310,10 +314,48 @@ struct kwq_stats {
     int64_t server_time_ms;    /* server clock at the read, Unix ms */
     bool sealed;               /* queue is sealed */
     bool drained;              /* sealed and nothing pending, leased or delayed */
+    /* Housekeeping lag, as seen at the read: leases past their deadline not yet reaped
+       (counted in leased too) and delayed tasks past due not yet promoted (counted in
+       delayed too), and how long ago the oldest of either fell due, ms (0: none). kwq_stats
+       reads them after its inline reap, kwq_stats_read without reaping. */
+    uint64_t overdue_leases;
+    uint64_t due_delayed;
+    int64_t reap_lag_ms;
 };
 
 /* Read every counter atomically (reaping inline first). */
 int kwq_stats(struct kwq_client *c, const char *queue, struct kwq_stats *ret);
+
+/*
+ * kwq_stats without writing anything (no reaping, no trimming: a script with
+ * the no-writes flag), so it also runs on a replica (opts.read_only). Leases
+ * past their deadline still count as leased and due delayed tasks as
+ * delayed; overdue_leases, due_delayed and reap_lag_ms say how many and how
+ * late. kwq-broker's /metrics reads through it.
+ */
+int kwq_stats_read(struct kwq_client *c, const char *queue, struct kwq_stats *ret);
+
+/* ---- The queue registry --------------------------------------------------- */
+
+/*
+ * Every queue kwq_enqueue ever wrote to is named in the registry (the SET
+ * kwq:queues, docs/PROTOCOL.md "Queue registry"), so that kwq-broker and
+ * `kwq queues` find queues without SCAN (which does not work on Redis
+ * Cluster). kwq_enqueue registers its queue before its first task goes in,
+ * so a queue that holds tasks is always registered.
+ */
+
+/* The registered queue names, sorted bytewise; *ret is malloc'd (kwq_queues_free). */
+int kwq_queues_list(struct kwq_client *c, char ***ret, size_t *ret_n);
+
+/* Free a list from kwq_queues_list (or kwq_async_queues_list's copy). list may be NULL. */
+void kwq_queues_free(char **list, size_t n);
+
+/*
+ * Remove queue from the registry (its keys are untouched; the next enqueue
+ * registers it again). Returns 1 when it was registered, 0 when not.
+ */
+int kwq_queue_forget(struct kwq_client *c, const char *queue);
 
 /* ---- Dead letters --------------------------------------------------------- */
 
