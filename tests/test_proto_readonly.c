@@ -34,17 +34,6 @@ static long long server_changes(redisContext *r)
     return v;
 }
 
-static struct kwq_stats stats_read(struct kwq_client *c, const char *q)
-{
-    struct kwq_stats s;
-    int rc;
-
-    memset(&s, 0xa5, sizeof(s));
-    rc = kwq_stats_read(c, q, &s);
-    cr_assert(eq(int, rc, 0), "stats_read: %s (%s)", kwq_err_name(rc), kwq_client_errstr(c));
-    return s;
-}
-
 static void assert_nothing_overdue(const struct kwq_stats *s)
 {
     cr_assert(eq(u64, s->overdue_leases, 0));
@@ -83,7 +72,7 @@ Test(readonly, stats_read_equals_stats_when_nothing_is_overdue)
 
     one_of_each(c);
     before = server_changes(r);
-    ro = stats_read(c, TP_QUEUE);
+    ro = tp_stats_ro(c, TP_QUEUE);
     cr_assert(eq(llong, server_changes(r), before), "stats_read wrote to Redis");
     cr_assert(eq(u64, ro.pending, 1));
     cr_assert(eq(u64, ro.leased, 1));
@@ -103,7 +92,7 @@ Test(readonly, stats_read_equals_stats_when_nothing_is_overdue)
     /* Sealed and empty: drained, read the same way. */
     cr_assert(eq(int, kwq_purge(c, TP_QUEUE), 0));
     cr_assert(eq(int, kwq_seal(c, TP_QUEUE), 0));
-    ro = stats_read(c, TP_QUEUE);
+    ro = tp_stats_ro(c, TP_QUEUE);
     cr_assert(ro.sealed && ro.drained);
     cr_assert(eq(i64, ro.oldest_pending_ms, -1));
     st = tp_stats(c, TP_QUEUE);
@@ -129,7 +118,7 @@ static void overdue_pair(struct kwq_client *c, redisContext *r)
 static void assert_overdue_pair(struct kwq_client *c, redisContext *r)
 {
     for (int i = 0; i < 2; i++) {
-        struct kwq_stats ro = stats_read(c, TP_QUEUE);
+        struct kwq_stats ro = tp_stats_ro(c, TP_QUEUE);
 
         cr_assert(eq(u64, ro.leased, 1));
         cr_assert(eq(u64, ro.overdue_leases, 1));
@@ -159,7 +148,7 @@ Test(readonly, expired_lease_is_overdue_in_stats_read_until_stats_reaps_it)
     cr_assert(eq(u64, st.pending, 2));
     cr_assert(eq(u64, st.expired, 1));
     assert_nothing_overdue(&st);
-    ro = stats_read(c, TP_QUEUE);
+    ro = tp_stats_ro(c, TP_QUEUE);
     tp_assert_same_stats(&ro, &st);
     assert_nothing_overdue(&ro);
     redisFree(r);
@@ -179,7 +168,7 @@ Test(readonly, expired_lease_is_overdue_in_stats_read_until_reap)
     cr_assert(eq(u64, rr.expired, 1));
     cr_assert(eq(u64, rr.dead, 0));
     cr_assert(eq(u64, rr.promoted, 1));
-    ro = stats_read(c, TP_QUEUE);
+    ro = tp_stats_ro(c, TP_QUEUE);
     cr_assert(eq(u64, ro.pending, 2));
     cr_assert(eq(u64, ro.leased, 0));
     cr_assert(eq(u64, ro.expired, 1));
@@ -238,7 +227,7 @@ Test(readonly, reads_work_at_maxmemory)
     cr_assert(rep != NULL && rep->type == REDIS_REPLY_STATUS);
     freeReplyObject(rep);
     cr_assert(eq(int, kwq_enqueue(c, TP_QUEUE, &t, 1, NULL, NULL), KWQ_EOOM));
-    cr_assert(eq(u64, stats_read(c, TP_QUEUE).pending, 1));
+    cr_assert(eq(u64, tp_stats_ro(c, TP_QUEUE).pending, 1));
     cr_assert(eq(int, kwq_dead_list(c, TP_QUEUE, 0, 10, &dead, &n), 0), "%s", kwq_client_errstr(c));
     cr_assert(eq(sz, n, 1));
     kwq_dead_list_free(dead, n);
@@ -306,8 +295,8 @@ Test(readonly_repl, replica_answers_stats_read_with_the_masters_numbers)
     one_of_each(m);
     sync_replica();
     c = replica_client();
-    ms = stats_read(m, TP_QUEUE);
-    rs = stats_read(c, TP_QUEUE);
+    ms = tp_stats_ro(m, TP_QUEUE);
+    rs = tp_stats_ro(c, TP_QUEUE);
     tp_assert_same_stats(&rs, &ms);
     cr_assert(eq(u64, rs.pending, 1));
     cr_assert(eq(u64, rs.leased, 1));
@@ -357,7 +346,7 @@ Test(readonly_repl, writing_calls_fail_on_the_replica_with_one_clear_line)
     cr_assert(eq(int, kwq_queue_forget(c, TP_QUEUE), KWQ_EREADONLY));
     cr_assert(eq(int, kwq_reap(c, TP_QUEUE, 10, NULL), KWQ_EREADONLY));
     /* The reads still work on the same connection. */
-    s = stats_read(c, TP_QUEUE);
+    s = tp_stats_ro(c, TP_QUEUE);
     cr_assert(eq(u64, s.enqueued, 0));
     kwq_client_free(c);
 }
@@ -379,7 +368,7 @@ Test(readonly_repl, scripts_reload_on_the_replica)
     cr_assert(rep != NULL && rep->type == REDIS_REPLY_STATUS);
     freeReplyObject(rep);
     redisFree(r);
-    cr_assert(eq(u64, stats_read(c, TP_QUEUE).pending, 1));
+    cr_assert(eq(u64, tp_stats_ro(c, TP_QUEUE).pending, 1));
     kwq_client_free(c);
     kwq_client_free(m);
 }
@@ -432,7 +421,7 @@ Test(readonly_repl, async_read_only_client_reads_the_replica)
     cr_assert(eq(int, kwq_async_stats(a, TP_QUEUE, on_stats_refused, &refused), 0));
     while (kwq_async_pending(a) > 0)
         ev_run(loop, EVRUN_ONCE);
-    ms = stats_read(m, TP_QUEUE);
+    ms = tp_stats_ro(m, TP_QUEUE);
     tp_assert_same_stats(&rs, &ms);
     cr_assert(eq(u64, rs.pending, 3));
     cr_assert(eq(int, refused, KWQ_EREADONLY));
