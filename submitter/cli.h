@@ -53,6 +53,7 @@ int cmd_task(int argc, char **argv);
 int cmd_results(int argc, char **argv);
 int cmd_cancel(int argc, char **argv);
 int cmd_purge(int argc, char **argv);
+int cmd_queues(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_local_redis(int argc, char **argv);
 int cmd_job(int argc, char **argv);

@@ -26,6 +26,7 @@ static const struct cli_command commands[] = {
     {"results", cmd_results, "results in completion order (--follow)"},
     {"cancel", cmd_cancel, "cancel a pending, delayed or leased task"},
     {"purge", cmd_purge, "delete every task, result and setting of a queue"},
+    {"queues", cmd_queues, "the queues an enqueue wrote to (--json: their counts); forget one"},
     {"run", cmd_run, "run a whole job: enqueue, seal, start workers, show progress, gather"},
     {"job", cmd_job, "the Kubernetes Job of kwq-worker pods: create, status, delete"},
     {"scale", cmd_scale, "set a worker Job's parallelism to the queue's depth, once"},

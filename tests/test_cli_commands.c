@@ -81,9 +81,9 @@ Test(cli, help_and_version)
     expect(&r, 0, none, "");
     cr_assert(strncmp(r.out, "Usage: kwq [global options] COMMAND", 35) == 0);
     cli_out_free(&r);
-    static const char *const cmds[] = {"enqueue", "seal",        "unseal",  "status", "wait",
-                                       "dlq",     "task",        "results", "cancel", "purge",
-                                       "run",     "local-redis", "job",     "scale",  "autoscale"};
+    static const char *const cmds[] = {
+        "enqueue", "seal",  "unseal", "status",      "wait", "dlq",   "task",      "results",
+        "cancel",  "purge", "run",    "local-redis", "job",  "scale", "autoscale", "queues"};
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
         char want[64];
         kwq(&r, NULL, cmds[i], "--help");
@@ -151,6 +151,14 @@ Test(cli, usage_errors_exit_2)
          "kwq: unknown dlq command 'drop' (list, requeue or purge); see 'kwq dlq --help'\n"},
         {{"dlq", "purge"},
          "kwq: give the IDs of the dead tasks to purge, or --all; see 'kwq dlq --help'\n"},
+        {{"queues", "frob"},
+         "kwq: unknown queues command 'frob' (forget, or none to list); see 'kwq queues "
+         "--help'\n"},
+        {{"queues", "forget"},
+         "kwq: give the name of the queue to forget; see 'kwq queues --help'\n"},
+        {{"queues", "forget", "ok", "bad name"},
+         "kwq: 'bad name': queue name has a character outside A-Z a-z 0-9 . _ : - at byte 4 "
+         "(0x20); see 'kwq queues --help'\n"},
         {{"purge"},
          "kwq: purge deletes every task of queue 'default' and stdin is not a terminal to ask; "
          "confirm with --yes; see 'kwq purge --help'\n"},
@@ -886,6 +894,57 @@ Test(cli, purge_needs_yes)
     cr_assert(!st.sealed);
     kwq(&r, NULL, "enqueue", "--ids", "c"); /* IDs are never reused */
     expect(&r, 0, "3\n", "queue 'default': 1 added, 0 duplicates\n");
+    cli_out_free(&r);
+    kwq_client_free(c);
+}
+
+/* The registry: names sorted, their counts as `kwq status` reads them, forget. */
+Test(cli, queues_list_json_and_forget)
+{
+    struct kwq_client *c = test_client();
+    struct cli_out r;
+
+    kwq(&r, NULL, "queues");
+    expect(&r, 0, "", "kwq: no queues in the registry (an enqueue registers its queue)\n");
+    cli_out_free(&r);
+    kwq(&r, NULL, "queues", "--json", "--quiet");
+    expect(&r, 0, "[]\n", "");
+    cli_out_free(&r);
+    kwq(&r, NULL, "enqueue", "-q", "b", "x", "y", "z");
+    cli_out_free(&r);
+    kwq(&r, NULL, "enqueue", "-q", "a", "--delay", "1h", "x");
+    cli_out_free(&r);
+    kwq(&r, NULL, "enqueue", "-q", "Z.1", "x");
+    cli_out_free(&r);
+    make_dead(c, "b", "w", 2); /* x is leased and dead-lettered, w joins y and z */
+    {
+        struct kwq_lease_result lr = {0};
+
+        cr_assert_eq(kwq_lease(c, "b", 1, 60000, 0, &lr), 1, "%s", kwq_client_errstr(c));
+        kwq_lease_result_done(&lr);
+    }
+    kwq(&r, NULL, "queues");
+    expect(&r, 0, "Z.1\na\nb\n", "");
+    cli_out_free(&r);
+    kwq(&r, NULL, "queues", "--json");
+    expect(&r, 0,
+           "[{\"name\":\"Z.1\",\"pending\":1,\"leased\":0,\"delayed\":0,\"dead\":0},"
+           "{\"name\":\"a\",\"pending\":0,\"leased\":0,\"delayed\":1,\"dead\":0},"
+           "{\"name\":\"b\",\"pending\":2,\"leased\":1,\"delayed\":0,\"dead\":1}]\n",
+           "");
+    cli_out_free(&r);
+    kwq(&r, NULL, "queues", "forget", "a", "nope", "Z.1");
+    expect(&r, KWQ_EXIT_NOTFOUND,
+           "queue 'a' removed from the registry\nqueue 'Z.1' removed from the registry\n",
+           "kwq: queue 'nope' is not in the registry; see 'kwq queues'\n");
+    cli_out_free(&r);
+    kwq(&r, NULL, "queues");
+    expect(&r, 0, "b\n", "");
+    cli_out_free(&r);
+    /* Forgetting touches no task. */
+    cr_assert_eq(cli_stats(c, "a").delayed, 1);
+    kwq(&r, NULL, "queues", "forget", "--quiet", "b");
+    expect(&r, 0, "", "");
     cli_out_free(&r);
     kwq_client_free(c);
 }

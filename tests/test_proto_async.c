@@ -38,6 +38,12 @@ struct got {
     struct kwq_fail_outcome out[8];
     struct kwq_lease_result lease; /* tasks moved out of the library's result */
     struct kwq_stats stats;
+    struct kwq_reap_result reap;
+    char names[8][32];            /* queues_list: the first 8 names */
+    struct kwq_dead_task dead[4]; /* dead_list: the first 4, last_error pointing into errs */
+    char errs[4][64];
+    struct kwq_task_info info; /* task_get: history_json and result not kept */
+    char payload[32];          /* task_get: the payload, NUL-terminated */
     char err[KWQ_ERRSTR_LEN];
 };
 
@@ -96,6 +102,59 @@ static void on_stats(struct kwq_async *a, int rc, const struct kwq_stats *st, vo
     cr_assert(rc < 0 ? st == NULL : st != NULL);
     if (st)
         g->stats = *st;
+}
+
+static void on_reap(struct kwq_async *a, int rc, const struct kwq_reap_result *r, void *data)
+{
+    struct got *g = record(a, rc, data);
+
+    cr_assert(rc < 0 ? r == NULL : r != NULL);
+    if (r)
+        g->reap = *r;
+}
+
+static void on_queues(struct kwq_async *a, int rc, char *const *names, size_t n, void *data)
+{
+    struct got *g = record(a, rc, data);
+
+    cr_assert(rc < 0 ? names == NULL && n == 0 : names != NULL);
+    g->n = n;
+    for (size_t i = 0; i < n && i < 8; i++)
+        (void)snprintf(g->names[i], sizeof(g->names[i]), "%s", names[i]);
+}
+
+static void on_dead(struct kwq_async *a, int rc, const struct kwq_dead_task *list, size_t n,
+                    void *data)
+{
+    struct got *g = record(a, rc, data);
+
+    cr_assert(rc < 0 ? list == NULL && n == 0 : true);
+    g->n = n;
+    for (size_t i = 0; i < n && i < 4; i++) {
+        g->dead[i] = list[i];
+        (void)snprintf(g->errs[i], sizeof(g->errs[i]), "%s", list[i].last_error);
+        g->dead[i].last_error = g->errs[i];
+    }
+}
+
+static void on_count(struct kwq_async *a, int rc, void *data)
+{
+    record(a, rc, data);
+}
+
+static void on_task(struct kwq_async *a, int rc, const struct kwq_task_info *info, void *data)
+{
+    struct got *g = record(a, rc, data);
+
+    cr_assert(rc < 0 ? info == NULL : info != NULL);
+    if (!info)
+        return;
+    g->info = *info;
+    g->info.task.payload = NULL;
+    g->info.history_json = NULL;
+    g->info.result = NULL;
+    (void)snprintf(g->payload, sizeof(g->payload), "%.*s", (int)info->task.payload_len,
+                   info->task.payload ? info->task.payload : "");
 }
 
 /* Takes every task out of the library's result (the documented way). */
@@ -1440,6 +1499,197 @@ Test(async, prefetch_start_and_ack_at_maxmemory)
     freeReplyObject(rep);
     redisFree(r);
     kwq_client_free(c);
+    kwq_async_free(a);
+    ev_loop_destroy(loop);
+}
+
+/* ---- The calls of kwq-broker ------------------------------------------------------- */
+
+/* Lease n tasks of q (60 s) and dead-letter them; their IDs into ids (n entries, may be NULL). */
+static void make_dead(struct kwq_client *c, const char *q, size_t n, char (*ids)[KWQ_ID_MAX])
+{
+    struct kwq_lease_result lr = {.n = 0};
+    struct kwq_failure *f = calloc(n, sizeof(*f));
+    struct kwq_fail_outcome *out = calloc(n, sizeof(*out));
+
+    cr_assert(f && out);
+    cr_assert(eq(int, kwq_lease(c, q, n, 60000, 0, &lr), (int)n), "%s", kwq_client_errstr(c));
+    for (size_t i = 0; i < n; i++) {
+        f[i] = (struct kwq_failure){.id = lr.tasks[i].id,
+                                    .token = lr.tasks[i].token,
+                                    .error = i % 2 ? "e-odd" : "e-even",
+                                    .code = (int)(i % 2) + 2,
+                                    .no_retry = true};
+        if (ids)
+            memcpy(ids[i], lr.tasks[i].id, KWQ_ID_MAX);
+    }
+    cr_assert(eq(int, kwq_fail(c, q, f, n, out), 0), "%s", kwq_client_errstr(c));
+    for (size_t i = 0; i < n; i++)
+        cr_assert(out[i].dead);
+    kwq_lease_result_done(&lr);
+    free(out);
+    free(f);
+}
+
+/*
+ * Queue "q": IDs 1 and 2 dead, 3 leased, 4 and 5 pending; queue "z": one
+ * pending. Every call below is made at once (pipelined) and answers exactly.
+ */
+Test(async, broker_calls_answer_exactly)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_client *c = tp_client(NULL);
+    struct kwq_async *a = async_client(loop);
+    const char *requeue[] = {"1", "7"};
+    struct kwq_task t;
+    struct kwq_stats st;
+
+    tp_enqueue_n(c, "q", "p", 5);
+    tp_enqueue(c, "z", "zz", NULL);
+    make_dead(c, "q", 2, NULL);
+    tp_lease1(c, "q", 60000, 0, &t);
+    kwq_task_done(&t);
+
+    cr_assert(eq(int, kwq_async_queues_list(a, on_queues, TAG(0)), 0));
+    cr_assert(eq(int, kwq_async_stats_read(a, "q", on_stats, TAG(1)), 0));
+    cr_assert(eq(int, kwq_async_dead_list(a, "q", 0, 10, on_dead, TAG(2)), 0));
+    cr_assert(eq(int, kwq_async_task_get(a, "q", "3", on_task, TAG(3)), 0));
+    cr_assert(eq(int, kwq_async_task_get(a, "q", "99", on_task, TAG(4)), 0));
+    cr_assert(eq(int, kwq_async_dead_requeue(a, "q", requeue, 2, on_count, TAG(5)), 0));
+    cr_assert(eq(int, kwq_async_dead_purge(a, "q", NULL, 0, on_count, TAG(6)), 0));
+    cr_assert(eq(int, kwq_async_reap(a, "q", 10, on_reap, TAG(7)), 0));
+    cr_assert(eq(int, kwq_async_dead_list(a, "q", 0, 0, on_dead, TAG(8)), 0));
+    cr_assert(eq(int, kwq_async_dead_requeue(a, "q", requeue, 0, on_count, TAG(9)), 0));
+    cr_assert(eq(sz, kwq_async_pending(a), 10));
+    run_until(loop, 10, 10);
+    assert_codes((const int[]){0, 0, 0, 0, KWQ_ENOTFOUND, 1, 1, 0, 0, 0}, 10);
+
+    cr_assert(eq(sz, calls[0].n, 2));
+    tp_assert_str_eq(calls[0].names[0], "q");
+    tp_assert_str_eq(calls[0].names[1], "z");
+    st = calls[1].stats;
+    cr_assert(eq(u64, st.pending, 2));
+    cr_assert(eq(u64, st.leased, 1));
+    cr_assert(eq(u64, st.dead, 2));
+    cr_assert(eq(u64, st.enqueued, 5));
+    cr_assert(eq(u64, st.overdue_leases, 0));
+    cr_assert(eq(sz, calls[2].n, 2));
+    tp_assert_str_eq(calls[2].dead[0].id, "1");
+    tp_assert_str_eq(calls[2].dead[0].last_error, "e-even");
+    cr_assert(eq(int, calls[2].dead[0].last_code, 2));
+    cr_assert(eq(u32, calls[2].dead[0].attempts, 1));
+    tp_assert_str_eq(calls[2].dead[1].id, "2");
+    tp_assert_str_eq(calls[2].dead[1].last_error, "e-odd");
+    cr_assert(eq(int, calls[2].dead[1].last_code, 3));
+    cr_assert(eq(int, calls[3].info.state, KWQ_STATE_LEASED));
+    tp_assert_str_eq(calls[3].info.task.id, "3");
+    tp_assert_str_eq(calls[3].payload, "p2");
+    cr_assert(eq(u32, calls[3].info.task.attempt, 1));
+    cr_assert(tp_contains(calls[4].err, "no task '99' in queue 'q'"), "%s", calls[4].err);
+    cr_assert(eq(u64, calls[7].reap.expired + calls[7].reap.dead + calls[7].reap.promoted, 0));
+    cr_assert(eq(sz, calls[8].n, 0));
+
+    st = tp_stats(c, "q");
+    cr_assert(eq(u64, st.pending, 3));
+    cr_assert(eq(u64, st.dead, 0));
+    cr_assert(eq(u64, st.requeued, 1));
+    kwq_async_free(a);
+    kwq_client_free(c);
+    ev_loop_destroy(loop);
+}
+
+/* An expired lease: stats_read shows it overdue, reap returns it, stats_read then shows none. */
+Test(async, reap_returns_an_expired_lease)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_client *c = tp_client(NULL);
+    struct kwq_async *a = async_client(loop);
+    redisContext *r = tp_redis();
+    struct kwq_task t;
+
+    tp_enqueue(c, TP_QUEUE, "x", NULL);
+    tp_lease1(c, TP_QUEUE, 100, 0, &t);
+    kwq_task_done(&t);
+    tp_server_wait_ms(r, 150);
+    cr_assert(eq(int, kwq_async_stats_read(a, TP_QUEUE, on_stats, TAG(0)), 0));
+    cr_assert(eq(int, kwq_async_reap(a, TP_QUEUE, 10, on_reap, TAG(1)), 0));
+    cr_assert(eq(int, kwq_async_stats_read(a, TP_QUEUE, on_stats, TAG(2)), 0));
+    run_until(loop, 3, 10);
+    assert_codes((const int[]){0, 0, 0}, 3);
+    cr_assert(eq(u64, calls[0].stats.overdue_leases, 1));
+    cr_assert(eq(u64, calls[0].stats.leased, 1));
+    cr_assert(ge(i64, calls[0].stats.reap_lag_ms, 50));
+    cr_assert(eq(u64, calls[1].reap.expired, 1));
+    cr_assert(eq(u64, calls[1].reap.dead, 0));
+    cr_assert(eq(u64, calls[1].reap.promoted, 0));
+    cr_assert(eq(u64, calls[2].stats.overdue_leases, 0));
+    cr_assert(eq(u64, calls[2].stats.pending, 1));
+    cr_assert(eq(i64, calls[2].stats.reap_lag_ms, 0));
+    redisFree(r);
+    kwq_async_free(a);
+    kwq_client_free(c);
+    ev_loop_destroy(loop);
+}
+
+/*
+ * Every dead task, more than one script call's 1000: the "*all" call repeats
+ * until none is left; IDs over 1000 go as several calls at once.
+ */
+Test(async, dead_requeue_and_purge_of_more_than_a_chunk)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_client *c = tp_client(NULL);
+    struct kwq_async *a = async_client(loop);
+    char(*ids)[KWQ_ID_MAX] = calloc(2500, KWQ_ID_MAX);
+    const char **some = calloc(1200, sizeof(*some));
+
+    cr_assert(ids && some);
+    tp_enqueue_n(c, TP_QUEUE, "t", 2500);
+    make_dead(c, TP_QUEUE, 2500, NULL);
+    cr_assert(eq(int, kwq_async_dead_requeue(a, TP_QUEUE, NULL, 0, on_count, TAG(0)), 0));
+    run_until(loop, 1, 30);
+    assert_codes((const int[]){2500}, 1);
+    cr_assert(eq(u64, tp_stats(c, TP_QUEUE).pending, 2500));
+    cr_assert(eq(u64, tp_stats(c, TP_QUEUE).dead, 0));
+
+    forget_calls();
+    make_dead(c, TP_QUEUE, 2500, ids);
+    for (size_t i = 0; i < 1200; i++)
+        some[i] = ids[i];
+    cr_assert(eq(int, kwq_async_dead_purge(a, TP_QUEUE, some, 1200, on_count, TAG(0)), 0));
+    cr_assert(eq(int, kwq_async_dead_purge(a, TP_QUEUE, NULL, 0, on_count, TAG(1)), 0));
+    run_until(loop, 2, 30);
+    assert_codes((const int[]){1200, 1300}, 2);
+    cr_assert(eq(u64, tp_stats(c, TP_QUEUE).dead, 0));
+    cr_assert(eq(u64, tp_stats(c, TP_QUEUE).pending, 0));
+    free(some);
+    free(ids);
+    kwq_async_free(a);
+    kwq_client_free(c);
+    ev_loop_destroy(loop);
+}
+
+/* Bad arguments are refused at the call, as the sync client refuses them; no callback. */
+Test(async, broker_calls_refuse_bad_arguments_at_once)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct kwq_async *a = async_client(loop);
+    struct kwq_async *down = kwq_async_new(loop, NULL);
+    const char *bad[] = {"12", "x1"};
+
+    cr_assert(eq(int, kwq_async_reap(a, TP_QUEUE, 0, on_reap, TAG(0)), KWQ_EINVAL));
+    tp_assert_str_eq(kwq_async_errstr(a), "reap: max must be between 1 and 1000, got 0");
+    cr_assert(eq(int, kwq_async_task_get(a, TP_QUEUE, "x1", on_task, TAG(0)), KWQ_EINVAL));
+    cr_assert(eq(int, kwq_async_dead_requeue(a, TP_QUEUE, bad, 2, on_count, TAG(0)), KWQ_EINVAL));
+    cr_assert(eq(int, kwq_async_dead_purge(a, "bad queue", NULL, 0, on_count, TAG(0)), KWQ_EINVAL));
+    cr_assert(eq(int, kwq_async_stats_read(a, "", on_stats, TAG(0)), KWQ_EINVAL));
+    cr_assert(eq(int, kwq_async_dead_list(a, "{x}", 0, 1, on_dead, TAG(0)), KWQ_EINVAL));
+    cr_assert(eq(int, kwq_async_queues_list(down, on_queues, TAG(0)), KWQ_ECONN));
+    cr_assert(eq(sz, kwq_async_pending(a), 0));
+    run_until(loop, 0, 1);
+    ev_run(loop, EVRUN_NOWAIT);
+    cr_assert(eq(sz, ncalls, 0));
+    kwq_async_free(down);
     kwq_async_free(a);
     ev_loop_destroy(loop);
 }

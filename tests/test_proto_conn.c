@@ -823,6 +823,20 @@ Test(conn_tcp, documented_acl_user_can_do_everything)
     cr_assert(eq(sz, nres, 1));
     kwq_results_free(res, nres);
     cr_assert(eq(u64, tp_stats(c, TP_QUEUE).done, 1));
+    /* The registry and the read-only stats too. */
+    {
+        struct kwq_stats ro;
+        char **names = NULL;
+        size_t n = 0;
+
+        cr_assert(eq(int, kwq_stats_read(c, TP_QUEUE, &ro), 0), "%s", kwq_client_errstr(c));
+        cr_assert(eq(u64, ro.done, 1));
+        cr_assert(eq(int, kwq_queues_list(c, &names, &n), 0), "%s", kwq_client_errstr(c));
+        cr_assert(eq(sz, n, 1));
+        tp_assert_str_eq(names[0], TP_QUEUE);
+        kwq_queues_free(names, n);
+        cr_assert(eq(int, kwq_queue_forget(c, TP_QUEUE), 1), "%s", kwq_client_errstr(c));
+    }
     kwq_client_free(c);
 }
 
@@ -853,8 +867,8 @@ Test(conn_tcp, operation_on_keys_not_granted_is_enoperm)
     struct kwq_new_task t = {.payload = "x", .payload_len = 1};
     int rc;
 
-    acl_user("otherq", "reset on >pw3 ~kwq:{other}:* resetchannels +@read +@write +@scripting "
-                       "+@connection +@blocking +time +info +select");
+    acl_user("otherq", "reset on >pw3 ~kwq:{other}:* ~kwq:queues resetchannels +@read +@write "
+                       "+@scripting +@connection +@blocking +time +info +select");
     (void)snprintf(url, sizeof(url), "redis://otherq:pw3@127.0.0.1:%s", tcp_port);
     cr_assert(eq(int, unsetenv("KWQ_REDIS_PASSWORD"), 0));
     c = new_client(url, NULL);
@@ -865,6 +879,34 @@ Test(conn_tcp, operation_on_keys_not_granted_is_enoperm)
     cr_assert(tp_contains(kwq_client_errstr(c), "grant it the ACL rules in docs/PROTOCOL.md"), "%s",
               kwq_client_errstr(c));
     cr_assert(eq(int, kwq_enqueue(c, "other", &t, 1, NULL, NULL), 0), "%s", kwq_client_errstr(c));
+    kwq_client_free(c);
+}
+
+/*
+ * A user granted its queue's keys but not the registry: the enqueue says so
+ * (KWQ_ENOPERM naming kwq:queues), though its tasks went in, as accepted says.
+ */
+Test(conn_tcp, enqueue_without_the_registry_key_is_enoperm)
+{
+    char url[200];
+    struct kwq_client *c;
+    struct kwq_new_task t = {.payload = "x", .payload_len = 1};
+    size_t accepted = 99;
+    int rc;
+
+    acl_user("noreg", "reset on >pw4 ~kwq:{other}:* resetchannels +@read +@write +@scripting "
+                      "+@connection +@blocking +time +info +select");
+    (void)snprintf(url, sizeof(url), "redis://noreg:pw4@127.0.0.1:%s", tcp_port);
+    cr_assert(eq(int, unsetenv("KWQ_REDIS_PASSWORD"), 0));
+    c = new_client(url, NULL);
+    cr_assert(eq(int, kwq_client_connect(c), 0), "%s", kwq_client_errstr(c));
+    rc = kwq_enqueue(c, "other", &t, 1, NULL, &accepted);
+    cr_assert(eq(int, rc, KWQ_ENOPERM), "%s: %s", kwq_err_name(rc), kwq_client_errstr(c));
+    tp_assert_str_eq(kwq_client_errstr(c),
+                     "the Redis user may not add queue 'other' to the queue registry kwq:queues "
+                     "(NOPERM); grant it the key ~kwq:queues (docs/PROTOCOL.md \"Client rules\")");
+    cr_assert(eq(sz, accepted, 1));
+    cr_assert(eq(u64, tp_stats(c, "other").pending, 1));
     kwq_client_free(c);
 }
 

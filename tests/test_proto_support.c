@@ -121,15 +121,26 @@ void tp_ack1(struct kwq_client *c, const char *q, const struct kwq_task *t)
     cr_assert(eq(int, st, 0), "ack status %s", kwq_err_name(st));
 }
 
-struct kwq_stats tp_stats(struct kwq_client *c, const char *q)
+static struct kwq_stats stats_of(struct kwq_client *c, const char *q, bool read_only)
 {
     struct kwq_stats s;
     int rc;
 
     memset(&s, 0xa5, sizeof(s));
-    rc = kwq_stats(c, q, &s);
-    cr_assert(eq(int, rc, 0), "stats: %s (%s)", kwq_err_name(rc), kwq_client_errstr(c));
+    rc = read_only ? kwq_stats_read(c, q, &s) : kwq_stats(c, q, &s);
+    cr_assert(eq(int, rc, 0), "%s: %s (%s)", read_only ? "stats_read" : "stats", kwq_err_name(rc),
+              kwq_client_errstr(c));
     return s;
+}
+
+struct kwq_stats tp_stats(struct kwq_client *c, const char *q)
+{
+    return stats_of(c, q, false);
+}
+
+struct kwq_stats tp_stats_ro(struct kwq_client *c, const char *q)
+{
+    return stats_of(c, q, true);
 }
 
 void tp_assert_same_stats(const struct kwq_stats *a, const struct kwq_stats *b)

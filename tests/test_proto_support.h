@@ -56,8 +56,9 @@ void tp_lease_none(struct kwq_client *c, const char *q);
 /* Ack one lease without a result and assert status 0. */
 void tp_ack1(struct kwq_client *c, const char *q, const struct kwq_task *t);
 
-/* The queue's statistics (asserts success). */
+/* The queue's statistics (asserts success): kwq_stats, or kwq_stats_read when read_only. */
 struct kwq_stats tp_stats(struct kwq_client *c, const char *q);
+struct kwq_stats tp_stats_ro(struct kwq_client *c, const char *q);
 
 /* Assert that every counter and flag of a and b is equal (the clock and ages excluded). */
 void tp_assert_same_stats(const struct kwq_stats *a, const struct kwq_stats *b);

@@ -564,30 +564,38 @@ Test(util, server_check_reads_info)
     struct kwq_error err = {0};
     char run_id[KWQ__RUN_ID_LEN + 1] = "";
 
-    cr_assert(eq(int, kwq__info_check(master, "U", run_id, &err), 0));
+    cr_assert(eq(int, kwq__info_check(master, "U", false, run_id, &err), 0));
     tp_assert_str_eq(run_id, "0123456789abcdef0123456789abcdef01234567");
-    cr_assert(eq(int, kwq__info_check(replica, "U", run_id, &err), KWQ_EREADONLY));
+    cr_assert(eq(int, kwq__info_check(replica, "U", false, run_id, &err), KWQ_EREADONLY));
     tp_assert_str_eq(err.msg,
                      "Redis at U is a read-only replica of 10.0.0.7:6380; point the Redis URL at "
                      "the master");
-    cr_assert(eq(int, kwq__info_check(loading, "U", run_id, &err), KWQ_ECONN));
+    cr_assert(eq(int, kwq__info_check(loading, "U", false, run_id, &err), KWQ_ECONN));
     tp_assert_str_eq(err.msg, "Redis at U is still loading its data set into memory (LOADING, "
                               "42.50% done); retry in a moment");
-    cr_assert(eq(int, kwq__info_check(lru, "U", run_id, &err), KWQ_EPOLICY));
+    cr_assert(eq(int, kwq__info_check(lru, "U", false, run_id, &err), KWQ_EPOLICY));
     tp_assert_str_eq(err.msg, "Redis maxmemory-policy is 'allkeys-lru': kwq needs 'noeviction' "
                               "(it must never evict queue keys); run CONFIG SET maxmemory-policy "
                               "noeviction");
-    cr_assert(eq(int, kwq__info_check(bare, "U", run_id, &err), 0));
-    cr_assert(
-        eq(int, kwq__info_check("role:slave\r\nloading:1\r\n", "U", run_id, &err), KWQ_EREADONLY));
+    cr_assert(eq(int, kwq__info_check(bare, "U", false, run_id, &err), 0));
+    cr_assert(eq(int, kwq__info_check("role:slave\r\nloading:1\r\n", "U", false, run_id, &err),
+                 KWQ_EREADONLY));
     tp_assert_str_eq(err.msg,
                      "Redis at U is a read-only replica of ?:?; point the Redis URL at the "
                      "master");
-    cr_assert(eq(int, kwq__info_check("loading:1\r\n", "U", run_id, &err), KWQ_ECONN));
+    cr_assert(eq(int, kwq__info_check("loading:1\r\n", "U", false, run_id, &err), KWQ_ECONN));
     tp_assert_str_eq(err.msg, "Redis at U is still loading its data set into memory (LOADING, ?% "
                               "done); retry in a moment");
     /* A field name must start a line: "xrole:" is not "role:". */
-    cr_assert(eq(int, kwq__info_check("xrole:slave\r\n", "U", run_id, &err), 0));
+    cr_assert(eq(int, kwq__info_check("xrole:slave\r\n", "U", false, run_id, &err), 0));
+    /* A read-only client (opts.read_only) takes a replica; the other checks still hold. */
+    cr_assert(eq(int, kwq__info_check(replica, "U", true, run_id, &err), 0));
+    cr_assert(eq(int, kwq__info_check("role:slave\r\nloading:1\r\n", "U", true, run_id, &err),
+                 KWQ_ECONN));
+    cr_assert(eq(
+        int,
+        kwq__info_check("role:slave\r\nmaxmemory_policy:allkeys-lru\r\n", "U", true, run_id, &err),
+        KWQ_EPOLICY));
 }
 
 Test(util, error_set_fills_and_truncates)

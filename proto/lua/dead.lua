@@ -1,10 +1,8 @@
 #!lua flags=allow-oom
 -- kwq protocol v2: dead (docs/PROTOCOL.md "dead").
--- The dead-letter set: list it, requeue tasks from it, or purge them.
+-- Requeue tasks from the dead-letter set, or purge them (dead_list lists it).
 -- KEYS[1..12]: the queue's fixed keys.
 -- ARGV[1]: operation:
---   "list", offset, count       oldest death first
---       -> flat array of 5 per task: id, died_ms, attempts, last_code, last_error
 --   "requeue", id...  | "requeue", "*all"
 --       back to the tail of pending, attempts reset to 0 (history kept)
 --       -> number requeued; "*all" handles at most 1000 per call (call again
@@ -30,28 +28,7 @@ local function dead_ids()
     return ids
 end
 
-if op == 'list' then
-    local offset, count = tonumber(ARGV[2]), tonumber(ARGV[3])
-    if not offset or offset < 0 or not count or count < 1 or count > 10000 then
-        return redis.error_reply('KWQ_INVAL dead list needs an offset >= 0 and a count in 1..10000')
-    end
-    local rows = redis.call('ZRANGE', K_DEAD, offset, offset + count - 1, 'WITHSCORES')
-    local reply = {}
-    if #rows == 0 then return reply end
-    local ids = {}
-    for i = 1, #rows, 2 do ids[#ids + 1] = rows[i] end
-    local metas = redis.call('HMGET', K_META, unpack(ids))
-    for i, id in ipairs(ids) do
-        local m = meta_decode(metas[i])
-        local r = #reply
-        reply[r + 1] = id
-        reply[r + 2] = tonumber(rows[2 * i])
-        reply[r + 3] = m.a or 0
-        reply[r + 4] = m.c or -1
-        reply[r + 5] = m.e or ''
-    end
-    return reply
-elseif op == 'requeue' then
+if op == 'requeue' then
     if #ARGV < 2 then return redis.error_reply('KWQ_INVAL dead requeue needs IDs or *all') end
     local ids = dead_ids()
     if #ids == 0 then return 0 end
@@ -86,4 +63,4 @@ elseif op == 'purge' then
     delete_tasks(ids)
     return #ids
 end
-return redis.error_reply("KWQ_INVAL dead needs 'list', 'requeue' or 'purge'")
+return redis.error_reply("KWQ_INVAL dead needs 'requeue' or 'purge'")

@@ -1,4 +1,4 @@
-#!lua flags=allow-oom
+#!lua flags=no-writes
 -- kwq protocol v2: task (docs/PROTOCOL.md "task").
 -- Reads one task by ID: where it is, its fields, history and kept result.
 -- KEYS[1..12]: the queue's fixed keys; KEYS[13]: kwq:{q}:result:<id>.

@@ -72,6 +72,9 @@ static void req_free(struct kwq_async *a, struct kwq__req *r)
     free(r->out);
     free(r->err);
     kwq_lease_result_done(&r->lease);
+    kwq_queues_free(r->names, r->names ? r->n : 0);
+    kwq_dead_list_free(r->dead, r->dead ? r->n : 0);
+    kwq_task_info_done(&r->task);
     if (a->nspare < SPARE_MAX) {
         r->next = a->spare;
         a->spare = r;
@@ -127,6 +130,17 @@ const char *kwq_async_server_run_id(const struct kwq_async *a)
 
 /* ---- Building calls -------------------------------------------------------------- */
 
+int kwq__async_begin_server(struct kwq_async *a)
+{
+    struct kwq_client *c = a->c;
+
+    c->errstr[0] = '\0';
+    if (a->state != KWQ__ASYNC_READY)
+        return kwq__fail(c, KWQ_ECONN, "not connected to Redis at %s: call kwq_async_connect",
+                         kwq__url_for_msg(c));
+    return 0;
+}
+
 int kwq__async_begin(struct kwq_async *a, const char *queue)
 {
     struct kwq_error e = {0};
@@ -135,10 +149,7 @@ int kwq__async_begin(struct kwq_async *a, const char *queue)
     c->errstr[0] = '\0';
     if (kwq_queue_name_check(queue, &e))
         return kwq__fail(c, KWQ_EINVAL, "%s", e.msg);
-    if (a->state != KWQ__ASYNC_READY)
-        return kwq__fail(c, KWQ_ECONN, "not connected to Redis at %s: call kwq_async_connect",
-                         kwq__url_for_msg(c));
-    return 0;
+    return kwq__async_begin_server(a);
 }
 
 struct kwq__req *kwq__async_req(struct kwq_async *a, size_t nparts, kwq__part_parse_fn *parse,
@@ -385,22 +396,39 @@ static void part_done(struct kwq_async *a, struct kwq__req *r, int rc)
     }
 }
 
+/* Send part p (a script call, whose command is kept) once more. */
+static int send_again(struct kwq_async *a, struct kwq__part *p)
+{
+    if (redisAsyncFormattedCommand(a->ac, on_reply, p, p->cmd, p->len) != REDIS_OK)
+        return kwq__fail(a->c, KWQ_ENOMEM, "out of memory sending a command to Redis");
+    p->req->hrefs++;
+    return 0;
+}
+
 /* The script of r went missing (SCRIPT FLUSH, a restart): load it, send p once more. */
 static int resend(struct kwq_async *a, struct kwq__part *p)
 {
-    struct kwq__req *r = p->req;
-
     p->retried = true;
     kwq__args_clear(&a->argv);
     kwq__script_load_argv(a->c, p->op, &a->argv);
     /* Its reply is not needed: if the load fails, the resent call says NOSCRIPT again. */
-    if (a->argv.oom ||
-        redisAsyncCommandArgv(a->ac, NULL, NULL, (int)a->argv.n, a->argv.v, a->argv.len) !=
-            REDIS_OK ||
-        redisAsyncFormattedCommand(a->ac, on_reply, p, p->cmd, p->len) != REDIS_OK)
+    if (a->argv.oom || redisAsyncCommandArgv(a->ac, NULL, NULL, (int)a->argv.n, a->argv.v,
+                                             a->argv.len) != REDIS_OK)
         return kwq__fail(a->c, KWQ_ENOMEM, "out of memory sending a command to Redis");
-    r->hrefs++;
-    return 0;
+    return send_again(a, p);
+}
+
+/* The part asked to be sent again (KWQ__PART_AGAIN): it gets its whole time once more. */
+static int repeat(struct kwq_async *a, struct kwq__part *p)
+{
+    struct kwq__req *r = p->req;
+    ev_tstamp deadline;
+
+    ev_now_update(a->loop);
+    deadline = ev_now(a->loop) + (ev_tstamp)r->budget_ms / 1000.;
+    if (deadline > r->deadline)
+        r->deadline = deadline; /* the timer, armed earlier, sees it and waits on */
+    return send_again(a, p);
 }
 
 /* The connection ac broke (hiredis is freeing it): fail every call. */
@@ -430,7 +458,13 @@ static void handle_reply(struct kwq_async *a, redisAsyncContext *ac, redisReply 
         return;
     }
     if (reply->type != REDIS_REPLY_ERROR) {
-        part_done(a, r, r->parse(a, r, p, reply));
+        rc = r->parse(a, r, p, reply);
+        if (rc == KWQ__PART_AGAIN) {
+            rc = repeat(a, p);
+            if (!rc)
+                return;
+        }
+        part_done(a, r, rc);
         return;
     }
     rc = kwq__reply_error(a->c, reply, r->script && !p->retried ? &nosc : NULL, &drop);

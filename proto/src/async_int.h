@@ -35,7 +35,13 @@ struct kwq__part {
     bool retried;    /* resent once after NOSCRIPT */
 };
 
-/* Parse a part's reply (never an error reply): 0, or a KWQ_E* code with errstr set. */
+/*
+ * Parse a part's reply (never an error reply): 0, or a KWQ_E* code with
+ * errstr set, or KWQ__PART_AGAIN to send the same part once more (a call
+ * that repeats until the script says it is done, e.g. a requeue of every
+ * dead task, 1000 at a time); the part's deadline starts again then.
+ */
+#define KWQ__PART_AGAIN 1
 typedef int kwq__part_parse_fn(struct kwq_async *a, struct kwq__req *r, struct kwq__part *p,
                                const redisReply *reply);
 
@@ -78,6 +84,11 @@ struct kwq__req {
     struct kwq_lease_result lease;
     struct kwq_stats stats;
     bool flag; /* drained, woken; ack: an ack_result was refused (OOM) */
+    struct kwq_reap_result reap;
+    long long count;            /* dead requeue/purge: tasks handled so far */
+    char **names;               /* queues_list: n names, owned */
+    struct kwq_dead_task *dead; /* dead_list: n dead tasks, owned */
+    struct kwq_task_info task;  /* task_get, owned */
     union {
         kwq_async_connect_cb *connect;
         kwq_async_lease_cb *lease;
@@ -86,6 +97,11 @@ struct kwq__req {
         kwq_async_drained_cb *drained;
         kwq_async_stats_cb *stats;
         kwq_async_wait_cb *wait;
+        kwq_async_reap_cb *reap;
+        kwq_async_queues_cb *queues;
+        kwq_async_dead_cb *dead;
+        kwq_async_count_cb *count;
+        kwq_async_task_cb *task;
     } cb;
     void *data;
 };
@@ -115,6 +131,9 @@ struct kwq_async {
 
 /* Clear errstr, check the queue name and that a is connected. */
 int kwq__async_begin(struct kwq_async *a, const char *queue);
+
+/* kwq__async_begin for a call that names no queue (the registry). */
+int kwq__async_begin_server(struct kwq_async *a);
 
 /* A request of up to nparts parts, or NULL (KWQ_ENOMEM in errstr). */
 struct kwq__req *kwq__async_req(struct kwq_async *a, size_t nparts, kwq__part_parse_fn *parse,
@@ -146,6 +165,19 @@ int kwq__async_send(struct kwq_async *a, struct kwq__req *r);
 
 /* Free a request that was never submitted. */
 void kwq__async_req_drop(struct kwq_async *a, struct kwq__req *r);
+
+/*
+ * What the operations share (async_ops.c): a request for a script call of
+ * op on n items in nparts parts (the caller sets its callback); a PING part
+ * for a call with nothing to send (it still answers in call order); and the
+ * end of building: submit r with budget_ms, or free it when building failed
+ * (rc), returning the call's outcome.
+ */
+struct kwq__req *kwq__async_script_req(struct kwq_async *a, enum kwq__op op, size_t n,
+                                       size_t nparts, kwq__part_parse_fn *parse,
+                                       kwq__req_deliver_fn *deliver, void *data);
+int kwq__async_ping_part(struct kwq_async *a, struct kwq__req *r);
+int kwq__async_finish(struct kwq_async *a, struct kwq__req *r, int rc, uint64_t budget_ms);
 
 /* Attach ac (just connected, no command sent) to a's loop; it becomes a's connection. */
 int kwq__async_attach(struct kwq_async *a, redisAsyncContext *ac);

@@ -9,8 +9,7 @@
 
 #include "async_int.h"
 
-/* Send r, or free it when building it failed (rc). */
-static int submit(struct kwq_async *a, struct kwq__req *r, int rc, uint64_t budget_ms)
+int kwq__async_finish(struct kwq_async *a, struct kwq__req *r, int rc, uint64_t budget_ms)
 {
     if (rc) {
         kwq__async_req_drop(a, r);
@@ -35,8 +34,7 @@ static int parse_nop(struct kwq_async *a, struct kwq__req *r, struct kwq__part *
     return 0;
 }
 
-/* A call with nothing for Redis still answers in order, after the calls before it. */
-static int ping_part(struct kwq_async *a, struct kwq__req *r)
+int kwq__async_ping_part(struct kwq_async *a, struct kwq__req *r)
 {
     r->script = false;
     r->parse = parse_nop;
@@ -45,10 +43,9 @@ static int ping_part(struct kwq_async *a, struct kwq__req *r)
     return kwq__async_part(a, r, &a->argv, 0, 0);
 }
 
-/* A request for a call of op on n items in nparts parts; the caller sets its callback. */
-static struct kwq__req *script_req(struct kwq_async *a, enum kwq__op op, size_t n, size_t nparts,
-                                   kwq__part_parse_fn *parse, kwq__req_deliver_fn *deliver,
-                                   void *data)
+struct kwq__req *kwq__async_script_req(struct kwq_async *a, enum kwq__op op, size_t n,
+                                       size_t nparts, kwq__part_parse_fn *parse,
+                                       kwq__req_deliver_fn *deliver, void *data)
 {
     struct kwq__req *r = kwq__async_req(a, nparts, parse, deliver);
 
@@ -95,7 +92,7 @@ int kwq_async_lease_prefetch(struct kwq_async *a, const char *queue, size_t max,
         rc = kwq__charge_check(a->c, max, charge);
     if (rc)
         return rc;
-    r = script_req(a, KWQ__LEASE, 1, chunks(1), parse_lease, deliver_lease, data);
+    r = kwq__async_script_req(a, KWQ__LEASE, 1, chunks(1), parse_lease, deliver_lease, data);
     if (!r)
         return KWQ_ENOMEM;
     r->max = max;
@@ -105,7 +102,7 @@ int kwq_async_lease_prefetch(struct kwq_async *a, const char *queue, size_t max,
     if (charge < max)
         kwq__lease_charge_arg(charge, &a->items);
     rc = kwq__async_eval_part(a, r, queue, NULL, &a->items, 0, 0);
-    return submit(a, r, rc, a->c->opts.command_timeout_ms);
+    return kwq__async_finish(a, r, rc, a->c->opts.command_timeout_ms);
 }
 
 /* ---- renew, ack, release: a status per item ------------------------------------------- */
@@ -151,7 +148,7 @@ static void deliver_status(struct kwq_async *a, struct kwq__req *r, int rc)
 static struct kwq__req *status_req(struct kwq_async *a, enum kwq__op op, size_t n, size_t nparts,
                                    kwq__part_parse_fn *parse, kwq_async_status_cb *cb, void *data)
 {
-    struct kwq__req *r = script_req(a, op, n, nparts, parse, deliver_status, data);
+    struct kwq__req *r = kwq__async_script_req(a, op, n, nparts, parse, deliver_status, data);
 
     if (!r)
         return NULL;
@@ -176,7 +173,7 @@ static int refs_call(struct kwq_async *a, const char *queue, enum kwq__op op,
     if (!r)
         return KWQ_ENOMEM;
     if (n == 0)
-        rc = ping_part(a, r);
+        rc = kwq__async_ping_part(a, r);
     for (size_t s = 0; !rc && s < n; s += KWQ__HOLD_CHUNK) {
         size_t m = n - s < KWQ__HOLD_CHUNK ? n - s : KWQ__HOLD_CHUNK;
 
@@ -184,7 +181,7 @@ static int refs_call(struct kwq_async *a, const char *queue, enum kwq__op op,
         kwq__refs_args(refs + s, m, lease_ms, &a->items);
         rc = kwq__async_eval_part(a, r, queue, NULL, &a->items, s, m);
     }
-    return submit(a, r, rc, a->c->opts.command_timeout_ms);
+    return kwq__async_finish(a, r, rc, a->c->opts.command_timeout_ms);
 }
 
 int kwq_async_renew(struct kwq_async *a, const char *queue, const struct kwq_lease_ref *refs,
@@ -269,8 +266,8 @@ int kwq_async_ack(struct kwq_async *a, const char *queue, const struct kwq_ack *
         }
     }
     if (!rc && r->nparts == 0)
-        rc = ping_part(a, r); /* every result was over the limit */
-    return submit(a, r, rc, a->c->opts.command_timeout_ms);
+        rc = kwq__async_ping_part(a, r); /* every result was over the limit */
+    return kwq__async_finish(a, r, rc, a->c->opts.command_timeout_ms);
 }
 
 /* ---- fail -------------------------------------------------------------------------- */
@@ -297,7 +294,7 @@ int kwq_async_fail(struct kwq_async *a, const char *queue, const struct kwq_fail
         rc = kwq__fail_check(a->c, f, n);
     if (rc)
         return rc;
-    r = script_req(a, KWQ__FAIL, n, chunks(n), parse_fail, deliver_fail, data);
+    r = kwq__async_script_req(a, KWQ__FAIL, n, chunks(n), parse_fail, deliver_fail, data);
     if (!r)
         return KWQ_ENOMEM;
     r->cb.fail = cb;
@@ -305,7 +302,7 @@ int kwq_async_fail(struct kwq_async *a, const char *queue, const struct kwq_fail
     if (!r->out)
         rc = kwq__fail(a->c, KWQ_ENOMEM, "out of memory");
     else if (n == 0)
-        rc = ping_part(a, r);
+        rc = kwq__async_ping_part(a, r);
     for (size_t s = 0; !rc && s < n; s += KWQ__HOLD_CHUNK) {
         size_t m = n - s < KWQ__HOLD_CHUNK ? n - s : KWQ__HOLD_CHUNK;
 
@@ -313,7 +310,7 @@ int kwq_async_fail(struct kwq_async *a, const char *queue, const struct kwq_fail
         kwq__fail_args(f + s, m, &a->items);
         rc = kwq__async_eval_part(a, r, queue, NULL, &a->items, s, m);
     }
-    return submit(a, r, rc, a->c->opts.command_timeout_ms);
+    return kwq__async_finish(a, r, rc, a->c->opts.command_timeout_ms);
 }
 
 /* ---- drained, stats, wait -------------------------------------------------------------------- */
@@ -338,14 +335,14 @@ int kwq_async_drained(struct kwq_async *a, const char *queue, kwq_async_drained_
 
     if (rc)
         return rc;
-    r = script_req(a, KWQ__SEAL, 1, chunks(1), parse_drained, deliver_drained, data);
+    r = kwq__async_script_req(a, KWQ__SEAL, 1, chunks(1), parse_drained, deliver_drained, data);
     if (!r)
         return KWQ_ENOMEM;
     r->cb.drained = cb;
     kwq__args_clear(&a->items);
     kwq__seal_args("drained", &a->items);
     rc = kwq__async_eval_part(a, r, queue, NULL, &a->items, 0, 0);
-    return submit(a, r, rc, a->c->opts.command_timeout_ms);
+    return kwq__async_finish(a, r, rc, a->c->opts.command_timeout_ms);
 }
 
 static int parse_stats(struct kwq_async *a, struct kwq__req *r, struct kwq__part *p,
@@ -361,20 +358,32 @@ static void deliver_stats(struct kwq_async *a, struct kwq__req *r, int rc)
         r->cb.stats(a, rc, rc < 0 ? NULL : &r->stats, r->data);
 }
 
-int kwq_async_stats(struct kwq_async *a, const char *queue, kwq_async_stats_cb *cb, void *data)
+/* stats (reaping) or stats_ro (writing nothing): the same reply. */
+static int stats_call(struct kwq_async *a, enum kwq__op op, const char *queue,
+                      kwq_async_stats_cb *cb, void *data)
 {
     struct kwq__req *r;
     int rc = kwq__async_begin(a, queue);
 
     if (rc)
         return rc;
-    r = script_req(a, KWQ__STATS, 1, chunks(1), parse_stats, deliver_stats, data);
+    r = kwq__async_script_req(a, op, 1, chunks(1), parse_stats, deliver_stats, data);
     if (!r)
         return KWQ_ENOMEM;
     r->cb.stats = cb;
-    r->stats.oldest_pending_ms = -1;
+    kwq__stats_init(&r->stats);
     rc = kwq__async_eval_part(a, r, queue, NULL, NULL, 0, 0);
-    return submit(a, r, rc, a->c->opts.command_timeout_ms);
+    return kwq__async_finish(a, r, rc, a->c->opts.command_timeout_ms);
+}
+
+int kwq_async_stats(struct kwq_async *a, const char *queue, kwq_async_stats_cb *cb, void *data)
+{
+    return stats_call(a, KWQ__STATS, queue, cb, data);
+}
+
+int kwq_async_stats_read(struct kwq_async *a, const char *queue, kwq_async_stats_cb *cb, void *data)
+{
+    return stats_call(a, KWQ__STATS_RO, queue, cb, data);
 }
 
 static int parse_wait(struct kwq_async *a, struct kwq__req *r, struct kwq__part *p,
@@ -410,5 +419,5 @@ int kwq_async_wait(struct kwq_async *a, const char *queue, uint64_t timeout_ms,
     kwq__args_clear(&a->argv);
     kwq__wait_argv(queue, timeout_ms, &a->argv);
     rc = kwq__async_part(a, r, &a->argv, 0, 0);
-    return submit(a, r, rc, timeout_ms + a->c->opts.command_timeout_ms);
+    return kwq__async_finish(a, r, rc, timeout_ms + a->c->opts.command_timeout_ms);
 }

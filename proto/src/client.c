@@ -20,8 +20,9 @@
 
 /* Script file names, in enum kwq__op order. */
 const char *const kwq__op_names[KWQ__OP_COUNT] = {
-    "enqueue", "lease", "renew",  "ack",     "fail",  "release", "reap",       "seal",  "stats",
-    "dead",    "task",  "cancel", "results", "purge", "conf",    "ack_result", "start",
+    "enqueue", "lease",      "renew", "ack",      "fail",      "release", "reap",
+    "seal",    "stats",      "dead",  "task",     "cancel",    "results", "purge",
+    "conf",    "ack_result", "start", "stats_ro", "dead_list",
 };
 
 /* ---- Options, lifetime ----------------------------------------------------- */
@@ -370,6 +371,12 @@ static int error_reply(struct kwq_client *c, const redisReply *r, bool *drop)
     int code = kwq__redis_error(r->str, r->len, kwq__url_for_msg(c), &e);
 
     kwq__fail(c, code, "%s", e.msg);
+    if (code == KWQ_EREADONLY && c->opts.read_only)
+        kwq__fail(c, code,
+                  "Redis at %s is a read-only replica (READONLY) and this call writes: on a "
+                  "replica only kwq_stats_read, kwq_queues_list, kwq_dead_list and kwq_task_get "
+                  "work; use the master for the others",
+                  kwq__url_for_msg(c));
     *drop = code == KWQ_ECONN;
     return code;
 }
@@ -478,6 +485,11 @@ static int append_argv(struct kwq_client *c, const struct kwq__args *argv)
     if (redisAppendCommandArgv(c->rc, (int)argv->n, argv->v, argv->len) != REDIS_OK)
         return transport_error(c);
     return 0;
+}
+
+int kwq__command_append(struct kwq_client *c, const struct kwq__args *argv)
+{
+    return append_argv(c, argv);
 }
 
 int kwq__command(struct kwq_client *c, const struct kwq__args *args, redisReply **ret)
@@ -600,39 +612,50 @@ int kwq__eval(struct kwq_client *c, enum kwq__op op, const char *queue,
     return rc;
 }
 
+int kwq__task_argv(struct kwq_client *c, const char *queue, const char *verb, const char *id,
+                   bool result_key, struct kwq__args *keys, struct kwq__args *args, char **ret_key)
+{
+    size_t klen = 0;
+    int rc = kwq__check_id(c, id);
+
+    *ret_key = NULL;
+    if (rc)
+        return rc;
+    if (result_key) {
+        *ret_key = kwq__key_item(queue, "result", id, strlen(id), &klen);
+        if (!*ret_key)
+            return kwq__fail(c, KWQ_ENOMEM, "out of memory");
+        kwq__args_add(keys, *ret_key, klen);
+    }
+    if (verb)
+        kwq__args_addz(args, verb);
+    kwq__args_addz(args, id);
+    return 0;
+}
+
 int kwq__eval_task(struct kwq_client *c, enum kwq__op op, const char *queue, const char *verb,
                    const char *id, bool result_key, redisReply **ret)
 {
     struct kwq__args keys, args;
-    size_t klen = 0;
     char *rkey = NULL;
     int rc = kwq__begin(c, queue);
 
     *ret = NULL;
-    if (!rc)
-        rc = kwq__check_id(c, id);
     if (rc)
         return rc;
-    if (result_key) {
-        rkey = kwq__key_item(queue, "result", id, strlen(id), &klen);
-        if (!rkey)
-            return kwq__fail(c, KWQ_ENOMEM, "out of memory");
-    }
     kwq__args_init(&keys);
     kwq__args_init(&args);
-    if (rkey)
-        kwq__args_add(&keys, rkey, klen);
-    if (verb)
-        kwq__args_addz(&args, verb);
-    kwq__args_addz(&args, id);
-    rc = kwq__eval(c, op, queue, &keys, &args, ret);
+    rc = kwq__task_argv(c, queue, verb, id, result_key, &keys, &args, &rkey);
+    if (!rc)
+        rc = kwq__eval(c, op, queue, &keys, &args, ret);
     kwq__args_free(&keys);
     kwq__args_free(&args);
     free(rkey);
     return rc;
 }
 
-int kwq__begin(struct kwq_client *c, const char *queue)
+/* The checks of every call: no wait in progress, the queue's name (when named), a connection. */
+static int begin(struct kwq_client *c, const char *queue, bool named)
 {
     struct kwq_error e = {0};
 
@@ -641,12 +664,22 @@ int kwq__begin(struct kwq_client *c, const char *queue)
         return kwq__fail(c, KWQ_EINVAL,
                          "a wait is in progress on this client: call "
                          "kwq_wait_finish first");
-    if (kwq_queue_name_check(queue, &e))
+    if (named && kwq_queue_name_check(queue, &e))
         return kwq__fail(c, KWQ_EINVAL, "%s", e.msg);
     if (!c->rc)
         return kwq__fail(c, KWQ_ECONN, "not connected to Redis at %s: call kwq_client_connect",
                          kwq__url_for_msg(c));
     return 0;
+}
+
+int kwq__begin(struct kwq_client *c, const char *queue)
+{
+    return begin(c, queue, true);
+}
+
+int kwq__begin_server(struct kwq_client *c)
+{
+    return begin(c, NULL, false);
 }
 
 /* ---- Reply helpers ------------------------------------------------------------ */

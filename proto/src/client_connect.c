@@ -99,7 +99,8 @@ static bool info_is(const char *info, const char *name, const char *want)
     return p && n == strlen(want) && memcmp(p, want, n) == 0;
 }
 
-int kwq__info_check(const char *info, const char *url, char *run_id, struct kwq_error *err)
+int kwq__info_check(const char *info, const char *url, bool replica_ok, char *run_id,
+                    struct kwq_error *err)
 {
     const char *p;
     size_t n;
@@ -113,7 +114,7 @@ int kwq__info_check(const char *info, const char *url, char *run_id, struct kwq_
         run_id[n] = '\0';
     }
     /* A replica refuses every write: permanent, whether or not it is loading. */
-    if (info_field(info, "role", &n) && !info_is(info, "role", "master"))
+    if (!replica_ok && info_field(info, "role", &n) && !info_is(info, "role", "master"))
         return kwq_error_set(err, KWQ_EREADONLY,
                              "Redis at %s is a read-only replica of %s:%s; point the Redis URL at "
                              "the master",
@@ -140,7 +141,7 @@ int kwq__server_check(struct kwq_client *c, const redisReply *r)
 
     if (r->type != REDIS_REPLY_STRING)
         return kwq__bad_reply(c, "INFO text");
-    rc = kwq__info_check(r->str, kwq__url_for_msg(c), c->run_id, &e);
+    rc = kwq__info_check(r->str, kwq__url_for_msg(c), c->opts.read_only, c->run_id, &e);
     return rc ? kwq__fail(c, rc, "%s", e.msg) : 0;
 }
 

@@ -1,14 +1,13 @@
 /*
- * client_dead.c - the dead-letter set: list, requeue, purge.
+ * client_dead.c - the dead-letter set: list (the dead_list script, which
+ * writes nothing and so also runs on a replica), requeue, purge (the dead
+ * script).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "client_int.h"
-
-/* Items per dead requeue/purge call by ID (Lua's unpack limit). */
-#define ID_CHUNK 1000
 
 void kwq_dead_list_free(struct kwq_dead_task *list, size_t n)
 {
@@ -19,71 +18,107 @@ void kwq_dead_list_free(struct kwq_dead_task *list, size_t n)
     free(list);
 }
 
-int kwq_dead_list(struct kwq_client *c, const char *queue, size_t offset, size_t count,
-                  struct kwq_dead_task **ret, size_t *ret_n)
+void kwq__dead_list_args(size_t offset, size_t count, struct kwq__args *args)
 {
-    struct kwq__args a;
-    struct kwq_dead_task *list = NULL;
-    redisReply *r;
+    kwq__args_addu(args, offset);
+    kwq__args_addu(args, count);
+}
+
+/* One dead task's 5 fields f[0..4] into d; false when a field is not what it should be. */
+static bool dead_fields(redisReply **f, struct kwq_dead_task *d)
+{
+    long long died, att, code;
+
+    if (!kwq__copy_id(d->id, f[0]) || !kwq__reply_int(f[1], &died) || !kwq__reply_int(f[2], &att) ||
+        !kwq__reply_int(f[3], &code) || f[4]->type != REDIS_REPLY_STRING)
+        return false;
+    d->died_ms = died;
+    d->attempts = (uint32_t)att;
+    d->last_code = (int)code;
+    return true;
+}
+
+int kwq__dead_list_parse(struct kwq_client *c, const redisReply *r, struct kwq_dead_task **ret,
+                         size_t *ret_n)
+{
+    struct kwq_dead_task *list;
     size_t n;
-    int rc = kwq__begin(c, queue);
 
     *ret = NULL;
     *ret_n = 0;
-    if (rc)
-        return rc;
-    if (count == 0)
-        return 0;
-    if (count > 10000)
-        count = 10000;
-    kwq__args_init(&a);
-    kwq__args_addz(&a, "list");
-    kwq__args_addu(&a, offset);
-    kwq__args_addu(&a, count);
-    rc = kwq__eval(c, KWQ__DEAD, queue, NULL, &a, &r);
-    kwq__args_free(&a);
-    if (rc)
-        return rc;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements % 5 != 0) {
-        rc = kwq__bad_reply(c, "5 fields per dead task");
-        goto cleanup;
-    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements % 5 != 0)
+        return kwq__bad_reply(c, "5 fields per dead task");
     n = r->elements / 5;
     if (n == 0)
-        goto cleanup;
+        return 0;
     list = calloc(n, sizeof(*list));
-    if (!list) {
-        rc = kwq__fail(c, KWQ_ENOMEM, "out of memory");
-        goto cleanup;
-    }
+    if (!list)
+        return kwq__fail(c, KWQ_ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
-        redisReply **f = &r->element[5 * i];
-        long long died, att, code;
-
-        if (!kwq__copy_id(list[i].id, f[0]) || !kwq__reply_int(f[1], &died) ||
-            !kwq__reply_int(f[2], &att) || !kwq__reply_int(f[3], &code) ||
-            f[4]->type != REDIS_REPLY_STRING) {
+        if (!dead_fields(&r->element[5 * i], &list[i])) {
             kwq_dead_list_free(list, n);
-            list = NULL;
-            rc = kwq__bad_reply(c, "5 fields per dead task");
-            goto cleanup;
+            return kwq__bad_reply(c, "5 fields per dead task");
         }
-        list[i].died_ms = died;
-        list[i].attempts = (uint32_t)att;
-        list[i].last_code = (int)code;
-        list[i].last_error = kwq__reply_dup(f[4]);
+        list[i].last_error = kwq__reply_dup(r->element[5 * i + 4]);
         if (!list[i].last_error) {
             kwq_dead_list_free(list, n);
-            list = NULL;
-            rc = kwq__fail(c, KWQ_ENOMEM, "out of memory");
-            goto cleanup;
+            return kwq__fail(c, KWQ_ENOMEM, "out of memory");
         }
     }
     *ret = list;
     *ret_n = n;
-cleanup:
+    return 0;
+}
+
+int kwq_dead_list(struct kwq_client *c, const char *queue, size_t offset, size_t count,
+                  struct kwq_dead_task **ret, size_t *ret_n)
+{
+    struct kwq__args a;
+    redisReply *r;
+    int rc = kwq__begin(c, queue);
+
+    *ret = NULL;
+    *ret_n = 0;
+    if (rc || count == 0)
+        return rc;
+    if (count > KWQ__DEAD_LIST_MAX)
+        count = KWQ__DEAD_LIST_MAX;
+    kwq__args_init(&a);
+    kwq__dead_list_args(offset, count, &a);
+    rc = kwq__eval(c, KWQ__DEAD_LIST, queue, NULL, &a, &r);
+    kwq__args_free(&a);
+    if (rc)
+        return rc;
+    rc = kwq__dead_list_parse(c, r, ret, ret_n);
     freeReplyObject(r);
     return rc;
+}
+
+int kwq__dead_ids_check(struct kwq_client *c, const char *const *ids, size_t n)
+{
+    int rc = 0;
+
+    for (size_t i = 0; !rc && ids && i < n; i++)
+        rc = kwq__check_id(c, ids[i]);
+    return rc;
+}
+
+void kwq__dead_op_args(const char *op, const char *const *ids, size_t m, struct kwq__args *args)
+{
+    kwq__args_addz(args, op);
+    if (!ids) {
+        kwq__args_addz(args, "*all");
+        return;
+    }
+    for (size_t i = 0; i < m; i++)
+        kwq__args_addz(args, ids[i]);
+}
+
+int kwq__count_parse(struct kwq_client *c, const redisReply *r, long long *ret)
+{
+    if (!kwq__reply_int(r, ret) || *ret < 0)
+        return kwq__bad_reply(c, "a count");
+    return 0;
 }
 
 /* Requeue or purge dead tasks by ID, or all of them (the script takes 1000 per call). */
@@ -93,32 +128,26 @@ static int dead_op(struct kwq_client *c, const char *queue, const char *op, cons
     long long total = 0;
     int rc = kwq__begin(c, queue);
 
-    for (size_t i = 0; !rc && ids && i < n; i++)
-        rc = kwq__check_id(c, ids[i]);
+    if (!rc)
+        rc = kwq__dead_ids_check(c, ids, n);
     if (rc)
         return rc;
-    for (size_t s = 0; ids ? s < n : true; s += ID_CHUNK) {
+    for (size_t s = 0; ids ? s < n : true; s += KWQ__DEAD_CHUNK) {
+        size_t m = ids && n - s < KWQ__DEAD_CHUNK ? n - s : KWQ__DEAD_CHUNK;
         struct kwq__args a;
         redisReply *r;
         long long done;
 
         kwq__args_init(&a);
-        kwq__args_addz(&a, op);
-        if (ids) {
-            for (size_t i = s; i < n && i < s + ID_CHUNK; i++)
-                kwq__args_addz(&a, ids[i]);
-        } else {
-            kwq__args_addz(&a, "*all");
-        }
+        kwq__dead_op_args(op, ids ? ids + s : NULL, m, &a);
         rc = kwq__eval(c, KWQ__DEAD, queue, NULL, &a, &r);
         kwq__args_free(&a);
         if (rc)
             return rc;
-        if (!kwq__reply_int(r, &done) || done < 0) {
-            freeReplyObject(r);
-            return kwq__bad_reply(c, "a count");
-        }
+        rc = kwq__count_parse(c, r, &done);
         freeReplyObject(r);
+        if (rc)
+            return rc;
         total += done;
         if (!ids && done == 0)
             break;

@@ -1,7 +1,8 @@
 /*
  * client_enqueue.c - kwq_enqueue: checks every payload first, then sends the
- * tasks in atomic chunks of at most KWQ_ENQUEUE_CHUNK tasks and
- * KWQ_ENQUEUE_CHUNK_BYTES bytes, all chunks pipelined.
+ * queue's registration (docs/PROTOCOL.md "Queue registry") and the tasks in
+ * atomic chunks of at most KWQ_ENQUEUE_CHUNK tasks and
+ * KWQ_ENQUEUE_CHUNK_BYTES bytes, all pipelined.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -264,6 +265,68 @@ static int resend_chunks(struct kwq_client *c, const char *queue, struct chunk *
 }
 
 /*
+ * Queue the SADD that registers queue: ahead of the first chunk on the same
+ * connection, so Redis runs it first and a queue never holds tasks
+ * unregistered, at no extra round trip.
+ */
+static int register_append(struct kwq_client *c, const char *queue)
+{
+    struct kwq__args argv;
+    int rc;
+
+    kwq__args_init(&argv);
+    kwq__register_argv(queue, &argv);
+    rc = kwq__command_append(c, &argv);
+    kwq__args_free(&argv);
+    return rc;
+}
+
+/* The registration's reply (the count SADD added). */
+static int register_read(struct kwq_client *c, const char *queue)
+{
+    redisReply *r;
+    int rc = kwq__reply(c, &r, NULL);
+
+    if (rc == KWQ_ENOPERM)
+        return kwq__fail(c, rc,
+                         "the Redis user may not add queue '%s' to the queue registry %s "
+                         "(NOPERM); grant it the key ~%s (docs/PROTOCOL.md \"Client rules\")",
+                         queue, kwq__registry_key, kwq__registry_key);
+    if (rc)
+        return rc;
+    if (r->type != REDIS_REPLY_INTEGER)
+        rc = kwq__bad_reply(c, "the count of SADD");
+    freeReplyObject(r);
+    return rc;
+}
+
+/*
+ * Read the registration's reply, then the chunks'. A refused registration
+ * (an ACL without the key kwq:queues) is the call's error, whatever the
+ * chunks did: they ran all the same, and ret and state say which went in.
+ */
+static int read_replies(struct kwq_client *c, const char *queue, struct chunk *ch, size_t sent,
+                        struct kwq_enqueued *ret, unsigned char *state)
+{
+    char msg[KWQ_ERRSTR_LEN] = "";
+    int reg = register_read(c, queue), e;
+
+    if (reg)
+        memcpy(msg, c->errstr, sizeof(msg));
+    e = read_chunks(c, ch, sent, ret, state);
+    if (e && c->rc) {
+        int again = resend_chunks(c, queue, ch, sent, ret, state);
+
+        e = again <= 0 ? again : e;
+    }
+    if (reg) {
+        memcpy(c->errstr, msg, sizeof(c->errstr));
+        return reg;
+    }
+    return e;
+}
+
+/*
  * How many tasks from first go in one chunk: at most KWQ_ENQUEUE_CHUNK, and
  * no more than KWQ_ENQUEUE_CHUNK_BYTES of payloads and idempotency keys, so
  * that no script call holds more than that in Redis's memory at once. The
@@ -293,6 +356,7 @@ int kwq_enqueue(struct kwq_client *c, const char *queue, const struct kwq_new_ta
     unsigned char *state = NULL;
     char *batch = NULL;
     size_t batch_len = 0;
+    bool registering;
     int rc;
 
     if (ret_accepted)
@@ -312,7 +376,9 @@ int kwq_enqueue(struct kwq_client *c, const char *queue, const struct kwq_new_ta
         rc = kwq__fail(c, KWQ_ENOMEM, "out of memory");
         goto out_free;
     }
-    /* Build and queue every chunk, then read every reply: one round trip. */
+    /* Queue the registration and every chunk, then read every reply: one round trip. */
+    rc = register_append(c, queue);
+    registering = rc == 0;
     for (size_t k = 0; k < nchunks && !rc; k++) {
         ch[k].first = k ? ch[k - 1].first + ch[k - 1].n : 0;
         ch[k].n = chunk_len(tasks, n, ch[k].first);
@@ -322,14 +388,9 @@ int kwq_enqueue(struct kwq_client *c, const char *queue, const struct kwq_new_ta
         if (!rc)
             sent++;
     }
-    {
-        int e = read_chunks(c, ch, sent, ret, state);
+    if (registering) {
+        int e = read_replies(c, queue, ch, sent, ret, state);
 
-        if (e && c->rc) {
-            int again = resend_chunks(c, queue, ch, sent, ret, state);
-
-            e = again <= 0 ? again : e;
-        }
         if (!rc)
             rc = e;
     }

@@ -36,6 +36,8 @@ enum kwq__op {
     KWQ__CONF,
     KWQ__ACK_RESULT,
     KWQ__START,
+    KWQ__STATS_RO,
+    KWQ__DEAD_LIST,
     KWQ__OP_COUNT
 };
 
@@ -51,6 +53,9 @@ struct kwq__keys {
     char name[KWQ__FIXED_KEYS][KWQ__FIXED_KEY_LEN];
     size_t len[KWQ__FIXED_KEYS];
 };
+
+/* The registry of queue names, "kwq:queues" (a SET). */
+extern const char kwq__registry_key[];
 
 /* Fill k for queue (already checked by kwq_queue_name_check). */
 void kwq__keys_fixed(struct kwq__keys *k, const char *queue);
@@ -126,14 +131,16 @@ struct kwq_client {
 
 /*
  * What the server must be before kwq uses it, from the text of INFO (its
- * default sections): the master (KWQ_EREADONLY for a replica), done loading
+ * default sections): the master (KWQ_EREADONLY for a replica, unless
+ * replica_ok: a client made with opts.read_only), done loading
  * its data (KWQ_ECONN, a passing state: scripts are refused until then), and
  * never evicting keys (KWQ_EPOLICY). Copies its run_id into run_id
  * (KWQ__RUN_ID_LEN + 1 bytes) when INFO has one. Returns 0, or the code with
  * one line in err naming url. No I/O: the blocking and the non-blocking
  * connect share it.
  */
-int kwq__info_check(const char *info, const char *url, char *run_id, struct kwq_error *err);
+int kwq__info_check(const char *info, const char *url, bool replica_ok, char *run_id,
+                    struct kwq_error *err);
 
 /* Script file names ("enqueue", ...), in enum kwq__op order. */
 extern const char *const kwq__op_names[KWQ__OP_COUNT];
@@ -168,6 +175,9 @@ int kwq__redis_error(const char *reply, size_t len, const char *url, struct kwq_
 /* Clear errstr, check the connection and the queue name. Returns 0 or an error. */
 int kwq__begin(struct kwq_client *c, const char *queue);
 
+/* kwq__begin for a call that names no queue (the registry). */
+int kwq__begin_server(struct kwq_client *c);
+
 /*
  * Queue the EVALSHA of op over the 12 fixed keys of queue, then xkeys (may be
  * NULL), then args (may be NULL). Nothing is written until a reply is read.
@@ -195,6 +205,9 @@ int kwq__eval_task(struct kwq_client *c, enum kwq__op op, const char *queue, con
 
 /* SCRIPT LOAD op again (after NOSCRIPT). */
 int kwq__script_reload(struct kwq_client *c, enum kwq__op op);
+
+/* Queue a plain command (argv); nothing is written until a reply is read. */
+int kwq__command_append(struct kwq_client *c, const struct kwq__args *argv);
 
 /* Run a plain command (argv). Same reply handling as kwq__reply. */
 int kwq__command(struct kwq_client *c, const struct kwq__args *args, redisReply **ret);
@@ -321,8 +334,49 @@ int kwq__fail_parse(struct kwq_client *c, const redisReply *r, size_t m,
 void kwq__seal_args(const char *op, struct kwq__args *args);
 int kwq__seal_parse(struct kwq_client *c, const redisReply *r, bool *sealed, bool *drained);
 
-/* The stats script's name/value pairs into ret (zeroed, oldest_pending_ms -1, by the caller). */
+/* The stats and stats_ro scripts' name/value pairs into ret (set up by kwq__stats_init). */
+void kwq__stats_init(struct kwq_stats *s);
 int kwq__stats_parse(struct kwq_client *c, const redisReply *r, struct kwq_stats *ret);
+
+/* reap (client_queue.c): check max (1..1000), the script's ARGV, its reply into ret (may be NULL). */
+int kwq__reap_check(struct kwq_client *c, size_t max);
+void kwq__reap_args(size_t max, struct kwq__args *args);
+int kwq__reap_parse(struct kwq_client *c, const redisReply *r, struct kwq_reap_result *ret);
+
+/*
+ * The queue registry (client_registry.c), plain commands on kwq__registry_key:
+ * SADD of queue (kwq_enqueue pipelines it ahead of its first chunk), SMEMBERS,
+ * and its reply as the sorted list kwq_queues_list returns.
+ */
+void kwq__register_argv(const char *queue, struct kwq__args *argv);
+void kwq__queues_argv(struct kwq__args *argv);
+int kwq__queues_parse(struct kwq_client *c, const redisReply *r, char ***ret, size_t *ret_n);
+
+/*
+ * Dead letters (client_dead.c). dead_list: ARGV for count in 1..10000, the
+ * reply into a malloc'd list (kwq_dead_list_free). requeue/purge: check the
+ * IDs, ARGV of op on m IDs, or on every dead task ("*all", KWQ__DEAD_CHUNK
+ * a call, repeated until a call handles none) when ids is NULL; the count a
+ * call handled.
+ */
+#define KWQ__DEAD_LIST_MAX 10000
+#define KWQ__DEAD_CHUNK    1000
+void kwq__dead_list_args(size_t offset, size_t count, struct kwq__args *args);
+int kwq__dead_list_parse(struct kwq_client *c, const redisReply *r, struct kwq_dead_task **ret,
+                         size_t *ret_n);
+int kwq__dead_ids_check(struct kwq_client *c, const char *const *ids, size_t n);
+void kwq__dead_op_args(const char *op, const char *const *ids, size_t m, struct kwq__args *args);
+int kwq__count_parse(struct kwq_client *c, const redisReply *r, long long *ret);
+
+/*
+ * One task (client_task.c): the extra KEYS and the ARGV of op on id (checked):
+ * [verb,] id and, when result_key, KEYS[13] = kwq:{queue}:result:<id>, whose
+ * malloc'd name goes to *ret_key (the caller frees it once sent). The task
+ * script's reply into ret (freed with kwq_task_info_done).
+ */
+int kwq__task_argv(struct kwq_client *c, const char *queue, const char *verb, const char *id,
+                   bool result_key, struct kwq__args *keys, struct kwq__args *args, char **ret_key);
+int kwq__task_parse(struct kwq_client *c, const redisReply *r, struct kwq_task_info *ret);
 
 /* ---- reply helpers ---------------------------------------------------------- */
 

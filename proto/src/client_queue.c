@@ -1,39 +1,58 @@
 /*
  * client_queue.c - whole-queue operations: reap, seal/unseal, drained,
- * stats, purge, and the queue settings.
+ * stats (reaping, or read-only), purge, and the queue settings.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "client_int.h"
 
-int kwq_reap(struct kwq_client *c, const char *queue, size_t max, struct kwq_reap_result *ret)
+int kwq__reap_check(struct kwq_client *c, size_t max)
 {
-    struct kwq__args a;
-    redisReply *r;
-    long long v[3];
-    int rc = kwq__begin(c, queue);
-
-    if (ret)
-        memset(ret, 0, sizeof(*ret));
-    if (rc)
-        return rc;
     if (max == 0 || max > 1000)
         return kwq__fail(c, KWQ_EINVAL, "reap: max must be between 1 and 1000, got %zu", max);
-    kwq__args_init(&a);
-    kwq__args_addu(&a, max);
-    rc = kwq__eval(c, KWQ__REAP, queue, NULL, &a, &r);
-    kwq__args_free(&a);
-    if (rc)
-        return rc;
+    return 0;
+}
+
+void kwq__reap_args(size_t max, struct kwq__args *args)
+{
+    kwq__args_addu(args, max);
+}
+
+int kwq__reap_parse(struct kwq_client *c, const redisReply *r, struct kwq_reap_result *ret)
+{
+    long long v[3];
+
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || !kwq__reply_int(r->element[0], &v[0]) ||
-        !kwq__reply_int(r->element[1], &v[1]) || !kwq__reply_int(r->element[2], &v[2])) {
-        rc = kwq__bad_reply(c, "expired, dead and promoted counts");
-    } else if (ret) {
+        !kwq__reply_int(r->element[1], &v[1]) || !kwq__reply_int(r->element[2], &v[2]))
+        return kwq__bad_reply(c, "expired, dead and promoted counts");
+    if (ret) {
         ret->expired = (uint64_t)v[0];
         ret->dead = (uint64_t)v[1];
         ret->promoted = (uint64_t)v[2];
     }
+    return 0;
+}
+
+int kwq_reap(struct kwq_client *c, const char *queue, size_t max, struct kwq_reap_result *ret)
+{
+    struct kwq__args a;
+    redisReply *r;
+    int rc = kwq__begin(c, queue);
+
+    if (ret)
+        memset(ret, 0, sizeof(*ret));
+    if (!rc)
+        rc = kwq__reap_check(c, max);
+    if (rc)
+        return rc;
+    kwq__args_init(&a);
+    kwq__reap_args(max, &a);
+    rc = kwq__eval(c, KWQ__REAP, queue, NULL, &a, &r);
+    kwq__args_free(&a);
+    if (rc)
+        return rc;
+    rc = kwq__reap_parse(c, r, ret);
     freeReplyObject(r);
     return rc;
 }
@@ -116,6 +135,8 @@ static uint64_t *stat_field(struct kwq_stats *s, const char *name, size_t len)
         {"requeued", offsetof(struct kwq_stats, requeued)},
         {"results", offsetof(struct kwq_stats, results)},
         {"restarts", offsetof(struct kwq_stats, restarts)},
+        {"overdue_leases", offsetof(struct kwq_stats, overdue_leases)},
+        {"due_delayed", offsetof(struct kwq_stats, due_delayed)},
     };
 
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
@@ -123,6 +144,12 @@ static uint64_t *stat_field(struct kwq_stats *s, const char *name, size_t len)
             return (uint64_t *)((char *)s + map[i].off);
     }
     return NULL;
+}
+
+void kwq__stats_init(struct kwq_stats *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->oldest_pending_ms = -1;
 }
 
 int kwq__stats_parse(struct kwq_client *c, const redisReply *r, struct kwq_stats *ret)
@@ -143,6 +170,8 @@ int kwq__stats_parse(struct kwq_client *c, const redisReply *r, struct kwq_stats
             ret->oldest_pending_ms = v;
         else if (strcmp(k->str, "server_time_ms") == 0)
             ret->server_time_ms = v;
+        else if (strcmp(k->str, "reap_lag_ms") == 0)
+            ret->reap_lag_ms = v;
         else if (strcmp(k->str, "sealed") == 0)
             ret->sealed = v != 0;
         else if (strcmp(k->str, "drained") == 0)
@@ -152,21 +181,31 @@ int kwq__stats_parse(struct kwq_client *c, const redisReply *r, struct kwq_stats
     return 0;
 }
 
-int kwq_stats(struct kwq_client *c, const char *queue, struct kwq_stats *ret)
+/* Run op (stats or stats_ro) and parse its counters into ret. */
+static int stats_op(struct kwq_client *c, enum kwq__op op, const char *queue, struct kwq_stats *ret)
 {
     redisReply *r;
     int rc = kwq__begin(c, queue);
 
-    memset(ret, 0, sizeof(*ret));
-    ret->oldest_pending_ms = -1;
+    kwq__stats_init(ret);
     if (rc)
         return rc;
-    rc = kwq__eval(c, KWQ__STATS, queue, NULL, NULL, &r);
+    rc = kwq__eval(c, op, queue, NULL, NULL, &r);
     if (rc)
         return rc;
     rc = kwq__stats_parse(c, r, ret);
     freeReplyObject(r);
     return rc;
+}
+
+int kwq_stats(struct kwq_client *c, const char *queue, struct kwq_stats *ret)
+{
+    return stats_op(c, KWQ__STATS, queue, ret);
+}
+
+int kwq_stats_read(struct kwq_client *c, const char *queue, struct kwq_stats *ret)
+{
+    return stats_op(c, KWQ__STATS_RO, queue, ret);
 }
 
 int kwq_purge(struct kwq_client *c, const char *queue)

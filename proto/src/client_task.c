@@ -34,18 +34,13 @@ static char *dup_opt(const redisReply *r, size_t *len, bool *ok)
     return s;
 }
 
-int kwq_task_get(struct kwq_client *c, const char *queue, const char *id, struct kwq_task_info *ret)
+int kwq__task_parse(struct kwq_client *c, const redisReply *r, struct kwq_task_info *ret)
 {
-    redisReply *r, **f;
+    redisReply **f = r->element;
     long long token, att, max, timeout, enq, due, done_ms;
     bool ok = true;
-    int rc;
 
     memset(ret, 0, sizeof(*ret));
-    rc = kwq__eval_task(c, KWQ__TASK, queue, NULL, id, true, &r);
-    if (rc)
-        return rc;
-    f = r->element;
     /* Never trust a reply's shape: every field's type is checked before use. */
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 12 || f[0]->type != REDIS_REPLY_STRING ||
         kwq_state_from_string(f[0]->str, &ret->state) != 0 || !kwq__copy_id(ret->task.id, f[1]) ||
@@ -55,9 +50,8 @@ int kwq_task_get(struct kwq_client *c, const char *queue, const char *id, struct
         f[9]->type != REDIS_REPLY_STRING || !kwq__reply_int(f[11], &done_ms) ||
         (f[2]->type != REDIS_REPLY_STRING && f[2]->type != REDIS_REPLY_NIL) ||
         (f[10]->type != REDIS_REPLY_STRING && f[10]->type != REDIS_REPLY_NIL)) {
-        rc = kwq__bad_reply(c, "a task record");
         memset(ret, 0, sizeof(*ret));
-        goto cleanup;
+        return kwq__bad_reply(c, "a task record");
     }
     ret->task.token = (uint64_t)token;
     ret->task.attempt = (uint32_t)att;
@@ -70,9 +64,21 @@ int kwq_task_get(struct kwq_client *c, const char *queue, const char *id, struct
     ret->result = dup_opt(f[10], &ret->result_len, &ok);
     if (!ok || !ret->history_json) {
         kwq_task_info_done(ret);
-        rc = kwq__fail(c, KWQ_ENOMEM, "out of memory");
+        return kwq__fail(c, KWQ_ENOMEM, "out of memory");
     }
-cleanup:
+    return 0;
+}
+
+int kwq_task_get(struct kwq_client *c, const char *queue, const char *id, struct kwq_task_info *ret)
+{
+    redisReply *r;
+    int rc;
+
+    memset(ret, 0, sizeof(*ret));
+    rc = kwq__eval_task(c, KWQ__TASK, queue, NULL, id, true, &r);
+    if (rc)
+        return rc;
+    rc = kwq__task_parse(c, r, ret);
     freeReplyObject(r);
     return rc;
 }

@@ -1,13 +1,17 @@
 /*
  * keys.c - the key layout of a queue (docs/PROTOCOL.md "Key layout"). Every
  * key of queue q is "kwq:{q}:<suffix>": the {q} hash tag keeps a queue in
- * one Redis Cluster slot. This is the only file that spells key names.
+ * one Redis Cluster slot; the registry of queue names is the one key of no
+ * queue. This is the only file that spells key names.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "client_int.h"
+
+/* The queue registry: one key outside every queue's hash slot (docs/PROTOCOL.md "Queue registry"). */
+const char kwq__registry_key[] = "kwq:queues";
 
 /* KEYS[1..12] of every script, in this order. */
 static const char *const fixed_suffixes[KWQ__FIXED_KEYS] = {

@@ -191,7 +191,12 @@ int kwq_async_dead_list(struct kwq_async *a, const char *queue, size_t offset, s
 
 /* rc: how many tasks were requeued or purged (>= 0), or the error. */
 typedef void kwq_async_count_cb(struct kwq_async *a, int rc, void *data);
-/* kwq_dead_requeue / kwq_dead_purge: the n IDs (copied), or every dead task when ids is NULL. */
+/*
+ * kwq_dead_requeue / kwq_dead_purge: the n IDs (copied; over 1000 go as
+ * several script calls at once), or every dead task when ids is NULL (one
+ * script call of 1000 repeated until a call handles none; each repeat gets
+ * command_timeout_ms again).
+ */
 int kwq_async_dead_requeue(struct kwq_async *a, const char *queue, const char *const *ids, size_t n,
                            kwq_async_count_cb *cb, void *data);
 int kwq_async_dead_purge(struct kwq_async *a, const char *queue, const char *const *ids, size_t n,

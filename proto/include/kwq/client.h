@@ -117,8 +117,11 @@ struct kwq_enqueued {
  * atomic, all chunks pipelined in one round trip. ret (n entries, may be NULL) receives the IDs. *ret_accepted (may be
  * NULL) is always set to how many tasks, from the first, went in (new or
  * duplicate) - also on failure, so a caller can say exactly what happened.
- * Errors: KWQ_EINVAL (also for delay_ms, timeout_ms or idem_ttl_ms over 2^53),
- * KWQ_ETOOBIG, KWQ_ESEALED, KWQ_EFULL, transport errors.
+ * The queue is registered (kwq_queues_list) by a SADD pipelined ahead of the
+ * first chunk. Errors: KWQ_EINVAL (also for delay_ms, timeout_ms or
+ * idem_ttl_ms over 2^53), KWQ_ETOOBIG, KWQ_ESEALED, KWQ_EFULL, transport
+ * errors; KWQ_ENOPERM naming kwq:queues when the ACL user may not write the
+ * registry (the tasks went in all the same: see *ret_accepted).
  */
 #define KWQ_ENQUEUE_CHUNK       1000
 #define KWQ_ENQUEUE_CHUNK_BYTES (8u * 1024u * 1024u)
@@ -345,7 +348,11 @@ int kwq_stats_read(struct kwq_client *c, const char *queue, struct kwq_stats *re
  * so a queue that holds tasks is always registered.
  */
 
-/* The registered queue names, sorted bytewise; *ret is malloc'd (kwq_queues_free). */
+/*
+ * The registered queue names, sorted bytewise (members that are not queue
+ * names are left out); *ret is a malloc'd array of *ret_n strings
+ * (kwq_queues_free), NULL and 0 on error.
+ */
 int kwq_queues_list(struct kwq_client *c, char ***ret, size_t *ret_n);
 
 /* Free a list from kwq_queues_list (or kwq_async_queues_list's copy). list may be NULL. */
@@ -444,8 +451,9 @@ int kwq_results_read(struct kwq_client *c, const char *queue, const char *cursor
  * Delete every task, counter, result and setting of the queue in one call
  * that does not block Redis (UNLINK: big values are freed in Redis's
  * background thread). Kept: the ID sequence and the fencing-token counter,
- * so IDs and tokens are never reused, and the restart count. Leases held by
- * workers are lost: their acks get KWQ_ELEASELOST.
+ * so IDs and tokens are never reused, the restart count, and the queue's
+ * registration (kwq_queue_forget removes it). Leases held by workers are
+ * lost: their acks get KWQ_ELEASELOST.
  */
 int kwq_purge(struct kwq_client *c, const char *queue);
 
