@@ -41,6 +41,7 @@
 #define ACCEPT_PAUSE_S   0.1   /* no accept for this long after EMFILE and the like, s */
 #define LINGER_S         1.0   /* read and drop what a client sends after a final reply, s */
 #define LINGER_MAX_BYTES 65536 /* ... but no more than this */
+#define PAUSE_LOG_S      10.0  /* one warning per this many seconds of accept pauses, s */
 #define IN_FIRST_BYTES   4096  /* first input buffer; it doubles up to the limits */
 #define PEER_LEN         64    /* "[ipv6]:port" */
 #define ADDR_LEN         128   /* "unix:/path" (sun_path is 108) or "[ipv6]:port" */
@@ -108,6 +109,7 @@ struct http_server {
     int fd; /* listening socket, -1 once stopped */
     ev_io accept_io;
     ev_timer accept_pause;         /* accepting again after EMFILE */
+    double pause_logged;           /* when an accept pause was last logged, ev_now */
     bool stopped;                  /* http_server_stop was called */
     char addr[ADDR_LEN];           /* as http_server_addr says it */
     char unix_path[ADDR_LEN];      /* the socket file to remove, "" for TCP */
@@ -478,6 +480,12 @@ static void conn_consume(struct http_conn *c, size_t n)
     c->in_len -= n;
     c->need = 0;
     c->parse = true;
+    if (c->in_len == 0 && c->in_cap > IN_FIRST_BYTES) {
+        /* An idle keep-alive connection does not keep a big request's buffer. */
+        free(c->in);
+        c->in = NULL;
+        c->in_cap = 0;
+    }
 }
 
 static void conn_dispatch(struct http_conn *c, const struct http_head *h)
@@ -684,10 +692,20 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     c->timer_for = TIMER_NONE;
-    if (kind == TIMER_REQUEST && c->state == CONN_READ)
+    if (kind == TIMER_REQUEST && c->state == CONN_READ) {
         conn_refuse(c, 408, "the request did not arrive in time");
-    else
+    } else if (kind == TIMER_WRITE) {
+        /*
+         * Reset, not close: a close would leave the kernel delivering the
+         * buffered rest of the reply to the client that does not read it.
+         */
+        struct linger reset = {.l_onoff = 1, .l_linger = 0};
+
+        (void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
         conn_close(c);
+    } else {
+        conn_close(c);
+    }
 }
 
 /* ---- Accepting ---- */
@@ -776,8 +794,11 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
          * queued and the socket stays readable, so waiting on it again would
          * spin. Pause instead and let connections close meanwhile.
          */
-        kwq_log(KWQ_LOG_WARN, "cannot accept a connection, pausing for 100 ms",
-                KWQ_LS("err", strerror(errno)));
+        if (s->pause_logged + PAUSE_LOG_S <= ev_now(loop)) {
+            kwq_log(KWQ_LOG_WARN, "cannot accept connections, pausing for 100 ms",
+                    KWQ_LS("err", strerror(errno)));
+            s->pause_logged = ev_now(loop);
+        }
         ev_io_stop(loop, &s->accept_io);
         ev_timer_set(&s->accept_pause, ACCEPT_PAUSE_S, 0.);
         ev_timer_start(loop, &s->accept_pause);

@@ -102,6 +102,39 @@ static void srv_stop(struct srv *s)
 
 /* ---- A client ---- */
 
+/* Connect to "1.2.3.4:port" or "[v6]:port" ("[::]" and "0.0.0.0" mean loopback). */
+static int cl_connect_tcp(const char *addr)
+{
+    struct sockaddr_storage ss = {0};
+    struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    const char *colon = strrchr(addr, ':');
+    bool v6 = addr[0] == '[';
+    char host[64];
+    size_t hl;
+    int fd;
+
+    cr_assert(colon != NULL);
+    hl = (size_t)(colon - addr) - (v6 ? 2 : 0);
+    cr_assert(hl < sizeof(host));
+    memcpy(host, addr + (v6 ? 1 : 0), hl);
+    host[hl] = '\0';
+    if (v6) {
+        in6->sin6_family = AF_INET6;
+        cr_assert(inet_pton(AF_INET6, host, &in6->sin6_addr) == 1);
+        in6->sin6_port = htons((uint16_t)strtoul(colon + 1, NULL, 10));
+    } else {
+        in->sin_family = AF_INET;
+        cr_assert(inet_pton(AF_INET, host, &in->sin_addr) == 1);
+        in->sin_port = htons((uint16_t)strtoul(colon + 1, NULL, 10));
+    }
+    fd = socket(ss.ss_family, SOCK_STREAM, 0);
+    cr_assert(fd >= 0);
+    cr_assert(connect(fd, (struct sockaddr *)&ss, v6 ? sizeof(*in6) : sizeof(*in)) == 0,
+              "connect to %s: %s", addr, strerror(errno));
+    return fd;
+}
+
 static int cl_connect(const struct srv *s)
 {
     struct timeval tv = {.tv_sec = SAFETY_S};
@@ -116,19 +149,7 @@ static int cl_connect(const struct srv *s)
         cr_assert(connect(fd, (struct sockaddr *)&un, sizeof(un)) == 0, "connect: %s",
                   strerror(errno));
     } else {
-        struct sockaddr_in in = {.sin_family = AF_INET};
-        const char *colon = strrchr(s->addr, ':');
-        char host[64];
-
-        cr_assert(colon != NULL && (size_t)(colon - s->addr) < sizeof(host));
-        memcpy(host, s->addr, (size_t)(colon - s->addr));
-        host[colon - s->addr] = '\0';
-        cr_assert(inet_pton(AF_INET, host, &in.sin_addr) == 1);
-        in.sin_port = htons((uint16_t)strtoul(colon + 1, NULL, 10));
-        fd = socket(AF_INET, SOCK_STREAM, 0);
-        cr_assert(fd >= 0);
-        cr_assert(connect(fd, (struct sockaddr *)&in, sizeof(in)) == 0, "connect: %s",
-                  strerror(errno));
+        fd = cl_connect_tcp(s->addr);
     }
     (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     return fd;
@@ -586,5 +607,136 @@ Test(broker_http, bad_and_taken_addresses)
     (void)snprintf(taken, sizeof(taken), "address %s is taken: another process listens there",
                    s.addr);
     expect_refused_addr(s.addr, taken);
+    srv_stop(&s);
+}
+
+Test(broker_http, every_address_form)
+{
+    struct srv any = srv_start((const char *[]){"--addr", ":0", NULL});
+    struct srv v6 = srv_start((const char *[]){"--addr", "[::1]:0", NULL});
+    char loop4[sizeof(any.addr) + 16];
+    int fd;
+    char *got;
+
+    cr_assert(strncmp(any.addr, "[::]:", 5) == 0, "%s", any.addr);
+    cr_assert(strncmp(v6.addr, "[::1]:", 6) == 0, "%s", v6.addr);
+    /* ":port" takes IPv4 too. */
+    (void)snprintf(loop4, sizeof(loop4), "127.0.0.1:%s", any.addr + 5);
+    fd = cl_connect_tcp(loop4);
+    get_hello(fd);
+    (void)close(fd);
+    fd = cl_connect(&v6);
+    cl_sends(fd, "GET /show HTTP/1.0\r\n\r\n");
+    got = strip_date(cl_read_all(fd));
+    same(got, REPLY("200 OK", "text/plain", "80", "close",
+                    "method=GET\ntarget=/show\npath=/show\nquery=\nhost=(none)\nx-test=(none)\n"
+                    "version=1.0\n"));
+    free(got);
+    (void)close(fd);
+    srv_stop(&any);
+    srv_stop(&v6);
+}
+
+/* ---- Stopping, write deadline, out of files ---- */
+
+Test(broker_http, stop_closes_idle_connections_and_finishes_pending_ones)
+{
+    struct srv s = srv_start(NULL);
+    int idle = cl_connect(&s);
+    int pending = cl_connect(&s);
+    int stopper = cl_connect(&s);
+    char *got;
+
+    get_hello(idle);
+    cl_sends(pending, "GET /slow HTTP/1.1\r\nHost: h\r\n\r\n");
+    /* Stop only once the server holds the /slow exchange. */
+    for (;;) {
+        cl_sends(stopper, "GET /pending HTTP/1.1\r\nHost: h\r\n\r\n");
+        got = strip_date(cl_read_reply(stopper, false));
+        if (strcmp(got, REPLY("200 OK", "text/plain", "2", "keep-alive", "1\n")) == 0)
+            break;
+        same(got, REPLY("200 OK", "text/plain", "2", "keep-alive", "0\n"));
+        free(got);
+    }
+    free(got);
+    cl_sends(stopper, "POST /stop HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n");
+    got = strip_date(cl_read_all(stopper));
+    same(got, REPLY("200 OK", "text/plain", "9", "close", "stopping\n"));
+    free(got);
+    got = cl_read_all(idle);
+    same(got, "");
+    free(got);
+    /* The reply that was pending still comes, and then the connection closes. */
+    got = strip_date(cl_read_all(pending));
+    same(got, REPLY("200 OK", "text/plain", "5", "close", "slow\n"));
+    free(got);
+    (void)close(idle);
+    (void)close(pending);
+    (void)close(stopper);
+    srv_stop(&s);
+}
+
+Test(broker_http, reply_not_taken_is_dropped_after_write_timeout)
+{
+    const size_t body = 12000000; /* well past the kernel's buffers (tcp_wmem max 4 MB) */
+    char max[32];
+    struct srv s;
+    int small = 4096;
+    int fd, other;
+    char *data;
+    size_t total = 0;
+    ssize_t n;
+
+    (void)snprintf(max, sizeof(max), "%zu", body);
+    s = srv_start((const char *[]){"--max-body", max, "--write-timeout", "300", NULL});
+    fd = cl_connect(&s);
+    cr_assert(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) == 0);
+    data = malloc(body);
+    cr_assert(data != NULL);
+    memset(data, 'x', body);
+    cl_sends(fd, "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 12000000\r\n\r\n");
+    cl_send(fd, data, body);
+    free(data);
+    /* Not reading: meanwhile another client is served. */
+    other = cl_connect(&s);
+    get_hello(other);
+    (void)close(other);
+    /* The server gave up on the reply: fewer bytes than it has, then a reset. */
+    data = malloc(1 << 16);
+    cr_assert(data != NULL);
+    while ((n = recv(fd, data, 1 << 16, 0)) > 0)
+        total += (size_t)n;
+    free(data);
+    cr_assert(n < 0 && errno == ECONNRESET, "not reset: %s", n == 0 ? "EOF" : strerror(errno));
+    cr_assert(total < body, "the whole reply arrived: %zu bytes", total);
+    (void)close(fd);
+    srv_stop(&s);
+}
+
+Test(broker_http, out_of_files_pauses_accepting_and_resumes)
+{
+    struct srv s = srv_start((const char *[]){"--fd-room", "2", NULL});
+    int a = cl_connect(&s);
+    int b = cl_connect(&s);
+    int c;
+    char *got;
+
+    get_hello(a);
+    get_hello(b);
+    /* The kernel completes the third connection; the server has no file for it. */
+    c = cl_connect(&s);
+    cl_sends(c, "GET /hello HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    cl_sends(b, "GET /conns HTTP/1.1\r\nHost: h\r\n\r\n");
+    got = strip_date(cl_read_reply(b, false));
+    same(got, REPLY("200 OK", "text/plain", "2", "keep-alive", "2\n"));
+    free(got);
+    cr_assert(readable(c) == false, "served without a file");
+    /* One closes: the waiting connection is taken and served. */
+    (void)close(a);
+    got = strip_date(cl_read_all(c));
+    same(got, REPLY("200 OK", "text/plain", "6", "close", "hello\n"));
+    free(got);
+    (void)close(c);
+    (void)close(b);
     srv_stop(&s);
 }

@@ -6,23 +6,28 @@
  *
  *   broker_http_server [--addr A] [--max-header N] [--max-body N]
  *                      [--request-timeout MS] [--idle-timeout MS]
- *                      [--write-timeout MS] [--max-connections N]
+ *                      [--write-timeout MS] [--max-connections N] [--fd-room N]
  *
  * Prints "listening ADDR" on stdout once it listens; exits 0 on SIGTERM
  * after freeing everything (SIGPIPE keeps its default: the server must never
  * raise it), 2 when an option or the address is bad (with
- * http_server_new's line on stderr). Routes:
+ * http_server_new's line on stderr). --fd-room N lowers the open-file limit
+ * so that only N more files can open (for EMFILE). Routes:
  *   GET|HEAD /hello   200 "hello\n"
  *   GET /slow         200 "slow\n", 200 ms later (a deferred reply)
  *   POST /echo        200, the body
  *   GET /show...      200, the request as the handler sees it
  *   GET /conns        200, http_server_connections
+ *   GET /pending      200, the /slow replies waiting
+ *   POST /stop        200 "stopping\n", after http_server_stop
  * /hello with another method is 405 (Allow: GET, HEAD); anything else 404.
  */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <ev.h>
 
@@ -39,6 +44,7 @@ struct slow {
 
 struct app {
     struct ev_loop *loop;
+    unsigned long long fd_room; /* --fd-room, 0 for none */
     struct http_server *srv;
     struct slow *slow; /* replies waiting */
 };
@@ -83,6 +89,15 @@ static void answer_slow(struct app *a, struct http_exchange *x)
     ev_timer_start(a->loop, &w->timer);
 }
 
+static size_t slow_count(const struct app *a)
+{
+    size_t n = 0;
+
+    for (const struct slow *w = a->slow; w != NULL; w = w->next)
+        n++;
+    return n;
+}
+
 static void answer_show(struct http_exchange *x)
 {
     const struct http_request *rq = http_exchange_request(x);
@@ -119,9 +134,33 @@ static void handler(struct http_exchange *x, void *data)
         int n = snprintf(body, sizeof(body), "%zu\n", http_server_connections(a->srv));
 
         http_reply(x, 200, "text/plain", body, (size_t)n, NULL);
+    } else if (get && strcmp(rq->path, "/pending") == 0) {
+        int n = snprintf(body, sizeof(body), "%zu\n", slow_count(a));
+
+        http_reply(x, 200, "text/plain", body, (size_t)n, NULL);
+    } else if (strcmp(rq->method, "POST") == 0 && strcmp(rq->path, "/stop") == 0) {
+        http_server_stop(a->srv);
+        http_reply(x, 200, "text/plain", "stopping\n", 9, NULL);
     } else {
         http_reply(x, 404, "text/plain", "not found\n", 10, NULL);
     }
+}
+
+/* Leave exactly room free file numbers below the open-file limit (new files take the lowest). */
+static void limit_files(unsigned long long room)
+{
+    struct rlimit rl;
+    rlim_t fd = 0;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        exit(3);
+    for (; room > 0 && fd < rl.rlim_cur; fd++) {
+        if (fcntl((int)fd, F_GETFD) < 0)
+            room--;
+    }
+    rl.rlim_cur = fd;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+        exit(3);
 }
 
 static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
@@ -131,7 +170,8 @@ static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
     ev_break(loop, EVBREAK_ALL);
 }
 
-static int parse_args(int argc, char **argv, const char **addr, struct http_limits *l)
+static int parse_args(int argc, char **argv, const char **addr, struct http_limits *l,
+                      unsigned long long *fd_room)
 {
     for (int i = 1; i + 1 < argc; i += 2) {
         char *end;
@@ -152,6 +192,8 @@ static int parse_args(int argc, char **argv, const char **addr, struct http_limi
             l->write_timeout_ms = v;
         else if (num && strcmp(argv[i], "--max-connections") == 0)
             l->max_connections = v;
+        else if (num && strcmp(argv[i], "--fd-room") == 0)
+            *fd_room = v;
         else
             return -1;
     }
@@ -167,7 +209,7 @@ int main(int argc, char **argv)
     ev_signal term;
 
     http_limits_init(&lim);
-    if (parse_args(argc, argv, &addr, &lim) < 0) {
+    if (parse_args(argc, argv, &addr, &lim, &a.fd_room) < 0) {
         (void)fprintf(stderr, "broker_http_server: bad options\n");
         return 2;
     }
@@ -180,6 +222,8 @@ int main(int argc, char **argv)
     (void)fflush(stdout);
     ev_signal_init(&term, stop_cb, SIGTERM);
     ev_signal_start(a.loop, &term);
+    if (a.fd_room > 0)
+        limit_files(a.fd_room);
     ev_run(a.loop, 0);
     ev_signal_stop(a.loop, &term);
     http_server_free(a.srv);
