@@ -77,6 +77,7 @@ struct http_conn {
     bool close_after;          /* close once the reply is written */
     bool eof;                  /* the client shut its side */
     bool parse;                /* a byte that can decide the head arrived since the last parse */
+    bool continued;            /* "100 Continue" was sent for the current request */
     size_t need;               /* bytes of the request, once its head parsed; else 0 */
     char *in;                  /* input bytes: the current request, then pipelined ones */
     size_t in_len;             /* bytes in in */
@@ -480,6 +481,7 @@ static void conn_consume(struct http_conn *c, size_t n)
     c->in_len -= n;
     c->need = 0;
     c->parse = true;
+    c->continued = false;
     if (c->in_len == 0 && c->in_cap > IN_FIRST_BYTES) {
         /* An idle keep-alive connection does not keep a big request's buffer. */
         free(c->in);
@@ -503,6 +505,30 @@ static void conn_dispatch(struct http_conn *c, const struct http_head *h)
     conn_watch(c, 0);
     conn_timer(c, TIMER_NONE, 0.);
     s->handler(x, s->data);
+}
+
+/*
+ * A client that sent "Expect: 100-continue" waits for this before its body
+ * (curl does for large bodies, for a second). Sent at most once per request,
+ * while nothing else is being written: 25 bytes on an idle socket go out
+ * whole or not at all, and a client not told waits its time and sends anyway.
+ */
+static void conn_continue(struct http_conn *c, const struct http_head *h)
+{
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+    if (h->minor_version != 1 || c->in_len != h->head_len || c->continued)
+        return;
+    for (size_t i = 0; i < h->nfields; i++) {
+        const struct http_head_field *f = &h->fields[i];
+
+        if (http_parse_name_is(c->in + f->name.off, f->name.len, "expect") &&
+            http_parse_name_is(c->in + f->value.off, f->value.len, "100-continue")) {
+            c->continued = true;
+            (void)send(c->fd, cont, sizeof(cont) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+            return;
+        }
+    }
 }
 
 /*
@@ -539,6 +565,7 @@ static void conn_advance(struct http_conn *c)
             conn_dispatch(c, &h);
             return;
         }
+        conn_continue(c, &h);
     }
     if (c->eof) {
         conn_close(c); /* half a request and nothing more will come */

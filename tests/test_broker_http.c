@@ -436,6 +436,25 @@ Test(broker_http, keep_alive_serves_requests_one_after_another)
     srv_stop(&s);
 }
 
+Test(broker_http, expect_100_continue_is_answered_before_the_body)
+{
+    struct srv s = srv_start(NULL);
+    int fd = cl_connect(&s);
+    char cont[26] = {0};
+    char *got;
+
+    cl_sends(fd, "POST /echo HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n"
+                 "Connection: close\r\nContent-Length: 4\r\n\r\n");
+    cr_assert(eq(sz, (size_t)recv(fd, cont, 25, MSG_WAITALL), 25));
+    same(cont, "HTTP/1.1 100 Continue\r\n\r\n");
+    cl_sends(fd, "body");
+    got = strip_date(cl_read_all(fd));
+    same(got, REPLY("200 OK", "application/octet-stream", "4", "close", "body"));
+    free(got);
+    (void)close(fd);
+    srv_stop(&s);
+}
+
 Test(broker_http, head_has_content_length_but_no_body)
 {
     struct srv s = srv_start(NULL);
