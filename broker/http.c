@@ -798,13 +798,31 @@ static void conn_open(struct http_server *s, int fd, const struct sockaddr_stora
     conn_timer(c, TIMER_IDLE, ms_to_s(s->lim.request_timeout_ms));
 }
 
+/*
+ * EMFILE, ENFILE, ENOBUFS, ENOMEM: the pending connection stays queued and
+ * the socket stays readable, so waiting on it again would spin. Pause
+ * instead and let connections close meanwhile.
+ */
+static void accept_pause(struct http_server *s, int err)
+{
+    if (s->pause_logged + PAUSE_LOG_S <= ev_now(s->loop)) {
+        kwq_log(KWQ_LOG_WARN, "cannot accept connections, pausing for 100 ms",
+                KWQ_LS("err", strerror(err)));
+        s->pause_logged = ev_now(s->loop);
+    }
+    ev_io_stop(s->loop, &s->accept_io);
+    ev_timer_set(&s->accept_pause, ACCEPT_PAUSE_S, 0.);
+    ev_timer_start(s->loop, &s->accept_pause);
+}
+
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct http_server *s = w->data;
 
+    (void)loop;
     (void)revents;
     for (int i = 0; i < ACCEPT_BURST; i++) {
-        struct sockaddr_storage ss;
+        struct sockaddr_storage ss = {0};
         socklen_t sl = sizeof(ss);
         int fd = accept4(s->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
@@ -816,19 +834,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK)
             return;
-        /*
-         * EMFILE, ENFILE, ENOBUFS, ENOMEM: the pending connection stays
-         * queued and the socket stays readable, so waiting on it again would
-         * spin. Pause instead and let connections close meanwhile.
-         */
-        if (s->pause_logged + PAUSE_LOG_S <= ev_now(loop)) {
-            kwq_log(KWQ_LOG_WARN, "cannot accept connections, pausing for 100 ms",
-                    KWQ_LS("err", strerror(errno)));
-            s->pause_logged = ev_now(loop);
-        }
-        ev_io_stop(loop, &s->accept_io);
-        ev_timer_set(&s->accept_pause, ACCEPT_PAUSE_S, 0.);
-        ev_timer_start(loop, &s->accept_pause);
+        accept_pause(s, errno);
         return;
     }
 }
@@ -932,7 +938,7 @@ static bool split_addr(const char *addr, char *host, size_t hostlen, const char 
 
 static void format_bound(struct http_server *s, int fd)
 {
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = {0};
     socklen_t sl = sizeof(ss);
 
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
@@ -1074,9 +1080,13 @@ void http_server_free(struct http_server *s)
     if (s == NULL)
         return;
     server_unlisten(s);
-    while (s->conns != NULL)
-        conn_close(s->conns);
-    while (s->pending != NULL)
-        exchange_free(s->pending);
+    for (struct http_conn *c = s->conns, *next; c != NULL; c = next) {
+        next = c->next;
+        conn_close(c);
+    }
+    for (struct http_exchange *x = s->pending, *next; x != NULL; x = next) {
+        next = x->next;
+        free(x); /* not exchange_free: the list goes whole */
+    }
     free(s);
 }

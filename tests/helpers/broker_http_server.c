@@ -227,12 +227,10 @@ int main(int argc, char **argv)
     ev_run(a.loop, 0);
     ev_signal_stop(a.loop, &term);
     http_server_free(a.srv);
-    while (a.slow != NULL) {
-        struct slow *w = a.slow;
-
+    for (struct slow *w = a.slow, *next; w != NULL; w = next) {
+        next = w->next;
         ev_timer_stop(a.loop, &w->timer);
-        slow_unlink(&a, w);
-        free(w);
+        free(w); /* unanswered: the server that held its exchange is gone */
     }
     ev_loop_destroy(a.loop);
     return 0;
