@@ -968,14 +968,32 @@ static int bind_one(const struct addrinfo *ai)
     return fd;
 }
 
+/* Listen on the first address of host (NULL: any of family) that binds; -1, errno or *gai_rc. */
+static int bind_first(const char *host, const char *port, int family, int *gai_rc)
+{
+    struct addrinfo hints = {
+        .ai_family = family, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    int fd = -1;
+    int e;
+
+    *gai_rc = getaddrinfo(host, port, &hints, &res);
+    if (*gai_rc != 0)
+        return -1;
+    errno = 0;
+    for (const struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next)
+        fd = bind_one(ai);
+    e = errno;
+    freeaddrinfo(res);
+    errno = e;
+    return fd;
+}
+
 static int listen_tcp(struct http_server *s, const char *addr, char *err, size_t errlen)
 {
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
     char host[ADDR_LEN];
     const char *port;
-    int fd = -1;
-    int rc;
+    int fd, rc;
 
     if (!split_addr(addr, host, sizeof(host), &port)) {
         (void)snprintf(err, errlen,
@@ -983,25 +1001,21 @@ static int listen_tcp(struct http_server *s, const char *addr, char *err, size_t
                        addr);
         return -1;
     }
-    hints.ai_family = host[0] == '\0' ? AF_INET6 : AF_UNSPEC;
-    rc = getaddrinfo(host[0] != '\0' ? host : NULL, port, &hints, &res);
-    if (rc != 0 && host[0] == '\0') {
-        hints.ai_family = AF_INET; /* no IPv6 on this host */
-        rc = getaddrinfo(NULL, port, &hints, &res);
+    if (host[0] != '\0') {
+        fd = bind_first(host, port, AF_UNSPEC, &rc);
+    } else {
+        /* Every address: "::" takes IPv4 too; a host without IPv6 gets 0.0.0.0. */
+        fd = bind_first(NULL, port, AF_INET6, &rc);
+        if (fd < 0 && (rc != 0 || errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL))
+            fd = bind_first(NULL, port, AF_INET, &rc);
     }
-    if (rc != 0) {
+    if (fd < 0 && rc != 0)
         (void)snprintf(err, errlen, "cannot listen on %s: %s", addr, gai_strerror(rc));
-        return -1;
-    }
-    errno = 0;
-    for (const struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next)
-        fd = bind_one(ai);
-    if (fd < 0 && errno == EADDRINUSE)
+    else if (fd < 0 && errno == EADDRINUSE)
         (void)snprintf(err, errlen, "address %s is taken: another process listens there", addr);
     else if (fd < 0)
         (void)snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(errno));
-    freeaddrinfo(res);
-    if (fd >= 0)
+    else
         format_bound(s, fd);
     return fd;
 }
