@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <regex.h>
 #include <signal.h>
@@ -415,6 +416,29 @@ Test(broker_http, pipelined_requests_are_answered_in_order)
                REPLY("200 OK", "text/plain", "82", "close",
                      "method=GET\ntarget=/show?b=2\npath=/show\nquery=b=2\nhost=h\n"
                      "x-test=(none)\nversion=1.1\n"));
+    srv_stop(&s);
+}
+
+Test(broker_http, request_sent_a_byte_at_a_time_is_served)
+{
+    struct srv s = srv_start(NULL);
+    const char *req = "POST /echo HTTP/1.1\r\nHost: h\r\nConnection: close\r\n"
+                      "Content-Length: 6\r\n\r\nab\r\ncd";
+    int fd = cl_connect(&s);
+    int one = 1;
+    char *got;
+
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    for (size_t i = 0; req[i] != '\0'; i++) {
+        struct timespec ms = {.tv_nsec = 1000000};
+
+        cl_send(fd, req + i, 1);
+        (void)nanosleep(&ms, NULL); /* so that the server reads the pieces apart */
+    }
+    got = strip_date(cl_read_all(fd));
+    same(got, REPLY("200 OK", "application/octet-stream", "6", "close", "ab\r\ncd"));
+    free(got);
+    (void)close(fd);
     srv_stop(&s);
 }
 
