@@ -77,7 +77,8 @@ struct kwq__req {
     struct kwq_fail_outcome *out; /* fail: n outcomes */
     struct kwq_lease_result lease;
     struct kwq_stats stats;
-    bool flag; /* drained, woken; ack: an ack_result was refused (OOM) */
+    struct kwq_leader_state leader;
+    bool flag; /* drained, woken, leader released; ack: an ack_result was refused (OOM) */
     union {
         kwq_async_connect_cb *connect;
         kwq_async_lease_cb *lease;
@@ -86,6 +87,8 @@ struct kwq__req {
         kwq_async_drained_cb *drained;
         kwq_async_stats_cb *stats;
         kwq_async_wait_cb *wait;
+        kwq_async_leader_cb *leader;
+        kwq_async_count_cb *count;
     } cb;
     void *data;
 };
