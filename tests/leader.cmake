@@ -4,3 +4,9 @@ kwq_test(NAME test_leader_lease SOURCES test_leader_lease.c LABELS redis)
 target_link_libraries(test_leader_lease PRIVATE kwq_proto_test_support)
 # Also the embedded scripts raw (proto/src/lua_scripts.h), as another client would send them.
 target_include_directories(test_leader_lease PRIVATE ${PROJECT_SOURCE_DIR}/proto/src)
+
+# The election state machine (broker/leader.h), once broker/ builds kwq_broker_leader.
+if(TARGET kwq_broker_leader)
+  kwq_test(NAME test_leader_elect SOURCES test_leader_elect.c LABELS redis)
+  target_link_libraries(test_leader_elect PRIVATE kwq_proto_test_support kwq_broker_leader)
+endif()
