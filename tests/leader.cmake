@@ -9,4 +9,7 @@ target_include_directories(test_leader_lease PRIVATE ${PROJECT_SOURCE_DIR}/proto
 if(TARGET kwq_broker_leader)
   kwq_test(NAME test_leader_elect SOURCES test_leader_elect.c LABELS redis)
   target_link_libraries(test_leader_elect PRIVATE kwq_proto_test_support kwq_broker_leader)
+  # The Kubernetes Lease backend against the real control plane (tests/k8s.cmake).
+  kwq_k8s_test(NAME test_leader_kube SOURCES test_leader_kube.c TIMEOUT 300)
+  target_link_libraries(test_leader_kube PRIVATE kwq_broker_leader kwq::kube PkgConfig::CJSON)
 endif()
