@@ -257,41 +257,17 @@ void leader_stop(struct leader *l, leader_stopped_cb *done, void *data)
 
 /* ---- Lifetime, accessors --------------------------------------------------------------- */
 
-static bool identity_ok(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-
-    if (n == 0 || n >= KWQ_LEADER_HOLDER_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] <= ' ' || s[i] > '~')
-            return false;
-    }
-    return true;
-}
-
-/* The name rule of kwq/leader.h; a Kubernetes Lease's name is narrower still (the API says). */
-static bool name_ok(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-
-    return n > 0 && n <= KWQ_LEADER_NAME_MAX &&
-           strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == n;
-}
-
 static bool opts_ok(const struct leader_opts *o, uint64_t lease_ms)
 {
-    const char *what = NULL;
+    struct kwq_error e = {0};
 
-    if (!name_ok(o->name))
-        what = "the lease name must be 1 to 64 of A-Z a-z 0-9 - _ .";
-    else if (!identity_ok(o->identity))
-        what = "the identity must be 1 to 127 printable ASCII characters without spaces";
-    else if (lease_ms < LEASE_MIN_MS || lease_ms > LEASE_MAX_MS)
-        what = "the lease must be from 1 s to 1 h";
-    if (what)
-        kwq_log(KWQ_LOG_ERROR, "bad leader election options", KWQ_LS("err", what));
-    return what == NULL;
+    if (!kwq_leader_check(o->name, o->identity ? o->identity : "", &e) &&
+        (lease_ms < LEASE_MIN_MS || lease_ms > LEASE_MAX_MS))
+        (void)kwq_error_set(&e, KWQ_EINVAL, "the lease must be from 1 s to 1 h, got %llu ms",
+                            (unsigned long long)lease_ms);
+    if (e.code)
+        kwq_log(KWQ_LOG_ERROR, "bad leader election options", KWQ_LS("err", e.msg));
+    return e.code == 0;
 }
 
 struct leader *leader__new(struct ev_loop *loop, const struct leader_backend *be,

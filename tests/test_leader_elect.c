@@ -1,7 +1,7 @@
 /*
  * test_leader_elect.c - the election of broker/leader.h on its Redis
  * backend: two brokers (two struct leader on two non-blocking clients) in
- * one libev loop against a private redis-server. Exactly one leads; a broker
+ * one libev lt_loop against a private redis-server. Exactly one leads; a broker
  * that vanishes (freed without a stop, as SIGKILL leaves it) or loses Redis
  * steps down before the other takes over, which it does once the lease has
  * expired on the server; a stop steps down at once and releases, so the
@@ -21,52 +21,13 @@
 #include "kwq/leader.h"
 
 #include "leader.h"
+#include "test_leader_support.h"
 #include "test_proto_support.h"
 
 #define NAME     "kwq-broker"
 #define LEASE_MS 3000
 
 TestSuite(elect, .init = redis_setup, .fini = redis_teardown, .timeout = 90);
-
-static struct ev_loop *loop;
-
-/* One broker: its client, its leader, and what its callback saw. */
-struct broker {
-    const char *id;
-    struct kwq_async *a;
-    struct leader *l;
-    bool leading;
-    uint64_t term;
-    int changes; /* callbacks */
-    int order;   /* the event number of its last callback */
-};
-
-static struct broker A = {.id = "broker-a"}, B = {.id = "broker-b"};
-static int events;
-
-/* ---- The loop -------------------------------------------------------------------------- */
-
-static void on_guard(struct ev_loop *lp, ev_timer *w, int revents)
-{
-    (void)revents;
-    *(bool *)w->data = true;
-    ev_break(lp, EVBREAK_ONE);
-}
-
-/* Run the loop until cond() or for at most guard_s (a hang guard, not a speed check). */
-static bool run_until(bool (*cond)(void), double guard_s)
-{
-    bool expired = false;
-    ev_timer guard;
-
-    ev_timer_init(&guard, on_guard, guard_s, 0.);
-    guard.data = &expired;
-    ev_timer_start(loop, &guard);
-    while ((!cond || !cond()) && !expired)
-        ev_run(loop, EVRUN_ONCE);
-    ev_timer_stop(loop, &guard);
-    return cond && cond();
-}
 
 static void on_connected(struct kwq_async *a, int rc, void *data)
 {
@@ -82,59 +43,34 @@ static struct kwq_async *connect_client(void)
 
     kwq_client_opts_init(&o);
     o.url = test_redis.url;
-    a = kwq_async_new(loop, &o);
+    a = kwq_async_new(lt_loop, &o);
     cr_assert(a != NULL);
     cr_assert(eq(int, kwq_async_connect(a, on_connected, &rc), 0));
     while (rc == 1)
-        ev_run(loop, EVRUN_ONCE);
+        ev_run(lt_loop, EVRUN_ONCE);
     cr_assert(eq(int, rc, 0), "%s", kwq_async_errstr(a));
     return a;
 }
 
 /* ---- Brokers --------------------------------------------------------------------------- */
 
-static void on_change(struct leader *l, bool leading, uint64_t term, void *data)
-{
-    struct broker *b = data, *other = b == &A ? &B : &A;
-
-    cr_assert(eq(int, leader_is_leader(l), leading));
-    cr_assert(eq(u64, leader_term(l), term));
-    b->leading = leading;
-    b->term = term;
-    b->changes++;
-    b->order = ++events;
-    /* Never two leaders: the other stepped down before this one took over. */
-    if (leading)
-        cr_assert(not(other->leading), "%s leads while %s does", b->id, other->id);
-}
-
-static void broker_start(struct broker *b)
+static void broker_start(struct lt_broker *b)
 {
     struct leader_opts o = {.name = NAME, .identity = b->id, .lease_ms = LEASE_MS};
 
     b->a = connect_client();
-    b->l = leader_new_redis(loop, b->a, &o, on_change, b);
+    b->l = leader_new_redis(lt_loop, b->a, &o, lt_on_change, b);
     cr_assert(b->l != NULL);
     tp_assert_str_eq(leader_backend_name(b->l), "redis");
     leader_start(b->l);
 }
 
-static void broker_free(struct broker *b)
+static void broker_free(struct lt_broker *b)
 {
     leader_free(b->l);
     kwq_async_free(b->a);
     b->l = NULL;
     b->a = NULL;
-}
-
-static bool a_leads(void)
-{
-    return A.leading;
-}
-
-static bool b_leads(void)
-{
-    return B.leading;
 }
 
 /* The lease as Redis has it now. */
@@ -153,13 +89,13 @@ static struct kwq_leader_state a_leads_b_waits(void)
 {
     struct kwq_leader_state st;
 
-    loop = ev_default_loop(EVFLAG_AUTO);
-    broker_start(&A);
-    cr_assert(run_until(a_leads, 20), "a never led");
-    broker_start(&B);
+    lt_loop = ev_default_loop(EVFLAG_AUTO);
+    broker_start(&lt_a);
+    cr_assert(lt_run_until(lt_a_leads, 20), "a never led");
+    broker_start(&lt_b);
     st = lease_now();
     tp_assert_str_eq(st.holder, "broker-a");
-    cr_assert(eq(u64, st.term, A.term));
+    cr_assert(eq(u64, st.term, lt_a.term));
     return st;
 }
 
@@ -170,18 +106,18 @@ Test(elect, of_two_brokers_exactly_one_leads_and_keeps_its_term)
     struct kwq_leader_state st = a_leads_b_waits();
 
     /* Several renew periods: a keeps leading in the same term, b never leads. */
-    (void)run_until(NULL, 3.5 * LEASE_MS / 3000.0);
-    cr_assert(A.leading);
-    cr_assert(eq(int, A.changes, 1));
-    cr_assert(eq(int, B.changes, 0));
-    cr_assert(not(leader_is_leader(B.l)));
-    tp_assert_str_eq(leader_holder(B.l), "broker-a");
-    cr_assert(eq(u64, leader_term(B.l), st.term));
+    (void)lt_run_until(NULL, 3.5 * LEASE_MS / 3000.0);
+    cr_assert(lt_a.leading);
+    cr_assert(eq(int, lt_a.changes, 1));
+    cr_assert(eq(int, lt_b.changes, 0));
+    cr_assert(not(leader_is_leader(lt_b.l)));
+    tp_assert_str_eq(leader_holder(lt_b.l), "broker-a");
+    cr_assert(eq(u64, leader_term(lt_b.l), st.term));
     tp_assert_str_eq(lease_now().holder, "broker-a");
     cr_assert(eq(u64, lease_now().term, st.term));
     cr_assert(gt(i64, lease_now().expires_ms, st.expires_ms)); /* renewed */
-    broker_free(&A);
-    broker_free(&B);
+    broker_free(&lt_a);
+    broker_free(&lt_b);
 }
 
 /* What a takeover shows: the server time it happened, from the lease as the new holder took it. */
@@ -198,14 +134,14 @@ Test(elect, a_broker_gone_without_stop_is_replaced_after_its_lease)
 {
     struct kwq_leader_state st = a_leads_b_waits(), last;
 
-    broker_free(&A); /* no release: the lease in Redis runs out */
-    A.leading = false;
+    broker_free(&lt_a); /* no release: the lease in Redis runs out */
+    lt_a.leading = false;
     last = lease_now();
     tp_assert_str_eq(last.holder, "broker-a");
-    cr_assert(run_until(b_leads, 3.0 * LEASE_MS / 1000.0), "b never led");
-    cr_assert(eq(u64, B.term, st.term + 1));
+    cr_assert(lt_run_until(lt_b_leads, 3.0 * LEASE_MS / 1000.0), "b never led");
+    cr_assert(eq(u64, lt_b.term, st.term + 1));
     cr_assert(ge(i64, taken_at(), last.expires_ms)); /* not before a's lease ended */
-    broker_free(&B);
+    broker_free(&lt_b);
 }
 
 /* a loses Redis: it steps down by its own deadline, before b can take over. */
@@ -214,31 +150,17 @@ Test(elect, a_broker_that_loses_redis_steps_down_before_the_other_leads)
     struct kwq_leader_state st = a_leads_b_waits();
     struct kwq_leader_state last;
 
-    kwq_async_disconnect(A.a);
+    kwq_async_disconnect(lt_a.a);
     last = lease_now();
     tp_assert_str_eq(last.holder, "broker-a");
-    cr_assert(run_until(b_leads, 3.0 * LEASE_MS / 1000.0), "b never led");
-    cr_assert(not(A.leading));
-    cr_assert(eq(int, A.changes, 2));
-    cr_assert(lt(int, A.order, B.order)); /* a stepped down first */
-    cr_assert(eq(u64, B.term, st.term + 1));
+    cr_assert(lt_run_until(lt_b_leads, 3.0 * LEASE_MS / 1000.0), "b never led");
+    cr_assert(not(lt_a.leading));
+    cr_assert(eq(int, lt_a.changes, 2));
+    cr_assert(lt(int, lt_a.order, lt_b.order)); /* a stepped down first */
+    cr_assert(eq(u64, lt_b.term, st.term + 1));
     cr_assert(ge(i64, taken_at(), last.expires_ms));
-    broker_free(&A);
-    broker_free(&B);
-}
-
-static int stopped_err = 1;
-
-static void on_stopped(struct leader *l, int err, void *data)
-{
-    (void)l;
-    (void)data;
-    stopped_err = err;
-}
-
-static bool stop_done(void)
-{
-    return stopped_err != 1;
+    broker_free(&lt_a);
+    broker_free(&lt_b);
 }
 
 /* A stop steps down at once and releases: b leads before a's lease would have ended. */
@@ -247,35 +169,35 @@ Test(elect, a_stopped_leader_steps_down_at_once_and_the_other_takes_over_early)
     struct kwq_leader_state st = a_leads_b_waits(), now;
 
     /* Let a renew, so its lease reaches a full LEASE_MS past the stop. */
-    (void)run_until(NULL, 1.5 * LEASE_MS / 3000.0);
+    (void)lt_run_until(NULL, 1.5 * LEASE_MS / 3000.0);
     now = lease_now();
-    leader_stop(A.l, on_stopped, NULL);
-    cr_assert(not(A.leading)); /* at once, from inside leader_stop */
-    cr_assert(not(leader_is_leader(A.l)));
-    cr_assert(eq(int, A.changes, 2));
-    cr_assert(eq(int, stopped_err, 1)); /* done runs from the loop */
-    cr_assert(run_until(stop_done, 10), "the stop never finished");
-    cr_assert(eq(int, stopped_err, 0));
-    cr_assert(run_until(b_leads, 3.0 * LEASE_MS / 1000.0), "b never led");
-    cr_assert(eq(u64, B.term, st.term + 1));
+    leader_stop(lt_a.l, lt_on_stopped, NULL);
+    cr_assert(not(lt_a.leading)); /* at once, from inside leader_stop */
+    cr_assert(not(leader_is_leader(lt_a.l)));
+    cr_assert(eq(int, lt_a.changes, 2));
+    cr_assert(eq(int, lt_stopped_err, 1)); /* done runs from the lt_loop */
+    cr_assert(lt_run_until(lt_stop_done, 10), "the stop never finished");
+    cr_assert(eq(int, lt_stopped_err, 0));
+    cr_assert(lt_run_until(lt_b_leads, 3.0 * LEASE_MS / 1000.0), "b never led");
+    cr_assert(eq(u64, lt_b.term, st.term + 1));
     cr_assert(lt(i64, taken_at(), now.expires_ms)); /* before a's lease would have ended */
-    cr_assert(eq(int, A.changes, 2));               /* a stays down */
-    broker_free(&A);
-    broker_free(&B);
+    cr_assert(eq(int, lt_a.changes, 2));            /* a stays down */
+    broker_free(&lt_a);
+    broker_free(&lt_b);
 }
 
 /* A stop of a broker that does not lead calls no change callback; done still runs once. */
 Test(elect, stopping_a_follower_only_reports_done)
 {
     (void)a_leads_b_waits();
-    (void)run_until(NULL, 0.5);
-    leader_stop(B.l, on_stopped, NULL);
-    cr_assert(run_until(stop_done, 10));
-    cr_assert(eq(int, stopped_err, 0));
-    cr_assert(eq(int, B.changes, 0));
+    (void)lt_run_until(NULL, 0.5);
+    leader_stop(lt_b.l, lt_on_stopped, NULL);
+    cr_assert(lt_run_until(lt_stop_done, 10));
+    cr_assert(eq(int, lt_stopped_err, 0));
+    cr_assert(eq(int, lt_b.changes, 0));
     tp_assert_str_eq(lease_now().holder, "broker-a");
-    broker_free(&A);
-    broker_free(&B);
+    broker_free(&lt_a);
+    broker_free(&lt_b);
 }
 
 Test(elect, bad_options_make_no_leader)
@@ -286,12 +208,12 @@ Test(elect, bad_options_make_no_leader)
     struct leader_opts dflt = {.name = NAME, .identity = "x"};
     struct leader *l;
 
-    loop = ev_default_loop(EVFLAG_AUTO);
+    lt_loop = ev_default_loop(EVFLAG_AUTO);
     cr_redirect_stderr();
-    cr_assert(eq(ptr, leader_new_redis(loop, NULL, &bad_name, NULL, NULL), NULL));
-    cr_assert(eq(ptr, leader_new_redis(loop, NULL, &bad_id, NULL, NULL), NULL));
-    cr_assert(eq(ptr, leader_new_redis(loop, NULL, &short_lease, NULL, NULL), NULL));
-    l = leader_new_redis(loop, NULL, &dflt, NULL, NULL);
+    cr_assert(eq(ptr, leader_new_redis(lt_loop, NULL, &bad_name, NULL, NULL), NULL));
+    cr_assert(eq(ptr, leader_new_redis(lt_loop, NULL, &bad_id, NULL, NULL), NULL));
+    cr_assert(eq(ptr, leader_new_redis(lt_loop, NULL, &short_lease, NULL, NULL), NULL));
+    l = leader_new_redis(lt_loop, NULL, &dflt, NULL, NULL);
     cr_assert(l != NULL);
     cr_assert(not(leader_is_leader(l)));
     cr_assert(eq(u64, leader_term(l), 0));
@@ -325,7 +247,7 @@ static void on_count(struct kwq_async *a, int rc, void *data)
 
 static bool all_answered(void)
 {
-    return kwq_async_pending(A.a) == 0;
+    return kwq_async_pending(lt_a.a) == 0;
 }
 
 Test(elect, async_calls_answer_as_the_blocking_ones)
@@ -333,16 +255,18 @@ Test(elect, async_calls_answer_as_the_blocking_ones)
     struct got g[6];
 
     memset(g, 0x7f, sizeof(g));
-    loop = ev_default_loop(EVFLAG_AUTO);
-    A.a = connect_client();
-    cr_assert(eq(int, kwq_async_leader_acquire(A.a, NAME, "a", 60000, on_state, &g[0]), 0));
-    cr_assert(eq(int, kwq_async_leader_acquire(A.a, NAME, "b", 60000, on_state, &g[1]), 0));
-    cr_assert(eq(int, kwq_async_leader_read(A.a, NAME, on_state, &g[2]), 0));
-    cr_assert(run_until(all_answered, 10));
-    cr_assert(eq(int, kwq_async_leader_release(A.a, NAME, "a", g[0].st.term, on_count, &g[3]), 0));
-    cr_assert(eq(int, kwq_async_leader_release(A.a, NAME, "a", g[0].st.term, on_count, &g[4]), 0));
-    cr_assert(eq(int, kwq_async_leader_acquire(A.a, NAME, "b", 60000, on_state, &g[5]), 0));
-    cr_assert(run_until(all_answered, 10));
+    lt_loop = ev_default_loop(EVFLAG_AUTO);
+    lt_a.a = connect_client();
+    cr_assert(eq(int, kwq_async_leader_acquire(lt_a.a, NAME, "a", 60000, on_state, &g[0]), 0));
+    cr_assert(eq(int, kwq_async_leader_acquire(lt_a.a, NAME, "b", 60000, on_state, &g[1]), 0));
+    cr_assert(eq(int, kwq_async_leader_read(lt_a.a, NAME, on_state, &g[2]), 0));
+    cr_assert(lt_run_until(all_answered, 10));
+    cr_assert(
+        eq(int, kwq_async_leader_release(lt_a.a, NAME, "a", g[0].st.term, on_count, &g[3]), 0));
+    cr_assert(
+        eq(int, kwq_async_leader_release(lt_a.a, NAME, "a", g[0].st.term, on_count, &g[4]), 0));
+    cr_assert(eq(int, kwq_async_leader_acquire(lt_a.a, NAME, "b", 60000, on_state, &g[5]), 0));
+    cr_assert(lt_run_until(all_answered, 10));
 
     cr_assert(eq(int, g[0].rc, 0));
     cr_assert(g[0].st.held_by_me);
@@ -359,14 +283,64 @@ Test(elect, async_calls_answer_as_the_blocking_ones)
     cr_assert(eq(u64, g[5].st.term, g[0].st.term + 1));
 
     /* Refused at the call, with the blocking call's line; no callback. */
-    cr_assert(eq(int, kwq_async_leader_acquire(A.a, NAME, "h", 50, on_state, &g[0]), KWQ_EINVAL));
-    tp_assert_str_eq(kwq_async_errstr(A.a),
+    cr_assert(
+        eq(int, kwq_async_leader_acquire(lt_a.a, NAME, "h", 50, on_state, &g[0]), KWQ_EINVAL));
+    tp_assert_str_eq(kwq_async_errstr(lt_a.a),
                      "leader lease ttl must be from 100 ms to 3600000 ms (1 h), got 50 ms");
-    cr_assert(eq(int, kwq_async_leader_release(A.a, NAME, "h", 0, on_count, &g[0]), KWQ_EINVAL));
-    cr_assert(eq(int, kwq_async_leader_read(A.a, "x y", on_state, &g[0]), KWQ_EINVAL));
-    cr_assert(eq(sz, kwq_async_pending(A.a), 0));
+    cr_assert(eq(int, kwq_async_leader_release(lt_a.a, NAME, "h", 0, on_count, &g[0]), KWQ_EINVAL));
+    cr_assert(eq(int, kwq_async_leader_read(lt_a.a, "x y", on_state, &g[0]), KWQ_EINVAL));
+    cr_assert(eq(sz, kwq_async_pending(lt_a.a), 0));
     /* Disconnected: KWQ_ECONN at once. */
-    kwq_async_disconnect(A.a);
-    cr_assert(eq(int, kwq_async_leader_read(A.a, NAME, on_state, &g[0]), KWQ_ECONN));
-    kwq_async_free(A.a);
+    kwq_async_disconnect(lt_a.a);
+    cr_assert(eq(int, kwq_async_leader_read(lt_a.a, NAME, on_state, &g[0]), KWQ_ECONN));
+    kwq_async_free(lt_a.a);
+}
+
+/* ---- A Redis that restarts under the leader ------------------------------------------------ */
+
+static void aof_setup(void)
+{
+    static const char *const args[] = {"--appendonly", "yes", "--appendfsync", "always", NULL};
+
+    redis_fixture_start(&test_redis, args);
+}
+
+TestSuite(elect_restart, .init = aof_setup, .fini = redis_teardown, .timeout = 90);
+
+static uint64_t first_term;
+
+static bool a_leads_in_a_new_term(void)
+{
+    return lt_a.leading && lt_a.term != first_term;
+}
+
+/*
+ * Redis restarts (another run_id) while a leads: once a's client is back,
+ * its renewal finds the fence jumped and a leads on in the new term (a
+ * multiple of 10^9), announced by the change callback; the lease says so.
+ */
+Test(elect_restart, a_leader_gets_a_new_fenced_term_after_a_redis_restart)
+{
+    struct kwq_leader_state st;
+    int rc = 1;
+
+    lt_loop = ev_default_loop(EVFLAG_AUTO);
+    broker_start(&lt_a);
+    cr_assert(lt_run_until(lt_a_leads, 20), "a never led");
+    first_term = lt_a.term;
+    redis_fixture_kill(&test_redis);
+    redis_fixture_restart(&test_redis);
+    kwq_async_disconnect(lt_a.a); /* the caller owns the reconnects */
+    cr_assert(eq(int, kwq_async_connect(lt_a.a, on_connected, &rc), 0));
+    while (rc == 1)
+        ev_run(lt_loop, EVRUN_ONCE);
+    cr_assert(eq(int, rc, 0), "%s", kwq_async_errstr(lt_a.a));
+    cr_assert(lt_run_until(a_leads_in_a_new_term, 3.0 * LEASE_MS / 1000.0), "no new term");
+    cr_assert(gt(u64, lt_a.term, first_term));
+    cr_assert(eq(u64, lt_a.term % 1000000000ULL, 0));
+    st = lease_now();
+    tp_assert_str_eq(st.holder, "broker-a");
+    cr_assert(eq(u64, st.term, lt_a.term));
+    cr_assert(eq(u64, leader_term(lt_a.l), lt_a.term));
+    broker_free(&lt_a);
 }

@@ -23,61 +23,16 @@
 #include "kube/config.h"
 #include "kube/http.h"
 #include "leader.h"
+#include "test_leader_support.h"
 
 #define NAME     "kwq-broker"
 #define LEASE_MS 3000
 
-static struct ev_loop *loop;
 static struct k8s_rig rig;
 static char ns[64], kubeconfig[600];
 
-struct broker {
-    const char *id;
-    struct kube_client *k;
-    struct leader *l;
-    bool leading;
-    uint64_t term;
-    int changes;
-};
-
-static struct broker A = {.id = "broker-a"}, B = {.id = "broker-b"};
-
 /* String equality for const strings (Criterion's str tag is a char *). */
 #define str_is(a, b) cr_assert(eq(str, (char *)(a), (char *)(b)))
-
-static void on_guard(struct ev_loop *lp, ev_timer *w, int revents)
-{
-    (void)revents;
-    *(bool *)w->data = true;
-    ev_break(lp, EVBREAK_ONE);
-}
-
-/* Run the loop until cond() or for at most guard_s (a hang guard, not a speed check). */
-static bool run_until(bool (*cond)(void), double guard_s)
-{
-    bool expired = false;
-    ev_timer guard;
-
-    ev_timer_init(&guard, on_guard, guard_s, 0.);
-    guard.data = &expired;
-    ev_timer_start(loop, &guard);
-    while ((!cond || !cond()) && !expired)
-        ev_run(loop, EVRUN_ONCE);
-    ev_timer_stop(loop, &guard);
-    return cond && cond();
-}
-
-static void on_change(struct leader *l, bool leading, uint64_t term, void *data)
-{
-    struct broker *b = data, *other = b == &A ? &B : &A;
-
-    (void)l;
-    b->leading = leading;
-    b->term = term;
-    b->changes++;
-    if (leading)
-        cr_assert(not(other->leading), "%s leads while %s does", b->id, other->id);
-}
 
 /* A ServiceAccount with only what the election needs, and a kubeconfig for it. */
 static void setup(void)
@@ -92,7 +47,7 @@ static void setup(void)
                             token, sizeof(token));
     (void)snprintf(kubeconfig, sizeof(kubeconfig), "%s/leader-%s.kubeconfig", rig.dir, ns);
     k8s_rig_write_kubeconfig(&rig, kubeconfig, token, NULL, ns);
-    loop = ev_default_loop(EVFLAG_AUTO);
+    lt_loop = ev_default_loop(EVFLAG_AUTO);
 }
 
 static void teardown(void)
@@ -102,7 +57,7 @@ static void teardown(void)
 
 TestSuite(elect_kube, .init = setup, .fini = teardown, .timeout = 120);
 
-static void broker_start(struct broker *b)
+static void broker_start(struct lt_broker *b)
 {
     struct kube_config_opts co = {.kubeconfig = kubeconfig, .namespace = ns};
     struct kube_client_opts ko = {.timeout_ms = 5000, .retry_ms = 0, .quiet = true};
@@ -111,15 +66,15 @@ static void broker_start(struct broker *b)
     struct kwq_error err = {0};
 
     cr_assert(eq(int, kube_config_load(&co, &cfg, &err), 0), "%s", err.msg);
-    cr_assert(eq(int, kube_client_new(loop, &cfg, &ko, &b->k, &err), 0), "%s", err.msg);
+    cr_assert(eq(int, kube_client_new(lt_loop, &cfg, &ko, &b->k, &err), 0), "%s", err.msg);
     kube_config_free(&cfg);
-    b->l = leader_new_kube(loop, b->k, ns, &o, on_change, b);
+    b->l = leader_new_kube(lt_loop, b->k, ns, &o, lt_on_change, b);
     cr_assert(b->l != NULL);
     str_is(leader_backend_name(b->l), "kubernetes");
     leader_start(b->l);
 }
 
-static void broker_free(struct broker *b)
+static void broker_free(struct lt_broker *b)
 {
     leader_free(b->l);
     kube_client_free(b->k);
@@ -151,71 +106,47 @@ static uint64_t lease_read(char *holder, size_t len)
     return transitions;
 }
 
-static bool a_leads(void)
-{
-    return A.leading;
-}
-
-static bool b_leads(void)
-{
-    return B.leading;
-}
-
-static int stopped_err = 1;
-
-static void on_stopped(struct leader *l, int err, void *data)
-{
-    (void)l;
-    (void)data;
-    stopped_err = err;
-}
-
-static bool stop_done(void)
-{
-    return stopped_err != 1;
-}
-
 Test(elect_kube, one_leads_a_stop_hands_over_at_once_and_a_vanished_leader_is_replaced)
 {
     char holder[256];
 
     /* a creates the Lease and leads in term 1; b waits. */
-    broker_start(&A);
-    cr_assert(run_until(a_leads, 30), "a never led");
-    cr_assert(eq(u64, A.term, 1));
-    broker_start(&B);
-    (void)run_until(NULL, 2.5 * LEASE_MS / 1000.0); /* longer than the lease: a renews */
-    cr_assert(A.leading);
-    cr_assert(eq(int, A.changes, 1));
-    cr_assert(eq(int, B.changes, 0));
-    str_is(leader_holder(B.l), "broker-a");
-    cr_assert(eq(u64, leader_term(B.l), 1));
+    broker_start(&lt_a);
+    cr_assert(lt_run_until(lt_a_leads, 30), "a never led");
+    cr_assert(eq(u64, lt_a.term, 1));
+    broker_start(&lt_b);
+    (void)lt_run_until(NULL, 2.5 * LEASE_MS / 1000.0); /* longer than the lease: a renews */
+    cr_assert(lt_a.leading);
+    cr_assert(eq(int, lt_a.changes, 1));
+    cr_assert(eq(int, lt_b.changes, 0));
+    str_is(leader_holder(lt_b.l), "broker-a");
+    cr_assert(eq(u64, leader_term(lt_b.l), 1));
     cr_assert(eq(u64, lease_read(holder, sizeof(holder)), 1));
     str_is(holder, "broker-a");
 
     /* a stops: it steps down at once, clears the holder, and b takes over (term 2). */
-    leader_stop(A.l, on_stopped, NULL);
-    cr_assert(not(A.leading));
-    cr_assert(run_until(stop_done, 30), "the stop never finished");
-    cr_assert(eq(int, stopped_err, 0));
-    cr_assert(run_until(b_leads, 30), "b never led");
-    cr_assert(eq(u64, B.term, 2));
+    leader_stop(lt_a.l, lt_on_stopped, NULL);
+    cr_assert(not(lt_a.leading));
+    cr_assert(lt_run_until(lt_stop_done, 30), "the stop never finished");
+    cr_assert(eq(int, lt_stopped_err, 0));
+    cr_assert(lt_run_until(lt_b_leads, 30), "b never led");
+    cr_assert(eq(u64, lt_b.term, 2));
     cr_assert(eq(u64, lease_read(holder, sizeof(holder)), 2));
     str_is(holder, "broker-b");
-    cr_assert(eq(int, A.changes, 2));
-    broker_free(&A);
+    cr_assert(eq(int, lt_a.changes, 2));
+    broker_free(&lt_a);
 
     /* a comes back; b vanishes without a stop: a takes over after the lease (term 3). */
-    A.changes = 0;
-    broker_start(&A);
-    (void)run_until(NULL, 1.0);
-    cr_assert(not(A.leading));
-    broker_free(&B);
-    cr_assert(run_until(a_leads, 30), "a never took over");
-    cr_assert(eq(u64, A.term, 3));
+    lt_a.changes = 0;
+    broker_start(&lt_a);
+    (void)lt_run_until(NULL, 1.0);
+    cr_assert(not(lt_a.leading));
+    broker_free(&lt_b);
+    cr_assert(lt_run_until(lt_a_leads, 30), "a never took over");
+    cr_assert(eq(u64, lt_a.term, 3));
     cr_assert(eq(u64, lease_read(holder, sizeof(holder)), 3));
     str_is(holder, "broker-a");
-    broker_free(&A);
+    broker_free(&lt_a);
 }
 
 /* Without update on leases the election cannot renew: it never leads, and says why. */
@@ -230,9 +161,9 @@ Test(elect_kube, a_service_account_without_update_never_leads)
     char holder[256];
 
     /* Someone else holds the Lease; c can read it but not take it over. */
-    broker_start(&A);
-    cr_assert(run_until(a_leads, 30), "a never led");
-    broker_free(&A); /* vanished: the Lease goes stale */
+    broker_start(&lt_a);
+    cr_assert(lt_run_until(lt_a_leads, 30), "a never led");
+    broker_free(&lt_a); /* vanished: the Lease goes stale */
     k8s_rig_service_account(&rig, ns, "reader",
                             "[{\"apiGroups\":[\"coordination.k8s.io\"],\"resources\":[\"leases\"],"
                             "\"verbs\":[\"get\"]}]",
@@ -240,14 +171,14 @@ Test(elect_kube, a_service_account_without_update_never_leads)
     (void)snprintf(kc, sizeof(kc), "%s.reader", kubeconfig);
     k8s_rig_write_kubeconfig(&rig, kc, token, NULL, ns);
     cr_assert(eq(int, kube_config_load(&co, &cfg, &err), 0), "%s", err.msg);
-    cr_assert(eq(int, kube_client_new(loop, &cfg, &ko, &B.k, &err), 0), "%s", err.msg);
+    cr_assert(eq(int, kube_client_new(lt_loop, &cfg, &ko, &lt_b.k, &err), 0), "%s", err.msg);
     kube_config_free(&cfg);
-    B.l = leader_new_kube(loop, B.k, ns, &o, on_change, &B);
-    leader_start(B.l);
-    (void)run_until(NULL, 3.0 * LEASE_MS / 1000.0);
-    cr_assert(eq(int, B.changes, 0));
+    lt_b.l = leader_new_kube(lt_loop, lt_b.k, ns, &o, lt_on_change, &lt_b);
+    leader_start(lt_b.l);
+    (void)lt_run_until(NULL, 3.0 * LEASE_MS / 1000.0);
+    cr_assert(eq(int, lt_b.changes, 0));
     cr_assert(eq(u64, lease_read(holder, sizeof(holder)), 1));
     str_is(holder, "broker-a");
-    broker_free(&B);
+    broker_free(&lt_b);
     (void)remove(kc);
 }

@@ -203,6 +203,15 @@ Test(leader, bad_arguments_are_refused_with_one_line)
     refused(c, kwq_leader_release(c, NAME, "h", 0), "leader term must be from 1 to 2^53-1, got 0");
     refused(c, kwq_leader_release(c, NAME, "h", 9007199254740992ULL),
             "leader term must be from 1 to 2^53-1, got 9007199254740992");
+    /* The same rules for programs that check their options first. */
+    {
+        struct kwq_error e = {0};
+
+        cr_assert(eq(int, kwq_leader_check(NAME, "host 1", &e), KWQ_EINVAL));
+        tp_assert_str_eq(e.msg, "leader holder 'host 1' must be 1 to 127 printable ASCII "
+                                "characters without spaces");
+        cr_assert(eq(int, kwq_leader_check(NAME, NULL, &e), 0));
+    }
     /* Nothing was written, and the output was left alone. */
     cr_assert(eq(u64, st.term, 77));
     cr_assert(eq(llong, tp_redis_int(r, 1, (const char *[]){"DBSIZE"}), 0));

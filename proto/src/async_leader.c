@@ -37,9 +37,9 @@ static void deliver_released(struct kwq_async *a, struct kwq__req *r, int rc)
 }
 
 /*
- * Send op over the lease of name with args (may be NULL); parse and deliver
- * its reply; the caller sets the callback through set (r->cb). Returns 0 or
- * the error (the callback then never runs).
+ * A request for op over the lease of name with args (may be NULL), built
+ * but not sent: the caller sets its callback and submits it. Returns 0, or
+ * the error with nothing left behind.
  */
 static int leader_call(struct kwq_async *a, enum kwq__op op, const char *name,
                        const struct kwq__args *args, kwq__part_parse_fn *parse,

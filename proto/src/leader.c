@@ -16,16 +16,8 @@ static bool name_ok(const char *s)
 {
     size_t n = s ? strlen(s) : 0;
 
-    if (n == 0 || n > KWQ_LEADER_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '-' || ch == '_' || ch == '.'))
-            return false;
-    }
-    return true;
+    return n > 0 && n <= KWQ_LEADER_NAME_MAX &&
+           strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == n;
 }
 
 /* Printable ASCII without spaces, as the script's holder_ok. */
@@ -42,17 +34,26 @@ static bool holder_ok(const char *s)
     return true;
 }
 
-int kwq__leader_check(struct kwq_client *c, const char *name, const char *holder)
+int kwq_leader_check(const char *name, const char *holder, struct kwq_error *err)
 {
     if (!name_ok(name))
-        return kwq__fail(c, KWQ_EINVAL,
-                         "leader lease name '%.80s' must be 1 to %d of A-Z a-z 0-9 - _ .",
-                         name ? name : "(null)", KWQ_LEADER_NAME_MAX);
+        return kwq_error_set(err, KWQ_EINVAL,
+                             "leader lease name '%.80s' must be 1 to %d of A-Z a-z 0-9 - _ .",
+                             name ? name : "(null)", KWQ_LEADER_NAME_MAX);
     if (holder && !holder_ok(holder))
-        return kwq__fail(c, KWQ_EINVAL,
-                         "leader holder '%.80s' must be 1 to %d printable ASCII characters "
-                         "without spaces",
-                         holder, KWQ_LEADER_HOLDER_MAX - 1);
+        return kwq_error_set(err, KWQ_EINVAL,
+                             "leader holder '%.80s' must be 1 to %d printable ASCII characters "
+                             "without spaces",
+                             holder, KWQ_LEADER_HOLDER_MAX - 1);
+    return 0;
+}
+
+int kwq__leader_check(struct kwq_client *c, const char *name, const char *holder)
+{
+    struct kwq_error e = {0};
+
+    if (kwq_leader_check(name, holder, &e))
+        return kwq__fail(c, e.code, "%s", e.msg);
     return 0;
 }
 
