@@ -154,6 +154,10 @@ void leader__attempt_done(struct leader *l, int rc, const char *why, const struc
     enter(l);
     if (rc < 0) {
         attempt_failed(l, rc, why);
+    } else if (l->stopping) { /* stepped down already: only what to release counts */
+        l->held = seen->held;
+        if (seen->held)
+            l->held_term = l->term = seen->term;
     } else {
         l->last_err = 0;
         if (seen->holder)

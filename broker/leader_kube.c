@@ -156,16 +156,16 @@ static int decide(struct leader *l, struct leader_call *c, cJSON *obj, struct le
 {
     struct kube_lease *kl = l->be_data;
     const char *holder = spec_holder(obj), *rv = resource_version(obj);
-    double now = leader__now();
+    double now = leader__now(), lease_s = (double)spec_u64(obj, "leaseDurationSeconds");
     bool take;
 
     if (strcmp(rv, kl->seen_rv) != 0) {
         (void)snprintf(kl->seen_rv, sizeof(kl->seen_rv), "%s", rv);
         kl->seen_at = now;
     }
-    take =
-        holder[0] == '\0' || (strcmp(holder, l->identity) != 0 &&
-                              now - kl->seen_at >= (double)spec_u64(obj, "leaseDurationSeconds"));
+    if (lease_s <= 0)
+        lease_s = duration_s(l); /* a Lease written without one: wait as long as we would lead */
+    take = holder[0] == '\0' || (strcmp(holder, l->identity) != 0 && now - kl->seen_at >= lease_s);
     if (strcmp(holder, l->identity) != 0 && !take) {
         seen->holder = holder;
         seen->term = spec_u64(obj, "leaseTransitions");

@@ -344,3 +344,33 @@ Test(elect_restart, a_leader_gets_a_new_fenced_term_after_a_redis_restart)
     cr_assert(eq(u64, leader_term(lt_a.l), lt_a.term));
     broker_free(&lt_a);
 }
+
+static bool an_attempt_in_flight(void)
+{
+    return kwq_async_pending(lt_a.a) > 0;
+}
+
+/*
+ * A stop while the first acquire is in flight: the lease that acquire takes
+ * is released, and the broker never reports leading (it stepped down before
+ * the answer came).
+ */
+Test(elect, a_stop_during_an_attempt_releases_what_it_took_and_never_leads)
+{
+    struct kwq_leader_state st;
+
+    lt_loop = ev_default_loop(EVFLAG_AUTO);
+    broker_start(&lt_a);
+    cr_assert(lt_run_until(an_attempt_in_flight, 10));
+    leader_stop(lt_a.l, lt_on_stopped, NULL);
+    cr_assert(lt_run_until(lt_stop_done, 10), "the stop never finished");
+    cr_assert(eq(int, lt_stopped_err, 0));
+    cr_assert(eq(int, lt_a.changes, 0));
+    cr_assert(not(leader_is_leader(lt_a.l)));
+    st = lease_now();
+    tp_assert_str_eq(st.holder, "");
+    cr_assert(eq(i64, st.expires_ms, 0));
+    cr_assert(gt(u64, st.term, 0)); /* taken, then released */
+    cr_assert(eq(u64, leader_term(lt_a.l), st.term));
+    broker_free(&lt_a);
+}
