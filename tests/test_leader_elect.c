@@ -58,7 +58,8 @@ static void broker_start(struct lt_broker *b)
 {
     struct leader_opts o = {.name = NAME, .identity = b->id, .lease_ms = LEASE_MS};
 
-    b->a = connect_client();
+    if (!b->a)
+        b->a = connect_client();
     b->l = leader_new_redis(lt_loop, b->a, &o, lt_on_change, b);
     cr_assert(b->l != NULL);
     tp_assert_str_eq(leader_backend_name(b->l), "redis");
@@ -373,4 +374,35 @@ Test(elect, a_stop_during_an_attempt_releases_what_it_took_and_never_leads)
     cr_assert(gt(u64, st.term, 0)); /* taken, then released */
     cr_assert(eq(u64, leader_term(lt_a.l), st.term));
     broker_free(&lt_a);
+}
+
+static bool someone_leads(void)
+{
+    return lt_a.leading || lt_b.leading;
+}
+
+/* Two brokers that start together: one wins the first term, the other follows it. */
+Test(elect, two_brokers_started_together_elect_one)
+{
+    struct broker_pair {
+        struct lt_broker *leader, *follower;
+    } p;
+
+    lt_loop = ev_default_loop(EVFLAG_AUTO);
+    lt_a.a = connect_client(); /* both ready before either starts */
+    lt_b.a = connect_client();
+    broker_start(&lt_a);
+    broker_start(&lt_b);
+    cr_assert(lt_run_until(someone_leads, 20), "nobody led");
+    (void)lt_run_until(NULL, 2.5 * LEASE_MS / 3000.0);
+    p.leader = lt_a.leading ? &lt_a : &lt_b;
+    p.follower = lt_a.leading ? &lt_b : &lt_a;
+    cr_assert(p.leader->leading);
+    cr_assert(eq(int, p.leader->changes, 1));
+    cr_assert(eq(int, p.follower->changes, 0));
+    tp_assert_str_eq(leader_holder(p.follower->l), p.leader->id);
+    tp_assert_str_eq(lease_now().holder, p.leader->id);
+    cr_assert(eq(u64, lease_now().term, p.leader->term));
+    broker_free(&lt_a);
+    broker_free(&lt_b);
 }

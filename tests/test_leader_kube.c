@@ -182,3 +182,35 @@ Test(elect_kube, a_service_account_without_update_never_leads)
     broker_free(&lt_b);
     (void)remove(kc);
 }
+
+static bool someone_leads(void)
+{
+    return lt_a.leading || lt_b.leading;
+}
+
+/*
+ * Two brokers that start together both find no Lease and both create it:
+ * the API server accepts one create (term 1) and answers the other 409
+ * AlreadyExists, and that one follows.
+ */
+Test(elect_kube, two_brokers_started_together_elect_one)
+{
+    struct lt_broker *leader, *follower;
+    char holder[256];
+
+    broker_start(&lt_a);
+    broker_start(&lt_b);
+    cr_assert(lt_run_until(someone_leads, 30), "nobody led");
+    (void)lt_run_until(NULL, 2.5 * LEASE_MS / 1000.0);
+    leader = lt_a.leading ? &lt_a : &lt_b;
+    follower = lt_a.leading ? &lt_b : &lt_a;
+    cr_assert(leader->leading);
+    cr_assert(eq(int, leader->changes, 1));
+    cr_assert(eq(u64, leader->term, 1));
+    cr_assert(eq(int, follower->changes, 0));
+    str_is(leader_holder(follower->l), leader->id);
+    cr_assert(eq(u64, lease_read(holder, sizeof(holder)), 1));
+    str_is(holder, leader->id);
+    broker_free(&lt_a);
+    broker_free(&lt_b);
+}
