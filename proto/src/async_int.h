@@ -83,7 +83,8 @@ struct kwq__req {
     struct kwq_fail_outcome *out; /* fail: n outcomes */
     struct kwq_lease_result lease;
     struct kwq_stats stats;
-    bool flag; /* drained, woken; ack: an ack_result was refused (OOM) */
+    struct kwq_leader_state leader;
+    bool flag; /* drained, woken, leader released; ack: an ack_result was refused (OOM) */
     struct kwq_reap_result reap;
     long long count;            /* dead requeue/purge: tasks handled so far */
     char **names;               /* queues_list: n names, owned */
@@ -102,6 +103,7 @@ struct kwq__req {
         kwq_async_dead_cb *dead;
         kwq_async_count_cb *count;
         kwq_async_task_cb *task;
+        kwq_async_leader_cb *leader;
     } cb;
     void *data;
 };

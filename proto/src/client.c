@@ -22,7 +22,7 @@
 const char *const kwq__op_names[KWQ__OP_COUNT] = {
     "enqueue", "lease",      "renew", "ack",      "fail",      "release", "reap",
     "seal",    "stats",      "dead",  "task",     "cancel",    "results", "purge",
-    "conf",    "ack_result", "start", "stats_ro", "dead_list",
+    "conf",    "ack_result", "start", "stats_ro", "dead_list", "leader",  "leader_read",
 };
 
 /* ---- Options, lifetime ----------------------------------------------------- */
@@ -506,14 +506,16 @@ int kwq__eval_argv(struct kwq_client *c, enum kwq__op op, const char *queue,
 {
     struct kwq__keys k;
     size_t nx = xkeys ? xkeys->n : 0, na = args ? args->n : 0;
+    int nfixed = queue ? KWQ__FIXED_KEYS : 0;
 
     if ((xkeys && xkeys->oom) || (args && args->oom))
         return kwq__fail(c, KWQ_ENOMEM, "out of memory building a command");
-    kwq__keys_fixed(&k, queue);
+    if (queue)
+        kwq__keys_fixed(&k, queue);
     kwq__args_add(out, "EVALSHA", 7);
     kwq__args_add(out, c->sha[op], 40);
-    kwq__args_addu(out, KWQ__FIXED_KEYS + nx);
-    for (int j = 0; j < KWQ__FIXED_KEYS; j++)
+    kwq__args_addu(out, (uint64_t)nfixed + nx);
+    for (int j = 0; j < nfixed; j++)
         kwq__args_addcopy(out, k.name[j], k.len[j]);
     for (size_t j = 0; j < nx; j++)
         kwq__args_add(out, xkeys->v[j], xkeys->len[j]);

@@ -15,6 +15,7 @@
 
 #include "kwq/client.h"
 #include "kwq/error.h"
+#include "kwq/leader.h"
 
 /* ---- Scripts: the order of proto/CMakeLists.txt KWQ_LUA_SCRIPTS -------------- */
 
@@ -38,6 +39,8 @@ enum kwq__op {
     KWQ__START,
     KWQ__STATS_RO,
     KWQ__DEAD_LIST,
+    KWQ__LEADER,
+    KWQ__LEADER_READ,
     KWQ__OP_COUNT
 };
 
@@ -59,6 +62,9 @@ extern const char kwq__registry_key[];
 
 /* Fill k for queue (already checked by kwq_queue_name_check). */
 void kwq__keys_fixed(struct kwq__keys *k, const char *queue);
+
+/* The leader lease of name (already checked): "kwq:leader:{name}" into buf. */
+size_t kwq__key_leader(char *buf, size_t len, const char *name);
 
 /* One of the fixed keys by suffix ("wake", "results"...): "kwq:{q}:<suffix>" into buf. */
 size_t kwq__key(char *buf, size_t len, const char *queue, const char *suffix);
@@ -239,7 +245,9 @@ void kwq__set_timeout(struct kwq_client *c, uint64_t extra_ms);
 
 /*
  * The whole EVALSHA argv of op over the 12 fixed keys of queue (copied),
- * then xkeys and args (borrowed; either may be NULL). 0 or KWQ_ENOMEM.
+ * then xkeys and args (borrowed; either may be NULL). queue NULL: no fixed
+ * keys, for a script over keys of its own (the leader lease). 0 or
+ * KWQ_ENOMEM.
  */
 int kwq__eval_argv(struct kwq_client *c, enum kwq__op op, const char *queue,
                    const struct kwq__args *xkeys, const struct kwq__args *args,
@@ -377,6 +385,21 @@ int kwq__count_parse(struct kwq_client *c, const redisReply *r, long long *ret);
 int kwq__task_argv(struct kwq_client *c, const char *queue, const char *verb, const char *id,
                    bool result_key, struct kwq__args *keys, struct kwq__args *args, char **ret_key);
 int kwq__task_parse(struct kwq_client *c, const redisReply *r, struct kwq_task_info *ret);
+/*
+ * The leader lease (leader.c, kwq/leader.h). The checks: name, and holder
+ * unless NULL; the ttl; a release's term; one line in errstr. acquire_args: the
+ * leader script's ARGV for an acquire (the run_id of the connection);
+ * release_args: for a release. parse: an acquire or read reply into st;
+ * released: a release reply, 1 or 0.
+ */
+int kwq__leader_check(struct kwq_client *c, const char *name, const char *holder);
+int kwq__leader_ttl_check(struct kwq_client *c, uint64_t ttl_ms);
+int kwq__leader_term_check(struct kwq_client *c, uint64_t term);
+void kwq__leader_acquire_args(const struct kwq_client *c, const char *holder, uint64_t ttl_ms,
+                              struct kwq__args *args);
+void kwq__leader_release_args(const char *holder, uint64_t term, struct kwq__args *args);
+int kwq__leader_parse(struct kwq_client *c, const redisReply *r, struct kwq_leader_state *st);
+int kwq__leader_released(struct kwq_client *c, const redisReply *r);
 
 /* ---- reply helpers ---------------------------------------------------------- */
 

@@ -2,7 +2,8 @@
  * keys.c - the key layout of a queue (docs/PROTOCOL.md "Key layout"). Every
  * key of queue q is "kwq:{q}:<suffix>": the {q} hash tag keeps a queue in
  * one Redis Cluster slot; the registry of queue names is the one key of no
- * queue. This is the only file that spells key names.
+ * queue, and a leader lease (kwq/leader.h) is the one key "kwq:leader:{name}".
+ * This is the only file that spells key names.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,13 @@ static const char *const fixed_suffixes[KWQ__FIXED_KEYS] = {
 size_t kwq__key(char *buf, size_t len, const char *queue, const char *suffix)
 {
     int n = snprintf(buf, len, "kwq:{%s}:%s", queue, suffix);
+
+    return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
+}
+
+size_t kwq__key_leader(char *buf, size_t len, const char *name)
+{
+    int n = snprintf(buf, len, "kwq:leader:{%s}", name);
 
     return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
 }

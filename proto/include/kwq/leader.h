@@ -29,6 +29,16 @@ struct kwq_leader_state {
     int64_t server_time_ms;             /* server clock at the call */
 };
 
+struct kwq_error;
+
+/*
+ * Check a lease name and a holder identity (holder may be NULL) by the rules
+ * above, as every call below does first: 0, or KWQ_EINVAL with one line in
+ * err. For programs that check their options before they connect
+ * (kwq-broker's election).
+ */
+int kwq_leader_check(const char *name, const char *holder, struct kwq_error *err);
+
 /*
  * Take or renew the lease `name` for holder, for ttl_ms (100..3600000).
  * Taken when free or expired (term + 1, or the fenced jump after a server

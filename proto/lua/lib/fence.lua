@@ -1,6 +1,7 @@
 -- lib/fence.lua (included after lib/common.lua by enqueue and lease): task IDs
 -- and fencing tokens stay unique when Redis loses its last writes (AOF everysec,
--- a failover to an asynchronous replica), docs/PROTOCOL.md "Rollbacks".
+-- a failover to an asynchronous replica), docs/PROTOCOL.md "Rollbacks". The
+-- leader lease (leader.lua) uses fence_jump and run_id_ok for its term.
 -- The client passes the server run_id it read at connect; the queue keeps the
 -- last one it saw (conf run_id). Another run_id means another server process:
 -- writes may have been lost, so the ID sequence and the token counter jump by
