@@ -16,6 +16,7 @@
     const POLL_MS = 2000;
     const DEAD_PAGE = 50;
     const JOBS_EVERY_MS = 10000;
+    const DEAD_EVERY_MS = 10000;
     const SVG_NS = 'http://www.w3.org/2000/svg';
 
     /* Counters of the queue list and queue page, in display order. */
@@ -78,6 +79,12 @@
             e.appendChild(typeof c === 'string' || typeof c === 'number'
                 ? document.createTextNode(String(c)) : c);
         }
+    }
+
+    /* replaceChildren would turn a null child into the text "null": this skips it. */
+    function fill(node, ...children) {
+        node.replaceChildren();
+        append(node, children);
     }
 
     function setText(e, text) {
@@ -438,7 +445,7 @@
         const key = `${q.sealed}/${q.drained}`;
         if (st.dataset.key !== key) {
             st.dataset.key = key;
-            st.replaceChildren(...badges(q));
+            fill(st, ...badges(q));
         }
     }
 
@@ -446,7 +453,7 @@
 
     function queuePage(main, r) {
         const q = r.queue;
-        const v = {queue: q, deadOffset: 0, deadSeen: null, deadTotal: 0, jobsAt: 0};
+        const v = {queue: q, deadOffset: 0, deadSeen: null, deadAt: 0, deadJSON: null, jobsAt: 0};
         const counts = el('dl', {id: 'queue-counts', class: 'counts', data: {queue: q}},
             [...COUNTS, ['done_per_s', 'Done/s'], ['enqueued_per_s', 'Enqueued/s'],
                 ['oldest_pending_ms', 'Oldest pending'], ['state', 'State']].map(([f, label]) =>
@@ -475,12 +482,17 @@
             if (gen === state.gen)
                 drawChart(v.chart, v.queue, h, 640, 120);
         })];
-        /* The dead letters are read again when their count moved, not every tick. */
-        const writeKey = `${q.dead}/${ov.broker.write}`;
-        if (v.deadSeen !== writeKey)
+        /*
+         * The dead letters are read again when their count moved, and every
+         * DEAD_EVERY_MS (one died as another was requeued), not every tick.
+         */
+        const key = `${q.dead}/${ov.broker.write}`;
+        if (v.deadSeen !== key || Date.now() - v.deadAt >= DEAD_EVERY_MS) {
+            v.deadAt = Date.now();
             work.push(loadDead(v, gen).then(() => {
-                v.deadSeen = writeKey;
+                v.deadSeen = key;
             }));
+        }
         if (ov.broker.kube && Date.now() - v.jobsAt >= JOBS_EVERY_MS) {
             v.jobsAt = Date.now();
             work.push(loadJobs(v, gen));
@@ -495,7 +507,7 @@
             d = await api(apiPath(v.queue, `/dead?offset=${v.deadOffset}&count=${DEAD_PAGE}`));
         } catch (e) {
             if (gen === state.gen)
-                v.dead.replaceChildren(el('h3', {id: 'dead-title'}, 'Dead letters'),
+                fill(v.dead, el('h3', {id: 'dead-title'}, 'Dead letters'),
                     el('p', {class: 'bad'}, `Cannot read the dead letters: ${e.message}`));
             return;
         }
@@ -506,15 +518,19 @@
             v.deadOffset = Math.max(0, Math.floor((d.total - 1) / DEAD_PAGE) * DEAD_PAGE);
             return loadDead(v, gen);
         }
-        v.deadTotal = d.total;
-        renderDead(v, d);
+        /* Unchanged letters keep their rows (and the button under the pointer). */
+        const json = JSON.stringify([d, state.overview.broker.write]);
+        if (json !== v.deadJSON) {
+            v.deadJSON = json;
+            renderDead(v, d);
+        }
     }
 
     function renderDead(v, d) {
         const write = state.overview.broker.write;
         const title = el('h3', {id: 'dead-title'}, `Dead letters (${d.total})`);
         if (d.total === 0) {
-            v.dead.replaceChildren(title, el('p', {id: 'no-dead'}, 'No dead letters.'));
+            fill(v.dead, title, el('p', {id: 'no-dead'}, 'No dead letters.'));
             return;
         }
         const head = el('tr', {}, ['ID', 'Attempts', 'Last exit code', 'Reason', 'Died']
@@ -522,7 +538,7 @@
         const rows = d.dead.map((x) => deadRow(v, x, write));
         const from = d.offset + 1;
         const to = d.offset + d.dead.length;
-        v.dead.replaceChildren(title,
+        fill(v.dead, title,
             write ? el('p', {class: 'actions'},
                 actionButton(v, 'requeue-all', `Requeue all ${d.total}`, {all: true}),
                 actionButton(v, 'purge-all', `Purge all ${d.total}`, {all: true}))
@@ -618,14 +634,14 @@
             return;
         const title = el('h3', {id: 'jobs-title'}, 'Kubernetes Jobs');
         if (j.error) {
-            v.jobs.replaceChildren(title, el('p', {class: 'bad'}, `Cannot read the Jobs: ${j.error}`));
+            fill(v.jobs, title, el('p', {class: 'bad'}, `Cannot read the Jobs: ${j.error}`));
         } else if (!j.enabled) {
-            v.jobs.replaceChildren(title, el('p', {}, 'The broker runs without --kube.'));
+            fill(v.jobs, title, el('p', {}, 'The broker runs without --kube.'));
         } else if (!j.jobs.length) {
-            v.jobs.replaceChildren(title, el('p', {id: 'no-jobs'}, `No Job works on ${v.queue}.`));
+            fill(v.jobs, title, el('p', {id: 'no-jobs'}, `No Job works on ${v.queue}.`));
         } else {
             const cols = ['active', 'ready', 'succeeded', 'failed', 'parallelism'];
-            v.jobs.replaceChildren(title, el('table', {id: 'jobs-table'},
+            fill(v.jobs, title, el('table', {id: 'jobs-table'},
                 el('thead', {}, el('tr', {}, el('th', {scope: 'col'}, 'Job'),
                     cols.map((c) => el('th', {scope: 'col', class: 'n'}, c[0].toUpperCase() + c.slice(1))),
                     el('th', {scope: 'col'}, 'State'))),
@@ -662,10 +678,10 @@
             return;
         v.seen = key;
         if (t.error) {
-            v.box.replaceChildren(el('p', {id: 'task-missing', class: 'bad'}, t.error));
+            fill(v.box, el('p', {id: 'task-missing', class: 'bad'}, t.error));
             return;
         }
-        v.box.replaceChildren(taskFacts(t), taskActions(v, t), el('h3', {}, 'History'),
+        fill(v.box, taskFacts(t), taskActions(v, t), el('h3', {}, 'History'),
             taskHistory(t.history || []), el('h3', {}, 'Payload'), payload(t.payload, t.payload_bytes),
             t.result !== null && t.result !== undefined
                 ? [el('h3', {}, 'Result'), el('pre', {data: {field: 'result'}}, String(t.result))] : null);
