@@ -65,7 +65,10 @@ class DriverError(Exception):
 
 class WebDriverError(Exception):
     def __init__(self, code, message):
-        super().__init__(f"{code}: {message.splitlines()[0] if message else ''}")
+        first = message.splitlines()[0] if message else ""
+        while first.startswith(f"{code}: "):  # chromedriver repeats the code in its message
+            first = first[len(code) + 2:]
+        super().__init__(f"{code}: {first}")
         self.code = code
 
 
@@ -75,24 +78,50 @@ def say(line):
 
 def find_binaries():
     """(chromium, chromedriver) paths, or None when either is missing."""
-    chromium = os.environ.get("KWQ_CHROMIUM") or next(
-        (p for p in map(shutil.which, ("chromium", "chromium-browser")) if p), None)
-    driver = os.environ.get("KWQ_CHROMEDRIVER") or shutil.which("chromedriver")
-    if not driver and os.access("/usr/lib/chromium/chromedriver", os.X_OK):
-        driver = "/usr/lib/chromium/chromedriver"
-    if not chromium or not driver:
-        return None
-    return chromium, driver
+    def found(env, names, extra=()):
+        cands = [os.environ[env]] if os.environ.get(env) else \
+            [p for p in map(shutil.which, names) if p] + list(extra)
+        return next((p for p in cands if os.path.isfile(p) and os.access(p, os.X_OK)), None)
+
+    chromium = found("KWQ_CHROMIUM", ("chromium", "chromium-browser"))
+    driver = found("KWQ_CHROMEDRIVER", ("chromedriver",), ("/usr/lib/chromium/chromedriver",))
+    return (chromium, driver) if chromium and driver else None
+
+
+def guard(pgid, tmp):
+    """
+    A process that outlives browser.py by a moment: when browser.py is gone,
+    however it ended (a test's safety limit sends SIGKILL), it kills
+    chromedriver's process group, Chromium with it, and removes the profile.
+    It learns of the end from the EOF on a pipe only browser.py writes to.
+    """
+    r, w = os.pipe()
+    if os.fork() == 0:
+        os.close(w)
+        try:
+            os.setsid()  # out of a terminal's or test's process group signals
+            while os.read(r, 1):
+                pass
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            shutil.rmtree(tmp, ignore_errors=True)
+        finally:
+            os._exit(0)
+    os.close(r)
+    return w  # kept open, never written: it closes when browser.py ends
 
 
 class ChromeDriver:
     """A chromedriver process on a free loopback port (it picks the port: no race)."""
 
-    def __init__(self, path, logdir):
+    def __init__(self, path, logdir, tmp):
         self.proc = subprocess.Popen(
             [path, "--port=0", f"--log-path={os.path.join(logdir, 'chromedriver.log')}"],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             start_new_session=True)
+        self.guard = guard(self.proc.pid, tmp)
         self.port = self._read_port(deadline=time.monotonic() + 30)
         # Keep draining its output so that it never blocks on a full pipe.
         threading.Thread(target=self.proc.stdout.read, daemon=True).start()
@@ -172,7 +201,14 @@ class Session:
         return self.call(method, f"/session/{self.sid}{path}", body, timeout)
 
     def navigate(self, url):
+        """Open url; a page Chromium could not load (refused, DNS...) is an error."""
         self.s("POST", "/url", {"url": url}, timeout=90)
+        href, text = self.s("POST", "/execute/sync", {
+            "script": "return [location.href, document.body ? document.body.innerText : '']",
+            "args": []})
+        if href.startswith("chrome-error:"):
+            why = re.search(r"ERR_[A-Z_]+", text or "")
+            raise WebDriverError("page not loaded", why.group(0) if why else "an error page")
 
     def find_all(self, css):
         try:
@@ -253,7 +289,11 @@ def run_step(sess, base, step, timeout):
     arg = step[action]
     t = float(step.get("timeout", timeout))
     if action == "navigate":
-        sess.navigate(urllib.parse.urljoin(base, arg))
+        url = urllib.parse.urljoin(base, arg)
+        try:
+            sess.navigate(url)
+        except WebDriverError as e:
+            raise StepFailed(f"cannot open {url}: {e}") from None
     elif action in ("wait", "wait-gone"):
         want = action == "wait"
         ok, _ = until(t, lambda: (bool(sess.find_all(arg)) == want, None))
@@ -351,9 +391,13 @@ def drive(a, steps, chromium, driver_path, tmp):
     driver = sess = None
     failure = None
     try:
-        driver = ChromeDriver(driver_path, a.keep_logs or tmp)
+        driver = ChromeDriver(driver_path, a.keep_logs or tmp, tmp)
         sess = Session(driver.port, chromium, os.path.join(tmp, "profile"), a.window)
-        sess.navigate(a.url)
+        try:
+            sess.navigate(a.url)
+        except WebDriverError as e:
+            steps = []  # nothing to check on a page that did not load; the screenshot shows why
+            failure = (EXIT_FAIL, f"cannot open {a.url}: {e}")
         for i, step in enumerate(steps, 1):
             try:
                 run_step(sess, a.url, step, a.timeout)
@@ -379,6 +423,9 @@ def drive(a, steps, chromium, driver_path, tmp):
 
 def main(argv):
     a = parse_args(argv)
+    if not urllib.parse.urlsplit(a.url).scheme:
+        say(f"--url {a.url!r} is not an absolute URL (http://127.0.0.1:PORT/...)")
+        return EXIT_USAGE
     steps, why = load_steps(a)
     if why:
         say(why)
