@@ -161,7 +161,13 @@
     async function api(path, opts) {
         const init = Object.assign({credentials: 'same-origin', cache: 'no-store'}, opts || {});
         init.headers = Object.assign({Accept: 'application/json'}, init.headers || {});
-        const res = await fetch(path, init);
+        /*
+         * Against the origin, not the page's URL: a page opened as
+         * http://user:pass@host/ would lend its credentials to a relative URL,
+         * and fetch() refuses URLs with credentials. The browser's own HTTP
+         * auth for the origin still goes with the request.
+         */
+        const res = await fetch(new URL(path, location.origin), init);
         const text = await res.text();
         let body = null;
         try {

@@ -6,7 +6,7 @@ tests/helpers/browser.py can be worked on before kwq-broker exists.
 It is not a test fixture: the dashboard's real test runs against a live
 kwq-broker on a private redis-server. Nothing in ctest starts this.
 
-    dashboard_standin.py [--port N] [--write] [--kube] [--web DIR]
+    dashboard_standin.py [--port N] [--write] [--kube] [--basic-auth USER:PASS] [--web DIR]
 
 Prints the base URL (http://127.0.0.1:PORT/) on one line once it listens.
 Queues: "images" (two dead letters, 17 and 18, one with markup in its stderr),
@@ -14,6 +14,7 @@ Queues: "images" (two dead letters, 17 and 18, one with markup in its stderr),
 state as the broker would (a requeued letter becomes pending).
 """
 import argparse
+import base64
 import json
 import os
 import secrets
@@ -142,6 +143,21 @@ class World:
 class Handler(BaseHTTPRequestHandler):
     world = None
     web = None
+    auth = None  # "Basic <base64>" when --basic-auth was given
+
+    def denied(self):
+        """As the broker with --basic-auth-file: 401 and a challenge, except the probes."""
+        if not self.auth or self.path in ("/healthz", "/readyz") or \
+                self.headers.get("Authorization") == self.auth:
+            return False
+        data = b'{"error": "authentication required"}'
+        self.send_response(401)
+        self.send_header("WWW-Authenticate", 'Basic realm="kwq-broker"')
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        return True
 
     def log_message(self, fmt, *args):  # quiet: the browser harness prints what matters
         pass
@@ -161,6 +177,8 @@ class Handler(BaseHTTPRequestHandler):
         return url, parts
 
     def do_GET(self):
+        if self.denied():
+            return None
         url, parts = self.route()
         if url.path == "/" or (len(parts) == 2 and parts[0] == "assets"):
             return self.asset("index.html" if url.path == "/" else parts[1])
@@ -185,6 +203,8 @@ class Handler(BaseHTTPRequestHandler):
         return self.answer(404, {"error": "no such path"})
 
     def do_POST(self):
+        if self.denied():
+            return None
         url, parts = self.route()
         w = self.world
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
@@ -221,10 +241,13 @@ def main():
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--write", action="store_true", help="as kwq-broker --dashboard-write")
     ap.add_argument("--kube", action="store_true", help="answer /jobs as with --kube")
+    ap.add_argument("--basic-auth", metavar="USER:PASS", help="as kwq-broker --basic-auth-file")
     ap.add_argument("--web", default=os.path.join(here, "..", "..", "broker", "web"))
     a = ap.parse_args()
     Handler.world = World(a.write, a.kube)
     Handler.web = os.path.abspath(a.web)
+    if a.basic_auth:
+        Handler.auth = "Basic " + base64.b64encode(a.basic_auth.encode()).decode()
     srv = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
     print("http://127.0.0.1:%d/" % srv.server_address[1], flush=True)
     try:
