@@ -6,7 +6,8 @@ tests/helpers/browser.py can be worked on before kwq-broker exists.
 It is not a test fixture: the dashboard's real test runs against a live
 kwq-broker on a private redis-server. Nothing in ctest starts this.
 
-    dashboard_standin.py [--port N] [--write] [--kube] [--basic-auth USER:PASS] [--web DIR]
+    dashboard_standin.py [--port N] [--write] [--kube] [--basic-auth USER:PASS]
+                         [--more-dead N] [--web DIR]
 
 Prints the base URL (http://127.0.0.1:PORT/) on one line once it listens.
 Queues: "images" (two dead letters, 17 and 18, one with markup in its stderr),
@@ -35,7 +36,7 @@ def now_ms():
 class World:
     """What the stand-in pretends Redis holds; one lock around every change."""
 
-    def __init__(self, write, kube):
+    def __init__(self, write, kube, more_dead=0):
         self.lock = threading.Lock()
         self.write = write
         self.kube = kube
@@ -60,6 +61,10 @@ class World:
             {"id": "18", "died_ms": t - 30000, "attempts": 1, "last_code": -1,
              "last_error": "handler timed out after 30s and was stopped; stderr: <script>alert(1)</script> & <b>bold</b>"},
         ]
+        # More letters, to see the pages of the list.
+        self.dead["images"] += [{"id": str(1000 + i), "died_ms": t - 20000 + i, "attempts": 1,
+                                 "last_code": 1, "last_error": "handler exited with code 1"}
+                                for i in range(more_dead)]
         self.tasks = {("images", d["id"]): {"state": "dead", "attempts": d["attempts"]}
                       for d in self.dead["images"]}
         self.history = {q: self._samples(q, t) for q in self.queues}
@@ -242,9 +247,10 @@ def main():
     ap.add_argument("--write", action="store_true", help="as kwq-broker --dashboard-write")
     ap.add_argument("--kube", action="store_true", help="answer /jobs as with --kube")
     ap.add_argument("--basic-auth", metavar="USER:PASS", help="as kwq-broker --basic-auth-file")
+    ap.add_argument("--more-dead", type=int, default=0, help="add N dead letters to images")
     ap.add_argument("--web", default=os.path.join(here, "..", "..", "broker", "web"))
     a = ap.parse_args()
-    Handler.world = World(a.write, a.kube)
+    Handler.world = World(a.write, a.kube, a.more_dead)
     Handler.web = os.path.abspath(a.web)
     if a.basic_auth:
         Handler.auth = "Basic " + base64.b64encode(a.basic_auth.encode()).decode()
