@@ -500,7 +500,10 @@ void api_handle(struct broker *b, struct http_exchange *x, const char *path)
         reply_error(x, 404, "no such queue: not in --queues nor in the registry");
         return;
     }
-    if (strcmp(rest, "/history") == 0) {
+    if (!*rest) {
+        if (want(x, "GET"))
+            reply_json(x, 200, queue_json(q));
+    } else if (strcmp(rest, "/history") == 0) {
         if (want(x, "GET"))
             history(b, x, q);
     } else if (strcmp(rest, "/dead") == 0) {
