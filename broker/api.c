@@ -128,7 +128,7 @@ static void overview(struct broker *b, struct http_exchange *x)
     (void)cJSON_AddBoolToObject(br, "write", b->cfg->dashboard_write);
     if (b->cfg->dashboard_write)
         (void)cJSON_AddStringToObject(br, "csrf", b->csrf);
-    (void)cJSON_AddBoolToObject(br, "kube", false);
+    (void)cJSON_AddBoolToObject(br, "kube", b->kube != NULL);
     for (size_t i = 0; i < b->queues.n; i++) {
         const struct queue *q = b->queues.q[i];
 
@@ -440,15 +440,6 @@ static void task_get(struct broker *b, struct http_exchange *x, struct queue *q,
     }
 }
 
-static void jobs(struct http_exchange *x)
-{
-    cJSON *o = cJSON_CreateObject();
-
-    if (o)
-        (void)cJSON_AddBoolToObject(o, "enabled", false);
-    reply_json(x, 200, o);
-}
-
 /* ---- Dispatch --------------------------------------------------------------- */
 
 static bool method_is(const struct http_exchange *x, const char *m)
@@ -517,7 +508,7 @@ void api_handle(struct broker *b, struct http_exchange *x, const char *path)
             task_get(b, x, q, rest + 7);
     } else if (strcmp(rest, "/jobs") == 0) {
         if (want(x, "GET"))
-            jobs(x);
+            kube_jobs_serve(b, x, q);
     } else {
         reply_error(x, 404, "no such API path: see docs/broker-api.md");
     }

@@ -11,6 +11,7 @@
  *   metrics.c    /metrics: a read of every queue, rendered as Prometheus text
  *   routes.c     HTTP: authentication and dispatch; /healthz, /readyz
  *   api.c        the dashboard's JSON API (docs/broker-api.md)
+ *   kube_jobs.c  the Kubernetes client (--kube) and the Jobs of a queue
  */
 #ifndef KWQ_BROKER_BROKER_H
 #define KWQ_BROKER_BROKER_H
@@ -29,6 +30,7 @@
 struct broker;
 struct http_exchange;
 struct http_server;
+struct kube_client;
 struct kwq_async;
 struct leader;
 
@@ -148,6 +150,13 @@ void sample_stop(struct broker *b);
 
 void metrics_serve(struct broker *b, struct http_exchange *x);
 
+/* ---- kube_jobs.c ------------------------------------------------------------ */
+
+/* Open the Kubernetes client when --kube: -1 to go on, else the exit code (line printed). */
+int kube_jobs_open(struct broker *b);
+/* /api/queues/{q}/jobs: {"enabled": false} without --kube. */
+void kube_jobs_serve(struct broker *b, struct http_exchange *x, struct queue *q);
+
 /* ---- routes.c, api.c ------------------------------------------------------- */
 
 void routes_handle(struct http_exchange *x, void *data);
@@ -167,6 +176,7 @@ struct broker {
     struct sampling sampling;
     struct http_server *http;
     struct leader *leader;
+    struct kube_client *kube; /* with --kube, else NULL */
     bool leading;
     uint64_t term;
     char csrf[33]; /* random hex, per process */

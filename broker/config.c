@@ -51,7 +51,8 @@ static const struct kwq_opt opts[] = {
      "DURATION", "how often the dashboard's counts and history are sampled",
      OFF(sample_interval_ms)},
     {"leader", 0, "KWQ_BROKER_LEADER", KWQ_OPT_STR, "auto", 0, 0, "MODE",
-     "leader election: redis, kubernetes (a Lease), off, or auto (redis)", OFF(leader)},
+     "leader election: redis, kubernetes (a Lease), off, or auto (kubernetes with --kube, "
+     "else redis)", OFF(leader)},
     {"leader-name", 0, "KWQ_BROKER_LEADER_NAME", KWQ_OPT_STR, "kwq-broker", 0, 0, "NAME",
      "name of the leader lease (brokers with one name elect one leader)", OFF(leader_name)},
     {"leader-lease", 0, "KWQ_BROKER_LEADER_LEASE", KWQ_OPT_DURATION, "15s", MS_S, MS_S * 600,
@@ -69,6 +70,11 @@ static const struct kwq_opt opts[] = {
     {"basic-auth-file", 0, "KWQ_BROKER_BASIC_AUTH_FILE", KWQ_OPT_STR, NULL, 0, 0, "PATH",
      "require HTTP basic auth with the 'user:password' on PATH's first line",
      OFF(basic_auth_file)},
+    {"kube", 0, "KWQ_BROKER_KUBE", KWQ_OPT_BOOL, "false", 0, 0, NULL,
+     "talk to Kubernetes: show the Jobs working on each queue (and elect through a Lease "
+     "with --leader kubernetes)",
+     OFF(kube)},
+    KUBE_CLI_OPTS(struct broker_config, kube_opts),
     {"log-format", 0, "KWQ_LOG_FORMAT", KWQ_OPT_LOG_FORMAT, "auto", 0, 0, "FORMAT",
      "json, text, or auto (text at a terminal, else json)", OFF(log_format)},
     {"log-level", 0, "KWQ_LOG_LEVEL", KWQ_OPT_LOG_LEVEL, "info", 0, 0, "LEVEL",
@@ -241,9 +247,10 @@ static int check_semantics(struct broker_config *cfg, const enum kwq_opt_source 
     if ((rc = parse_queues(cfg)) >= 0 || (rc = parse_leader(cfg)) >= 0 ||
         (rc = check_leader_names(cfg)) >= 0)
         return rc;
+    if (cfg->leader_mode == BROKER_LEADER_AUTO)
+        cfg->leader_mode = cfg->kube ? BROKER_LEADER_KUBE : BROKER_LEADER_REDIS;
     if (cfg->leader_mode == BROKER_LEADER_KUBE)
-        return config_error("--leader kubernetes is not available in this build yet: use "
-                            "--leader redis");
+        cfg->kube = true;
     if (cfg->auth_token_file && cfg->basic_auth_file)
         return config_error("--auth-token-file and --basic-auth-file exclude each other: "
                             "choose one");

@@ -13,6 +13,8 @@
 
 #include "kwq/log.h"
 
+#include "kube/cli_opts.h"
+
 enum broker_leader_mode {
     BROKER_LEADER_AUTO = 0, /* kubernetes with --kube, else redis */
     BROKER_LEADER_REDIS,
@@ -38,6 +40,8 @@ struct broker_config {
     bool dashboard_write;           /* allow requeue/purge from the dashboard */
     const char *auth_token_file;    /* file holding the bearer token, or NULL */
     const char *basic_auth_file;    /* file holding "user:password", or NULL */
+    bool kube;                      /* talk to Kubernetes: the Jobs of a queue, a Lease */
+    struct kube_cli_opts kube_opts; /* which API server and namespace */
     enum kwq_log_format log_format; /* json, text or auto */
     enum kwq_log_level log_level;   /* lowest level logged */
     bool print_config;              /* --print-config: print the settings and exit */

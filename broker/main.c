@@ -22,6 +22,7 @@
 #include "broker.h"
 #include "config.h"
 #include "http.h"
+#include "kube/http.h"
 #include "leader.h"
 
 #define STOP_WAIT_S 3.0 /* the longest a stop waits for the lease's release */
@@ -120,6 +121,7 @@ static int setup(struct broker *b)
     const struct broker_config *cfg = b->cfg;
     struct http_limits limits;
     char err[256];
+    int rc;
 
     make_csrf(b);
     http_limits_init(&limits);
@@ -139,6 +141,8 @@ static int setup(struct broker *b)
     b->replica.on_up = on_replica_up;
     housekeep_init(b);
     sample_init(b);
+    if ((rc = kube_jobs_open(b)) >= 0)
+        return rc;
     if (cfg->leader_mode != BROKER_LEADER_OFF) {
         struct leader_opts lo = {
             .name = cfg->leader_name,
@@ -146,7 +150,11 @@ static int setup(struct broker *b)
             .lease_ms = cfg->leader_lease_ms,
         };
 
-        b->leader = leader_new_redis(b->loop, b->master.a, &lo, on_leader_change, b);
+        if (cfg->leader_mode == BROKER_LEADER_KUBE)
+            b->leader = leader_new_kube(b->loop, b->kube, kube_client_namespace(b->kube), &lo,
+                                        on_leader_change, b);
+        else
+            b->leader = leader_new_redis(b->loop, b->master.a, &lo, on_leader_change, b);
         if (!b->leader) {
             kwq_log(KWQ_LOG_ERROR, "out of memory at start-up");
             return KWQ_EXIT_SOFTWARE;
@@ -186,6 +194,7 @@ static void teardown(struct broker *b)
 {
     if (b->leader)
         leader_free(b->leader);
+    kube_client_free(b->kube); /* its callbacks answer their exchanges */
     /* Redis first: its callbacks still answer their HTTP exchanges. */
     link_done(&b->master);
     link_done(&b->replica);
