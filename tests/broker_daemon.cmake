@@ -11,3 +11,6 @@ foreach(t daemon election prometheus)
     KWQ_TEST_BROKER_BIN="$<TARGET_FILE:kwq-broker>")
   target_link_libraries(test_broker_${t} PRIVATE kwq_proto_test_support)
 endforeach()
+# The Prometheus text from fixed values, and promtool on it.
+kwq_test(NAME test_broker_metrics SOURCES test_broker_metrics.c test_cli_exec.c LABELS unit broker)
+target_link_libraries(test_broker_metrics PRIVATE kwq_broker_metrics)
