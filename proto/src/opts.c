@@ -405,6 +405,23 @@ static const char *const known_env[] = {
     "KWQ_IMAGE",
     "KWQ_REDIS_SECRET",
     "KWQ_SCALE_HOLD",
+    /* kwq-broker's options */
+    "KWQ_BROKER_READ_REDIS",
+    "KWQ_BROKER_QUEUES",
+    "KWQ_BROKER_LISTEN",
+    "KWQ_BROKER_REAP_INTERVAL",
+    "KWQ_BROKER_REAP_BATCH",
+    "KWQ_BROKER_REGISTRY_INTERVAL",
+    "KWQ_BROKER_SAMPLE_INTERVAL",
+    "KWQ_BROKER_LEADER",
+    "KWQ_BROKER_LEADER_NAME",
+    "KWQ_BROKER_LEADER_LEASE",
+    "KWQ_BROKER_IDENTITY",
+    "KWQ_BROKER_NO_DASHBOARD",
+    "KWQ_BROKER_DASHBOARD_WRITE",
+    "KWQ_BROKER_AUTH_TOKEN_FILE",
+    "KWQ_BROKER_BASIC_AUTH_FILE",
+    "KWQ_BROKER_KUBE",
 };
 
 #define KNOWN_N      (sizeof(known_env) / sizeof(known_env[0]))
