@@ -21,11 +21,11 @@
 #include "http.h"
 #include "leader.h"
 
-#define JSON "application/json"
-#define DEAD_COUNT_MAX 200
+#define JSON               "application/json"
+#define DEAD_COUNT_MAX     200
 #define DEAD_COUNT_DEFAULT 50
-#define WRITE_IDS_MAX 1000
-#define PAYLOAD_SHOWN_MAX 4096
+#define WRITE_IDS_MAX      1000
+#define PAYLOAD_SHOWN_MAX  4096
 
 static void reply_json(struct http_exchange *x, int status, cJSON *o)
 {
@@ -121,7 +121,7 @@ static void overview(struct broker *b, struct http_exchange *x)
     (void)cJSON_AddStringToObject(br, "version", KWQ_VERSION);
     (void)cJSON_AddStringToObject(br, "identity", b->cfg->identity);
     (void)cJSON_AddBoolToObject(br, "leader", b->leading);
-    (void)cJSON_AddNumberToObject(br, "term", (double)b->term);
+    (void)cJSON_AddNumberToObject(br, "term", b->leader ? (double)leader_term(b->leader) : 0.0);
     (void)cJSON_AddStringToObject(br, "leader_backend",
                                   b->leader ? leader_backend_name(b->leader) : "off");
     (void)cJSON_AddBoolToObject(br, "redis_up", b->master.up);
@@ -313,8 +313,9 @@ static int write_body(struct http_exchange *x, cJSON **body, const char ***ids, 
     }
     *body = cJSON_ParseWithLength(r->body, r->body_len);
     if (!*body || !cJSON_IsObject(*body)) {
-        reply_error(x, 400, "the body must be a JSON object: {\"ids\": [\"12\"]} or {\"all\": "
-                            "true}");
+        reply_error(x, 400,
+                    "the body must be a JSON object: {\"ids\": [\"12\"]} or {\"all\": "
+                    "true}");
         return 400;
     }
     all = cJSON_GetObjectItemCaseSensitive(*body, "all");
@@ -354,8 +355,9 @@ static void dead_write(struct broker *b, struct http_exchange *x, struct queue *
     int rc;
 
     if (!b->cfg->dashboard_write) {
-        reply_error(x, 403, "the dashboard is read-only: start kwq-broker with "
-                            "--dashboard-write");
+        reply_error(x, 403,
+                    "the dashboard is read-only: start kwq-broker with "
+                    "--dashboard-write");
         return;
     }
     if (!token || strcmp(token, b->csrf) != 0) {
@@ -410,8 +412,7 @@ static void on_task(struct kwq_async *a, int rc, const struct kwq_task_info *ti,
         cJSON_AddItemToObject(o, "history", hist);
         hist = NULL;
         if (ti->result && ti->result_len <= PAYLOAD_SHOWN_MAX &&
-            kwq_utf8_valid(ti->result, ti->result_len) &&
-            !memchr(ti->result, '\0', ti->result_len))
+            kwq_utf8_valid(ti->result, ti->result_len) && !memchr(ti->result, '\0', ti->result_len))
             (void)cJSON_AddStringToObject(o, "result", ti->result);
         else
             (void)cJSON_AddNullToObject(o, "result");

@@ -39,14 +39,14 @@ struct leader;
 /* A Redis connection the broker keeps up by itself. */
 struct link {
     struct broker *b;
-    const char *role;      /* "master" or "replica" (logs, /readyz) */
-    struct kwq_async *a;   /* the client */
-    bool up;               /* connected, handshake done */
-    bool connecting;       /* a connect is outstanding */
-    ev_timer retry;        /* the next connect attempt */
-    uint64_t backoff_ms;   /* delay before the next attempt after a failure */
-    uint64_t connects;     /* successful connects, all time */
-    char reason[256];      /* why it is down, "" while up */
+    const char *role;              /* "master" or "replica" (logs, /readyz) */
+    struct kwq_async *a;           /* the client */
+    bool up;                       /* connected, handshake done */
+    bool connecting;               /* a connect is outstanding */
+    ev_timer retry;                /* the next connect attempt */
+    uint64_t backoff_ms;           /* delay before the next attempt after a failure */
+    uint64_t connects;             /* successful connects, all time */
+    char reason[256];              /* why it is down, "" while up */
     void (*on_up)(struct link *l); /* after each successful connect, or NULL */
 };
 
@@ -84,15 +84,15 @@ struct sample {
 struct queue {
     struct broker *owner;
     char name[KWQ_QUEUE_NAME_MAX + 1];
-    bool configured;  /* named in --queues */
-    bool registered;  /* in the registry at its last read */
-    unsigned busy;    /* calls outstanding that point at this queue */
+    bool configured; /* named in --queues */
+    bool registered; /* in the registry at its last read */
+    unsigned busy;   /* calls outstanding that point at this queue */
     /* housekeeping */
     unsigned reap_calls; /* calls made in the current round */
     /* sampling */
     bool have_stats;
-    struct kwq_stats stats;  /* the last sample */
-    double done_per_s;       /* rates between the last two samples */
+    struct kwq_stats stats; /* the last sample */
+    double done_per_s;      /* rates between the last two samples */
     double enqueued_per_s;
     struct sample history[HISTORY_MAX]; /* ring */
     size_t hist_start, hist_n;
@@ -102,8 +102,8 @@ struct queue {
 struct queue_set {
     struct queue **q;
     size_t n, cap;
-    bool registry_read;  /* the registry was read at least once */
-    bool refreshing;     /* a read is outstanding */
+    bool registry_read; /* the registry was read at least once */
+    bool refreshing;    /* a read is outstanding */
     ev_timer timer;
 };
 
@@ -120,13 +120,13 @@ void queue_release(struct broker *b, struct queue *q);
 
 struct housekeeping {
     ev_timer timer;
-    unsigned outstanding;      /* calls of the current round */
-    uint64_t round_start_ms;   /* monotonic */
-    uint64_t rounds;           /* completed rounds, all time */
-    uint64_t last_round_ms;    /* how long the last round took */
-    uint64_t last_done_ms;     /* monotonic time the last round completed, 0 never */
+    unsigned outstanding;             /* calls of the current round */
+    uint64_t round_start_ms;          /* monotonic */
+    uint64_t rounds;                  /* completed rounds, all time */
+    uint64_t last_round_ms;           /* how long the last round took */
+    uint64_t last_done_ms;            /* monotonic time the last round completed, 0 never */
     uint64_t expired, dead, promoted; /* items handled, all time */
-    uint64_t errors;           /* reap calls that failed, all time */
+    uint64_t errors;                  /* reap calls that failed, all time */
 };
 
 void housekeep_init(struct broker *b);
@@ -168,9 +168,9 @@ void api_handle(struct broker *b, struct http_exchange *x, const char *path);
 struct broker {
     const struct broker_config *cfg;
     struct ev_loop *loop;
-    struct link master;   /* housekeeping, the leader lease, the dashboard's reads and writes */
-    struct link replica;  /* /metrics and samples when --read-redis is given */
-    struct link *reader;  /* &replica, or &master without --read-redis */
+    struct link master;  /* housekeeping, the leader lease, the dashboard's reads and writes */
+    struct link replica; /* /metrics and samples when --read-redis is given */
+    struct link *reader; /* &replica, or &master without --read-redis */
     struct queue_set queues;
     struct housekeeping hk;
     struct sampling sampling;

@@ -35,8 +35,7 @@ static const struct kwq_opt opts[] = {
      "a replica to read /metrics and the dashboard's counts from (default: --redis)",
      OFF(read_redis_url)},
     {"queues", 'q', "KWQ_BROKER_QUEUES", KWQ_OPT_STR, NULL, 0, 0, "A,B,...",
-     "queues to watch besides those in the registry (every queue ever enqueued to)",
-     OFF(queues)},
+     "queues to watch besides those in the registry (every queue ever enqueued to)", OFF(queues)},
     {"listen", 'l', "KWQ_BROKER_LISTEN", KWQ_OPT_STR, "127.0.0.1:9471", 0, 0, "ADDR",
      "HTTP address: HOST:PORT, [V6]:PORT, :PORT (every address) or unix:/path", OFF(listen)},
     {"reap-interval", 0, "KWQ_BROKER_REAP_INTERVAL", KWQ_OPT_DURATION, "500ms", 50, MS_S * 60,
@@ -52,7 +51,8 @@ static const struct kwq_opt opts[] = {
      OFF(sample_interval_ms)},
     {"leader", 0, "KWQ_BROKER_LEADER", KWQ_OPT_STR, "auto", 0, 0, "MODE",
      "leader election: redis, kubernetes (a Lease), off, or auto (kubernetes with --kube, "
-     "else redis)", OFF(leader)},
+     "else redis)",
+     OFF(leader)},
     {"leader-name", 0, "KWQ_BROKER_LEADER_NAME", KWQ_OPT_STR, "kwq-broker", 0, 0, "NAME",
      "name of the leader lease (brokers with one name elect one leader)", OFF(leader_name)},
     {"leader-lease", 0, "KWQ_BROKER_LEADER_LEASE", KWQ_OPT_DURATION, "15s", MS_S, MS_S * 600,
@@ -68,8 +68,7 @@ static const struct kwq_opt opts[] = {
      "require 'Authorization: Bearer <first line of PATH>' (not for /healthz, /readyz)",
      OFF(auth_token_file)},
     {"basic-auth-file", 0, "KWQ_BROKER_BASIC_AUTH_FILE", KWQ_OPT_STR, NULL, 0, 0, "PATH",
-     "require HTTP basic auth with the 'user:password' on PATH's first line",
-     OFF(basic_auth_file)},
+     "require HTTP basic auth with the 'user:password' on PATH's first line", OFF(basic_auth_file)},
     {"kube", 0, "KWQ_BROKER_KUBE", KWQ_OPT_BOOL, "false", 0, 0, NULL,
      "talk to Kubernetes: show the Jobs working on each queue (and elect through a Lease "
      "with --leader kubernetes)",
@@ -95,11 +94,12 @@ static void print_help(void)
                  "delayed tasks and trim results on every queue, elect one leader among the\n"
                  "brokers, and serve /metrics, /healthz, /readyz and a web dashboard.\n\n");
     kwq_opt_print_help(stdout, opts, NOPTS);
-    (void)printf("\nThe Redis password comes only from KWQ_REDIS_PASSWORD, KWQ_REDIS_PASSWORD_FILE\n"
-                 "or --redis-password-file, never from the command line.\n"
-                 "Exit codes: 0 stopped by SIGTERM/SIGINT, 70 internal error,\n"
-                 "71 cannot listen (address in use, no permission), 78 configuration error.\n"
-                 "See docs/kwq-broker.md (man kwq-broker) for the full reference.\n");
+    (void)printf(
+        "\nThe Redis password comes only from KWQ_REDIS_PASSWORD, KWQ_REDIS_PASSWORD_FILE\n"
+        "or --redis-password-file, never from the command line.\n"
+        "Exit codes: 0 stopped by SIGTERM/SIGINT, 70 internal error,\n"
+        "71 cannot listen (address in use, no permission), 78 configuration error.\n"
+        "See docs/kwq-broker.md (man kwq-broker) for the full reference.\n");
 }
 
 static int config_error(const char *msg)
@@ -174,8 +174,10 @@ static int parse_leader(struct broker_config *cfg)
             cfg->leader_mode = modes[i].mode;
             return -1;
         }
-    (void)snprintf(msg, sizeof(msg), "--leader '%.40s' is not a mode: use redis, kubernetes, "
-                   "off or auto", cfg->leader);
+    (void)snprintf(msg, sizeof(msg),
+                   "--leader '%.40s' is not a mode: use redis, kubernetes, "
+                   "off or auto",
+                   cfg->leader);
     return config_error(msg);
 }
 
@@ -288,8 +290,10 @@ int broker_config_parse(struct broker_config *cfg, int argc, char **argv)
     if (first_arg < argc) {
         char msg[KWQ_ERRSTR_LEN];
 
-        (void)snprintf(msg, sizeof(msg), "unexpected argument '%.60s': kwq-broker takes only "
-                       "options", argv[first_arg]);
+        (void)snprintf(msg, sizeof(msg),
+                       "unexpected argument '%.60s': kwq-broker takes only "
+                       "options",
+                       argv[first_arg]);
         return config_error(msg);
     }
     rc = check_semantics(cfg, src);

@@ -49,12 +49,12 @@ struct broker_config {
     bool version;                   /* --version */
 
     /* Resolved by broker_config_parse (owned): */
-    char **queue_list;             /* the names of queues, checked */
-    size_t nqueues;                /* entries in queue_list */
+    char **queue_list; /* the names of queues, checked */
+    size_t nqueues;    /* entries in queue_list */
     enum broker_leader_mode leader_mode;
-    char *auth_token;              /* the token, or NULL */
-    char *basic_auth;              /* "user:password", or NULL */
-    char identity_buf[256];        /* the identity when none was given */
+    char *auth_token;       /* the token, or NULL */
+    char *basic_auth;       /* "user:password", or NULL */
+    char identity_buf[256]; /* the identity when none was given */
 };
 
 /*

@@ -38,9 +38,18 @@ double leader__now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/*
+ * A holder renews every third of the lease. A follower tries at least every
+ * second, so that a leader that steps down (SIGTERM) is replaced at once
+ * rather than a third of a lease later; one small script a second is cheap.
+ */
+#define FOLLOWER_PERIOD_S 1.0
+
 static double period_s(const struct leader *l)
 {
-    return (double)l->lease_ms / 3000.0;
+    double third = (double)l->lease_ms / 3000.0;
+
+    return l->held || third < FOLLOWER_PERIOD_S ? third : FOLLOWER_PERIOD_S;
 }
 
 /* ---- Re-entrancy: a callback may stop or free l ---------------------------------------- */

@@ -61,7 +61,8 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
         finish(b);
         return;
     }
-    kwq_log(KWQ_LOG_INFO, "stopping", KWQ_LS("signal", w->signum == SIGTERM ? "SIGTERM" : "SIGINT"));
+    kwq_log(KWQ_LOG_INFO, "stopping",
+            KWQ_LS("signal", w->signum == SIGTERM ? "SIGTERM" : "SIGINT"));
     b->stopping = true;
     housekeep_stop(b);
     sample_stop(b);
@@ -131,7 +132,8 @@ static int setup(struct broker *b)
         return KWQ_EXIT_OSERR;
     }
     if (link_init(&b->master, b, "master", cfg->redis_url, false) < 0 ||
-        (cfg->read_redis_url && link_init(&b->replica, b, "replica", cfg->read_redis_url, true) < 0) ||
+        (cfg->read_redis_url &&
+         link_init(&b->replica, b, "replica", cfg->read_redis_url, true) < 0) ||
         queues_init(b) < 0) {
         kwq_log(KWQ_LOG_ERROR, "out of memory at start-up");
         return KWQ_EXIT_SOFTWARE;
@@ -228,7 +230,8 @@ static int run(const struct broker_config *cfg)
     }
     teardown(&b);
     ev_loop_destroy(b.loop);
-    kwq_log(KWQ_LOG_INFO, "broker exiting", KWQ_LI("code", rc));
+    if (rc == KWQ_EXIT_OK)
+        kwq_log(KWQ_LOG_INFO, "broker exiting", KWQ_LI("code", rc));
     return rc;
 }
 

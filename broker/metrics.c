@@ -42,7 +42,7 @@ static void finish(struct scrape *s)
     mb.identity = b->cfg->identity;
     mb.leader_backend = b->leader ? leader_backend_name(b->leader) : "off";
     mb.leading = b->leading;
-    mb.term = b->term;
+    mb.term = b->leader ? leader_term(b->leader) : 0;
     mb.master_up = b->master.up;
     mb.replica_configured = b->reader != &b->master;
     mb.replica_up = b->replica.up;
@@ -109,8 +109,7 @@ void metrics_serve(struct broker *b, struct http_exchange *x)
 
         it->s = s;
         memcpy(it->name, b->queues.q[i]->name, sizeof(it->name));
-        if (b->reader->up &&
-            kwq_async_stats_read(b->reader->a, it->name, on_stats, it) == 0)
+        if (b->reader->up && kwq_async_stats_read(b->reader->a, it->name, on_stats, it) == 0)
             s->outstanding++;
     }
     if (--s->outstanding == 0)

@@ -21,36 +21,95 @@ struct family {
 
 #define U(field) (double)st->field
 
-static double pending(const struct kwq_stats *st) { return U(pending); }
-static double leased(const struct kwq_stats *st) { return U(leased); }
-static double delayed(const struct kwq_stats *st) { return U(delayed); }
-static double dead(const struct kwq_stats *st) { return U(dead); }
-static double results(const struct kwq_stats *st) { return U(results); }
+static double pending(const struct kwq_stats *st)
+{
+    return U(pending);
+}
+static double leased(const struct kwq_stats *st)
+{
+    return U(leased);
+}
+static double delayed(const struct kwq_stats *st)
+{
+    return U(delayed);
+}
+static double dead(const struct kwq_stats *st)
+{
+    return U(dead);
+}
+static double results(const struct kwq_stats *st)
+{
+    return U(results);
+}
 static double oldest(const struct kwq_stats *st)
 {
     return st->oldest_pending_ms < 0 ? 0.0 : (double)st->oldest_pending_ms / 1000.0;
 }
-static double sealed(const struct kwq_stats *st) { return st->sealed ? 1.0 : 0.0; }
-static double drained(const struct kwq_stats *st) { return st->drained ? 1.0 : 0.0; }
-static double overdue(const struct kwq_stats *st) { return U(overdue_leases); }
-static double due(const struct kwq_stats *st) { return U(due_delayed); }
-static double lag(const struct kwq_stats *st) { return (double)st->reap_lag_ms / 1000.0; }
-static double enqueued(const struct kwq_stats *st) { return U(enqueued); }
-static double done(const struct kwq_stats *st) { return U(done); }
-static double failed(const struct kwq_stats *st) { return U(failed); }
-static double retries(const struct kwq_stats *st) { return U(retries); }
-static double expired(const struct kwq_stats *st) { return U(expired); }
-static double released(const struct kwq_stats *st) { return U(released); }
-static double cancelled(const struct kwq_stats *st) { return U(cancelled); }
-static double requeued(const struct kwq_stats *st) { return U(requeued); }
-static double duplicates(const struct kwq_stats *st) { return U(duplicates); }
-static double restarts(const struct kwq_stats *st) { return U(restarts); }
+static double sealed(const struct kwq_stats *st)
+{
+    return st->sealed ? 1.0 : 0.0;
+}
+static double drained(const struct kwq_stats *st)
+{
+    return st->drained ? 1.0 : 0.0;
+}
+static double overdue(const struct kwq_stats *st)
+{
+    return U(overdue_leases);
+}
+static double due(const struct kwq_stats *st)
+{
+    return U(due_delayed);
+}
+static double lag(const struct kwq_stats *st)
+{
+    return (double)st->reap_lag_ms / 1000.0;
+}
+static double enqueued(const struct kwq_stats *st)
+{
+    return U(enqueued);
+}
+static double done(const struct kwq_stats *st)
+{
+    return U(done);
+}
+static double failed(const struct kwq_stats *st)
+{
+    return U(failed);
+}
+static double retries(const struct kwq_stats *st)
+{
+    return U(retries);
+}
+static double expired(const struct kwq_stats *st)
+{
+    return U(expired);
+}
+static double released(const struct kwq_stats *st)
+{
+    return U(released);
+}
+static double cancelled(const struct kwq_stats *st)
+{
+    return U(cancelled);
+}
+static double requeued(const struct kwq_stats *st)
+{
+    return U(requeued);
+}
+static double duplicates(const struct kwq_stats *st)
+{
+    return U(duplicates);
+}
+static double restarts(const struct kwq_stats *st)
+{
+    return U(restarts);
+}
 
 static const struct family families[] = {
     {"kwq_queue_pending_tasks", GAUGE, "Tasks waiting to be leased.", pending},
     {"kwq_queue_leased_tasks", GAUGE, "Tasks under a lease (being run).", leased},
-    {"kwq_queue_delayed_tasks", GAUGE, "Tasks waiting for a due time (retries, delays).",
-     delayed},
+    {"kwq_queue_delayed_tasks", GAUGE, "Tasks waiting for a due time (retries, delays).", delayed},
     {"kwq_queue_dead_tasks", GAUGE, "Tasks in the dead-letter set.", dead},
     {"kwq_queue_results", GAUGE, "Results kept (approximate while they expire).", results},
     {"kwq_queue_oldest_pending_seconds", GAUGE,
@@ -66,8 +125,7 @@ static const struct family families[] = {
     {"kwq_queue_done_total", COUNTER, "Tasks acked (done).", done},
     {"kwq_queue_failed_total", COUNTER, "Failed attempts reported by handlers.", failed},
     {"kwq_queue_retries_total", COUNTER, "Failed attempts scheduled for a retry.", retries},
-    {"kwq_queue_expired_total", COUNTER, "Leases that expired (worker gone or stalled).",
-     expired},
+    {"kwq_queue_expired_total", COUNTER, "Leases that expired (worker gone or stalled).", expired},
     {"kwq_queue_released_total", COUNTER, "Leases given back unstarted.", released},
     {"kwq_queue_cancelled_total", COUNTER, "Tasks cancelled.", cancelled},
     {"kwq_queue_requeued_total", COUNTER, "Dead tasks requeued.", requeued},
@@ -106,8 +164,7 @@ static void broker_part(FILE *f, const struct metrics_broker *b, uint64_t errors
     for (const char *s = b->identity; *s; s++) /* printable ASCII, checked at start */
         (void)fprintf(f, *s == '"' || *s == '\\' ? "\\%c" : "%c", *s);
     (void)fprintf(f, "\",leader_backend=\"%s\"} 1\n", b->leader_backend);
-    one(f, "kwq_broker_leader", "gauge", "1 while this broker is the leader.",
-        b->leading ? 1 : 0);
+    one(f, "kwq_broker_leader", "gauge", "1 while this broker is the leader.", b->leading ? 1 : 0);
     one(f, "kwq_broker_leader_term", "gauge",
         "The leader term this broker last held or saw; grows with each change of leader.",
         (double)b->term);
@@ -120,13 +177,11 @@ static void broker_part(FILE *f, const struct metrics_broker *b, uint64_t errors
     one(f, "kwq_broker_scrape_errors", "gauge",
         "Queues whose counts this scrape could not read (left out above).", (double)errors);
     one(f, "kwq_broker_housekeeping_rounds_total", "counter",
-        "Housekeeping rounds completed (one reap call or more per queue each).",
-        (double)b->rounds);
+        "Housekeeping rounds completed (one reap call or more per queue each).", (double)b->rounds);
     one(f, "kwq_broker_housekeeping_round_seconds", "gauge",
         "Duration of the last housekeeping round.", b->last_round_s);
     one(f, "kwq_broker_housekeeping_age_seconds", "gauge",
-        "Time since the last housekeeping round completed; -1 before the first.",
-        b->since_round_s);
+        "Time since the last housekeeping round completed; -1 before the first.", b->since_round_s);
     head(f, "kwq_broker_reaped_total", "counter",
          "Tasks moved by housekeeping: expired leases requeued or dead-lettered, due delayed "
          "tasks promoted.");

@@ -13,22 +13,22 @@
 #include "kwq/client.h"
 
 struct metrics_queue {
-    const char *name;             /* a queue name ([A-Za-z0-9._:-]: no label escaping needed) */
-    const struct kwq_stats *st;   /* its counts, or NULL when this scrape could not read them */
+    const char *name;           /* a queue name ([A-Za-z0-9._:-]: no label escaping needed) */
+    const struct kwq_stats *st; /* its counts, or NULL when this scrape could not read them */
 };
 
 struct metrics_broker {
     const char *version;
     const char *identity;
-    const char *leader_backend;   /* "redis", "kubernetes" or "off" */
+    const char *leader_backend; /* "redis", "kubernetes" or "off" */
     bool leading;
     uint64_t term;
     bool master_up;
     bool replica_configured, replica_up;
-    uint64_t queues;              /* queues watched */
-    uint64_t rounds;              /* housekeeping rounds completed */
-    double last_round_s;          /* duration of the last round */
-    double since_round_s;         /* time since the last round completed; -1 never */
+    uint64_t queues;      /* queues watched */
+    uint64_t rounds;      /* housekeeping rounds completed */
+    double last_round_s;  /* duration of the last round */
+    double since_round_s; /* time since the last round completed; -1 never */
     uint64_t requeued, dead_lettered, promoted, reap_errors; /* housekeeping totals */
     uint64_t http_connections;
     double uptime_s;

@@ -19,8 +19,7 @@ static void record(struct queue *q, const struct kwq_stats *st)
 
         q->done_per_s = st->done >= q->stats.done ? (double)(st->done - q->stats.done) / dt : 0;
         q->enqueued_per_s =
-            st->enqueued >= q->stats.enqueued ? (double)(st->enqueued - q->stats.enqueued) / dt
-                                              : 0;
+            st->enqueued >= q->stats.enqueued ? (double)(st->enqueued - q->stats.enqueued) / dt : 0;
     }
     q->stats = *st;
     q->have_stats = true;

@@ -12,13 +12,12 @@
 
 #include "kwq/opts.h"
 
-#include "kube/config.h"
 #include "kube/cli_opts.h" /* struct kube_cli_opts, KUBE_CLI_OPTS */
+#include "kube/config.h"
 
 struct ev_loop;
 struct kube_client;
 struct kwq_error;
-
 
 /*
  * Load the configuration and make a client on loop. On failure prints one

@@ -14,3 +14,10 @@ endforeach()
 # The Prometheus text from fixed values, and promtool on it.
 kwq_test(NAME test_broker_metrics SOURCES test_broker_metrics.c test_cli_exec.c LABELS unit broker)
 target_link_libraries(test_broker_metrics PRIVATE kwq_broker_metrics)
+# The dashboard in headless Chromium against a live broker (label browser).
+kwq_test(NAME test_broker_dashboard SOURCES test_broker_dashboard.c broker_proc.c test_cli_exec.c
+  LABELS redis broker browser TIMEOUT 600)
+add_dependencies(test_broker_dashboard kwq-broker)
+target_compile_definitions(test_broker_dashboard PRIVATE
+  KWQ_TEST_BROKER_BIN="$<TARGET_FILE:kwq-broker>")
+target_link_libraries(test_broker_dashboard PRIVATE kwq_browser_support)

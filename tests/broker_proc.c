@@ -20,8 +20,7 @@
 
 void broker_start(struct broker_proc *p, const char *name, const char *const *extra)
 {
-    const char *argv[48] = {KWQ_TEST_BROKER_BIN, "--listen", "127.0.0.1:0", "--log-format",
-                            "json"};
+    const char *argv[48] = {KWQ_TEST_BROKER_BIN, "--listen", "127.0.0.1:0", "--log-format", "json"};
     size_t n = 5;
     int fds[3] = {-1, -1, -1};
     time_t deadline = time(NULL) + START_SAFETY_S;

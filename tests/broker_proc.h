@@ -11,9 +11,9 @@
 
 struct broker_proc {
     pid_t pid;
-    char log[300];  /* its stderr (JSON log lines) */
-    char addr[64];  /* "127.0.0.1:40123" */
-    char base[80];  /* "http://127.0.0.1:40123" */
+    char log[300]; /* its stderr (JSON log lines) */
+    char addr[64]; /* "127.0.0.1:40123" */
+    char base[80]; /* "http://127.0.0.1:40123" */
 };
 
 /*
@@ -29,7 +29,7 @@ int broker_stop(struct broker_proc *p, int sig);
 
 struct http_answer {
     long status;
-    char *body;  /* NUL-terminated, owned */
+    char *body; /* NUL-terminated, owned */
     size_t len;
     char *headers; /* raw response headers, owned */
 };

@@ -50,8 +50,8 @@ static char *query(const struct broker_proc *prom, const char *q)
     (void)snprintf(path, sizeof(path), "/api/v1/query?query=%s", q);
     broker_http(prom, "GET", path, NULL, NULL, &a);
     if (a.status == 200 && (o = cJSON_Parse(a.body)) != NULL) {
-        res = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "data"),
-                                               "result");
+        res =
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "data"), "result");
         first = cJSON_GetArrayItem(res, 0);
         val = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(first, "value"), 1);
         if (cJSON_IsString(val))
