@@ -21,6 +21,8 @@
 #   KWQ_BENCH_RB_RTT_N (100000)  requests per round-trip redis-benchmark test
 #   KWQ_BENCH_SCALE_JUMPS (50)  depth jumps the scaler answers (0 skips the control plane)
 #   KWQ_BENCH_SCALE_RATE_S (10) seconds of each API request-rate window
+#   KWQ_BENCH_BROKER_QUEUES (100), KWQ_BENCH_BROKER_TASKS (1000000),
+#   KWQ_BENCH_BROKER_WINDOW_S (10)  kwq-broker's queues, tasks and housekeeping window
 #   KWQ_BENCH_KEEP=1          keep the temp dir (Redis and worker logs)
 #
 # The scale step starts a private Kubernetes control plane (tests/k8s/rig.sh,
@@ -45,6 +47,9 @@ rb_n=${KWQ_BENCH_RB_N:-1000000}
 rb_rtt_n=${KWQ_BENCH_RB_RTT_N:-100000}
 scale_jumps=${KWQ_BENCH_SCALE_JUMPS:-50}
 scale_rate_s=${KWQ_BENCH_SCALE_RATE_S:-10}
+broker_queues=${KWQ_BENCH_BROKER_QUEUES:-100}
+broker_tasks=${KWQ_BENCH_BROKER_TASKS:-1000000}
+broker_window=${KWQ_BENCH_BROKER_WINDOW_S:-10}
 workers=2
 src=$(cd "$(dirname "$0")/.." && pwd)
 rig_dir=$build/bench/k8s-rig
@@ -54,8 +59,10 @@ proto=$build/bench/kwq-bench-proto
 wbench=$build/bench/kwq-bench-worker
 handler=$build/bench/kwq-bench-handler
 scale=$build/bench/kwq-bench-scale
+bbench=$build/bench/kwq-bench-broker
+broker=$build/broker/kwq-broker
 worker=$build/worker/kwq-worker
-for b in "$proto" "$wbench" "$handler" "$scale" "$worker"; do
+for b in "$proto" "$wbench" "$handler" "$scale" "$bbench" "$broker" "$worker"; do
     if [ ! -x "$b" ]; then
         echo "run.sh: $b is missing; build it first: cmake --build $build --target kwq-bench" >&2
         exit 2
@@ -186,6 +193,9 @@ step drain_stream "$wbench" "$url" drain-stream "${wargs[@]}" --tasks "$drain_n"
 step drain_exec "$wbench" "$url" drain-exec "${wargs[@]}" --tasks "$exec_n" --cmd /bin/true
 step pickup_stream "$wbench" "$url" pickup-stream "${wargs[@]}" --samples "$samples"
 step pickup_exec "$wbench" "$url" pickup-exec "${wargs[@]}" --samples "$samples"
+"$redis_benchmark" -s "$sock" -n 1 -c 1 flushall >/dev/null 2>&1 || failed+=("flushall")
+step broker "$bbench" "$url" --broker "$broker" --queues "$broker_queues" --tasks "$broker_tasks" \
+    --window "$broker_window" --scrapes 100 --dir "$tmp"
 
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -256,6 +266,16 @@ metric worker_rss_drain_stream_kib "$(v worker_rss_drain_stream_kib)" target_max
     none na
 metric worker_rss_drain_exec_kib "$(v worker_rss_drain_exec_kib)" target_max=8192 na none \
     none na
+# kwq-broker with many queues: a scrape beside 100 unpipelined PING round trips (one
+# read per queue), housekeeping's Redis time beside one PING round trip.
+metric broker_metrics_p50_ms "$(v broker_metrics_p50_ms)" target_max=50 \
+    "$(v rb_c1_ping_mbulk_p50_ms)" ping_c1_p50_ms ping_c1_p50_ms_x_queues \
+    "$(awk -v p="$(v rb_c1_ping_mbulk_p50_ms)" -v q="$broker_queues" 'BEGIN {
+        if (p == "na") print "na"; else print p * q }')"
+metric broker_metrics_p99_ms "$(v broker_metrics_p99_ms)" target_max=50 \
+    "$(v rb_c1_ping_mbulk_p99_ms)" ping_c1_p99_ms
+metric broker_housekeeping_us_per_queue_s "$(v broker_housekeeping_us_per_queue_s)" \
+    target_max=1000 "$(div 1000000 "$(v rb_c1_ping_mbulk_rps)" 1)" ping_c1_us_per_call
 # The scale figures are compared with KEDA's default polling interval (30 s) and with one
 # bare GET of the Job on the same API server in the same run.
 keda_ms=30000
@@ -279,7 +299,8 @@ echo "# machine: nproc=$(nproc) cpu=\"$(awk -F': ' '/^model name/ {print $2; exi
 echo "# redis: $("$redis_server" --version)"
 echo "# run: date=$(date -u +%Y-%m-%dT%H:%M:%SZ) loadavg_before=\"$load_before\"" \
     "loadavg_after=\"$load_after\" tasks=$tasks drain=$drain_n exec=$exec_n samples=$samples" \
-    "stream_concurrency=$stream_conc workers=$workers"
+    "stream_concurrency=$stream_conc workers=$workers broker_queues=$broker_queues" \
+    "broker_tasks=$broker_tasks broker_window_s=$broker_window"
 echo "# scale: $scale_note jumps=$scale_jumps rate_s=$scale_rate_s" \
     "loadavg_after_scale=\"$load_after_scale\""
 for k in $(printf '%s\n' "${!R[@]}" | sort); do

@@ -23,8 +23,8 @@ TestSuite(dashboard, .init = cli_setup, .fini = cli_teardown, .timeout = 300);
 
 static void enqueue(struct kwq_client *c, const char *payload, uint32_t max_attempts)
 {
-    struct kwq_new_task t = {.payload = payload, .payload_len = strlen(payload),
-                             .max_attempts = max_attempts};
+    struct kwq_new_task t = {
+        .payload = payload, .payload_len = strlen(payload), .max_attempts = max_attempts};
     struct kwq_enqueued e;
     size_t n = 0;
 
@@ -48,8 +48,10 @@ Test(dashboard, shows_a_dead_letter_and_requeues_it)
     cr_assert_geq(kwq_lease(c, "photos", 1, 600000, 0, &r), 0);
     cr_assert_eq(r.n, 1);
     (void)snprintf(id, sizeof(id), "%s", r.tasks[0].id);
-    f = (struct kwq_failure){.id = id, .token = r.tasks[0].token,
-                             .error = "exit status 2; stderr: convert: no such file", .code = 2};
+    f = (struct kwq_failure){.id = id,
+                             .token = r.tasks[0].token,
+                             .error = "exit status 2; stderr: convert: no such file",
+                             .code = 2};
     cr_assert_eq(kwq_fail(c, "photos", &f, 1, NULL), 0, "%s", kwq_client_errstr(c));
     kwq_lease_result_done(&r);
 
