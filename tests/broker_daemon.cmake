@@ -21,3 +21,9 @@ add_dependencies(test_broker_dashboard kwq-broker)
 target_compile_definitions(test_broker_dashboard PRIVATE
   KWQ_TEST_BROKER_BIN="$<TARGET_FILE:kwq-broker>")
 target_link_libraries(test_broker_dashboard PRIVATE kwq_browser_support)
+# kwq-broker --kube against the real control plane: a Lease, the Jobs of a queue.
+kwq_k8s_test(NAME test_broker_kube SOURCES test_broker_kube.c broker_proc.c test_cli_exec.c)
+add_dependencies(test_broker_kube kwq-broker)
+target_compile_definitions(test_broker_kube PRIVATE
+  KWQ_TEST_BROKER_BIN="$<TARGET_FILE:kwq-broker>")
+target_link_libraries(test_broker_kube PRIVATE PkgConfig::CJSON)

@@ -468,3 +468,29 @@ Test(broker, sigterm_exits_0)
     broker_start(&b, "broker2.log", NULL);
     cr_assert_eq(broker_stop(&b, SIGINT), 0);
 }
+
+Test(broker, basic_auth_guards_the_dashboard)
+{
+    const char *file = test_path("basic");
+    FILE *f = fopen(file, "w");
+    const char *args[] = {"--basic-auth-file", file, NULL};
+    const char *good[] = {"Authorization: Basic b3BzOnBhNTU=", NULL}; /* ops:pa55 */
+    const char *bad[] = {"Authorization: Basic b3BzOnBhNTY=", NULL};  /* ops:pa56 */
+    struct broker_proc b;
+    struct http_answer a;
+
+    cr_assert(f);
+    (void)fputs("ops:pa55\n", f);
+    (void)fclose(f);
+    broker_start(&b, "broker.log", args);
+    broker_http(&b, "GET", "/", bad, NULL, &a);
+    cr_assert_eq(a.status, 401);
+    cr_assert(strstr(a.headers, "WWW-Authenticate: Basic realm=\"kwq-broker\""));
+    http_answer_free(&a);
+    broker_http(&b, "GET", "/", good, NULL, &a);
+    cr_assert_eq(a.status, 200);
+    cr_assert(strstr(a.headers, "Content-Security-Policy: default-src 'self'"));
+    http_answer_free(&a);
+    cr_assert_eq(broker_status(&b, "/readyz") == 401, 0);
+    cr_assert_eq(broker_stop(&b, SIGTERM), 0);
+}
