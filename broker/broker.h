@@ -178,7 +178,6 @@ struct broker {
     struct leader *leader;
     struct kube_client *kube; /* with --kube, else NULL */
     bool leading;
-    uint64_t term;
     char csrf[33]; /* random hex, per process */
     bool stopping;
     int exit_code;

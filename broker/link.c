@@ -24,6 +24,14 @@ static void schedule(struct link *l)
     l->backoff_ms = l->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : l->backoff_ms * 2;
 }
 
+/* The client's own line for the last failure, else what rc means. */
+static const char *why_down(const struct link *l, int rc)
+{
+    const char *e = kwq_async_errstr(l->a);
+
+    return e[0] ? e : rc ? kwq_strerror(rc) : "connection lost";
+}
+
 static void set_down(struct link *l, const char *why)
 {
     bool changed = strcmp(l->reason, why) != 0;
@@ -44,7 +52,7 @@ static void on_connect(struct kwq_async *a, int rc, void *data)
     if (l->b->stopping)
         return;
     if (rc < 0) {
-        set_down(l, kwq_async_errstr(l->a)[0] ? kwq_async_errstr(l->a) : kwq_strerror(rc));
+        set_down(l, why_down(l, rc));
         schedule(l);
         return;
     }
@@ -68,7 +76,7 @@ static int try_connect(struct link *l)
     if (rc == KWQ_EINVAL)
         return rc;
     if (rc < 0) {
-        set_down(l, kwq_async_errstr(l->a)[0] ? kwq_async_errstr(l->a) : kwq_strerror(rc));
+        set_down(l, why_down(l, rc));
         schedule(l);
         return 0;
     }
@@ -114,7 +122,7 @@ int link_start(struct link *l)
 bool link_check(struct link *l)
 {
     if (l->up && !kwq_async_is_connected(l->a)) {
-        set_down(l, kwq_async_errstr(l->a)[0] ? kwq_async_errstr(l->a) : "connection lost");
+        set_down(l, why_down(l, 0));
         if (!l->b->stopping)
             schedule(l);
     }
@@ -126,7 +134,7 @@ bool link_failed(struct link *l, int rc)
     if (rc >= 0 || !kwq_err_is_transient(rc))
         return false;
     if (l->up) {
-        set_down(l, kwq_async_errstr(l->a)[0] ? kwq_async_errstr(l->a) : kwq_strerror(rc));
+        set_down(l, why_down(l, rc));
         kwq_async_disconnect(l->a);
         if (!l->b->stopping)
             schedule(l);

@@ -83,7 +83,6 @@ static void on_leader_change(struct leader *l, bool leading, uint64_t term, void
 
     (void)l;
     b->leading = leading;
-    b->term = term;
     kwq_log(KWQ_LOG_INFO, leading ? "leading" : "no longer leading", KWQ_LI("term", term),
             KWQ_LS("identity", b->cfg->identity));
 }
