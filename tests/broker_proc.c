@@ -18,7 +18,7 @@
 
 #define START_SAFETY_S 60
 
-void broker_start(struct broker_proc *p, const char *name, const char *const *extra)
+void broker_start_listening(struct broker_proc *p, const char *name, const char *const *extra)
 {
     const char *argv[48] = {KWQ_TEST_BROKER_BIN, "--listen", "127.0.0.1:0", "--log-format", "json"};
     size_t n = 5;
@@ -57,6 +57,22 @@ void broker_start(struct broker_proc *p, const char *name, const char *const *ex
             cr_assert_fail("kwq-broker exited %d at start: %s", code, log);
         free(log);
         cr_assert(time(NULL) < deadline, "kwq-broker did not start");
+        (void)usleep(20000);
+    }
+}
+
+void broker_start(struct broker_proc *p, const char *name, const char *const *extra)
+{
+    time_t deadline = time(NULL) + START_SAFETY_S;
+
+    broker_start_listening(p, name, extra);
+    /* It listens before its Redis link is up: a request in between is answered 503. */
+    while (broker_try_status(p, "/readyz") != 200) {
+        int code;
+
+        if (test_proc_exited(p->pid, &code))
+            cr_assert_fail("kwq-broker exited %d before it was ready", code);
+        cr_assert(time(NULL) < deadline, "kwq-broker was not ready within %ds", START_SAFETY_S);
         (void)usleep(20000);
     }
 }

@@ -20,9 +20,13 @@ struct broker_proc {
  * Start KWQ_TEST_BROKER_BIN with --listen 127.0.0.1:0 --log-format json,
  * the given extra arguments (NULL-terminated, may be NULL) and the test's
  * environment (KWQ_REDIS_URL from cli_setup), its log in the test's dir
- * under name; wait until it listens. Asserts.
+ * under name; wait until /readyz answers 200 (Redis linked, queue
+ * registry read). Asserts.
  */
 void broker_start(struct broker_proc *p, const char *name, const char *const *extra);
+
+/* broker_start, but wait only until it listens: for a broker whose Redis is down. */
+void broker_start_listening(struct broker_proc *p, const char *name, const char *const *extra);
 
 /* Send sig and wait for the exit; returns the exit code (128 + signal when killed). */
 int broker_stop(struct broker_proc *p, int sig);
