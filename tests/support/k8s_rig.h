@@ -45,6 +45,10 @@ void k8s_rig_namespace(const struct k8s_rig *rig, const char *prefix, char *ns, 
 long k8s_rig_request(const struct k8s_rig *rig, const char *method, const char *path,
                      const char *content_type, const char *body, char **out);
 
+/* k8s_rig_request with another bearer token (a ServiceAccount's): what that identity may do. */
+long k8s_rig_request_as(const struct k8s_rig *rig, const char *token, const char *method,
+                        const char *path, const char *content_type, const char *body, char **out);
+
 /* k8s_rig_request that must answer 2xx (else the test fails with the answer). */
 char *k8s_rig_must(const struct k8s_rig *rig, const char *method, const char *path,
                    const char *body);
@@ -57,6 +61,10 @@ char *k8s_rig_must(const struct k8s_rig *rig, const char *method, const char *pa
  */
 void k8s_rig_service_account(const struct k8s_rig *rig, const char *ns, const char *name,
                              const char *rules_json, char *token, size_t len);
+
+/* A token (TokenRequest, 1 h) of the existing ServiceAccount name in ns, into token. */
+void k8s_rig_token(const struct k8s_rig *rig, const char *ns, const char *name, char *token,
+                   size_t len);
 
 /*
  * Write a kubeconfig to path for this server with the given token (inline,
