@@ -10,7 +10,7 @@ if(KWQ_KUBECTL)
   set(kwq_kubectl "${KWQ_KUBECTL}")
 endif()
 kwq_k8s_test(NAME test_manifests SOURCES test_manifests.c test_manifests_cron.c
-  test_manifests_rbac.c test_manifests_support.c test_k8s_exec.c test_cli_exec.c broker_proc.c
+  test_manifests_rbac.c test_manifests_submit.c test_manifests_support.c test_k8s_exec.c test_cli_exec.c broker_proc.c
   TIMEOUT 240)
 add_dependencies(test_manifests kwq kwq-worker kwq-broker helper_gate helper_echo)
 target_compile_definitions(test_manifests PRIVATE KWQ_TEST_KUBECTL="${kwq_kubectl}"

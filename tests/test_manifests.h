@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <cjson/cJSON.h>
+
 #include "k8s_rig.h"
 #include "test_cli_exec.h"
 
@@ -46,5 +48,29 @@ long manifests_apply_file(const struct k8s_rig *rig, const char *ns, const char 
 
 /* manifests_apply_file that must succeed for real (else the test fails with the answer). */
 void manifests_apply(const struct k8s_rig *rig, const char *ns, const char *path);
+
+/* GET /apis/batch/v1/namespaces/NS/RESOURCE/NAME (jobs, cronjobs), parsed; must answer 200. */
+cJSON *manifests_get(const struct k8s_rig *rig, const char *ns, const char *resource,
+                     const char *name);
+
+/* A strategic merge patch (JSON) of the CronJob name in ns; must answer 200. */
+void manifests_patch_cronjob(const struct k8s_rig *rig, const char *ns, const char *name,
+                             const char *patch);
+
+/*
+ * The Job name from the CronJob cronjob, as `kubectl create job NAME
+ * --from=cronjob/CRONJOB` makes it: with kubectl where manifests_kubectl
+ * finds one, else built here as kubectl builds it (createJobFromCronJob:
+ * the jobTemplate's spec, labels and annotations, plus the annotation
+ * cronjob.kubernetes.io/instantiate=manual, owned by the CronJob).
+ */
+void manifests_job_from_cronjob(const struct k8s_rig *rig, const char *ns, const char *cronjob,
+                                const char *name);
+
+/* Each of the two ways, for a test that compares them. */
+void manifests_job_from_cronjob_api(const struct k8s_rig *rig, const char *ns, const char *cronjob,
+                                    const char *name);
+void manifests_job_from_cronjob_kubectl(const char *kubectl, const struct k8s_rig *rig,
+                                        const char *ns, const char *cronjob, const char *name);
 
 #endif /* KWQ_TEST_MANIFESTS_H */

@@ -29,24 +29,6 @@ TestSuite(manifests_cron, .init = cli_setup, .fini = cli_teardown, .timeout = 18
 
 /* ---- The CronJob on the rig ----------------------------------------------------------------- */
 
-static cJSON *get_json(const struct k8s_rig *rig, const char *path)
-{
-    char *out = k8s_rig_must(rig, "GET", path, NULL);
-    cJSON *j = cJSON_Parse(out);
-
-    cr_assert_not_null(j, "%s", out);
-    free(out);
-    return j;
-}
-
-static cJSON *cronjob_get(const struct k8s_rig *rig, const char *ns)
-{
-    char path[256];
-
-    (void)snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/%s/cronjobs/kwq-worker", ns);
-    return get_json(rig, path);
-}
-
 /*
  * Apply the checked-in CronJob, then change what the rig needs: the handler,
  * a ready file in the pod's own directory (every pod shares this host's
@@ -55,8 +37,7 @@ static cJSON *cronjob_get(const struct k8s_rig *rig, const char *ns)
 static void cronjob_for_rig(const struct k8s_rig *rig, const char *ns, const char *gate_dir,
                             bool job_suspend)
 {
-    char path[256], body[2048], *out = NULL;
-    long st;
+    char body[2048];
 
     manifests_apply(rig, ns, CRONJOB);
     (void)snprintf(
@@ -67,16 +48,13 @@ static void cronjob_for_rig(const struct k8s_rig *rig, const char *ns, const cha
         "{\"name\":\"KWQ_GRACE\",\"value\":\"5s\"},{\"name\":\"KWQ_KILL_GRACE\",\"value\":\"1s\"}],"
         "\"readinessProbe\":{\"exec\":{\"command\":[\"test\",\"-e\",\"busy\"]}}}]}}}}}}",
         job_suspend ? "\"suspend\":true," : "", GATE, gate_dir);
-    (void)snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/%s/cronjobs/kwq-worker", ns);
-    st = k8s_rig_request(rig, "PATCH", path, "application/strategic-merge-patch+json", body, &out);
-    cr_assert_eq(st, 200, "HTTP %ld: %s", st, out);
-    free(out);
+    manifests_patch_cronjob(rig, ns, "kwq-worker", body);
 }
 
 /* The queue the CronJob's workers work on (its annotation kwq.dev/queue). */
 static char *cronjob_queue(const struct k8s_rig *rig, const char *ns)
 {
-    cJSON *cj = cronjob_get(rig, ns);
+    cJSON *cj = manifests_get(rig, ns, "cronjobs", "kwq-worker");
     const cJSON *ann = cJSON_GetObjectItem(cJSON_GetObjectItem(cj, "metadata"), "annotations");
     const char *q = cJSON_GetStringValue(cJSON_GetObjectItem(ann, "kwq.dev/queue"));
     char *ret;
@@ -85,72 +63,6 @@ static char *cronjob_queue(const struct k8s_rig *rig, const char *ns)
     ret = strdup(q);
     cJSON_Delete(cj);
     return ret;
-}
-
-/* ---- A Job from the CronJob ----------------------------------------------------------------- */
-
-/*
- * The Job `kubectl create job NAME --from=cronjob/kwq-worker` makes
- * (kubectl's createJobFromCronJob): the jobTemplate's spec, labels and
- * annotations plus cronjob.kubernetes.io/instantiate=manual, owned by the
- * CronJob (controller, without blockOwnerDeletion).
- */
-static void job_from_cronjob_api(const struct k8s_rig *rig, const char *ns, const char *name)
-{
-    cJSON *cj = cronjob_get(rig, ns), *job = cJSON_CreateObject(), *meta, *ann, *owner;
-    const cJSON *tmpl = cJSON_GetObjectItem(cJSON_GetObjectItem(cj, "spec"), "jobTemplate");
-    const cJSON *tmeta = cJSON_GetObjectItem(tmpl, "metadata"), *a;
-    char path[256], *body;
-
-    (void)cJSON_AddStringToObject(job, "apiVersion", "batch/v1");
-    (void)cJSON_AddStringToObject(job, "kind", "Job");
-    meta = cJSON_AddObjectToObject(job, "metadata");
-    (void)cJSON_AddStringToObject(meta, "name", name);
-    ann = cJSON_AddObjectToObject(meta, "annotations");
-    (void)cJSON_AddStringToObject(ann, "cronjob.kubernetes.io/instantiate", "manual");
-    cJSON_ArrayForEach(a, cJSON_GetObjectItem(tmeta, "annotations"))(void)
-        cJSON_AddStringToObject(ann, a->string, a->valuestring);
-    if (cJSON_GetObjectItem(tmeta, "labels"))
-        cJSON_AddItemToObject(meta, "labels",
-                              cJSON_Duplicate(cJSON_GetObjectItem(tmeta, "labels"), 1));
-    owner = cJSON_CreateObject();
-    (void)cJSON_AddStringToObject(owner, "apiVersion", "batch/v1");
-    (void)cJSON_AddStringToObject(owner, "kind", "CronJob");
-    (void)cJSON_AddStringToObject(owner, "name", "kwq-worker");
-    (void)cJSON_AddStringToObject(
-        owner, "uid",
-        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(cj, "metadata"), "uid")));
-    (void)cJSON_AddTrueToObject(owner, "controller");
-    cJSON_AddItemToArray(cJSON_AddArrayToObject(meta, "ownerReferences"), owner);
-    cJSON_AddItemToObject(job, "spec", cJSON_Duplicate(cJSON_GetObjectItem(tmpl, "spec"), 1));
-    body = cJSON_PrintUnformatted(job);
-    (void)snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/%s/jobs", ns);
-    free(k8s_rig_must(rig, "POST", path, body));
-    free(body);
-    cJSON_Delete(job);
-    cJSON_Delete(cj);
-}
-
-static void job_from_cronjob_kubectl(const char *kubectl, const struct k8s_rig *rig, const char *ns,
-                                     const char *name)
-{
-    char from[] = "--from=cronjob/kwq-worker", want[128];
-    struct cli_out r;
-
-    manifests_kubectl_run(&r, kubectl, NULL,
-                          (const char *const[]){"--kubeconfig", rig->kubeconfig, "--namespace", ns,
-                                                "create", "job", name, from, NULL});
-    (void)snprintf(want, sizeof(want), "job.batch/%s created\n", name);
-    expect(&r, 0, want, "");
-    cli_out_free(&r);
-}
-
-static cJSON *job_get(const struct k8s_rig *rig, const char *ns, const char *name)
-{
-    char path[256];
-
-    (void)snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/%s/jobs/%s", ns, name);
-    return get_json(rig, path);
 }
 
 /* ---- Waiting -------------------------------------------------------------------------------- */
@@ -168,7 +80,7 @@ static void wait_ready(const struct k8s_rig *rig, const char *ns, const char *na
     time_t end = time(NULL) + K8S_WAIT_S;
 
     for (;;) {
-        cJSON *job = job_get(rig, ns, name);
+        cJSON *job = manifests_get(rig, ns, "jobs", name);
         double have = status_num(job, "ready");
 
         cJSON_Delete(job);
@@ -242,7 +154,6 @@ Test(manifests_cron, a_job_from_the_cronjob_drains_the_queue_scaled_by_kwq_and_c
     struct k8s_rig rig;
     struct cli_out r;
     struct kwq_stats st;
-    const char *kubectl, *why;
     char ns[64], dir[512], path[600], *queue, *err;
     cJSON *job;
 
@@ -255,12 +166,8 @@ Test(manifests_cron, a_job_from_the_cronjob_drains_the_queue_scaled_by_kwq_and_c
     queue = cronjob_queue(&rig, ns);
     enqueue_blocking(queue);
 
-    kubectl = manifests_kubectl(&why);
-    if (kubectl)
-        job_from_cronjob_kubectl(kubectl, &rig, ns, "my-run");
-    else
-        job_from_cronjob_api(&rig, ns, "my-run");
-    job = job_get(&rig, ns, "my-run");
+    manifests_job_from_cronjob(&rig, ns, "kwq-worker", "my-run");
+    job = manifests_get(&rig, ns, "jobs", "my-run");
     expect_shape(job);
     cr_assert_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(job, "spec"), "parallelism")->valueint, 1);
     cJSON_Delete(job);
@@ -345,10 +252,10 @@ Test(manifests_cron, the_api_route_builds_the_job_kubectl_builds)
         cr_skip_test("%s: nothing to compare the API route's Job with", why);
     k8s_rig_namespace(&rig, "cronapi", ns, sizeof(ns));
     cronjob_for_rig(&rig, ns, "/nonexistent", true);
-    job_from_cronjob_kubectl(kubectl, &rig, ns, "by-kubectl");
-    job_from_cronjob_api(&rig, ns, "by-api");
-    a = job_get(&rig, ns, "by-kubectl");
-    b = job_get(&rig, ns, "by-api");
+    manifests_job_from_cronjob_kubectl(kubectl, &rig, ns, "kwq-worker", "by-kubectl");
+    manifests_job_from_cronjob_api(&rig, ns, "kwq-worker", "by-api");
+    a = manifests_get(&rig, ns, "jobs", "by-kubectl");
+    b = manifests_get(&rig, ns, "jobs", "by-api");
     expect_shape(a);
     sa = from_cronjob(a);
     sb = from_cronjob(b);

@@ -180,3 +180,102 @@ void manifests_apply(const struct k8s_rig *rig, const char *ns, const char *path
     cr_assert(st == 200 || st == 201, "applying %s: HTTP %ld: %s", path, st, out);
     free(out);
 }
+
+/* ---- CronJobs and their Jobs ---------------------------------------------------------------- */
+
+cJSON *manifests_get(const struct k8s_rig *rig, const char *ns, const char *resource,
+                     const char *name)
+{
+    char path[512], *out;
+    cJSON *j;
+
+    (void)snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/%s/%s/%s", ns, resource, name);
+    out = k8s_rig_must(rig, "GET", path, NULL);
+    j = cJSON_Parse(out);
+    cr_assert_not_null(j, "%s", out);
+    free(out);
+    return j;
+}
+
+void manifests_patch_cronjob(const struct k8s_rig *rig, const char *ns, const char *name,
+                             const char *patch)
+{
+    char path[512], *out = NULL;
+    long st;
+
+    (void)snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/%s/cronjobs/%s", ns, name);
+    st = k8s_rig_request(rig, "PATCH", path, "application/strategic-merge-patch+json", patch, &out);
+    cr_assert_eq(st, 200, "patching CronJob %s: HTTP %ld: %s", name, st, out);
+    free(out);
+}
+
+/* The owner reference kubectl gives: controller, without blockOwnerDeletion. */
+static cJSON *owner_of(const char *cronjob, const cJSON *cj)
+{
+    cJSON *owner = cJSON_CreateObject();
+
+    (void)cJSON_AddStringToObject(owner, "apiVersion", "batch/v1");
+    (void)cJSON_AddStringToObject(owner, "kind", "CronJob");
+    (void)cJSON_AddStringToObject(owner, "name", cronjob);
+    (void)cJSON_AddStringToObject(
+        owner, "uid",
+        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(cj, "metadata"), "uid")));
+    (void)cJSON_AddTrueToObject(owner, "controller");
+    return owner;
+}
+
+void manifests_job_from_cronjob_api(const struct k8s_rig *rig, const char *ns, const char *cronjob,
+                                    const char *name)
+{
+    cJSON *cj = manifests_get(rig, ns, "cronjobs", cronjob), *job = cJSON_CreateObject(), *meta;
+    const cJSON *tmpl = cJSON_GetObjectItem(cJSON_GetObjectItem(cj, "spec"), "jobTemplate");
+    const cJSON *tmeta = cJSON_GetObjectItem(tmpl, "metadata"), *a;
+    cJSON *ann;
+    char path[256], *body;
+
+    (void)cJSON_AddStringToObject(job, "apiVersion", "batch/v1");
+    (void)cJSON_AddStringToObject(job, "kind", "Job");
+    meta = cJSON_AddObjectToObject(job, "metadata");
+    (void)cJSON_AddStringToObject(meta, "name", name);
+    ann = cJSON_AddObjectToObject(meta, "annotations");
+    (void)cJSON_AddStringToObject(ann, "cronjob.kubernetes.io/instantiate", "manual");
+    cJSON_ArrayForEach(a, cJSON_GetObjectItem(tmeta, "annotations"))(void)
+        cJSON_AddStringToObject(ann, a->string, a->valuestring);
+    if (cJSON_GetObjectItem(tmeta, "labels"))
+        cJSON_AddItemToObject(meta, "labels",
+                              cJSON_Duplicate(cJSON_GetObjectItem(tmeta, "labels"), 1));
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(meta, "ownerReferences"), owner_of(cronjob, cj));
+    cJSON_AddItemToObject(job, "spec", cJSON_Duplicate(cJSON_GetObjectItem(tmpl, "spec"), 1));
+    body = cJSON_PrintUnformatted(job);
+    (void)snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/%s/jobs", ns);
+    free(k8s_rig_must(rig, "POST", path, body));
+    free(body);
+    cJSON_Delete(job);
+    cJSON_Delete(cj);
+}
+
+void manifests_job_from_cronjob_kubectl(const char *kubectl, const struct k8s_rig *rig,
+                                        const char *ns, const char *cronjob, const char *name)
+{
+    char from[300], want[300];
+    struct cli_out r;
+
+    (void)snprintf(from, sizeof(from), "--from=cronjob/%s", cronjob);
+    manifests_kubectl_run(&r, kubectl, NULL,
+                          (const char *const[]){"--kubeconfig", rig->kubeconfig, "--namespace", ns,
+                                                "create", "job", name, from, NULL});
+    (void)snprintf(want, sizeof(want), "job.batch/%s created\n", name);
+    expect(&r, 0, want, "");
+    cli_out_free(&r);
+}
+
+void manifests_job_from_cronjob(const struct k8s_rig *rig, const char *ns, const char *cronjob,
+                                const char *name)
+{
+    const char *why, *kubectl = manifests_kubectl(&why);
+
+    if (kubectl)
+        manifests_job_from_cronjob_kubectl(kubectl, rig, ns, cronjob, name);
+    else
+        manifests_job_from_cronjob_api(rig, ns, cronjob, name);
+}
