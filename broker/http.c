@@ -648,6 +648,36 @@ static void conn_linger(struct http_conn *c)
     conn_timer(c, TIMER_LINGER, LINGER_S);
 }
 
+/* The whole reply is out: linger and close, or read the next request. */
+static void conn_written(struct http_conn *c)
+{
+    free(c->out);
+    c->out = NULL;
+    if (c->close_after || c->srv->stopped) {
+        conn_linger(c);
+        return;
+    }
+    c->state = CONN_READ;
+    conn_advance(c);
+}
+
+/*
+ * At the write deadline, one last try: when the loop itself ran late (a
+ * busy host), the deadline and the socket's writability come due together
+ * and the timer may be called first. A reply the socket takes whole now was
+ * not refused by the client. True when it went out.
+ */
+static bool conn_write_rest(struct http_conn *c)
+{
+    size_t rest = c->out ? c->out_len - c->out_off : 0;
+    ssize_t n = rest ? send(c->fd, c->out + c->out_off, rest, MSG_NOSIGNAL) : -1;
+
+    if (n < 0 || (size_t)n < rest)
+        return false;
+    c->out_off = c->out_len;
+    return true;
+}
+
 static void conn_on_write(struct http_conn *c)
 {
     ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
@@ -661,14 +691,7 @@ static void conn_on_write(struct http_conn *c)
     c->out_off += (size_t)n;
     if (c->out_off < c->out_len)
         return;
-    free(c->out);
-    c->out = NULL;
-    if (c->close_after || c->srv->stopped) {
-        conn_linger(c);
-        return;
-    }
-    c->state = CONN_READ;
-    conn_advance(c);
+    conn_written(c);
 }
 
 /*
@@ -721,6 +744,8 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     c->timer_for = TIMER_NONE;
     if (kind == TIMER_REQUEST && c->state == CONN_READ) {
         conn_refuse(c, 408, "the request did not arrive in time");
+    } else if (kind == TIMER_WRITE && conn_write_rest(c)) {
+        conn_written(c);
     } else if (kind == TIMER_WRITE) {
         /*
          * Reset, not close: a close would leave the kernel delivering the

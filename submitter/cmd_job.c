@@ -30,6 +30,8 @@ struct create_cfg {
     struct job_shape shape;    /* the pods: image, Secret, readiness, resources, limits */
     const char *after;         /* --after: the predecessor in a chain */
     bool dry_run;              /* --dry-run */
+    bool cronjob;              /* --cronjob */
+    const char *output;        /* --output */
     struct kube_cli_opts kube; /* API server and namespace */
 };
 
@@ -48,8 +50,14 @@ static const struct kwq_opt create_opts[] = {
      "stream mode: one long-lived handler per worker (KWQ_STREAM)", C(stream)},
     {"after", 0, NULL, KWQ_OPT_STR, NULL, 0, 0, "JOB",
      "record JOB as this Job's predecessor on the same queue", C(after)},
+    {"cronjob", 0, NULL, KWQ_OPT_BOOL, NULL, 0, 0, NULL,
+     "make a suspended CronJob NAME whose jobTemplate is the Job instead (for 'kubectl "
+     "create job RUN --from=cronjob/NAME')",
+     C(cronjob)},
     {"dry-run", 0, NULL, KWQ_OPT_BOOL, NULL, 0, 0, NULL,
-     "print the Job as JSON and create nothing (needs no cluster)", C(dry_run)},
+     "print the Job (or CronJob) and create nothing (needs no cluster)", C(dry_run)},
+    {"output", 'o', NULL, KWQ_OPT_STR, "json", 0, 0, "FMT", "what --dry-run prints: json or yaml",
+     C(output)},
     KUBE_CLI_OPTS(struct create_cfg, kube),
 };
 #undef C
@@ -63,7 +71,10 @@ static const struct cli_spec create_spec = {
         "the tasks it leases until the queue is sealed and drained. Exit codes 8 and 78 of a\n"
         "worker fail the Job at once; 69, 75 and evictions are not counted as failures. The\n"
         "workers read the Redis URL and password from the Secret --redis-secret (keys url and\n"
-        "password). Needs Kubernetes 1.26 or later. --dry-run prints the Job instead.",
+        "password). Needs Kubernetes 1.26 or later. --dry-run prints the Job instead.\n"
+        "With --cronjob, NAME is a suspended CronJob that never runs by itself: its jobTemplate\n"
+        "is this Job, so 'kubectl create job RUN --from=cronjob/NAME' starts a worker Job RUN\n"
+        "of this shape (manifests/ ships one, kwq-worker).",
     .opts = create_opts,
     .nopts = sizeof(create_opts) / sizeof(create_opts[0]),
     .stop_at_arg = true,
@@ -133,6 +144,22 @@ static int create_on_cluster(const struct create_cfg *cfg, const char *name, con
         kube_client_free(k);
         return rc;
     }
+    if (cfg->cronjob) {
+        rc = kube_cronjob_create(k, json, &err);
+        if (rc == KWQ_ESTATE)
+            rc = cli_error(KWQ_EXIT_FAILURE,
+                           "CronJob %s already exists in namespace %s; delete it or choose "
+                           "another name",
+                           name, kube_client_namespace(k));
+        else if (rc < 0)
+            rc = kube_cli_fail(&err, "creating the CronJob");
+        else if (!cli.quiet)
+            (void)printf("cronjob %s created in namespace %s (suspended; start a run with "
+                         "'kubectl create job RUN --from=cronjob/%s')\n",
+                         name, kube_client_namespace(k), name);
+        kube_client_free(k);
+        return rc;
+    }
     rc = kube_job_create(k, json, &st, &err);
     if (rc == KWQ_ESTATE)
         rc = cli_error(KWQ_EXIT_FAILURE,
@@ -155,6 +182,7 @@ static int job_create(int argc, char **argv)
     const char *name = argc > 1 ? argv[1] : NULL;
     struct kube_job_spec spec;
     struct kwq_error err = {0};
+    enum kube_job_format fmt;
     char *json = NULL;
     bool stop;
     int ind, rc;
@@ -180,16 +208,24 @@ static int job_create(int argc, char **argv)
                                "give the handler command after '--', e.g. "
                                "kwq job create %s --image IMAGE -- /app/handler",
                                name);
+    if (strcmp(cfg.output, "json") == 0)
+        fmt = cfg.dry_run ? KUBE_JOB_JSON_PRETTY : KUBE_JOB_JSON;
+    else if (strcmp(cfg.output, "yaml") == 0)
+        fmt = cfg.dry_run ? KUBE_JOB_YAML : KUBE_JOB_JSON;
+    else
+        return cli_usage_error(create_spec.name, "--output must be json or yaml, not '%s'",
+                               cfg.output);
     rc = fill_spec(&cfg, name, argv + ind, argc - ind, &spec, &err);
     if (rc == 0) {
-        rc = kube_job_build(&spec, cfg.dry_run, &json, &err);
+        rc = kube_job_render(&spec, cfg.cronjob ? KUBE_JOB_AS_CRONJOB : KUBE_JOB_AS_JOB, fmt, &json,
+                             &err);
         if (rc == KWQ_ENOMEM)
             rc = cli_error(KWQ_EXIT_SOFTWARE, "%s", err.msg);
         else if (rc < 0)
             rc = cli_usage_error(create_spec.name, "%s", err.msg);
     }
     if (rc == 0 && cfg.dry_run)
-        (void)printf("%s\n", json);
+        (void)printf("%s%s", json, fmt == KUBE_JOB_YAML ? "" : "\n"); /* YAML ends in one */
     else if (rc == 0)
         rc = create_on_cluster(&cfg, name, json);
     else if (rc < 0)

@@ -180,12 +180,19 @@ Test(kube_job, env_probe_volume_and_security)
     expect_json(c, "readinessProbe",
                 "{\"exec\":{\"command\":[\"test\",\"-e\",\"/var/run/kwq/busy\"]},"
                 "\"periodSeconds\":1,\"failureThreshold\":1}");
-    expect_json(c, "volumeMounts", "[{\"name\":\"kwq-ready\",\"mountPath\":\"/var/run/kwq\"}]");
-    expect_json(job, "spec.template.spec.volumes", "[{\"name\":\"kwq-ready\",\"emptyDir\":{}}]");
+    expect_json(c, "volumeMounts",
+                "[{\"name\":\"kwq-ready\",\"mountPath\":\"/var/run/kwq\"},"
+                "{\"name\":\"kwq-tmp\",\"mountPath\":\"/tmp\"}]");
+    expect_json(
+        job, "spec.template.spec.volumes",
+        "[{\"name\":\"kwq-ready\",\"emptyDir\":{}},{\"name\":\"kwq-tmp\",\"emptyDir\":{}}]");
     expect_json(c, "resources", "{}");
+    /* the restricted Pod Security Standard, and a read-only root filesystem */
     expect_json(c, "securityContext",
-                "{\"allowPrivilegeEscalation\":false,\"capabilities\":{\"drop\":[\"ALL\"]},"
-                "\"seccompProfile\":{\"type\":\"RuntimeDefault\"}}");
+                "{\"allowPrivilegeEscalation\":false,\"readOnlyRootFilesystem\":true,"
+                "\"capabilities\":{\"drop\":[\"ALL\"]}}");
+    expect_json(job, "spec.template.spec.securityContext",
+                "{\"runAsNonRoot\":true,\"seccompProfile\":{\"type\":\"RuntimeDefault\"}}");
     cJSON_Delete(job);
 }
 
@@ -212,8 +219,9 @@ Test(kube_job, optional_settings_when_given)
     expect_json(c, "env.7", "{\"name\":\"KWQ_READY_FILE\",\"value\":\"busy\"}");
     expect_str(c, "env.8.valueFrom.secretKeyRef.name", "redis-creds");
     expect_json(c, "readinessProbe.exec.command", "[\"test\",\"-e\",\"busy\"]");
-    expect_absent(c, "volumeMounts");
-    expect_absent(at(job, "spec.template.spec"), "volumes");
+    /* only /tmp: a relative ready file is in the working directory */
+    expect_json(c, "volumeMounts", "[{\"name\":\"kwq-tmp\",\"mountPath\":\"/tmp\"}]");
+    expect_json(job, "spec.template.spec.volumes", "[{\"name\":\"kwq-tmp\",\"emptyDir\":{}}]");
     expect_json(c, "resources",
                 "{\"requests\":{\"cpu\":\"500m\"},\"limits\":{\"memory\":\"1Gi\"}}");
     expect_num(job, "spec.activeDeadlineSeconds", 7200);
@@ -245,6 +253,77 @@ Test(kube_job, grace_period_covers_grace_and_kill_grace)
     expect_str(job, "spec.template.spec.containers.0.env.4.value", "90s");
     expect_str(job, "spec.template.spec.containers.0.env.5.value", "250ms");
     cJSON_Delete(job);
+}
+
+Test(kube_job, the_cronjob_form_wraps_the_same_job)
+{
+    struct kube_job_spec s = base_spec();
+    struct kwq_error err = {0};
+    cJSON *job = build(&s), *cron;
+    char *text = NULL;
+
+    cr_assert_eq(kube_job_render(&s, KUBE_JOB_AS_CRONJOB, KUBE_JOB_JSON, &text, &err), 0, "%s",
+                 err.msg);
+    cron = cJSON_Parse(text);
+    free(text);
+    expect_str(cron, "apiVersion", "batch/v1");
+    expect_str(cron, "kind", "CronJob");
+    cr_assert(cJSON_Compare(at(cron, "metadata"), at(job, "metadata"), true));
+    expect_json(cron, "spec.schedule", "\"0 0 1 1 *\"");
+    cr_assert(cJSON_IsTrue(at(cron, "spec.suspend")));
+    expect_str(cron, "spec.concurrencyPolicy", "Forbid");
+    /* what kubectl create job --from=cronjob copies: the template's labels, annotations, spec */
+    cr_assert(cJSON_Compare(at(cron, "spec.jobTemplate.metadata.labels"),
+                            at(job, "metadata.labels"), true));
+    cr_assert(cJSON_Compare(at(cron, "spec.jobTemplate.metadata.annotations"),
+                            at(job, "metadata.annotations"), true));
+    expect_absent(at(cron, "spec.jobTemplate.metadata"), "name");
+    cr_assert(cJSON_Compare(at(cron, "spec.jobTemplate.spec"), at(job, "spec"), true));
+    cJSON_Delete(cron);
+    cJSON_Delete(job);
+
+    s.predecessor = "images-2";
+    cr_assert_eq(kube_job_render(&s, KUBE_JOB_AS_CRONJOB, KUBE_JOB_YAML, &text, &err), KWQ_EINVAL);
+    cr_assert_null(text);
+    cr_assert_str_eq(err.msg, "a CronJob template has no predecessor: leave out --after");
+}
+
+/* A YAML reader would take these strings for numbers, bools or nulls: they must stay strings. */
+Test(kube_job, yaml_quotes_what_would_not_read_back_as_a_string)
+{
+    static const char *const h[] = {"/app/run", "--", "-e", "1",  "0755", "yes",        "off",
+                                    "null",     "~",  "",   ".5", "true", "plain-word", "a: b"};
+    struct kube_job_spec s = base_spec();
+    struct kwq_error err = {0};
+    char *y = NULL;
+
+    s.handler = h;
+    s.nhandler = sizeof(h) / sizeof(h[0]);
+    cr_assert_eq(kube_job_render(&s, KUBE_JOB_AS_JOB, KUBE_JOB_YAML, &y, &err), 0, "%s", err.msg);
+    cr_assert_not_null(strstr(y, "        args:\n"
+                                 "        - \"--\"\n"
+                                 "        - /app/run\n"
+                                 "        - \"--\"\n"
+                                 "        - \"-e\"\n"
+                                 "        - \"1\"\n"
+                                 "        - \"0755\"\n"
+                                 "        - \"yes\"\n"
+                                 "        - \"off\"\n"
+                                 "        - \"null\"\n"
+                                 "        - \"~\"\n"
+                                 "        - \"\"\n"
+                                 "        - \".5\"\n"
+                                 "        - \"true\"\n"
+                                 "        - plain-word\n"
+                                 "        - 'a: b'\n"),
+                       "%s", y);
+    cr_assert_not_null(strstr(y, "        - name: KWQ_CONCURRENCY\n          value: \"2\"\n"), "%s",
+                       y);
+    cr_assert_not_null(strstr(y, "  parallelism: 8\n"), "%s", y);
+    cr_assert_not_null(strstr(y, "              optional: true\n"), "%s", y);
+    cr_assert_eq(strncmp(y, "apiVersion: batch/v1\nkind: Job\n", 31), 0, "%s", y);
+    cr_assert_eq(y[strlen(y) - 1], '\n');
+    free(y);
 }
 
 Test(kube_job, pretty_and_compact_are_the_same_job)

@@ -53,6 +53,19 @@ int kube_job_create(struct kube_client *k, const char *json, struct kube_job_sta
     return read_job(rc, &resp, st, err);
 }
 
+int kube_cronjob_create(struct kube_client *k, const char *json, struct kwq_error *err)
+{
+    struct kube_response resp = {0};
+    char path[PATH_MAX_LEN];
+    int rc;
+
+    (void)snprintf(path, sizeof(path), "/apis/batch/v1/namespaces/%s/cronjobs",
+                   kube_client_namespace(k));
+    rc = kube_call(k, "POST", path, NULL, json, &resp, err);
+    kube_response_done(&resp);
+    return rc;
+}
+
 int kube_job_get(struct kube_client *k, const char *name, struct kube_job_status *st,
                  struct kwq_error *err)
 {

@@ -30,6 +30,7 @@
 
 #define READY_VOLUME  "kwq-ready" /* the emptyDir that holds an absolute ready file */
 #define READY_DIR_MAX 1024        /* bytes of the ready file's directory */
+#define TMP_VOLUME    "kwq-tmp"   /* /tmp for handlers, the root filesystem being read-only */
 
 /* A tree under construction; any failed allocation sets oom, checked once at the end. */
 struct build {
@@ -50,6 +51,14 @@ static cJSON *arr(struct build *b, cJSON *parent, const char *key)
 
     b->oom |= !a;
     return a;
+}
+
+/* The array parent[key], made when it is not there yet. */
+static cJSON *arr_of(struct build *b, cJSON *parent, const char *key)
+{
+    cJSON *a = cJSON_GetObjectItemCaseSensitive(parent, key);
+
+    return a ? a : arr(b, parent, key);
 }
 
 static void str(struct build *b, cJSON *parent, const char *key, const char *v)
@@ -283,33 +292,51 @@ static void add_quantities(struct build *b, cJSON *res, const char *key, const c
         str(b, q, "memory", mem);
 }
 
+/*
+ * The restricted Pod Security Standard and a read-only root filesystem:
+ * the worker writes only its ready file and handlers get /tmp (both
+ * emptyDirs). runAsNonRoot leaves the uid to the image (kwq-worker's is
+ * 65532), so an image built FROM it keeps working unchanged.
+ */
 static void add_security(struct build *b, cJSON *c)
 {
     cJSON *sc = obj(b, c, "securityContext"), *drop;
 
     flag(b, sc, "allowPrivilegeEscalation", false);
+    flag(b, sc, "readOnlyRootFilesystem", true);
     drop = arr(b, obj(b, sc, "capabilities"), "drop");
     push(b, drop, cJSON_CreateString("ALL"));
+}
+
+static void add_pod_security(struct build *b, cJSON *pod)
+{
+    cJSON *sc = obj(b, pod, "securityContext");
+
+    flag(b, sc, "runAsNonRoot", true);
     str(b, obj(b, sc, "seccompProfile"), "type", "RuntimeDefault");
+}
+
+static void add_volume(struct build *b, cJSON *pod, cJSON *c, const char *name, const char *dir)
+{
+    cJSON *m = new_obj(b), *v = new_obj(b);
+
+    str(b, m, "name", name);
+    str(b, m, "mountPath", dir);
+    push(b, arr_of(b, c, "volumeMounts"), m);
+    str(b, v, "name", name);
+    obj(b, v, "emptyDir");
+    push(b, arr_of(b, pod, "volumes"), v);
 }
 
 /* The emptyDir for an absolute ready file's directory: mounted in c, listed in pod. */
 static void add_ready_volume(struct build *b, cJSON *pod, cJSON *c, const char *ready)
 {
     char dir[READY_DIR_MAX];
-    cJSON *m, *v;
 
     if (ready[0] != '/')
         return; /* relative to the container's working directory: nothing to mount */
     (void)snprintf(dir, sizeof(dir), "%.*s", (int)(strrchr(ready, '/') - ready), ready);
-    m = new_obj(b);
-    str(b, m, "name", READY_VOLUME);
-    str(b, m, "mountPath", dir);
-    push(b, arr(b, c, "volumeMounts"), m);
-    v = new_obj(b);
-    str(b, v, "name", READY_VOLUME);
-    obj(b, v, "emptyDir");
-    push(b, arr(b, pod, "volumes"), v);
+    add_volume(b, pod, c, READY_VOLUME, dir);
 }
 
 static void add_container(struct build *b, cJSON *pod, const struct kube_job_spec *s)
@@ -331,6 +358,9 @@ static void add_container(struct build *b, cJSON *pod, const struct kube_job_spe
     add_security(b, c);
     push(b, arr(b, pod, "containers"), c);
     add_ready_volume(b, pod, c, ready);
+    /* the root filesystem is read-only; a ready file right in /tmp has its emptyDir there */
+    if (strncmp(ready, "/tmp/", 5) != 0 || strchr(ready + 5, '/'))
+        add_volume(b, pod, c, TMP_VOLUME, "/tmp");
 }
 
 static void add_metadata(struct build *b, cJSON *job, const struct kube_job_spec *s)
@@ -362,10 +392,60 @@ static void add_spec(struct build *b, cJSON *job, const struct kube_job_spec *s)
     num(b, pod, "terminationGracePeriodSeconds",
         (double)kube_job_grace_period_s(s->grace_ms, s->kill_grace_ms));
     flag(b, pod, "automountServiceAccountToken", false);
+    add_pod_security(b, pod);
     add_container(b, pod, s);
 }
 
-int kube_job_build(const struct kube_job_spec *s, bool pretty, char **ret, struct kwq_error *err)
+/*
+ * The Job wrapped as a suspended CronJob: a template that never runs by
+ * itself, for `kubectl create job NAME --from=cronjob/CRONJOB`, which
+ * copies the jobTemplate's labels, annotations and spec into the new Job.
+ * concurrencyPolicy Forbid keeps two worker Jobs off one queue should
+ * someone unsuspend it with a real schedule.
+ */
+static cJSON *wrap_cronjob(struct build *b, cJSON *job)
+{
+    cJSON *cron = new_obj(b), *meta, *spec, *tmpl, *tmeta;
+
+    meta = cJSON_DetachItemFromObjectCaseSensitive(job, "metadata");
+    str(b, cron, "apiVersion", "batch/v1");
+    str(b, cron, "kind", "CronJob");
+    if (meta)
+        b->oom |= !cJSON_AddItemToObject(cron, "metadata", meta);
+    spec = obj(b, cron, "spec");
+    str(b, spec, "schedule", KUBE_CRONJOB_SCHEDULE);
+    flag(b, spec, "suspend", true);
+    str(b, spec, "concurrencyPolicy", "Forbid");
+    tmpl = obj(b, spec, "jobTemplate");
+    tmeta = obj(b, tmpl, "metadata");
+    if (meta) {
+        cJSON *labels = cJSON_GetObjectItemCaseSensitive(meta, "labels");
+        cJSON *ann = cJSON_GetObjectItemCaseSensitive(meta, "annotations");
+
+        b->oom |= labels && !cJSON_AddItemToObject(tmeta, "labels", cJSON_Duplicate(labels, 1));
+        b->oom |= ann && !cJSON_AddItemToObject(tmeta, "annotations", cJSON_Duplicate(ann, 1));
+    }
+    b->oom |=
+        !cJSON_AddItemToObject(tmpl, "spec", cJSON_DetachItemFromObjectCaseSensitive(job, "spec"));
+    cJSON_Delete(job);
+    return cron;
+}
+
+static char *render(const cJSON *v, enum kube_job_format fmt)
+{
+    switch (fmt) {
+    case KUBE_JOB_JSON_PRETTY:
+        return kube__json_pretty(v);
+    case KUBE_JOB_YAML:
+        return kube__json_to_yaml(v);
+    case KUBE_JOB_JSON:
+    default:
+        return cJSON_PrintUnformatted(v);
+    }
+}
+
+int kube_job_render(const struct kube_job_spec *s, enum kube_job_kind kind,
+                    enum kube_job_format fmt, char **ret, struct kwq_error *err)
 {
     struct build b = {.oom = false};
     cJSON *job;
@@ -375,16 +455,27 @@ int kube_job_build(const struct kube_job_spec *s, bool pretty, char **ret, struc
     *ret = NULL;
     if (rc < 0)
         return rc;
+    if (kind == KUBE_JOB_AS_CRONJOB && s->predecessor)
+        return kwq_error_set(err, KWQ_EINVAL,
+                             "a CronJob template has no predecessor: leave out --after");
     job = new_obj(&b);
     str(&b, job, "apiVersion", "batch/v1");
     str(&b, job, "kind", "Job");
     add_metadata(&b, job, s);
     add_spec(&b, job, s);
+    if (kind == KUBE_JOB_AS_CRONJOB)
+        job = wrap_cronjob(&b, job);
     if (!b.oom)
-        text = pretty ? kube__json_pretty(job) : cJSON_PrintUnformatted(job);
+        text = render(job, fmt);
     cJSON_Delete(job);
     if (!text)
         return kwq_error_set(err, KWQ_ENOMEM, "out of memory building the Job");
     *ret = text;
     return 0;
+}
+
+int kube_job_build(const struct kube_job_spec *s, bool pretty, char **ret, struct kwq_error *err)
+{
+    return kube_job_render(s, KUBE_JOB_AS_JOB, pretty ? KUBE_JOB_JSON_PRETTY : KUBE_JOB_JSON, ret,
+                           err);
 }

@@ -20,4 +20,11 @@ int kube__check_quantity(const char *what, const char *q, struct kwq_error *err)
  */
 char *kube__json_pretty(const struct cJSON *v);
 
+/*
+ * v as a YAML document (block style, 2-space indents, strings that a YAML
+ * reader would take for a number, bool or null double-quoted), the caller's
+ * to free(); NULL when out of memory.
+ */
+char *kube__json_to_yaml(const struct cJSON *v);
+
 #endif /* KUBE_JOB_INT_H */

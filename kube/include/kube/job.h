@@ -111,6 +111,28 @@ int kube_job_successor_name(const char *name, char *buf, size_t len, struct kwq_
  */
 int kube_job_build(const struct kube_job_spec *s, bool pretty, char **ret, struct kwq_error *err);
 
+/* What kube_job_render makes: the Job, or a suspended CronJob whose jobTemplate is that Job. */
+enum kube_job_kind { KUBE_JOB_AS_JOB, KUBE_JOB_AS_CRONJOB };
+
+/* Its text: compact JSON (for the API), indented JSON, or YAML (both for people and files). */
+enum kube_job_format { KUBE_JOB_JSON, KUBE_JOB_JSON_PRETTY, KUBE_JOB_YAML };
+
+/*
+ * The never-firing schedule of the CronJob form; the CronJob is created
+ * suspended and serves only as the template of `kubectl create job NAME
+ * --from=cronjob/CRONJOB`.
+ */
+#define KUBE_CRONJOB_SCHEDULE "0 0 1 1 *"
+
+/*
+ * kube_job_build, in any kind and format. The CronJob form has the Job's
+ * name, labels and annotations, schedule KUBE_CRONJOB_SCHEDULE, suspend
+ * true, concurrencyPolicy Forbid, and the Job's labels, annotations and spec
+ * as its jobTemplate; a predecessor is refused there (KWQ_EINVAL).
+ */
+int kube_job_render(const struct kube_job_spec *s, enum kube_job_kind kind,
+                    enum kube_job_format fmt, char **ret, struct kwq_error *err);
+
 /* ---- Reading what the API answers ------------------------------------------------------- */
 
 /* One entry of status.conditions; strings owned, NULL when absent. */
@@ -210,6 +232,9 @@ void kube_pod_list_done(struct kube_pod_list *list);
 /* POST the Job json (kube_job_build). */
 int kube_job_create(struct kube_client *k, const char *json, struct kube_job_status *st,
                     struct kwq_error *err);
+
+/* POST the CronJob json (kube_job_render with KUBE_JOB_AS_CRONJOB). */
+int kube_cronjob_create(struct kube_client *k, const char *json, struct kwq_error *err);
 
 /* GET the Job called name. */
 int kube_job_get(struct kube_client *k, const char *name, struct kube_job_status *st,
