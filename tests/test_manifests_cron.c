@@ -154,7 +154,7 @@ Test(manifests_cron, a_job_from_the_cronjob_drains_the_queue_scaled_by_kwq_and_c
     struct k8s_rig rig;
     struct cli_out r;
     struct kwq_stats st;
-    char ns[64], dir[512], path[600], *queue, *err;
+    char ns[64], dir[512], path[600], *queue, *pid;
     cJSON *job;
 
     k8s_rig_get(&rig);
@@ -202,9 +202,9 @@ Test(manifests_cron, a_job_from_the_cronjob_drains_the_queue_scaled_by_kwq_and_c
     cli_out_free(&r);
     for (int i = 1; i <= ITEMS; i++) {
         (void)snprintf(path, sizeof(path), "%s/%d.pid", dir, i);
-        err = cli_read_file(path);
-        cr_assert_neq(err[0], '\0', "the handler of block:%d never ran", i);
-        free(err);
+        pid = cli_read_file(path);
+        cr_assert_neq(pid[0], '\0', "the handler of block:%d never ran", i);
+        free(pid);
     }
     free(queue);
 }
