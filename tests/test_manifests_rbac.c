@@ -17,6 +17,7 @@
 
 #include "broker_proc.h"
 #include "redis_fixture.h"
+#include "test_k8s_exec.h"
 #include "test_manifests.h"
 
 #define ECHO KWQ_TEST_HELPERS_DIR "/helper_echo"
@@ -52,32 +53,9 @@ static void expect_status(const struct k8s_rig *rig, const char *token, const ch
     free(out);
 }
 
-/* kwq with args (NULL-terminated) as the identity of kubeconfig, given before any "--". */
-static void kwq_as(struct cli_out *r, const char *kubeconfig, const char *const *args)
-{
-    const char *argv[48] = {KWQ_TEST_KWQ_BIN};
-    size_t n = 1;
-
-    for (; *args && strcmp(*args, "--") != 0; args++) {
-        cr_assert(n < 44);
-        argv[n++] = *args;
-    }
-    argv[n++] = "--kubeconfig";
-    argv[n++] = kubeconfig;
-    for (; *args; args++) {
-        cr_assert(n < 47);
-        argv[n++] = *args;
-    }
-    argv[n] = NULL;
-    cli_exec_prog(r, NULL, 0, argv);
-}
-
-#define KWQ_AS(r, kubeconfig, ...)                                                                 \
-    kwq_as((r), (kubeconfig), (const char *const[]){__VA_ARGS__, NULL})
-
 Test(manifests_rbac, the_submitter_role_runs_kwq_run_kube_and_grants_nothing_more)
 {
-    struct k8s_rig rig;
+    struct k8s_rig rig, sub;
     struct cli_out r;
     char ns[64], token[4096], kubeconfig[600], items[600], out[600], path[512], want[512];
     char *results;
@@ -88,6 +66,9 @@ Test(manifests_rbac, the_submitter_role_runs_kwq_run_kube_and_grants_nothing_mor
     k8s_rig_secret(&rig, ns, "kwq-redis", "url", test_redis.url, NULL);
     (void)snprintf(kubeconfig, sizeof(kubeconfig), "%s", test_path("submitter.kubeconfig"));
     identity(&rig, ns, "submitter", "kwq-submitter", token, sizeof(token), kubeconfig);
+    /* kwq as kwq-submitter: the rig with that kubeconfig instead of the admin's. */
+    sub = rig;
+    (void)snprintf(sub.kubeconfig, sizeof(sub.kubeconfig), "%s", kubeconfig);
 
     (void)snprintf(items, sizeof(items), "%s", test_path("items"));
     (void)snprintf(out, sizeof(out), "%s", test_path("out"));
@@ -96,9 +77,9 @@ Test(manifests_rbac, the_submitter_role_runs_kwq_run_kube_and_grants_nothing_mor
     for (int i = 1; i <= 20; i++)
         (void)fprintf(f, "item%d\n", i);
     cr_assert_eq(fclose(f), 0);
-    KWQ_AS(&r, kubeconfig, "run", "--kube", "--queue", "sub", "--job", "sub", "--max", "2",
-           "--image", "kwq-worker", "--ready-file", "busy", "--grace", "5s", "--kill-grace", "1s",
-           "--input", items, "--output", out, "--", ECHO);
+    KWQ_KUBE(&r, &sub, ns, "run", "--kube", "--queue", "sub", "--job", "sub", "--max", "2",
+             "--image", "kwq-worker", "--ready-file", "busy", "--grace", "5s", "--kill-grace", "1s",
+             "--input", items, "--output", out, "--", ECHO);
     cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
     cr_assert_not_null(
         strstr(r.err, "kwq: finished: 20 done, 0 failed attempts, 0 dead-lettered in "), "%s",
@@ -112,7 +93,7 @@ Test(manifests_rbac, the_submitter_role_runs_kwq_run_kube_and_grants_nothing_mor
     free(results);
 
     /* kwq job create, scale, job status and delete: every call of theirs is granted. */
-    KWQ_AS(&r, kubeconfig, "job", "create", "solo", "-P", "0", "--image", "kwq-worker", "--", ECHO);
+    KWQ_KUBE(&r, &sub, ns, "job", "create", "solo", "-P", "0", "--image", "kwq-worker", "--", ECHO);
     (void)snprintf(want, sizeof(want),
                    "job solo created in namespace %s (queue default, parallelism 0)\n", ns);
     expect(&r, 0, want, "");
@@ -120,20 +101,19 @@ Test(manifests_rbac, the_submitter_role_runs_kwq_run_kube_and_grants_nothing_mor
     kwq(&r, NULL, "enqueue", "one");
     expect(&r, 0, "queue 'default': 1 added, 0 duplicates\n", "");
     cli_out_free(&r);
-    KWQ_AS(&r, kubeconfig, "scale", "--job", "solo");
+    KWQ_KUBE(&r, &sub, ns, "scale", "--job", "solo");
     expect(&r, 0, "Job solo: parallelism 0 -> 1 (pending 1, leased 0, ready 0)\n", "");
     cli_out_free(&r);
-    KWQ_AS(&r, kubeconfig, "job", "status", "solo", "--json");
+    KWQ_KUBE(&r, &sub, ns, "job", "status", "solo", "--json");
     expect(&r, 0, NULL, "");
     cr_assert_not_null(strstr(r.out, "\"state\":"), "%s", r.out);
     cli_out_free(&r);
-    KWQ_AS(&r, kubeconfig, "job", "delete", "solo");
+    KWQ_KUBE(&r, &sub, ns, "job", "delete", "solo");
     expect(&r, 0, "job solo deleted; its pods stop in the background\n", "");
     cli_out_free(&r);
 
     /* Outside the Role: another namespace, kwq refused with the API's reason (exit 78). */
-    KWQ_AS(&r, kubeconfig, "job", "create", "solo", "--namespace", "default", "--image",
-           "kwq-worker", "--", ECHO);
+    KWQ_KUBE(&r, &sub, "default", "job", "create", "solo", "--image", "kwq-worker", "--", ECHO);
     (void)snprintf(want, sizeof(want),
                    "kwq: creating the Job: jobs.batch is forbidden: User "
                    "\"system:serviceaccount:%s:kwq-submitter\" cannot create resource \"jobs\" "
@@ -161,24 +141,6 @@ Test(manifests_rbac, the_submitter_role_runs_kwq_run_kube_and_grants_nothing_mor
     expect_status(&rig, token, "GET", path, NULL, 403);
 }
 
-/* The Lease's spec.holderIdentity ("" when none). */
-static char *lease_holder(const struct k8s_rig *rig, const char *ns)
-{
-    char path[256], *out = NULL, *ret;
-    const cJSON *h;
-    cJSON *o;
-
-    (void)snprintf(path, sizeof(path),
-                   "/apis/coordination.k8s.io/v1/namespaces/%s/leases/kwq-broker", ns);
-    cr_assert_eq(k8s_rig_request(rig, "GET", path, NULL, NULL, &out), 200, "%s", out);
-    o = cJSON_Parse(out);
-    h = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "spec"), "holderIdentity");
-    ret = strdup(cJSON_IsString(h) ? h->valuestring : "");
-    cJSON_Delete(o);
-    free(out);
-    return ret;
-}
-
 Test(manifests_rbac, the_broker_role_takes_the_lease_and_grants_nothing_more)
 {
     struct k8s_rig rig;
@@ -198,7 +160,7 @@ Test(manifests_rbac, the_broker_role_takes_the_lease_and_grants_nothing_more)
         cr_assert(time(NULL) < end, "never led through the Lease; see %s", b.log);
         (void)usleep(100 * 1000);
     }
-    holder = lease_holder(&rig, ns);
+    holder = k8s_rig_lease_holder(&rig, ns, "kwq-broker");
     cr_assert_str_eq(holder, "broker-m");
     free(holder);
     /* The dashboard lists the queue's Jobs (list on jobs). */
@@ -207,7 +169,7 @@ Test(manifests_rbac, the_broker_role_takes_the_lease_and_grants_nothing_more)
     cr_assert_not_null(strstr(a.body, "\"enabled\":true"), "%s", a.body);
     http_answer_free(&a);
     cr_assert_eq(broker_stop(&b, SIGTERM), 0);
-    holder = lease_holder(&rig, ns);
+    holder = k8s_rig_lease_holder(&rig, ns, "kwq-broker");
     cr_assert_str_eq(holder, "", "the Lease was not released: held by %s", holder);
     free(holder);
 

@@ -270,3 +270,21 @@ void k8s_rig_secret(const struct k8s_rig *rig, const char *ns, const char *name,
     free(body);
     cJSON_Delete(s);
 }
+
+char *k8s_rig_lease_holder(const struct k8s_rig *rig, const char *ns, const char *name)
+{
+    char path[512], *out = NULL, *ret;
+    const cJSON *h;
+    cJSON *o;
+
+    (void)snprintf(path, sizeof(path), "/apis/coordination.k8s.io/v1/namespaces/%s/leases/%s", ns,
+                   name);
+    cr_assert_eq(k8s_rig_request(rig, "GET", path, NULL, NULL, &out), 200, "%s", out);
+    o = cJSON_Parse(out);
+    h = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "spec"),
+                                         "holderIdentity");
+    ret = strdup(cJSON_IsString(h) ? h->valuestring : "");
+    cJSON_Delete(o);
+    free(out);
+    return ret;
+}

@@ -79,4 +79,7 @@ void k8s_rig_write_kubeconfig(const struct k8s_rig *rig, const char *path, const
  */
 void k8s_rig_secret(const struct k8s_rig *rig, const char *ns, const char *name, ...);
 
+/* The holder of the Lease name in ns (spec.holderIdentity, "" when none; malloc). */
+char *k8s_rig_lease_holder(const struct k8s_rig *rig, const char *ns, const char *name);
+
 #endif /* KWQ_K8S_RIG_H */
