@@ -38,25 +38,6 @@ static void make_job(const struct k8s_rig *rig, const char *ns, const char *name
     free(k8s_rig_must(rig, "POST", path, body));
 }
 
-/* The Lease's spec.holderIdentity ("" when none). */
-static char *lease_holder(const struct k8s_rig *rig, const char *ns)
-{
-    char path[256], *out = NULL;
-    cJSON *o, *h;
-    char *ret;
-
-    (void)snprintf(path, sizeof(path),
-                   "/apis/coordination.k8s.io/v1/namespaces/%s/leases/kwq-broker", ns);
-    cr_assert_eq(k8s_rig_request(rig, "GET", path, NULL, NULL, &out), 200, "%s", out);
-    o = cJSON_Parse(out);
-    h = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "spec"),
-                                         "holderIdentity");
-    ret = strdup(cJSON_IsString(h) ? h->valuestring : "");
-    cJSON_Delete(o);
-    free(out);
-    return ret;
-}
-
 Test(broker_kube, leads_through_a_lease_and_lists_a_queues_jobs)
 {
     struct k8s_rig rig;
@@ -92,7 +73,7 @@ Test(broker_kube, leads_through_a_lease_and_lists_a_queues_jobs)
         (void)usleep(100000);
     }
     cr_assert_eq(broker_metric(&b, "kwq_broker_leader_term"), 1.0);
-    holder = lease_holder(&rig, ns);
+    holder = k8s_rig_lease_holder(&rig, ns, "kwq-broker");
     cr_assert_str_eq(holder, "broker-k");
     free(holder);
 
@@ -109,7 +90,7 @@ Test(broker_kube, leads_through_a_lease_and_lists_a_queues_jobs)
     http_answer_free(&a);
 
     cr_assert_eq(broker_stop(&b, SIGTERM), 0);
-    holder = lease_holder(&rig, ns);
+    holder = k8s_rig_lease_holder(&rig, ns, "kwq-broker");
     cr_assert_str_eq(holder, "", "the Lease was not released: held by %s", holder);
     free(holder);
     kwq_client_free(c);

@@ -100,8 +100,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
     return add;
 }
 
-static long request_as(const struct k8s_rig *rig, const char *token, const char *method,
-                       const char *path, const char *content_type, const char *body, char **out)
+long k8s_rig_request_as(const struct k8s_rig *rig, const char *token, const char *method,
+                        const char *path, const char *content_type, const char *body, char **out)
 {
     char url[1024], auth[2200], ctype[128];
     struct curl_slist *h = NULL;
@@ -143,7 +143,7 @@ static long request_as(const struct k8s_rig *rig, const char *token, const char 
 long k8s_rig_request(const struct k8s_rig *rig, const char *method, const char *path,
                      const char *content_type, const char *body, char **out)
 {
-    return request_as(rig, rig->token, method, path, content_type, body, out);
+    return k8s_rig_request_as(rig, rig->token, method, path, content_type, body, out);
 }
 
 char *k8s_rig_must(const struct k8s_rig *rig, const char *method, const char *path,
@@ -180,11 +180,28 @@ void k8s_rig_namespace(const struct k8s_rig *rig, const char *prefix, char *ns, 
     }
 }
 
+void k8s_rig_token(const struct k8s_rig *rig, const char *ns, const char *name, char *token,
+                   size_t len)
+{
+    char path[512], *out;
+    cJSON *j, *t;
+
+    (void)snprintf(path, sizeof(path), "/api/v1/namespaces/%s/serviceaccounts/%s/token", ns, name);
+    out = k8s_rig_must(rig, "POST", path,
+                       "{\"apiVersion\":\"authentication.k8s.io/v1\",\"kind\":\"TokenRequest\","
+                       "\"spec\":{\"expirationSeconds\":3600}}");
+    j = cJSON_Parse(out);
+    t = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "status"), "token");
+    cr_assert(cJSON_IsString(t), "TokenRequest answered without a token: %s", out);
+    (void)snprintf(token, len, "%s", t->valuestring);
+    cJSON_Delete(j);
+    free(out);
+}
+
 void k8s_rig_service_account(const struct k8s_rig *rig, const char *ns, const char *name,
                              const char *rules_json, char *token, size_t len)
 {
-    char path[512], *body, *out;
-    cJSON *j, *t;
+    char path[512], *body;
     size_t blen = strlen(rules_json) + 1024;
 
     body = malloc(blen);
@@ -206,16 +223,7 @@ void k8s_rig_service_account(const struct k8s_rig *rig, const char *ns, const ch
         "\"name\":\"%s\"}}",
         name, name, ns, name);
     free(k8s_rig_must(rig, "POST", path, body));
-    (void)snprintf(path, sizeof(path), "/api/v1/namespaces/%s/serviceaccounts/%s/token", ns, name);
-    out = k8s_rig_must(rig, "POST", path,
-                       "{\"apiVersion\":\"authentication.k8s.io/v1\",\"kind\":\"TokenRequest\","
-                       "\"spec\":{\"expirationSeconds\":3600}}");
-    j = cJSON_Parse(out);
-    t = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "status"), "token");
-    cr_assert(cJSON_IsString(t), "TokenRequest answered without a token: %s", out);
-    (void)snprintf(token, len, "%s", t->valuestring);
-    cJSON_Delete(j);
-    free(out);
+    k8s_rig_token(rig, ns, name, token, len);
     free(body);
 }
 
@@ -261,4 +269,22 @@ void k8s_rig_secret(const struct k8s_rig *rig, const char *ns, const char *name,
     free(k8s_rig_must(rig, "POST", path, body));
     free(body);
     cJSON_Delete(s);
+}
+
+char *k8s_rig_lease_holder(const struct k8s_rig *rig, const char *ns, const char *name)
+{
+    char path[512], *out = NULL, *ret;
+    const cJSON *h;
+    cJSON *o;
+
+    (void)snprintf(path, sizeof(path), "/apis/coordination.k8s.io/v1/namespaces/%s/leases/%s", ns,
+                   name);
+    cr_assert_eq(k8s_rig_request(rig, "GET", path, NULL, NULL, &out), 200, "%s", out);
+    o = cJSON_Parse(out);
+    h = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "spec"),
+                                         "holderIdentity");
+    ret = strdup(cJSON_IsString(h) ? h->valuestring : "");
+    cJSON_Delete(o);
+    free(out);
+    return ret;
 }

@@ -45,6 +45,10 @@ void k8s_rig_namespace(const struct k8s_rig *rig, const char *prefix, char *ns, 
 long k8s_rig_request(const struct k8s_rig *rig, const char *method, const char *path,
                      const char *content_type, const char *body, char **out);
 
+/* k8s_rig_request with another bearer token (a ServiceAccount's): what that identity may do. */
+long k8s_rig_request_as(const struct k8s_rig *rig, const char *token, const char *method,
+                        const char *path, const char *content_type, const char *body, char **out);
+
 /* k8s_rig_request that must answer 2xx (else the test fails with the answer). */
 char *k8s_rig_must(const struct k8s_rig *rig, const char *method, const char *path,
                    const char *body);
@@ -58,6 +62,10 @@ char *k8s_rig_must(const struct k8s_rig *rig, const char *method, const char *pa
 void k8s_rig_service_account(const struct k8s_rig *rig, const char *ns, const char *name,
                              const char *rules_json, char *token, size_t len);
 
+/* A token (TokenRequest, 1 h) of the existing ServiceAccount name in ns, into token. */
+void k8s_rig_token(const struct k8s_rig *rig, const char *ns, const char *name, char *token,
+                   size_t len);
+
 /*
  * Write a kubeconfig to path for this server with the given token (inline,
  * or token_file when token is NULL) and namespace ns (may be NULL).
@@ -70,5 +78,8 @@ void k8s_rig_write_kubeconfig(const struct k8s_rig *rig, const char *path, const
  * key1, value1, ..., NULL.
  */
 void k8s_rig_secret(const struct k8s_rig *rig, const char *ns, const char *name, ...);
+
+/* The holder of the Lease name in ns (spec.holderIdentity, "" when none; malloc). */
+char *k8s_rig_lease_holder(const struct k8s_rig *rig, const char *ns, const char *name);
 
 #endif /* KWQ_K8S_RIG_H */
