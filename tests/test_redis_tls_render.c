@@ -122,26 +122,35 @@ static void require_kubectl(void)
         cr_skip_test("kubectl 1.%ld is older than 1.25: the component's render test skipped", m);
 }
 
+/* The member at path (NULL-terminated names) below obj, or NULL. */
+static cJSON *at(cJSON *obj, const char *const *path)
+{
+    for (size_t i = 0; path[i] && obj; i++)
+        obj = cJSON_GetObjectItem(obj, path[i]);
+    return obj;
+}
+
+/* The string at path, or "(absent)": a failed comparison then names what was missing. */
+static const char *str_at(cJSON *obj, const char *const *path)
+{
+    const char *s = cJSON_GetStringValue(at(obj, path));
+
+    return s ? s : "(absent)";
+}
+
 static cJSON *item_of_kind(cJSON *items, const char *kind)
 {
     cJSON *it, *found = NULL;
 
     cJSON_ArrayForEach(it, items)
     {
-        if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(it, "kind")), kind) == 0) {
+        if (strcmp(str_at(it, (const char *[]){"kind", NULL}), kind) == 0) {
             cr_assert_null(found, "two objects of kind %s", kind);
             found = it;
         }
     }
     cr_assert(found, "no %s rendered", kind);
     return found;
-}
-
-static const char *str_at(cJSON *obj, const char *const *path)
-{
-    for (size_t i = 0; path[i] && obj; i++)
-        obj = cJSON_GetObjectItem(obj, path[i]);
-    return obj ? cJSON_GetStringValue(obj) : NULL;
 }
 
 /* The pod spec's container names, comma-separated, into buf. */
@@ -159,18 +168,17 @@ static void container_names(cJSON *pod, char *buf, size_t len)
 }
 
 /* The hardened ambassador of docs/redis-tls.md, with KWQ_TLS_WATCH=watch. */
-static void expect_ambassador(cJSON *pod, const char *watch, const char *config_map)
+static void expect_ambassador(cJSON *pod, const char *watch)
 {
     cJSON *amb = cJSON_GetArrayItem(cJSON_GetObjectItem(pod, "containers"), 1);
     cJSON *sc = cJSON_GetObjectItem(amb, "securityContext");
     cJSON *env = cJSON_GetArrayItem(cJSON_GetObjectItem(amb, "env"), 0);
-    cJSON *vols = cJSON_GetObjectItem(pod, "volumes");
     cJSON *drop = cJSON_GetObjectItem(cJSON_GetObjectItem(sc, "capabilities"), "drop");
 
     cr_expect_str_eq(str_at(amb, (const char *[]){"image", NULL}), "kwq-tls-ambassador");
     cr_expect_str_eq(str_at(env, (const char *[]){"name", NULL}), "KWQ_TLS_WATCH");
     cr_expect_str_eq(str_at(env, (const char *[]){"value", NULL}), watch);
-    cr_expect_eq(cJSON_GetObjectItem(sc, "runAsUser")->valuedouble, 65532);
+    cr_expect_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(sc, "runAsUser")), 65532);
     cr_expect(cJSON_IsTrue(cJSON_GetObjectItem(sc, "runAsNonRoot")));
     cr_expect(cJSON_IsTrue(cJSON_GetObjectItem(sc, "readOnlyRootFilesystem")));
     cr_expect(cJSON_IsFalse(cJSON_GetObjectItem(sc, "allowPrivilegeEscalation")));
@@ -178,15 +186,19 @@ static void expect_ambassador(cJSON *pod, const char *watch, const char *config_
     cr_expect_str_eq(cJSON_GetStringValue(cJSON_GetArrayItem(drop, 0)), "ALL");
     cr_expect_str_eq(str_at(sc, (const char *[]){"seccompProfile", "type", NULL}),
                      "RuntimeDefault");
-    /* The generated ConfigMap's name carries its hash: the volume must follow it. */
+}
+
+/* The pod's volumes of the component: the generated ConfigMap (its name carries the hash). */
+static void expect_volumes(cJSON *pod, const char *config_map)
+{
     cJSON *v;
     int found = 0;
-    cJSON_ArrayForEach(v, vols)
+
+    cJSON_ArrayForEach(v, cJSON_GetObjectItem(pod, "volumes"))
     {
-        const char *cm = str_at(v, (const char *[]){"configMap", "name", NULL});
-        const char *sec = str_at(v, (const char *[]){"secret", "secretName", NULL});
-        found += cm && strcmp(cm, config_map) == 0;
-        found += sec && strcmp(sec, "kwq-redis-tls-ca") == 0;
+        found += strcmp(str_at(v, (const char *[]){"configMap", "name", NULL}), config_map) == 0;
+        found += strcmp(str_at(v, (const char *[]){"secret", "secretName", NULL}),
+                        "kwq-redis-tls-ca") == 0;
     }
     cr_expect_eq(found, 2, "the pod lacks the ConfigMap %s or the Secret kwq-redis-tls-ca",
                  config_map);
@@ -196,7 +208,7 @@ static void expect_ambassador(cJSON *pod, const char *watch, const char *config_
 static void expect_objects(cJSON *list, const char *ns)
 {
     cJSON *items = cJSON_GetObjectItem(list, "items");
-    cJSON *cm, *cron, *deploy, *it;
+    cJSON *cm, *cron, *deploy, *it, *pod;
     char names[128], *conf;
     const char *cm_name;
 
@@ -214,23 +226,19 @@ static void expect_objects(cJSON *list, const char *ns)
     cr_expect_str_eq(str_at(cm, (const char *[]){"data", "stunnel.conf", NULL}), conf);
     free(conf);
 
-    cJSON *pod = cJSON_GetObjectItem(
-        cJSON_GetObjectItem(
-            cJSON_GetObjectItem(
-                cJSON_GetObjectItem(cJSON_GetObjectItem(cron, "spec"), "jobTemplate"), "spec"),
-            "template"),
-        "spec");
+    pod = at(cron, (const char *[]){"spec", "jobTemplate", "spec", "template", "spec", NULL});
     cr_expect(cJSON_IsTrue(cJSON_GetObjectItem(pod, "shareProcessNamespace")));
     container_names(pod, names, sizeof(names));
     cr_expect_str_eq(names, "worker,tls-ambassador");
-    expect_ambassador(pod, "kwq-worker", cm_name);
+    expect_ambassador(pod, "kwq-worker");
+    expect_volumes(pod, cm_name);
 
-    pod = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(deploy, "spec"), "template"),
-                              "spec");
+    pod = at(deploy, (const char *[]){"spec", "template", "spec", NULL});
     cr_expect_null(cJSON_GetObjectItem(pod, "shareProcessNamespace"));
     container_names(pod, names, sizeof(names));
     cr_expect_str_eq(names, "broker,tls-ambassador");
-    expect_ambassador(pod, "none", cm_name);
+    expect_ambassador(pod, "none");
+    expect_volumes(pod, cm_name);
 }
 
 Test(redis_tls_render, the_component_passes_a_1_26_api_server_strict_validation)
