@@ -20,7 +20,8 @@ PACKAGES=(build-essential cmake pkg-config clang-format libhiredis-dev libev-dev
           libcriterion-dev libcurl4-openssl-dev libyaml-dev redis-server redis-tools
           etcd-server openssl curl xz-utils python3 # this line: the tests' control plane
           chromium chromium-driver # the dashboard's browser test (tests/helpers/browser.py)
-          prometheus) # promtool and a real Prometheus for kwq-broker's /metrics tests
+          prometheus # promtool and a real Prometheus for kwq-broker's /metrics tests
+          umoci skopeo) # images/build-oci.sh and its test (tests/images.cmake)
 JOBS=${JOBS:-$(nproc)}
 
 say() { printf '==> %s\n' "$*" >&2; }

@@ -15,7 +15,8 @@ libraries they load, one OCI image layout per image in OUT_DIR:
   OUT_DIR/kwq          kwq and kwq-broker, CA certificates; entrypoint /usr/local/bin/kwq
 
 Each image is one layer: the binaries, their shared libraries and the dynamic
-loader, /etc/passwd and /etc/group with the user kwq (65532:65532), /tmp, and
+loader (the worker's also /usr/bin/test, for the Job's readiness probe
+`test -e FILE`), /etc/passwd and /etc/group with the user kwq (65532:65532), /tmp, and
 the copyright files of the Debian packages the libraries come from. No shell.
 The config runs as user 65532:65532. The tag is the release (kwq-worker --version).
 
@@ -45,7 +46,7 @@ need() { # need TOOL DEBIAN_PACKAGE
         die 69 "$1 not found: install the Debian package $2 (apt-get install $2)"
 }
 
-images=all
+image_opt=all
 tag=
 source_url=
 archive=0
@@ -58,7 +59,7 @@ while [ $# -gt 0 ]; do
     --image | --tag | --source)
         [ $# -ge 2 ] || die 2 "$1 needs a value (see --help)"
         case "$1" in
-        --image) images=$2 ;;
+        --image) image_opt=$2 ;;
         --tag) tag=$2 ;;
         --source) source_url=$2 ;;
         esac
@@ -79,11 +80,11 @@ done
 [ $# -eq 2 ] || die 2 "expected BUILD_DIR and OUT_DIR (see --help)"
 build=$1
 out=$2
-case "$images" in
+case "$image_opt" in
 worker) images=(kwq-worker) ;;
 kwq) images=(kwq) ;;
 all) images=(kwq-worker kwq) ;;
-*) die 2 "--image must be worker, kwq or all, not '$images'" ;;
+*) die 2 "--image must be worker, kwq or all, not '$image_opt'" ;;
 esac
 [ -z "$tag" ] || [[ "$tag" =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] ||
     die 2 "--tag '$tag' is not an image tag: letters, digits, _ . - (not first . or -), at most 128"
@@ -107,7 +108,17 @@ binaries_of() {
     kwq) echo submitter/kwq broker/kwq-broker ;;
     esac
 }
+# Programs of this machine an image needs beside them: the worker Job's
+# readiness probe execs `test -e FILE` in the container (docs/kwq-worker.md).
+system_programs_of() {
+    case "$1" in
+    kwq-worker) echo /usr/bin/test ;;
+    esac
+}
 for name in "${images[@]}"; do
+    for p in $(system_programs_of "$name"); do
+        [ -x "$p" ] || die 69 "$p missing: install the Debian package coreutils"
+    done
     for b in $(binaries_of "$name"); do
         [ -x "$build/$b" ] || die 66 "$build/$b missing: build it first (cmake --build $build)"
     done
@@ -218,10 +229,20 @@ populate() { # populate ROOTFS NAME: write the image's files into ROOTFS
     for b in "${bins[@]}"; do
         install -m 0755 "$b" "$root/usr/local/bin/"
     done
-    closure "${bins[@]}" >"$work/$name.libs"
+    local -a progs
+    mapfile -t progs < <(system_programs_of "$name")
+    for p in "${progs[@]}"; do
+        mkdir -p "$root$(dirname "$p")"
+        install -m 0755 "$p" "$root$p"
+    done
+    closure "${bins[@]}" "${progs[@]}" >"$work/$name.libs"
     local -a libs
     mapfile -t libs < <(sort -u "$work/$name.libs")
-    find_owners "${libs[@]}"
+    find_owners "${libs[@]}" "${progs[@]}"
+    for p in "${progs[@]}"; do
+        pkg=$(package_of "$p") || die 1 "$p belongs to no Debian package: its licence is unknown"
+        pkgs+=("$pkg")
+    done
     for lib in "${libs[@]}"; do
         dest=$root$(image_path "$lib")
         mkdir -p "$(dirname "$dest")"

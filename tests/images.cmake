@@ -8,8 +8,10 @@ kwq_test(NAME test_images
   TIMEOUT 180)
 target_compile_definitions(test_images PRIVATE
   KWQ_TEST_BUILD_DIR="${PROJECT_BINARY_DIR}"
-  KWQ_TEST_VERSION="${PROJECT_VERSION}"
-  $<$<BOOL:${KWQ_SANITIZE}>:KWQ_TEST_SANITIZED>)
+  KWQ_TEST_VERSION="${PROJECT_VERSION}")
+if(KWQ_SANITIZE)
+  target_compile_definitions(test_images PRIVATE KWQ_TEST_SANITIZED)
+endif()
 add_dependencies(test_images kwq-worker kwq kwq-broker helper_echo)
 
 # The Containerfiles describe the release build: a sanitizer build's binaries

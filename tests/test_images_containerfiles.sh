@@ -67,7 +67,7 @@ needed_packages() {
     dpkg-query -S "${paths[@]}" 2>/dev/null | sed -e 's/: \/.*//' -e 's/:.*//' | sort -u
 }
 
-dev_packages=" $(sed -n '/^PACKAGES=(/,/)/p' "$src/dev.sh" | sed -e 's/#.*//' -e 's/PACKAGES=(//' -e 's/)//' | tr '\n' ' ') "
+dev_packages=" $(sed -n '/^PACKAGES=(/,/^[^#]*)/p' "$src/dev.sh" | sed -e 's/#.*//' -e 's/PACKAGES=(//' -e 's/)//' | tr '\n' ' ') "
 
 configured=""
 for cf in "$src"/images/Containerfile.*; do
@@ -111,6 +111,7 @@ for cf in "$src"/images/Containerfile.*; do
     run_pkgs=$(stage_packages "$cf" 1)
     if [ "$have_apt" -eq 1 ]; then
         # One apt-cache for all: each call loads the whole package cache.
+        # shellcheck disable=SC2086 # word lists
         known=" $(apt-cache show --no-all-versions $build_pkgs $run_pkgs 2>/dev/null |
             sed -n 's/^Package: //p' | tr '\n' ' ') "
         for p in $build_pkgs $run_pkgs; do
@@ -121,9 +122,10 @@ for cf in "$src"/images/Containerfile.*; do
         [[ "$dev_packages" == *" $p "* ]] || bad "$name: build-stage package $p is not in dev.sh's PACKAGES"
     done
     want=$(needed_packages "${bins[@]}" | grep -vx libc6)
+    # shellcheck disable=SC2086 # a word list
     got=$(printf '%s\n' $run_pkgs | grep -vx ca-certificates | sort -u)
     [ "$want" = "$got" ] ||
-        bad "$name: the runtime stage installs [$(echo $got)], the binaries need [$(echo $want)]"
+        bad "$name: the runtime stage installs [$(tr '\n' ' ' <<<"$got")], the binaries need [$(tr '\n' ' ' <<<"$want")]"
 
     # What the manifests rely on (manifests/README.md): numeric user, the entrypoint, the release.
     last=$(awk '/^FROM /{ s = "" } { s = s $0 "\n" } END { printf "%s", s }' <<<"$ins")

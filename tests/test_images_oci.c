@@ -140,14 +140,13 @@ static char *check_blob(const char *layout, const cJSON *desc, const char *media
     return path;
 }
 
-static size_t count_blobs(const char *layout)
+/* Entries of dir (dot files aside). */
+static size_t count_entries(const char *dir)
 {
-    char dir[600];
     size_t n = 0;
     struct dirent *e;
-
-    (void)snprintf(dir, sizeof(dir), "%s/blobs/sha256", layout);
     DIR *d = opendir(dir);
+
     cr_assert(d != NULL, "%s: %s", dir, strerror(errno));
     while ((e = readdir(d)) != NULL)
         n += e->d_name[0] != '.';
@@ -204,7 +203,8 @@ void image_open(const char *layout, const char *tag, struct image *img)
     (void)snprintf(img->diff_hex, sizeof(img->diff_hex), "%s", diff);
 
     /* Manifest, config, layer: nothing unreferenced is left in the layout. */
-    cr_assert_eq(count_blobs(layout), 3, "%s holds unreferenced blobs", layout);
+    (void)snprintf(path, sizeof(path), "%s/blobs/sha256", layout);
+    cr_assert_eq(count_entries(path), 3, "%s holds unreferenced blobs", layout);
 }
 
 void image_close(struct image *img)
@@ -317,16 +317,9 @@ void image_check_rootfs(const char *root, const char *const *packages)
 size_t image_doc_dirs(const char *root)
 {
     char path[700];
-    size_t n = 0;
-    struct dirent *e;
 
     (void)snprintf(path, sizeof(path), "%s/usr/share/doc", root);
-    DIR *d = opendir(path);
-    cr_assert(d != NULL, "%s: %s", path, strerror(errno));
-    while ((e = readdir(d)) != NULL)
-        n += e->d_name[0] != '.';
-    (void)closedir(d);
-    return n;
+    return count_entries(path);
 }
 
 /* argv: the rootfs's loader with only the rootfs's library dir, then bin and args. */
