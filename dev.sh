@@ -21,7 +21,8 @@ PACKAGES=(build-essential cmake pkg-config clang-format libhiredis-dev libev-dev
           etcd-server openssl curl xz-utils python3 # this line: the tests' control plane
           chromium chromium-driver # the dashboard's browser test (tests/helpers/browser.py)
           prometheus # promtool and a real Prometheus for kwq-broker's /metrics tests
-          stunnel4) # the Redis TLS ambassador's tests (tests/tls.cmake)
+          stunnel4 # the Redis TLS ambassador's tests (tests/tls.cmake)
+          umoci skopeo) # images/build-oci.sh and its test (tests/images.cmake)
 JOBS=${JOBS:-$(nproc)}
 
 say() { printf '==> %s\n' "$*" >&2; }
