@@ -78,6 +78,10 @@ if [ "$mode" = marks ]; then
     exit 0
 fi
 
+if [ ! -f "$src/manifests/examples/overlay/kustomization.yaml" ]; then
+    echo "quickstart_check: $src/manifests/examples/overlay is missing: the quickstart applies it" >&2
+    exit 1
+fi
 build=$(cd "${3:?missing BUILD}" && pwd)
 redis_server=${4:?missing REDIS_SERVER}
 check_marks
@@ -141,6 +145,11 @@ before_env() {
     done
     echo "quickstart_check: the stand-in redis-server did not start:" >&2; cat "$work/redis.log" >&2; return 1
 }
+after_cron_run() {
+    local got
+    got=\$(kubectl -n $ns get job my-run -o jsonpath='{.metadata.annotations.kwq\\.dev/queue} {.status.conditions[?(@.type=="Complete")].status}')
+    [ "\$got" = "more-primes True" ] || { echo "Job my-run: queue and Complete are '\$got', not 'more-primes True'" >&2; return 1; }
+}
 after_dlq() {
     kwq status --json --sample 0 | grep -q '"dead":0,' || { echo "dead letters left after purge" >&2; return 1; }
 }
@@ -158,14 +167,15 @@ script=$work/quickstart.sh
         case $mark in "tested "*) ;; *) continue ;; esac
         id=${mark#tested }
         echo "qs_block='$id (docs/quickstart.md:$line)'"
-        echo "declare -F before_$id >/dev/null && before_$id"
+        hook=${id//-/_}
+        echo "declare -F before_$hook >/dev/null && before_$hook"
         echo "{"
         block_text "$line" | sed -e "s/kwq-demo/$ns/g" \
             -e "s#/usr/local/bin/kwq-handler#$handler#g" \
             -e "s/kwq run --kube /kwq run --kube --ready-file busy /"
         echo "} > >(tee '$work/out.$id')"
         echo "wait \$! 2>/dev/null || true"
-        echo "declare -F after_$id >/dev/null && after_$id"
+        echo "declare -F after_$hook >/dev/null && after_$hook"
     done < <(blocks)
     echo "echo 'quickstart_check: every tested block ran'"
 } >"$script"
