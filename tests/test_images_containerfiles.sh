@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # test_images_containerfiles.sh SRC_DIR BUILD_DIR VERSION - what can be checked
-# of images/Containerfile.* without a container runtime or a registry:
+# of the images built from kwq's sources (images/Containerfile.worker and
+# Containerfile.kwq; the TLS ambassador's has no kwq binary) without a
+# container runtime or a registry:
 #   - every COPY from the build context exists, and those sources alone
 #     configure with the build stage's cmake options;
 #   - every COPY --from=build names a file this build made;
@@ -70,7 +72,7 @@ needed_packages() {
 dev_packages=" $(sed -n '/^PACKAGES=(/,/^[^#]*)/p' "$src/dev.sh" | sed -e 's/#.*//' -e 's/PACKAGES=(//' -e 's/)//' | tr '\n' ' ') "
 
 configured=""
-for cf in "$src"/images/Containerfile.*; do
+for cf in "$src"/images/Containerfile.worker "$src"/images/Containerfile.kwq; do
     name=${cf##*/}
     ins=$(instructions "$cf")
 
@@ -137,5 +139,5 @@ for cf in "$src"/images/Containerfile.*; do
         bad "$name: ARG VERSION is not the release $version (CMakeLists.txt project VERSION)"
 done
 
-[ "$fail" -eq 0 ] && echo "images/Containerfile.*: consistent with the sources, this build and dev.sh"
+[ "$fail" -eq 0 ] && echo "images/Containerfile.worker and .kwq: consistent with the sources, this build and dev.sh"
 exit "$fail"
