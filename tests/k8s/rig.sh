@@ -95,7 +95,9 @@ ENV
             "$server/api/v1/nodes/rig-node" >/dev/null 2>&1; then
             break
         fi
-        if ((i >= 150)) || ! pid_alive runner; then
+        # pid_alive matches the command line, which is still this shell's until the
+        # background child has exec'd: on a loaded host that takes a moment.
+        if ((i >= 300)) || { ((i >= 25)) && ! pid_alive runner; }; then
             tail -n 20 "$RIG_DIR/logs/runner.log" >&2 || true
             echo "rig.sh: the pod runner's node did not register" >&2
             exit 1
