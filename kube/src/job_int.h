@@ -5,6 +5,9 @@
 #ifndef KUBE_JOB_INT_H
 #define KUBE_JOB_INT_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 struct cJSON;
 struct kwq_error;
 
@@ -13,6 +16,17 @@ struct kwq_error;
  * KWQ_EINVAL with a line naming what ("--cpu") in err.
  */
 int kube__check_quantity(const char *what, const char *q, struct kwq_error *err);
+
+/* Text being built; an allocation failure sets oom once, checked at the end. */
+struct kube__text {
+    char *buf;  /* text so far, NUL-terminated */
+    size_t len; /* bytes in buf */
+    size_t cap; /* bytes allocated */
+    bool oom;   /* an allocation failed: buf is incomplete */
+};
+
+/* Append n bytes of s (nothing once oom is set). */
+void kube__text_put(struct kube__text *t, const char *s, size_t n);
 
 /*
  * v as indented JSON text for people (2 spaces, arrays of scalars on one

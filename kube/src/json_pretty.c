@@ -12,14 +12,7 @@
 
 #include "job_int.h"
 
-struct out {
-    char *buf;  /* text so far, NUL-terminated */
-    size_t len; /* bytes in buf */
-    size_t cap; /* bytes allocated */
-    bool oom;   /* an allocation failed: buf is incomplete */
-};
-
-static void put(struct out *o, const char *s, size_t n)
+void kube__text_put(struct kube__text *o, const char *s, size_t n)
 {
     if (o->oom)
         return;
@@ -39,20 +32,20 @@ static void put(struct out *o, const char *s, size_t n)
     o->buf[o->len] = '\0';
 }
 
-static void puts_(struct out *o, const char *s)
+static void puts_(struct kube__text *o, const char *s)
 {
-    put(o, s, strlen(s));
+    kube__text_put(o, s, strlen(s));
 }
 
-static void indent(struct out *o, int depth)
+static void indent(struct kube__text *o, int depth)
 {
-    put(o, "\n", 1);
+    kube__text_put(o, "\n", 1);
     for (int i = 0; i < depth; i++)
-        put(o, "  ", 2);
+        kube__text_put(o, "  ", 2);
 }
 
 /* A scalar (or an empty container) as cJSON prints it. */
-static void scalar(struct out *o, const cJSON *v)
+static void scalar(struct kube__text *o, const cJSON *v)
 {
     char *s = cJSON_PrintUnformatted(v);
 
@@ -81,27 +74,27 @@ static bool all_scalars(const cJSON *a)
     return true;
 }
 
-static void value(struct out *o, const cJSON *v, int depth)
+static void value(struct kube__text *o, const cJSON *v, int depth)
 {
     bool obj = cJSON_IsObject(v);
     const cJSON *c;
 
     if (!is_container(v) || !v->child || (!obj && all_scalars(v))) {
         if (!obj && v->child) { /* ["--", "/app/resize"]: readable on one line */
-            put(o, "[", 1);
+            kube__text_put(o, "[", 1);
             cJSON_ArrayForEach(c, v)
             {
                 scalar(o, c);
                 if (c->next)
-                    put(o, ", ", 2);
+                    kube__text_put(o, ", ", 2);
             }
-            put(o, "]", 1);
+            kube__text_put(o, "]", 1);
             return;
         }
         scalar(o, v);
         return;
     }
-    put(o, obj ? "{" : "[", 1);
+    kube__text_put(o, obj ? "{" : "[", 1);
     cJSON_ArrayForEach(c, v)
     {
         indent(o, depth + 1);
@@ -113,19 +106,19 @@ static void value(struct out *o, const cJSON *v, int depth)
             else
                 scalar(o, key);
             cJSON_Delete(key);
-            put(o, ": ", 2);
+            kube__text_put(o, ": ", 2);
         }
         value(o, c, depth + 1);
         if (c->next)
-            put(o, ",", 1);
+            kube__text_put(o, ",", 1);
     }
     indent(o, depth);
-    put(o, obj ? "}" : "]", 1);
+    kube__text_put(o, obj ? "}" : "]", 1);
 }
 
 char *kube__json_pretty(const cJSON *v)
 {
-    struct out o = {0};
+    struct kube__text o = {0};
 
     value(&o, v, 0);
     if (o.oom) {

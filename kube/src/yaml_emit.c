@@ -23,31 +23,13 @@
 
 #include "job_int.h"
 
-struct text {
-    char *buf;
-    size_t len, cap;
-    bool oom;
-};
-
+/* libyaml's output handler: 1 is success to it. */
 static int write_text(void *data, unsigned char *s, size_t n)
 {
-    struct text *t = data;
+    struct kube__text *t = data;
 
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = (t->cap ? t->cap * 2 : 2048) + n;
-        char *b = realloc(t->buf, cap);
-
-        if (!b) {
-            t->oom = true;
-            return 0;
-        }
-        t->buf = b;
-        t->cap = cap;
-    }
-    memcpy(t->buf + t->len, s, n);
-    t->len += n;
-    t->buf[t->len] = '\0';
-    return 1;
+    kube__text_put(t, (const char *)s, n);
+    return !t->oom;
 }
 
 static bool needs_quotes(const char *s)
@@ -139,7 +121,7 @@ static bool document(yaml_emitter_t *e, const cJSON *v)
 
 char *kube__json_to_yaml(const struct cJSON *v)
 {
-    struct text t = {0};
+    struct kube__text t = {0};
     yaml_emitter_t e;
     bool ok;
 
